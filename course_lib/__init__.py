@@ -1,0 +1,15 @@
+"""course_lib: the small package behind *Optimization for Deep Learning*.
+
+Modules: ``problems`` (test functions with gradients and Hessians), ``optimizers``
+(every update rule, one contract), ``runners`` (``train_2d``, ``run``,
+``train_minibatch``), ``plots``, ``checks`` (feedback on exercises) and ``data``.
+"""
+from .problems import (Problem, Quadratic, LeastSquares, quadratic_with_spectrum,
+                       course_quadratic, rosenbrock, beale, saddle, himmelblau, double_well,
+                       PROBLEMS)
+from .runners import (Run, run, train_2d, train_minibatch, StepError, ExerciseNotDone,
+                      DivergenceWarning)
+from . import optimizers, checks, data, plots
+from .plots import plot_contours, show_trace_2d, plot_losses, show_grid
+
+__version__ = "0.1.0"

@@ -1,0 +1,202 @@
+"""Every first-order update rule of the course, behind one interface.
+
+The optimiser contract (used by every lesson, the runners, the checks and the
+neural network of lesson 06)::
+
+    x_new = step(x, grad, state, **hyperparameters)
+
+- ``x``: the current parameters, a float numpy array of any shape. A step must
+  not modify it in place; it returns a new array of the same shape.
+- ``grad``: a callable, ``grad(y)`` is the gradient of the (mini-batch) objective
+  at any point ``y`` shaped like ``x``. A callable rather than an array, so that
+  Nesterov can evaluate the gradient at its look-ahead point; on a mini-batch it
+  always uses the same batch.
+- ``state``: a dict the step owns. It is empty on the first call; the step keeps
+  its buffers (velocity, moments) and its step counter ``t`` there. Nothing else
+  touches it, so one dict per run, and no globals.
+- hyperparameters: keyword arguments with defaults (``lr``, ``gamma``, ``rho``,
+  ``beta1``, ``beta2``, ``eps``, ``weight_decay``).
+- Steps that need more than the gradient declare keyword parameters named ``f``
+  (the objective) or ``hess`` (its Hessian); the runners pass them from the
+  problem (lesson 05's Newton-type steps).
+
+The step counter ``t`` counts 1, 2, … and is incremented *before* it is used in
+bias corrections. Each rule below lists its hyperparameters with defaults and
+the state it keeps, and how it maps onto ``torch.optim`` (SYLLABUS.md).
+"""
+import numpy as np
+
+
+def gd(x, grad, state, lr=0.1):
+    """Gradient descent: x ← x − η ∇f(x).
+
+    lr: learning rate η. State: none. torch.optim.SGD(lr=η).
+    With a mini-batch gradient this is SGD.
+    """
+    return x - lr * grad(x)
+
+
+def momentum(x, grad, state, lr=0.01, gamma=0.9):
+    """Heavy-ball momentum (Polyak): v ← γv + η∇f(x), x ← x − v.
+
+    lr: η; gamma: momentum γ. State: v (velocity, starts at 0).
+    torch.optim.SGD(lr=η, momentum=γ) keeps b ← γb + g, x ← x − ηb: the same
+    iterates for a constant η, with v = η b.
+    """
+    v = state.get("v", np.zeros_like(x))
+    v = gamma * v + lr * grad(x)
+    state["v"] = v
+    return x - v
+
+
+def nesterov(x, grad, state, lr=0.01, gamma=0.9):
+    """Nesterov's accelerated gradient: v ← γv + η∇f(x − γv), x ← x − v.
+
+    lr: η; gamma: γ. State: v. The gradient is taken at the look-ahead point
+    x − γv. torch.optim.SGD(nesterov=True) stores that look-ahead point
+    y = x − γv as its parameter: its iterates are x_t − γ v_t.
+    """
+    v = state.get("v", np.zeros_like(x))
+    v = gamma * v + lr * grad(x - gamma * v)
+    state["v"] = v
+    return x - v
+
+
+def adagrad(x, grad, state, lr=0.01, eps=1e-10):
+    """Adagrad: s ← s + g², x ← x − η g / √(s + ε)  (ε inside the root, as in Ruder).
+
+    lr: η; eps: ε. State: s (sum of squared gradients).
+    torch.optim.Adagrad puts ε outside, x ← x − η g / (√s + ε); with its
+    initial_accumulator_value = ε and eps = 0 it follows the form above exactly.
+    """
+    g = grad(x)
+    s = state.get("s", np.zeros_like(x)) + g * g
+    state["s"] = s
+    return x - lr * g / np.sqrt(s + eps)
+
+
+def rmsprop(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    """RMSprop (Hinton): s ← ρs + (1−ρ)g², x ← x − η g / √(s + ε)  (ε inside).
+
+    lr: η; rho: decay ρ; eps: ε. State: s (running mean of g²).
+    torch.optim.RMSprop(alpha=ρ) puts ε outside the root: x ← x − η g / (√s + ε).
+    """
+    g = grad(x)
+    s = rho * state.get("s", np.zeros_like(x)) + (1 - rho) * g * g
+    state["s"] = s
+    return x - lr * g / np.sqrt(s + eps)
+
+
+def adadelta(x, grad, state, lr=1.0, rho=0.9, eps=1e-6):
+    """Adadelta (Zeiler): s ← ρs + (1−ρ)g², Δ = −√(u+ε)/√(s+ε) g, u ← ρu + (1−ρ)Δ², x ← x + ηΔ.
+
+    lr: η (1 in the paper); rho: ρ; eps: ε. State: s (mean g²), u (mean Δ²).
+    Identical to torch.optim.Adadelta, which scales Δ by lr only when applying it.
+    """
+    g = grad(x)
+    s = rho * state.get("s", np.zeros_like(x)) + (1 - rho) * g * g
+    u = state.get("u", np.zeros_like(x))
+    delta = -np.sqrt(u + eps) / np.sqrt(s + eps) * g
+    state["s"], state["u"] = s, rho * u + (1 - rho) * delta * delta
+    return x + lr * delta
+
+
+def _moments(x, g, state, beta1, beta2):
+    """Advance t and the two exponential moving averages shared by the Adam family."""
+    t = state["t"] = state.get("t", 0) + 1
+    m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
+    v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
+    return t, m, v
+
+
+def adam(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    """Adam: m ← β1m + (1−β1)g, v ← β2v + (1−β2)g², x ← x − η m̂ / (√v̂ + ε).
+
+    m̂ = m/(1−β1^t), v̂ = v/(1−β2^t). weight_decay λ adds an L2 term to the
+    gradient, g ← g + λx, as torch.optim.Adam does. State: t, m, v.
+    Identical to torch.optim.Adam.
+    """
+    g = grad(x) + weight_decay * x
+    t, m, v = _moments(x, g, state, beta1, beta2)
+    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+    return x - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def amsgrad(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    """AMSGrad as in torch.optim.Adam(amsgrad=True): v_max ← max(v_max, v).
+
+    x ← x − η m̂ / (√v_max / √(1−β2^t) + ε). State: t, m, v, v_max.
+    Reddi et al.'s paper has no bias correction: x ← x − η m / (√v_max + ε).
+    """
+    g = grad(x)
+    t, m, v = _moments(x, g, state, beta1, beta2)
+    v_max = state["v_max"] = np.maximum(state.get("v_max", np.zeros_like(x)), v)
+    m_hat = m / (1 - beta1 ** t)
+    return x - lr * m_hat / (np.sqrt(v_max) / np.sqrt(1 - beta2 ** t) + eps)
+
+
+def adamax(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    """AdaMax: m ← β1m + (1−β1)g, u ← max(β2u, |g| + ε), x ← x − (η/(1−β1^t)) m/u.
+
+    The paper has no ε (eps=0); torch.optim.Adamax adds it inside the max, as
+    here, so that u > 0 even where g = 0. State: t, m, u.
+    """
+    g = grad(x)
+    t = state["t"] = state.get("t", 0) + 1
+    m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
+    u = state["u"] = np.maximum(beta2 * state.get("u", np.zeros_like(x)), np.abs(g) + eps)
+    return x - lr / (1 - beta1 ** t) * m / u
+
+
+def nadam(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=None):
+    """Nadam (Dozat): x ← x − η/(√v̂+ε) · (β1 m/(1−β1^(t+1)) + (1−β1) g/(1−β1^t)).
+
+    With momentum_decay ψ (torch.optim.NAdam's default is 0.004) β1 follows the
+    schedule μ_t = β1(1 − ½·0.96^(tψ)) and the products of the μ's replace the
+    powers of β1, exactly as torch.optim.NAdam; None (the default) is Dozat's
+    form above, which torch reproduces with a very large ψ. State: t, m, v,
+    and mu_product when scheduled.
+    """
+    g = grad(x)
+    t, m, v = _moments(x, g, state, beta1, beta2)
+    denom = np.sqrt(v / (1 - beta2 ** t)) + eps
+    if momentum_decay is None:
+        mu, mu_next = beta1, beta1
+        prod, prod_next = beta1 ** t, beta1 ** (t + 1)
+    else:
+        mu = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+        mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+        prod = state["mu_product"] = state.get("mu_product", 1.0) * mu
+        prod_next = prod * mu_next
+    return x - lr * ((1 - mu) * g / (1 - prod) + mu_next * m / (1 - prod_next)) / denom
+
+
+def adabelief(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-16):
+    """AdaBelief: s ← β2s + (1−β2)(g − m)² + ε, x ← x − η m̂ / (√ŝ + ε).
+
+    m is updated first (m ← β1m + (1−β1)g) and the "belief" s tracks the
+    squared distance of g from it; ε is added to s at every step.
+    m̂ = m/(1−β1^t), ŝ = s/(1−β2^t). State: t, m, s. The authors'
+    adabelief-pytorch with rectify=False, weight_decouple=False.
+    """
+    g = grad(x)
+    t = state["t"] = state.get("t", 0) + 1
+    m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
+    s = state["s"] = beta2 * state.get("s", np.zeros_like(x)) + (1 - beta2) * (g - m) ** 2 + eps
+    m_hat, s_hat = m / (1 - beta1 ** t), s / (1 - beta2 ** t)
+    return x - lr * m_hat / (np.sqrt(s_hat) + eps)
+
+
+def adamw(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
+    """AdamW: decoupled weight decay x ← x − ηλx, then the Adam step (on g, not g + λx).
+
+    State: t, m, v. Identical to torch.optim.AdamW.
+    """
+    g = grad(x)
+    t, m, v = _moments(x, g, state, beta1, beta2)
+    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+    return x * (1 - lr * weight_decay) - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+STEPS = {f.__name__: f for f in (gd, momentum, nesterov, adagrad, rmsprop, adadelta, adam,
+                                 amsgrad, adamax, nadam, adabelief, adamw)}

@@ -1,0 +1,253 @@
+"""Test problems: value, gradient and Hessian in closed form, vectorised over grids.
+
+Every problem takes points as arrays whose *last* axis holds the coordinates, so
+the same code evaluates one point (shape ``(d,)``) or a whole contour grid
+(shape ``(ny, nx, d)``): ``f`` returns shape ``(...)``, ``grad`` shape ``(..., d)``
+and ``hess`` shape ``(..., d, d)``.
+"""
+import numpy as np
+
+
+class Problem:
+    """A test function with its gradient, Hessian, minimisers, start and plot window."""
+
+    def __init__(self, name, f, grad, hess, minima, x0, window, f_star=0.0, levels=None):
+        self.name = name
+        self._f, self._grad, self._hess = f, grad, hess
+        self.minima = np.atleast_2d(np.asarray(minima, dtype=float))
+        self.x0 = np.asarray(x0, dtype=float)
+        self.dim = self.x0.size
+        self.window = window            # ((x1_min, x1_max), (x2_min, x2_max)) for 2-D plots
+        self.f_star = float(f_star)     # the minimum value, so losses can be shown as f - f*
+        self.levels = levels            # contour levels; None picks log-spaced ones
+        self._grids = {}
+
+    def f(self, x):
+        return self._f(np.asarray(x, dtype=float))
+
+    def grad(self, x):
+        return self._grad(np.asarray(x, dtype=float))
+
+    def hess(self, x):
+        return self._hess(np.asarray(x, dtype=float))
+
+    __call__ = f
+
+    def grid(self, n=160, window=None):
+        """Return X1, X2, F on an n×n grid over the window, computed once and cached."""
+        window = tuple(map(tuple, window or self.window))
+        key = (n, window)
+        if key not in self._grids:
+            (a, b), (c, d) = window
+            x1, x2 = np.meshgrid(np.linspace(a, b, n), np.linspace(c, d, n))
+            self._grids[key] = (x1, x2, self.f(np.stack([x1, x2], axis=-1)))
+        return self._grids[key]
+
+    def __repr__(self):
+        return f"<Problem {self.name!r}, dim={self.dim}>"
+
+
+# --- quadratics -------------------------------------------------------------
+
+class Quadratic(Problem):
+    """f(x) = ½ xᵀAx − bᵀx + c with a symmetric positive (semi-)definite A."""
+
+    def __init__(self, A, b=None, c=0.0, x0=None, name="quadratic", window=None, levels=None):
+        A = np.asarray(A, dtype=float)
+        if not np.allclose(A, A.T):
+            raise ValueError("Quadratic needs a symmetric matrix A")
+        n = A.shape[0]
+        b = np.zeros(n) if b is None else np.asarray(b, dtype=float)
+        self.A, self.b = A, b
+        self.eigenvalues = np.linalg.eigvalsh(A)
+        x_star = np.linalg.lstsq(A, b, rcond=None)[0]
+        f_star = c - 0.5 * b @ x_star
+        x0 = np.ones(n) if x0 is None else x0
+        window = window or ((-6.0, 6.0), (-3.0, 3.0))
+        super().__init__(
+            name,
+            f=lambda x: 0.5 * np.einsum("...i,ij,...j->...", x, A, x) - x @ b + c,
+            grad=lambda x: x @ A - b,   # A is symmetric, so xA = (Ax)ᵀ for stacks of points
+            hess=lambda x: np.broadcast_to(A, x.shape[:-1] + A.shape).copy(),
+            minima=x_star, x0=x0, window=window, f_star=f_star, levels=levels)
+
+    @property
+    def condition_number(self):
+        return self.eigenvalues[-1] / self.eigenvalues[0]
+
+
+def quadratic_with_spectrum(eigenvalues, seed=0, name=None):
+    """An n-D quadratic ½xᵀAx whose Hessian has the given eigenvalues, in a random rotation."""
+    lam = np.asarray(eigenvalues, dtype=float)
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((lam.size, lam.size)))
+    A = (Q * lam) @ Q.T
+    A = 0.5 * (A + A.T)
+    name = name or f"quadratic, κ = {lam.max() / lam.min():.3g}"
+    return Quadratic(A, x0=np.ones(lam.size), name=name)
+
+
+class LeastSquares(Quadratic):
+    """Linear regression as a finite sum: L(w) = (1/n) Σ_i ½ (x_iᵀw − y_i)².
+
+    ``loss(w, idx)`` and ``grad(w, idx)`` average over the examples ``idx`` (a
+    mini-batch; None for all n), the interface of ``train_minibatch``. As a whole
+    it is the quadratic with A = XᵀX/n, b = Xᵀy/n.
+    """
+
+    def __init__(self, X, y, x0=None, name="least squares"):
+        self.X, self.y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        self.n = len(self.y)
+        A = self.X.T @ self.X / self.n
+        super().__init__(0.5 * (A + A.T), self.X.T @ self.y / self.n, c=0.5 * self.y @ self.y / self.n,
+                         x0=np.zeros(self.X.shape[1]) if x0 is None else x0, name=name)
+
+    def loss(self, w, idx=None):
+        X, y = (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
+        r = X @ np.asarray(w, dtype=float) - y
+        return 0.5 * np.mean(r * r, axis=0)
+
+    def grad(self, w, idx=None):
+        X, y = (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
+        return X.T @ (X @ np.asarray(w, dtype=float) - y) / len(y)
+
+    def example_grads(self, w):
+        """Per-example gradients, shape (n, d): for the variance of mini-batch gradients."""
+        return self.X * (self.X @ np.asarray(w, dtype=float) - self.y)[:, None]
+
+
+# The running example of the course: κ = 20, a narrow ravine along x1.
+course_quadratic = Quadratic(np.diag([0.2, 4.0]), x0=(-5.0, -2.0), name="course quadratic",
+                             window=((-6.0, 6.0), (-3.0, 3.0)))
+
+
+# --- non-quadratic problems -------------------------------------------------
+
+def _rosenbrock_f(x):
+    x1, x2 = x[..., 0], x[..., 1]
+    return (1 - x1) ** 2 + 100 * (x2 - x1 ** 2) ** 2
+
+
+def _rosenbrock_grad(x):
+    x1, x2 = x[..., 0], x[..., 1]
+    return np.stack([-2 * (1 - x1) - 400 * x1 * (x2 - x1 ** 2), 200 * (x2 - x1 ** 2)], axis=-1)
+
+
+def _rosenbrock_hess(x):
+    x1, x2 = x[..., 0], x[..., 1]
+    h11 = 2 - 400 * (x2 - x1 ** 2) + 800 * x1 ** 2
+    h12 = -400 * x1
+    h22 = 200 * np.ones_like(x1)
+    return np.stack([np.stack([h11, h12], -1), np.stack([h12, h22], -1)], -2)
+
+
+rosenbrock = Problem("Rosenbrock", _rosenbrock_f, _rosenbrock_grad, _rosenbrock_hess,
+                     minima=[(1.0, 1.0)], x0=(-1.5, 2.0), window=((-2.0, 2.0), (-1.0, 3.0)),
+                     levels=np.logspace(-1, 3.5, 16))
+
+
+# Beale: f = Σ_i (c_i − x1 + x1 x2^i)², i = 1, 2, 3.
+_BEALE_C = np.array([1.5, 2.25, 2.625])
+
+
+def _beale_terms(x):
+    x1, x2 = x[..., 0, None], x[..., 1, None]
+    i = np.arange(1, 4)
+    r = _BEALE_C - x1 + x1 * x2 ** i                     # residuals, shape (..., 3)
+    dr1 = -1 + x2 ** i                                   # ∂r/∂x1
+    dr2 = i * x1 * x2 ** (i - 1)                         # ∂r/∂x2
+    d2r12 = i * x2 ** (i - 1)                            # ∂²r/∂x1∂x2
+    d2r22 = i * (i - 1) * x1 * x2 ** np.maximum(i - 2, 0)  # ∂²r/∂x2²
+    return r, dr1, dr2, d2r12, d2r22
+
+
+def _beale_f(x):
+    return np.sum(_beale_terms(x)[0] ** 2, axis=-1)
+
+
+def _beale_grad(x):
+    r, dr1, dr2, _, _ = _beale_terms(x)
+    return np.stack([np.sum(2 * r * dr1, -1), np.sum(2 * r * dr2, -1)], axis=-1)
+
+
+def _beale_hess(x):
+    r, dr1, dr2, d2r12, d2r22 = _beale_terms(x)
+    h11 = np.sum(2 * dr1 ** 2, -1)                       # ∂²r/∂x1² = 0
+    h12 = np.sum(2 * dr1 * dr2 + 2 * r * d2r12, -1)
+    h22 = np.sum(2 * dr2 ** 2 + 2 * r * d2r22, -1)
+    return np.stack([np.stack([h11, h12], -1), np.stack([h12, h22], -1)], -2)
+
+
+beale = Problem("Beale", _beale_f, _beale_grad, _beale_hess, minima=[(3.0, 0.5)],
+                x0=(1.0, 1.4), window=((-4.5, 4.5), (-4.5, 4.5)), levels=np.logspace(-1, 5, 20))
+
+
+saddle = Problem(
+    "saddle", lambda x: x[..., 0] ** 2 - x[..., 1] ** 2,
+    lambda x: np.stack([2 * x[..., 0], -2 * x[..., 1]], -1),
+    lambda x: np.broadcast_to(np.diag([2.0, -2.0]), x.shape[:-1] + (2, 2)).copy(),
+    minima=np.empty((0, 2)), x0=(-1.5, 1e-3), window=((-2.0, 2.0), (-2.0, 2.0)),
+    f_star=-np.inf, levels=np.linspace(-4, 4, 17))
+saddle.stationary_point = np.zeros(2)   # not a minimum: f is unbounded below
+
+
+def _himmelblau_f(x):
+    x1, x2 = x[..., 0], x[..., 1]
+    return (x1 ** 2 + x2 - 11) ** 2 + (x1 + x2 ** 2 - 7) ** 2
+
+
+def _himmelblau_grad(x):
+    x1, x2 = x[..., 0], x[..., 1]
+    a, b = x1 ** 2 + x2 - 11, x1 + x2 ** 2 - 7
+    return np.stack([4 * x1 * a + 2 * b, 2 * a + 4 * x2 * b], axis=-1)
+
+
+def _himmelblau_hess(x):
+    x1, x2 = x[..., 0], x[..., 1]
+    h11 = 12 * x1 ** 2 + 4 * x2 - 42
+    h12 = 4 * (x1 + x2)
+    h22 = 12 * x2 ** 2 + 4 * x1 - 26
+    return np.stack([np.stack([h11, h12], -1), np.stack([h12, h22], -1)], -2)
+
+
+himmelblau = Problem(
+    "Himmelblau", _himmelblau_f, _himmelblau_grad, _himmelblau_hess,
+    minima=[(3.0, 2.0), (-2.805118086952745, 3.131312518250573),
+            (-3.779310253377747, -3.283185991286170), (3.584428340330492, -1.848126526964404)],
+    x0=(0.0, 0.0), window=((-5.0, 5.0), (-5.0, 5.0)), levels=np.logspace(-0.5, 2.7, 18))
+
+
+# A tilted double well: a shallow local minimum at x1 ≈ +0.96 beside the global one
+# at x1 ≈ −1.04. Plain GD started on the right stops in the shallow one; momentum
+# can carry the iterate over the barrier.
+def _double_well_f(x):
+    x1, x2 = x[..., 0], x[..., 1]
+    return (x1 ** 2 - 1) ** 2 + 0.3 * x1 + 0.5 * x2 ** 2
+
+
+def _double_well_grad(x):
+    x1, x2 = x[..., 0], x[..., 1]
+    return np.stack([4 * x1 * (x1 ** 2 - 1) + 0.3, x2], axis=-1)
+
+
+def _double_well_hess(x):
+    x1 = x[..., 0]
+    h11 = 12 * x1 ** 2 - 4
+    zero = np.zeros_like(x1)
+    return np.stack([np.stack([h11, zero], -1), np.stack([zero, np.ones_like(x1)], -1)], -2)
+
+
+def _double_well_minima():
+    roots = np.roots([4.0, 0.0, -4.0, 0.3])             # stationary points in x1
+    roots = np.sort(roots[np.isreal(roots)].real)
+    return [(roots[0], 0.0), (roots[2], 0.0)]            # the middle root is the barrier top
+
+
+_dw_min = _double_well_minima()
+double_well = Problem(
+    "double well", _double_well_f, _double_well_grad, _double_well_hess,
+    minima=_dw_min, x0=(2.0, 1.0), window=((-2.0, 2.2), (-1.5, 1.5)),
+    f_star=float(_double_well_f(np.array(_dw_min[0]))), levels=np.linspace(-0.4, 3.0, 18))
+
+
+PROBLEMS = {p.name: p for p in (course_quadratic, rosenbrock, beale, saddle, himmelblau,
+                                double_well)}

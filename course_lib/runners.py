@@ -1,0 +1,275 @@
+"""Runners: apply a step function (see ``optimizers``) for many steps and record the run.
+
+``run`` and ``train_2d`` iterate on a deterministic problem; ``train_minibatch``
+trains on a finite sum (an objective with ``n`` examples whose ``loss(w, idx)``
+and ``grad(w, idx)`` take the indices of a mini-batch).
+
+Divergence is part of the lessons: when the iterate or the loss stops being
+finite or explodes, a run stops, warns once with the step and the reason, and
+returns what it has. A step that returns something that is not an array of the
+right shape gets a ``StepError`` naming it.
+"""
+import inspect
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+EXPLODE = 1e10   # a loss or iterate this many times larger than at the start counts as diverged
+
+
+class CourseError(Exception):
+    """An error meant for a student: IPython shows its message without a traceback."""
+
+    def _render_traceback_(self):
+        # IPython calls this instead of printing the traceback, so a student sees one
+        # clear line and none of course_lib's internals.
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class StepError(CourseError, TypeError):
+    """A step function returned something other than a finite array shaped like x."""
+
+
+class ExerciseNotDone(CourseError, NotImplementedError):
+    """A function used here still raises NotImplementedError: its exercise is unfinished."""
+
+
+class DivergenceWarning(UserWarning):
+    """A run stopped because its iterate or loss stopped being finite or exploded."""
+
+
+def _name(fn):
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def _user_stacklevel():
+    """Stack level of the first frame outside course_lib, so warnings point at the caller."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here:
+        frame, level = frame.f_back, level + 1
+    return max(level - 1, 1)
+
+
+def not_done(exc, fn):
+    """Turn a NotImplementedError raised by a student's function into ExerciseNotDone."""
+    msg = str(exc) or f"{_name(fn)}() is not implemented yet"
+    return ExerciseNotDone(f"{msg} — not finished yet: complete {_name(fn)}() above, "
+                           "run its cell, then run this cell again.")
+
+
+def call_step(step, x, grad, state, k, kwargs):
+    """Call ``step`` once and check what it returns; k is the step number, for messages."""
+    try:
+        with np.errstate(all="ignore"):
+            x_new = step(x.copy(), grad, state, **kwargs)
+    except NotImplementedError as exc:
+        raise not_done(exc, step) from None
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc) and _name(step) in str(exc):
+            accepted = list(inspect.signature(step).parameters)[3:]
+            raise StepError(f"{_name(step)}() was called with {sorted(kwargs)} but accepts only "
+                            f"{accepted}: {exc}") from None
+        raise
+    check_return(x_new, x, step, k)
+    return x_new
+
+
+def check_return(x_new, x, step, k):
+    """Raise StepError unless x_new is a float numpy array shaped like x."""
+    where = f"{_name(step)}() at step {k}"
+    expected = f"a float numpy array of shape {x.shape}, like x"
+    if x_new is None:
+        raise StepError(f"{where} returned None; expected {expected}. Did you forget `return`?")
+    if not isinstance(x_new, np.ndarray):
+        raise StepError(f"{where} returned a {type(x_new).__name__}; expected {expected} "
+                        "(compute with numpy arrays, or wrap the result in np.asarray).")
+    if x_new.shape != x.shape:
+        raise StepError(f"{where} returned shape {x_new.shape}; expected {expected}.")
+    if not np.issubdtype(x_new.dtype, np.floating):
+        raise StepError(f"{where} returned dtype {x_new.dtype}; expected {expected}.")
+
+
+def nan_error(step, k):
+    return StepError(f"{_name(step)}() at step {k} returned NaN although x and its gradient were "
+                     "finite: look for 0/0, a square root of a negative number, or ε = 0.")
+
+
+def step_extras(step, objective):
+    """The objective callables a step asks for by name: ``f`` and/or ``hess``."""
+    params = inspect.signature(step).parameters
+    return {name: getattr(objective, name) for name in ("f", "hess") if name in params}
+
+
+@dataclass
+class Run:
+    """What a runner records. Unpacks as ``xs, losses = run``."""
+    label: str
+    xs: np.ndarray                   # iterates, shape (recorded, *x.shape); x0 first
+    losses: np.ndarray               # objective values at those iterates
+    f_star: float = 0.0              # minimum value of the objective, when known
+    diverged_at: int = None          # step at which the run stopped, or None
+    reason: str = ""                 # why it stopped
+    hyperparameters: dict = field(default_factory=dict)
+    steps: np.ndarray = None         # update count at each record
+    epochs: np.ndarray = None        # mini-batch runs: epochs done at each record
+    grad_evals: np.ndarray = None    # mini-batch runs: example gradients computed so far
+    times: np.ndarray = None         # mini-batch runs: seconds spent in updates so far
+    metrics: dict = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter((self.xs, self.losses))
+
+    @property
+    def x(self):
+        """The last iterate."""
+        return self.xs[-1]
+
+    @property
+    def gap(self):
+        """losses − f*, for log-scale plots (the loss itself when f* is unknown)."""
+        return self.losses - (self.f_star if np.isfinite(self.f_star) else 0.0)
+
+    def __repr__(self):
+        tail = f", diverged at step {self.diverged_at}" if self.diverged_at else ""
+        return (f"Run({self.label!r}: {len(self.losses) - 1} recorded steps, "
+                f"final loss {self.losses[-1]:.6g}{tail})")
+
+
+def _divergence(x_new, loss, x0, loss0):
+    if not np.all(np.isfinite(x_new)):
+        return "the iterate is no longer finite"
+    if not np.isfinite(loss):
+        return "the loss is no longer finite"
+    if abs(loss) > EXPLODE * (abs(loss0) + 1):
+        return f"the loss exploded from {loss0:.3g} to {loss:.3g}"
+    if np.linalg.norm(x_new) > EXPLODE * (np.linalg.norm(x0) + 1):
+        return f"the iterate exploded to norm {np.linalg.norm(x_new):.3g}"
+    return ""
+
+
+def _warn(label, k, reason):
+    warnings.warn(f"{label} diverged at step {k}: {reason}. The run stopped there and returns "
+                  f"the {k} steps before it; try a smaller learning rate.",
+                  DivergenceWarning, stacklevel=_user_stacklevel())
+
+
+def run(step, problem, x0=None, steps=20, label=None, **hyperparameters):
+    """Run ``steps`` steps of ``step`` on ``problem`` from x0 (default: the problem's start)."""
+    x = np.array(problem.x0 if x0 is None else x0, dtype=float)
+    label = label or _name(step)
+    kwargs = {**step_extras(step, problem), **hyperparameters}
+    state, xs = {}, [x.copy()]
+    with np.errstate(all="ignore"):
+        losses = [float(problem.f(x))]
+    diverged_at, reason = None, ""
+    for k in range(1, steps + 1):
+        x_new = call_step(step, x, problem.grad, state, k, kwargs)
+        with np.errstate(all="ignore"):
+            loss = float(problem.f(x_new))
+            if np.isnan(x_new).any() and np.isfinite(losses[-1]) and abs(losses[-1]) < EXPLODE \
+                    and np.all(np.isfinite(problem.grad(x))):
+                raise nan_error(step, k)
+        reason = _divergence(x_new, loss, xs[0], losses[0])
+        if reason:
+            if np.all(np.isfinite(x_new)) and np.isfinite(loss):
+                xs.append(x_new.copy())        # still drawable: shows where the run was heading
+                losses.append(loss)
+            diverged_at = k
+            _warn(label, k, reason)
+            break
+        x = x_new
+        xs.append(x.copy())
+        losses.append(loss)
+    return Run(label, np.array(xs), np.array(losses), f_star=problem.f_star,
+               diverged_at=diverged_at, reason=reason, hyperparameters=hyperparameters,
+               steps=np.arange(len(losses)))
+
+
+def train_2d(step, problem, x0=None, steps=20, label=None, **hyperparameters):
+    """Run a step function on a 2-D problem; returns a Run (``xs, losses = train_2d(...)``).
+
+    xs has shape (steps + 1, 2) unless the run diverged and stopped early.
+    """
+    if problem.dim != 2:
+        raise ValueError(f"train_2d needs a 2-D problem; {problem.name} has {problem.dim} "
+                         "dimensions: use run() instead.")
+    return run(step, problem, x0=x0, steps=steps, label=label, **hyperparameters)
+
+
+def minibatches(n, batch_size, rng):
+    """Index arrays covering range(n) once, in a random order: sampling without replacement."""
+    order = rng.permutation(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def train_minibatch(step, objective, x0=None, epochs=5, batch_size=32, seed=0, schedule=None,
+                    record_every=None, metrics=None, label=None, keep_iterates=None,
+                    **hyperparameters):
+    """Train on a finite sum with seeded mini-batches; returns a Run.
+
+    objective: has ``n`` and ``loss(w, idx=None)``, ``grad(w, idx=None)`` (idx: the
+    examples of a mini-batch; None: all of them). batch_size=None is batch GD,
+    1 is SGD. schedule(t) → learning rate for update t = 0, 1, … (overrides lr).
+    The full loss (and each ``metrics[name](w)``) is recorded at the start, every
+    ``record_every`` updates, and at the end of every epoch (default: only then).
+    """
+    x = np.array(objective.x0 if x0 is None else x0, dtype=float)
+    n = objective.n
+    batch_size = n if batch_size is None else int(batch_size)
+    rng = np.random.default_rng(seed)
+    label = label or _name(step)
+    keep = x.size <= 1000 if keep_iterates is None else keep_iterates
+    metrics = metrics or {}
+    state, t, evals, busy = {}, 0, 0, 0.0
+    rec = {"xs": [], "losses": [], "steps": [], "epochs": [], "grad_evals": [], "times": []}
+    rec_metrics = {name: [] for name in metrics}
+
+    def record(epoch):
+        with np.errstate(all="ignore"):
+            loss = float(objective.loss(x))
+        for key, value in (("losses", loss), ("steps", t), ("epochs", epoch),
+                           ("grad_evals", evals), ("times", busy)):
+            rec[key].append(value)
+        if keep:
+            rec["xs"].append(x.copy())
+        for name, fn in metrics.items():
+            rec_metrics[name].append(fn(x))
+        return loss
+
+    loss0 = record(0.0)
+    x_start = x.copy()
+    diverged_at, reason = None, ""
+    for epoch in range(epochs):
+        batches = minibatches(n, batch_size, rng)
+        for b, idx in enumerate(batches):
+            kwargs = dict(hyperparameters)
+            if schedule is not None:
+                kwargs["lr"] = schedule(t)
+            grad = lambda w, idx=idx: objective.grad(w, idx)   # noqa: E731 (one batch per update)
+            started = time.perf_counter()
+            x_new = call_step(step, x, grad, state, t + 1, {**step_extras(step, objective),
+                                                           **kwargs})
+            busy += time.perf_counter() - started
+            t, evals = t + 1, evals + len(idx)
+            reason = _divergence(x_new, 0.0, x_start, loss0)
+            if not reason:
+                x = x_new
+                if (record_every and t % record_every == 0) or b == len(batches) - 1:
+                    loss = record(epoch + (b + 1) / len(batches))
+                    reason = _divergence(x, loss, x_start, loss0)
+            if reason:
+                diverged_at = t
+                _warn(label, t, reason)
+                break
+        if reason:
+            break
+    return Run(label, np.array(rec["xs"]) if keep else None, np.array(rec["losses"]),
+               f_star=getattr(objective, "f_star", 0.0), diverged_at=diverged_at,
+               reason=reason, hyperparameters=hyperparameters, steps=np.array(rec["steps"]),
+               epochs=np.array(rec["epochs"]), grad_evals=np.array(rec["grad_evals"]),
+               times=np.array(rec["times"]),
+               metrics={k: np.array(v) for k, v in rec_metrics.items()})

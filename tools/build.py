@@ -1,0 +1,388 @@
+"""The notebook pipeline: solutions/ is the source, everything else is stamped or generated.
+
+    python tools/build.py stamp                 # header, set-up and footer cells; README lesson table
+    python tools/build.py exercises             # notebooks/ from solutions/
+    python tools/build.py execute [NOTEBOOK…]   # re-execute solutions top to bottom, save outputs
+    python tools/build.py all                   # stamp, execute every solution, exercises
+    python tools/build.py check                 # exit 1 if anything is out of sync
+    python tools/build.py retarget OWNER/REPO [--release TAG]   # point a fork at itself
+
+The repository, release and lesson list live in course.json, only there.
+
+Exercise generation: in code cells, the lines between ``### BEGIN SOLUTION`` and
+``### END SOLUTION`` become ``# YOUR CODE HERE`` and ``raise
+NotImplementedError("Exercise N.k: title")`` at the same indentation, where
+N.k and the title come from the nearest markdown heading above
+("### Exercise N.k — title"); in markdown cells, text between
+``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes
+"*Your answer here.*"; cells tagged ``solution-only`` are dropped; ``# NBVAL_``
+markers, outputs and execution counts are removed.
+"""
+import argparse
+import copy
+import json
+import pathlib
+import re
+import sys
+import time
+
+import nbformat
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "notebooks"
+COURSE_FILE = ROOT / "course.json"
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+MD_BEGIN, MD_END = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
+EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+)\.(\d+)\s*[—:–-]\s*(.+?)\s*$", re.M)
+STAMPED = ("header", "setup", "footer")       # ids (and tags) of the stamped cells
+README_BEGIN, README_END = "<!-- BEGIN LESSONS -->", "<!-- END LESSONS -->"
+
+
+def course():
+    return json.loads(COURSE_FILE.read_text())
+
+
+def lesson_number(file):
+    return int(file.split("-", 1)[0])
+
+
+def existing_lessons(c=None):
+    """Lessons of course.json whose solution notebook exists, in course order."""
+    return [lesson for lesson in (c or course())["lessons"] if (SOLUTIONS / lesson["file"]).exists()]
+
+
+def colab_url(c, folder, file):
+    return (f"https://colab.research.google.com/github/{c['repository']}/blob/{c['branch']}/"
+            f"{folder}/{file}")
+
+
+def github_url(c):
+    return f"https://github.com/{c['repository']}"
+
+
+def install_spec(c):
+    return f"{c['package']} @ git+{github_url(c)}@{c['release']}"
+
+
+# --- stamped cells ---------------------------------------------------------------
+
+def header_source(c, lesson, folder):
+    n = lesson_number(lesson["file"])
+    other = "solutions" if folder == "notebooks" else "notebooks"
+    kind = ("**Exercises.** Fill in each `# YOUR CODE HERE`; the check below it says ✔ or ✘."
+            if folder == "notebooks" else "**Solutions**, executed.")
+    return "\n".join([
+        f"# {n:02d} · {lesson['title']}",
+        "",
+        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"({colab_url(c, folder, lesson['file'])})",
+        "",
+        f"{kind} The {'solved' if other == 'solutions' else 'exercise'} version: "
+        f"[{other}/{lesson['file']}](../{other}/{lesson['file']}).",
+        "",
+        f"*In this lesson:* {lesson['teaches']}",
+        "",
+        f"Part of [*{c['title']}*](../README.md#lessons).",
+    ])
+
+
+def setup_source(c):
+    return "\n".join([
+        "# Set-up: on Colab, install course_lib pinned to the course's release (Colab's numpy,",
+        "# matplotlib and ipywidgets are kept); elsewhere it is installed already (see README).",
+        "import sys",
+        "",
+        'if "google.colab" in sys.modules:',
+        f'    %pip install --quiet "{install_spec(c)}"',
+    ])
+
+
+def footer_source(c, lesson):
+    lessons = existing_lessons(c)
+    files = [x["file"] for x in lessons]
+    i = files.index(lesson["file"])
+    parts = []
+    if i > 0:
+        p = lessons[i - 1]
+        parts.append(f"[← {lesson_number(p['file']):02d} · {p['title']}]({p['file']})")
+    parts.append("[Contents](../README.md#lessons)")
+    if i + 1 < len(lessons):
+        q = lessons[i + 1]
+        parts.append(f"[{lesson_number(q['file']):02d} · {q['title']} →]({q['file']})")
+    return "---\n" + " · ".join(parts)
+
+
+def _cell(kind, source, cell_id):
+    make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+    cell = make(source)
+    cell["id"] = cell_id
+    cell["metadata"] = {"tags": [cell_id]}
+    return cell
+
+
+def stamp(nb, lesson, c, folder="solutions"):
+    """Put the header, set-up and footer cells in place, keeping outputs of unchanged cells."""
+    nb = copy.deepcopy(nb)
+    body = [cell for cell in nb.cells if cell.get("id") not in STAMPED]
+    fresh = {"header": _cell("markdown", header_source(c, lesson, folder), "header"),
+             "setup": _cell("code", setup_source(c), "setup"),
+             "footer": _cell("markdown", footer_source(c, lesson), "footer")}
+    old = {cell.get("id"): cell for cell in nb.cells if cell.get("id") in STAMPED}
+    for key, cell in fresh.items():     # an unchanged stamped cell keeps its outputs
+        if key in old and old[key].source == cell.source:
+            fresh[key] = old[key]
+    nb.cells = [fresh["header"], fresh["setup"]] + body + [fresh["footer"]]
+    return nb
+
+
+# --- exercises -------------------------------------------------------------------
+
+def _strip_code(source, number, where):
+    out, inside, heading = [], False, number
+    for line in source.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith("# NBVAL_"):
+            continue
+        if stripped.startswith(BEGIN):
+            if inside:
+                raise ValueError(f"{where}: nested {BEGIN}")
+            if heading is None:
+                raise ValueError(f"{where}: a solution block with no 'Exercise N.k — title' "
+                                 "heading above it")
+            indent = line[: len(line) - len(line.lstrip())]
+            n, k, title = heading
+            out += [f"{indent}# YOUR CODE HERE",
+                    f'{indent}raise NotImplementedError("Exercise {n}.{k}: {title}")']
+            inside = True
+        elif stripped.startswith(END):
+            if not inside:
+                raise ValueError(f"{where}: {END} without {BEGIN}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{where}: {BEGIN} without {END}")
+    return "\n".join(out)
+
+
+def _strip_markdown(source, where):
+    pattern = re.compile(re.escape(MD_BEGIN) + r".*?" + re.escape(MD_END), re.S)
+    out = pattern.sub("*Your answer here.*", source)
+    if MD_BEGIN in out or MD_END in out:
+        raise ValueError(f"{where}: unbalanced {MD_BEGIN} / {MD_END}")
+    return out
+
+
+def make_exercise(solution, lesson, c):
+    """The exercise notebook generated from a (stamped) solution notebook."""
+    number = lesson_number(lesson["file"])
+    nb = copy.deepcopy(solution)
+    cells, heading = [], None
+    for i, cell in enumerate(nb.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        where = f"solutions/{lesson['file']} cell {i}"
+        if "solution-only" in tags:
+            continue
+        if cell.cell_type == "markdown":
+            found = EXERCISE_HEADING.findall(cell.source)
+            if found:
+                n, k, title = found[-1]
+                if int(n) != number:
+                    raise ValueError(f"{where}: 'Exercise {n}.{k}' in lesson {number}")
+                heading = (int(n), int(k), title.strip().strip("*"))
+            cell.source = _strip_markdown(cell.source, where)
+        elif cell.cell_type == "code":
+            cell.source = _strip_code(cell.source, heading, where)
+            cell.outputs, cell.execution_count = [], None
+        cell.metadata = {"tags": tags} if tags else {}
+        cells.append(cell)
+    nb.cells = cells
+    nb.cells = stamp(nb, lesson, c, folder="notebooks").cells
+    nb.metadata = clean_metadata(nb.metadata)
+    return nb
+
+
+# --- execution -------------------------------------------------------------------
+
+def clean_metadata(meta):
+    """Notebook metadata without what changes from run to run or machine to machine."""
+    return {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                           "name": "python3"},
+            "language_info": {"name": "python"}}
+
+
+def execute(nb, timeout=120):
+    """Run a notebook top to bottom in a fresh kernel; return it and each code cell's seconds."""
+    from nbclient import NotebookClient
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
+                            resources={"metadata": {"path": str(SOLUTIONS)}})
+    client.execute()
+    seconds = []
+    for cell in nb.cells:
+        timing = cell.metadata.pop("execution", None)
+        if cell.cell_type == "code" and timing:
+            start = timing.get("iopub.execute_input") or timing.get("shell.execute_reply.started")
+            end = timing.get("shell.execute_reply")
+            seconds.append(_seconds(start, end))
+        cell.metadata.pop("collapsed", None)
+        cell.metadata.pop("scrolled", None)
+    nb.metadata = clean_metadata(nb.metadata)
+    return nb, seconds
+
+
+def _seconds(start, end):
+    from datetime import datetime
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))   # noqa: E731
+    return (parse(end) - parse(start)).total_seconds() if start and end else float("nan")
+
+
+# --- README ------------------------------------------------------------------------
+
+def readme_table(c):
+    badge = "https://colab.research.google.com/assets/colab-badge.svg"
+    lines = ["| # | Lesson | What it teaches | Exercises | Solutions |", "|---|---|---|---|---|"]
+    have = {lesson["file"] for lesson in existing_lessons(c)}
+    for lesson in c["lessons"]:
+        n, f = lesson_number(lesson["file"]), lesson["file"]
+        if f in have:
+            lines.append(f"| {n:02d} | [{lesson['title']}](solutions/{f}) | {lesson['teaches']} "
+                         f"| [![Open In Colab]({badge})]({colab_url(c, 'notebooks', f)}) "
+                         f"[notebook](notebooks/{f}) "
+                         f"| [![Open In Colab]({badge})]({colab_url(c, 'solutions', f)}) "
+                         f"[notebook](solutions/{f}) |")
+        else:
+            lines.append(f"| {n:02d} | {lesson['title']} | {lesson['teaches']} | coming | coming |")
+    binder = (f"[![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/"
+              f"{c['repository']}/{c['branch']}?urlpath=lab/tree/notebooks)")
+    return "\n".join([binder, "", *lines])
+
+
+def stamp_readme(text, c):
+    pattern = re.compile(re.escape(README_BEGIN) + r".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"README.md lacks the {README_BEGIN} … {README_END} markers")
+    return pattern.sub(lambda _: f"{README_BEGIN}\n{readme_table(c)}\n{README_END}", text)
+
+
+# --- commands ----------------------------------------------------------------------
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def write(nb, path):
+    text = nbformat.writes(nb) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def expected_files(c=None):
+    """Every generated file's expected text, from the current solutions: {path: text}."""
+    c = c or course()
+    out = {}
+    for lesson in existing_lessons(c):
+        sol = stamp(read(SOLUTIONS / lesson["file"]), lesson, c)
+        out[SOLUTIONS / lesson["file"]] = nbformat.writes(sol) + "\n"
+        out[EXERCISES / lesson["file"]] = nbformat.writes(make_exercise(sol, lesson, c)) + "\n"
+    out[ROOT / "README.md"] = stamp_readme((ROOT / "README.md").read_text(), c)
+    return out
+
+
+def cmd_stamp(c):
+    for lesson in existing_lessons(c):
+        path = SOLUTIONS / lesson["file"]
+        write(stamp(read(path), lesson, c), path)
+    (ROOT / "README.md").write_text(stamp_readme((ROOT / "README.md").read_text(), c))
+
+
+def cmd_exercises(c):
+    EXERCISES.mkdir(exist_ok=True)
+    wanted = set()
+    for lesson in existing_lessons(c):
+        sol = stamp(read(SOLUTIONS / lesson["file"]), lesson, c)
+        write(make_exercise(sol, lesson, c), EXERCISES / lesson["file"])
+        wanted.add(lesson["file"])
+    for stale in EXERCISES.glob("*.ipynb"):
+        if stale.name not in wanted:
+            stale.unlink()
+            print("removed", stale.relative_to(ROOT))
+
+
+def cmd_execute(c, names):
+    lessons = existing_lessons(c)
+    if names:
+        names = {pathlib.Path(n).name for n in names}
+        lessons = [lesson for lesson in lessons if lesson["file"] in names]
+    for lesson in lessons:
+        path = SOLUTIONS / lesson["file"]
+        started = time.perf_counter()
+        nb, seconds = execute(stamp(read(path), lesson, c))
+        write(nb, path)
+        print(f"{lesson['file']}: {time.perf_counter() - started:.1f} s, "
+              f"slowest cell {max(seconds, default=0):.2f} s")
+
+
+def cmd_check(c):
+    problems = []
+    for path, text in expected_files(c).items():
+        if not path.exists() or path.read_text() != text:
+            problems.append(f"{path.relative_to(ROOT)} is out of date: run python tools/build.py "
+                            + ("stamp" if path.parent != EXERCISES else "exercises"))
+    listed = {lesson["file"] for lesson in c["lessons"]}
+    for folder in (SOLUTIONS, EXERCISES):
+        for nb in folder.glob("*.ipynb"):
+            if nb.name not in listed:
+                problems.append(f"{nb.relative_to(ROOT)} is not a lesson of course.json")
+    return problems
+
+
+def cmd_retarget(c, repository, release):
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
+        sys.exit("retarget takes OWNER/REPO, as on GitHub")
+    c["repository"] = repository
+    if release:
+        c["release"] = release
+    COURSE_FILE.write_text(json.dumps(c, indent=2, ensure_ascii=False) + "\n")
+    pyproject = ROOT / "pyproject.toml"
+    text = re.sub(r'(Repository = )"[^"]*"', lambda m: f'{m.group(1)}"{github_url(c)}"',
+                  pyproject.read_text())
+    pyproject.write_text(text)
+    cmd_stamp(c)
+    cmd_exercises(c)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["stamp", "exercises", "execute", "all", "check",
+                                            "retarget"])
+    parser.add_argument("args", nargs="*")
+    parser.add_argument("--release")
+    a = parser.parse_args(argv)
+    c = course()
+    if a.command == "stamp":
+        cmd_stamp(c)
+    elif a.command == "exercises":
+        cmd_stamp(c)
+        cmd_exercises(c)
+    elif a.command == "execute":
+        cmd_stamp(c)
+        cmd_execute(c, a.args)
+        cmd_exercises(c)
+    elif a.command == "all":
+        cmd_stamp(c)
+        cmd_execute(c, [])
+        cmd_exercises(c)
+    elif a.command == "check":
+        problems = cmd_check(c)
+        print("\n".join(problems) or "everything is in sync")
+        return 1 if problems else 0
+    elif a.command == "retarget":
+        if len(a.args) != 1:
+            parser.error("retarget takes OWNER/REPO")
+        cmd_retarget(c, a.args[0], a.release)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

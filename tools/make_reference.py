@@ -1,0 +1,265 @@
+"""Generate the reference data behind the checks from real implementations.
+
+    python tools/make_reference.py            # every section
+    python tools/make_reference.py steps      # one section
+
+Writes course_lib/data/references_<section>.json. Maintainer-only: needs
+torch==2.13.0 (CPU build) and adabelief-pytorch (``pip install -e ".[maintainer]"``).
+Nothing in these files is typed in by hand; tests/test_references.py regenerates
+them and compares when torch is installed.
+
+Section "steps": for every update rule, a few cases (problem, start,
+hyperparameters) and the trajectory x_0 … x_T in the course's convention
+(SYLLABUS.md), computed by torch.optim through the syllabus's mappings. Each
+case is chosen to expose one usual mistake, which its hint names.
+"""
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DATA = ROOT / "course_lib" / "data"
+
+# --- problems, in a form both numpy (course_lib.checks) and torch can build ---------
+QUAD2 = {"kind": "quadratic", "a": [0.2, 4.0], "b": [0.0, 0.0]}          # the course quadratic
+QUAD23 = {"kind": "quadratic",                                            # x of shape (2, 3)
+          "a": [[1.0, 0.5, 3.0], [0.1, 2.0, 0.7]], "b": [[0.5, -1.0, 0.2], [0.0, 0.3, -0.4]]}
+ROSEN = {"kind": "rosenbrock"}
+X_QUAD2 = [-5.0, -2.0]
+X_QUAD23 = [[1.0, -2.0, 0.5], [3.0, 0.2, -1.0]]
+X_ROSEN = [-1.2, 1.0]
+
+
+def case(name, problem, x0, steps, hint="", **hyperparameters):
+    return {"name": name, "problem": problem, "x0": x0, "steps": steps,
+            "hyperparameters": hyperparameters, "hint": hint}
+
+
+def torch_loss(torch, spec, p):
+    if spec["kind"] == "quadratic":
+        a = torch.tensor(spec["a"], dtype=torch.float64)
+        b = torch.tensor(spec["b"], dtype=torch.float64)
+        return (0.5 * a * p * p - b * p).sum()
+    if spec["kind"] == "rosenbrock":
+        return (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+    raise ValueError(spec["kind"])
+
+
+def trajectory(torch, c, make_optimizer, to_course=None):
+    """x_0 … x_T from a torch optimiser; to_course maps torch's parameter to the course's x."""
+    p = torch.tensor(c["x0"], dtype=torch.float64, requires_grad=True)
+    opt = make_optimizer([p], **c["hyperparameters"])
+    xs = [p.detach().clone().numpy()]
+    for _ in range(c["steps"]):
+        opt.zero_grad()
+        torch_loss(torch, c["problem"], p).backward()
+        opt.step()
+        x = p.detach().clone()
+        if to_course is not None:
+            x = to_course(x, opt.state[p], c["hyperparameters"])
+        xs.append(x.numpy())
+    return np.array(xs).tolist()
+
+
+def rmsprop_eps_inside(torch, c):
+    """The course's RMSprop, √(s + ε), in torch tensor ops: torch.optim.RMSprop has ε outside."""
+    hp = c["hyperparameters"]
+    p = torch.tensor(c["x0"], dtype=torch.float64, requires_grad=True)
+    s = torch.zeros_like(p)
+    xs = [p.detach().clone().numpy()]
+    for _ in range(c["steps"]):
+        p.grad = None
+        torch_loss(torch, c["problem"], p).backward()
+        with torch.no_grad():
+            s.mul_(hp["rho"]).addcmul_(p.grad, p.grad, value=1 - hp["rho"])
+            p.sub_(hp["lr"] * p.grad / torch.sqrt(s + hp["eps"]))
+        xs.append(p.detach().clone().numpy())
+    return np.array(xs).tolist()
+
+
+def make_steps():
+    import torch
+    from adabelief_pytorch import AdaBelief
+    from importlib.metadata import version
+
+    # Optimisers keep scalar state (step counts, NAdam's μ product) in the default dtype:
+    # float32 would cost the references seven digits.
+    torch.set_default_dtype(torch.float64)
+    o = torch.optim
+    adam_hints = {
+        "betas": "β1 belongs to m (the mean of g), β2 to v (the mean of g²): are they swapped, "
+                 "or is a default hard-coded instead of the argument?",
+        "eps": "ε = 0.1 is large here on purpose: it goes outside the square root, after the "
+               "bias correction: √v̂ + ε.",
+        "first": "at t = 1 the bias-corrected m̂ is exactly g and v̂ exactly g²: is t incremented "
+                 "before use (1 − β^t with t = 1 at the first step)?",
+    }
+    R = {}
+
+    def rule(name, source, make, cases, to_course=None, custom=None):
+        for c in cases:
+            c["expected"] = (custom(torch, c) if custom else
+                             trajectory(torch, c, make, to_course))
+        R[name] = {"source": source, "cases": cases}
+
+    rule("gd", "torch.optim.SGD(lr=η)", lambda p, lr: o.SGD(p, lr=lr), [
+        case("course quadratic, η = 0.4", QUAD2, X_QUAD2, 6,
+             "x ← x − η ∇f(x): call grad(x) and step against it.", lr=0.4),
+        case("x of shape (2, 3), η = 0.3", QUAD23, X_QUAD23, 5,
+             "x can have any shape: use array arithmetic, not x[0], x[1].", lr=0.3),
+        case("Rosenbrock, η = 0.001", ROSEN, X_ROSEN, 5, "", lr=1e-3)])
+
+    def sgd_momentum(nesterov):
+        return lambda p, lr, gamma: o.SGD(p, lr=lr, momentum=gamma, nesterov=nesterov)
+
+    rule("momentum", "torch.optim.SGD(momentum=γ) (same iterates, v = η·b)", sgd_momentum(False), [
+        case("course quadratic, η = 0.1, γ = 0.9", QUAD2, X_QUAD2, 8,
+             "v ← γv + η∇f(x), then x ← x − v, with v starting at 0 and kept in state.",
+             lr=0.1, gamma=0.9),
+        case("x of shape (2, 3), η = 0.05, γ = 0.5", QUAD23, X_QUAD23, 6,
+             "γ = 0.5 here: use the argument gamma, not 0.9; and η multiplies ∇f, not (1 − γ).",
+             lr=0.05, gamma=0.5),
+        case("Rosenbrock, η = 0.001, γ = 0.8", ROSEN, X_ROSEN, 6, "", lr=1e-3, gamma=0.8)])
+
+    def nesterov_x(y, st, hp):
+        # torch keeps y = x − γv as its parameter and b = v/η as its buffer.
+        return y + hp["gamma"] * hp["lr"] * st["momentum_buffer"]
+
+    look = ("the gradient is taken at the look-ahead point x − γv (with the old v), not at x; "
+            "step 1 cannot tell the two apart because v starts at 0.")
+    rule("nesterov", "torch.optim.SGD(nesterov=True), its look-ahead iterates y_t mapped to "
+         "x_t = y_t + γ·η·b_t", sgd_momentum(True), [
+             case("course quadratic, η = 0.1, γ = 0.9", QUAD2, X_QUAD2, 8, look,
+                  lr=0.1, gamma=0.9),
+             case("x of shape (2, 3), η = 0.05, γ = 0.5", QUAD23, X_QUAD23, 6,
+                  "γ = 0.5 here: use the argument gamma. " + look, lr=0.05, gamma=0.5),
+             case("Rosenbrock, η = 0.001, γ = 0.8", ROSEN, X_ROSEN, 6, look, lr=1e-3, gamma=0.8)],
+         to_course=nesterov_x)
+
+    # torch.optim.Adagrad has ε outside the root; with eps = 0 and the accumulator starting
+    # at ε, it computes η g / √(ε + Σg²): the course's form, exactly.
+    rule("adagrad", "torch.optim.Adagrad(eps=0, initial_accumulator_value=ε) (= ε inside the root)",
+         lambda p, lr, eps: o.Adagrad(p, lr=lr, eps=0.0, initial_accumulator_value=eps), [
+             case("course quadratic, η = 0.5, ε = 1e-10", QUAD2, X_QUAD2, 8,
+                  "s ← s + g² (a sum, not an average), x ← x − η g / √(s + ε).", lr=0.5, eps=1e-10),
+             case("x of shape (2, 3), η = 0.3, ε = 0.5", QUAD23, X_QUAD23, 6,
+                  "ε = 0.5 is large on purpose: in this course it goes inside the root, √(s + ε).",
+                  lr=0.3, eps=0.5),
+             case("Rosenbrock, η = 0.1, ε = 1e-3", ROSEN, X_ROSEN, 6, "", lr=0.1, eps=1e-3)])
+
+    rms = "s ← ρs + (1 − ρ)g² (ρ multiplies the old s), x ← x − η g / √(s + ε)."
+    rule("rmsprop", "torch.optim.RMSprop(alpha=ρ) where ε is negligible (1e-14); the large-ε case "
+         "follows the course's √(s + ε) in torch tensor ops",
+         lambda p, lr, rho, eps: o.RMSprop(p, lr=lr, alpha=rho, eps=eps), [
+             case("course quadratic, η = 0.1, ρ = 0.9", QUAD2, X_QUAD2, 8, rms,
+                  lr=0.1, rho=0.9, eps=1e-14),
+             case("x of shape (2, 3), η = 0.05, ρ = 0.5", QUAD23, X_QUAD23, 6,
+                  "ρ = 0.5 here: use the argument rho. " + rms, lr=0.05, rho=0.5, eps=1e-14),
+             case("Rosenbrock, η = 0.01, ρ = 0.99", ROSEN, X_ROSEN, 6, rms,
+                  lr=0.01, rho=0.99, eps=1e-14)])
+    R["rmsprop"]["cases"].append(dict(
+        case("course quadratic, η = 0.1, ρ = 0.9, ε = 0.5", QUAD2, X_QUAD2, 6,
+             "ε = 0.5 is large on purpose: in this course it goes inside the root, √(s + ε) "
+             "(PyTorch puts it outside).", lr=0.1, rho=0.9, eps=0.5)))
+    R["rmsprop"]["cases"][-1]["expected"] = rmsprop_eps_inside(torch, R["rmsprop"]["cases"][-1])
+    # The tensor-op form must itself agree with torch.optim.RMSprop where ε is negligible.
+    for c in R["rmsprop"]["cases"][:3]:
+        assert np.allclose(rmsprop_eps_inside(torch, c), c["expected"], rtol=1e-11, atol=0)
+
+    rule("adadelta", "torch.optim.Adadelta", lambda p, lr, rho, eps: o.Adadelta(
+        p, lr=lr, rho=rho, eps=eps), [
+            case("course quadratic, defaults (η = 1, ρ = 0.9, ε = 1e-6)", QUAD2, X_QUAD2, 8,
+                 "Δ = −√(u + ε)/√(s + ε)·g uses the old u; update u with Δ² afterwards.",
+                 lr=1.0, rho=0.9, eps=1e-6),
+            case("x of shape (2, 3), η = 0.5, ρ = 0.8, ε = 1e-2", QUAD23, X_QUAD23, 6,
+                 "η scales Δ only when it is applied: u accumulates the unscaled Δ².",
+                 lr=0.5, rho=0.8, eps=1e-2),
+            case("Rosenbrock, η = 1, ρ = 0.95, ε = 1e-4", ROSEN, X_ROSEN, 6, "",
+                 lr=1.0, rho=0.95, eps=1e-4)])
+
+    def adam_like(**fixed):
+        return lambda p, lr, beta1, beta2, eps, **kw: o.Adam(p, lr=lr, betas=(beta1, beta2),
+                                                             eps=eps, **fixed, **kw)
+
+    def family(name, source, make, first_lr, first_hint, extra_hint="", **extra):
+        rule(name, source, make, [
+            case(f"course quadratic, η = {first_lr}, default β's", QUAD2, X_QUAD2, 8,
+                 first_hint, lr=first_lr, beta1=0.9, beta2=0.999, eps=1e-8, **extra),
+            case("x of shape (2, 3), β1 = 0.5, β2 = 0.9", QUAD23, X_QUAD23, 8,
+                 adam_hints["betas"] + extra_hint, lr=0.1, beta1=0.5, beta2=0.9, eps=1e-8,
+                 **extra),
+            case("Rosenbrock, ε = 0.1 (large on purpose)", ROSEN, X_ROSEN, 6,
+                 adam_hints["eps"], lr=0.05, beta1=0.9, beta2=0.99, eps=0.1, **extra)])
+
+    family("adam", "torch.optim.Adam", adam_like(), 0.5, adam_hints["first"])
+    rule("adam_l2", "torch.optim.Adam(weight_decay=λ): an L2 term, g ← g + λx", adam_like(), [
+        case("x of shape (2, 3), λ = 0.5", QUAD23, X_QUAD23, 6, "g ← ∇f(x) + λx, then Adam.",
+             lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.5)])
+    family("amsgrad", "torch.optim.Adam(amsgrad=True)", adam_like(amsgrad=True), 0.5,
+           adam_hints["first"] + " v_max ← max(v_max, v) keeps the raw v (not v̂); the root of "
+           "v_max is then divided by √(1 − β2^t).",
+           " The maximum is over v, not over g² nor v̂.")
+    family("adamax", "torch.optim.Adamax (ε inside the max)",
+           lambda p, lr, beta1, beta2, eps: o.Adamax(p, lr=lr, betas=(beta1, beta2), eps=eps),
+           0.5, "u ← max(β2·u, |g| + ε): the infinity norm, no square and no √; only m is "
+           "bias-corrected, η/(1 − β1^t).", " u is a max of β2·u and |g| + ε, not of squares.")
+    family("nadam", "torch.optim.NAdam(momentum_decay=1e9), i.e. without the μ schedule",
+           lambda p, lr, beta1, beta2, eps: o.NAdam(p, lr=lr, betas=(beta1, beta2), eps=eps,
+                                                   momentum_decay=1e9),
+           0.5, "x ← x − η/(√v̂ + ε)·(β1 m/(1 − β1^(t+1)) + (1 − β1) g/(1 − β1^t)): the momentum "
+           "term uses the *next* bias correction.")
+    rule("nadam_schedule", "torch.optim.NAdam (default momentum_decay ψ = 0.004)",
+         lambda p, lr, beta1, beta2, eps, momentum_decay: o.NAdam(
+             p, lr=lr, betas=(beta1, beta2), eps=eps, momentum_decay=momentum_decay), [
+             case("x of shape (2, 3), ψ = 0.004", QUAD23, X_QUAD23, 8, "",
+                  lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=0.004)])
+    family("adabelief", f"the authors' adabelief-pytorch {version('adabelief-pytorch')} "
+           "(rectify=False, weight_decouple=False)",
+           lambda p, lr, beta1, beta2, eps: AdaBelief(
+               p, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=0.0, amsgrad=False,
+               weight_decouple=False, fixed_decay=False, rectify=False, print_change_log=False),
+           0.5, "s ← β2 s + (1 − β2)(g − m)² + ε with m already updated at this step; "
+           "then x ← x − η m̂ / (√ŝ + ε).",
+           " The belief is the spread of g around the *new* m: (g − m)², not g².")
+    R["adabelief"]["cases"][2]["hint"] = ("ε = 0.1 is large on purpose: it is added to s at "
+                                          "every step *and* to √ŝ in the denominator.")
+    rule("adamw", "torch.optim.AdamW", lambda p, lr, beta1, beta2, eps, weight_decay: o.AdamW(
+        p, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay), [
+            case("course quadratic, η = 0.5, λ = 0.1", QUAD2, X_QUAD2, 8,
+                 "decoupled decay: x ← x − ηλx, then the Adam step with the plain gradient "
+                 "(not g + λx).", lr=0.5, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1),
+            case("x of shape (2, 3), β1 = 0.5, β2 = 0.9, λ = 0.5", QUAD23, X_QUAD23, 8,
+                 adam_hints["betas"] + " The decay is multiplied by η: x(1 − ηλ).",
+                 lr=0.1, beta1=0.5, beta2=0.9, eps=1e-8, weight_decay=0.5),
+            case("Rosenbrock, ε = 0.1, λ = 0.01", ROSEN, X_ROSEN, 6, adam_hints["eps"],
+                 lr=0.05, beta1=0.9, beta2=0.99, eps=0.1, weight_decay=0.01)])
+    for c in (c for r in R.values() for c in r["cases"]):
+        del c["x0"], c["steps"]          # the trajectory holds both: x_0 first, then T steps
+    return {"generated_by": "tools/make_reference.py", "torch": torch.__version__, "rules": R}
+
+
+SECTIONS = {"steps": make_steps}
+
+
+def generate(section):
+    """The reference dict of one section, freshly computed."""
+    return SECTIONS[section]()
+
+
+def write(section, data):
+    path = DATA / f"references_{section}.json"
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+def main(argv):
+    for section in argv or list(SECTIONS):
+        if section not in SECTIONS:
+            sys.exit(f"unknown section {section!r}; choose from {sorted(SECTIONS)}")
+        print("wrote", write(section, generate(section)).relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
