@@ -216,3 +216,18 @@ def evaluate_value(name, got, expected, hint="", rtol=1e-6, atol=1e-10):
 def check_value(name, got, expected, hint="", rtol=1e-6, atol=1e-10):
     """Print whether a student's number or array matches the expected one."""
     print(evaluate_value(name, got, expected, hint, rtol, atol))
+
+
+# Lesson-specific checks build Case lists (expected values from reference files or from
+# course_lib's own implementations, never typed in) and call check_function / check_value.
+# --- lesson 01 checks ---
+
+# --- lesson 02 checks ---
+
+# --- lesson 03 checks ---
+
+# --- lesson 04 checks ---
+
+# --- lesson 05 checks ---
+
+# --- lesson 06 checks ---

@@ -240,6 +240,10 @@ def make_steps():
     return {"generated_by": "tools/make_reference.py", "torch": torch.__version__, "rules": R}
 
 
+# --- section "second_order" (lesson 05, from scipy.optimize / numpy.linalg) ---
+
+# --- section "schedules" (lesson 06, from torch.optim.lr_scheduler) ---
+
 SECTIONS = {"steps": make_steps}
 
 
