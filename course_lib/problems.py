@@ -102,13 +102,16 @@ class LeastSquares(Quadratic):
                          x0=np.zeros(self.X.shape[1]) if x0 is None else x0, name=name)
 
     def loss(self, w, idx=None):
-        X, y = (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
-        r = X @ np.asarray(w, dtype=float) - y
-        return 0.5 * np.mean(r * r, axis=0)
+        if idx is None:                  # all examples: the quadratic form, vectorised
+            return self.f(w)
+        r = self.X[idx] @ np.asarray(w, dtype=float) - self.y[idx]
+        return 0.5 * np.mean(r * r)
 
     def grad(self, w, idx=None):
-        X, y = (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
-        return X.T @ (X @ np.asarray(w, dtype=float) - y) / len(y)
+        if idx is None:
+            return super().grad(w)
+        X = self.X[idx]
+        return X.T @ (X @ np.asarray(w, dtype=float) - self.y[idx]) / len(idx)
 
     def example_grads(self, w):
         """Per-example gradients, shape (n, d): for the variance of mini-batch gradients."""

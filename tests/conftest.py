@@ -1,0 +1,4 @@
+"""Shared test settings: figures draw off-screen."""
+import matplotlib
+
+matplotlib.use("Agg")
