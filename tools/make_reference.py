@@ -240,11 +240,37 @@ def make_steps():
     return {"generated_by": "tools/make_reference.py", "torch": torch.__version__, "rules": R}
 
 
+# --- section "sgd" (lesson 02, torch.optim.SGD's own parameter and buffer) ---
+
+def make_sgd():
+    """torch.optim.SGD(momentum=γ[, nesterov=True]) as torch stores it: its parameter p_t and its
+    momentum buffer b_t at every step, untranslated, so that lesson 02 can map the course's
+    (x_t, v_t) onto them (b = v/η; with Nesterov p = x − γv) without importing torch."""
+    import torch
+    torch.set_default_dtype(torch.float64)
+    runs = {}
+    for name, nesterov in (("momentum", False), ("nesterov", True)):
+        hp = {"lr": 0.1, "gamma": 0.9}
+        p = torch.tensor(X_QUAD2, requires_grad=True)
+        opt = torch.optim.SGD([p], lr=hp["lr"], momentum=hp["gamma"], nesterov=nesterov)
+        params, buffers = [p.detach().clone().numpy()], [np.zeros(2)]
+        for _ in range(8):
+            opt.zero_grad()
+            torch_loss(torch, QUAD2, p).backward()
+            opt.step()
+            params.append(p.detach().clone().numpy())
+            buffers.append(opt.state[p]["momentum_buffer"].clone().numpy())
+        runs[name] = {"source": f"torch.optim.SGD(lr=η, momentum=γ, nesterov={nesterov})",
+                      "problem": QUAD2, "hyperparameters": hp,
+                      "params": np.array(params).tolist(), "buffers": np.array(buffers).tolist()}
+    return {"generated_by": "tools/make_reference.py", "torch": torch.__version__, "runs": runs}
+
+
 # --- section "second_order" (lesson 05, from scipy.optimize / numpy.linalg) ---
 
 # --- section "schedules" (lesson 06, from torch.optim.lr_scheduler) ---
 
-SECTIONS = {"steps": make_steps}
+SECTIONS = {"steps": make_steps, "sgd": make_sgd}
 
 
 def generate(section):
