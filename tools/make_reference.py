@@ -225,6 +225,10 @@ def make_steps():
            " The belief is the spread of g around the *new* m: (g − m)², not g².")
     R["adabelief"]["cases"][2]["hint"] = ("ε = 0.1 is large on purpose: it is added to s at "
                                           "every step *and* to √ŝ in the denominator.")
+    R["adamax"]["cases"][2]["hint"] = ("ε = 0.1 is large on purpose: AdaMax has it inside the "
+                                       "max, u ← max(β2·u, |g| + ε), and nowhere else.")
+    R["amsgrad"]["cases"][2]["hint"] = ("ε = 0.1 is large on purpose: it goes outside the root, "
+                                        "after the bias correction: √v_max/√(1 − β2^t) + ε.")
     rule("adamw", "torch.optim.AdamW", lambda p, lr, beta1, beta2, eps, weight_decay: o.AdamW(
         p, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay), [
             case("course quadratic, η = 0.5, λ = 0.1", QUAD2, X_QUAD2, 8,
