@@ -11,5 +11,6 @@ from .runners import (Run, run, train_2d, train_minibatch, StepError, ExerciseNo
                       DivergenceWarning)
 from . import optimizers, checks, data, plots
 from .plots import plot_contours, show_trace_2d, plot_losses, show_grid
+from . import rates   # lesson 02: measured and predicted convergence rates
 
 __version__ = "0.1.0"

@@ -224,6 +224,29 @@ def check_value(name, got, expected, hint="", rtol=1e-6, atol=1e-10):
 
 # --- lesson 02 checks ---
 
+def heavy_ball_tuning_cases():
+    """Cases for Exercise 2.3; expected values from course_lib.rates.heavy_ball_tuning."""
+    from .rates import heavy_ball_tuning
+    hint = ("η = 4/(√λ_max + √λ_min)² (sum the square roots, then square) and "
+            "γ = ((√κ − 1)/(√κ + 1))² with κ = λ_max/λ_min (note the square); return (η, γ).")
+    spectra = [("course quadratic, λ = 0.2 and 4", 0.2, 4.0),
+               ("λ_min = 1, λ_max = 100", 1.0, 100.0),
+               ("λ_min = 0.5, λ_max = 2", 0.5, 2.0),
+               ("κ = 1: no momentum needed", 3.0, 3.0)]
+    return [Case(name, (lo, hi), heavy_ball_tuning(lo, hi), hint=hint)
+            for name, lo, hi in spectra]
+
+
+def evaluate_heavy_ball_tuning(fn):
+    """Report on a student's heavy_ball_tuning(lam_min, lam_max) → (lr, gamma)."""
+    return evaluate_function(fn, heavy_ball_tuning_cases())
+
+
+def check_heavy_ball_tuning(fn):
+    """Print whether fn(lam_min, lam_max) returns Polyak's optimal (η, γ)."""
+    print(evaluate_heavy_ball_tuning(fn))
+
+
 # --- lesson 03 checks ---
 
 # --- lesson 04 checks ---
