@@ -19,7 +19,7 @@ from importlib import resources
 
 import numpy as np
 
-from .runners import StepError, call_step, not_done, _name
+from .runners import ExerciseNotDone, StepError, call_step, not_done, _name
 
 RTOL, ATOL = 1e-7, 1e-10
 
@@ -105,8 +105,8 @@ def evaluate_step(fn, rule=None, section="steps"):
         for k in range(1, len(expected)):
             try:
                 x_new = call_step(fn, x, grad, state, k, case["hyperparameters"])
-            except NotImplementedError as exc:     # ExerciseNotDone or the raw stub
-                raise (exc if isinstance(exc, StepError) else not_done(exc, fn)) from None
+            except ExerciseNotDone as exc:         # call_step already made it one clean line
+                raise exc from None
             except StepError as exc:
                 return Report(name, False, [f"✘ {name}: case {title}: {exc}"])
             except Exception as exc:               # the student's own bug: say where
@@ -222,6 +222,181 @@ def check_value(name, got, expected, hint="", rtol=1e-6, atol=1e-10):
 # course_lib's own implementations, never typed in) and call check_function / check_value.
 # --- lesson 01 checks ---
 
+def _l01_cases_contraction():
+    """Cases for Exercise 1.2: (name, lr, eigenvalues, iteration matrix I − ηA, hint)."""
+    from .problems import course_quadratic, quadratic_with_spectrum
+    rows = [("course quadratic, η = 0.1 (λ_min is the slow direction)",
+             0.1, course_quadratic.eigenvalues, course_quadratic.A,
+             "every eigenvalue counts: with a small η the slowest direction is λ_min's."),
+            ("course quadratic, η = 0.4 (x2 oscillates)", 0.4, course_quadratic.eigenvalues,
+             course_quadratic.A, ""),
+            ("course quadratic, η = 0.6 (diverges)", 0.6, course_quadratic.eigenvalues,
+             course_quadratic.A,
+             "take |1 − ηλ|: a factor below −1 flips the sign AND grows, so the run diverges.")]
+    eigs = np.array([5.0, 0.5, 10.0, 1.0, 2.0])      # unsorted on purpose
+    A = quadratic_with_spectrum(eigs, seed=1).A
+    for lr in (0.05, 0.18, 0.25):
+        rows.append((f"5-D, eigenvalues {list(eigs)} (unsorted), η = {lr}", lr, eigs, A,
+                     "use every eigenvalue (the array is not sorted): np.max(np.abs(...))."))
+    return rows
+
+
+def evaluate_gd_contraction(fn):
+    """Exercise 1.2: fn(lr, eigenvalues) → the per-step contraction factor max_i |1 − ηλ_i|.
+
+    Expected: the spectral norm of GD's iteration matrix I − ηA (numpy.linalg.norm),
+    on quadratics whose Hessian A has these eigenvalues.
+    """
+    cases = [Case(name, (lr, np.array(eigs)), float(np.linalg.norm(np.eye(len(A)) - lr * A, 2)),
+                  hint=hint, rtol=1e-9)
+             for name, lr, eigs, A, hint in _l01_cases_contraction()]
+    return evaluate_function(fn, cases)
+
+
+def check_gd_contraction(fn):
+    """Print whether fn(lr, eigenvalues) gives GD's per-step contraction factor."""
+    print(evaluate_gd_contraction(fn))
+
+
+def _l01_factor_hint(got, expected, batch, n):
+    """Name the usual mistakes of a mini-batch gradient from how got relates to expected."""
+    got = np.asarray(got, dtype=float)
+    known = [(-1.0, "wrong sign: the residual is x_iᵀw − y_i (prediction minus target)."),
+             (float(batch), f"{batch} × too large: you summed over the batch; average "
+                            "(divide by the batch size)."),
+             (batch / n, f"{batch}/{n} × the expected: divide by the batch size, not by n."),
+             (2.0, "2 × too large: the ½ in ½(x_iᵀw − y_i)² cancels the 2 of the derivative."),
+             (0.5, "½ × the expected: the derivative of ½ r² is r, not ½ r.")]
+    for factor, hint in known:
+        if factor != 1 and got.shape == expected.shape and np.allclose(got, factor * expected,
+                                                                        rtol=1e-7, atol=1e-12):
+            return hint
+    return ""
+
+
+def evaluate_minibatch_grad(fn):
+    """Exercise 1.3: fn(X, y, w, idx) → ∇ of (1/|B|) Σ_{i∈B} ½(x_iᵀw − y_i)².
+
+    Expected: course_lib.LeastSquares(X, y).grad(w, idx), on the diabetes data and on
+    a small random problem.
+    """
+    from .data import load_diabetes
+    from .problems import LeastSquares
+    name = _name(fn)
+    X, y = load_diabetes()
+    rng = np.random.default_rng(0)
+    Xs, ys = rng.standard_normal((7, 3)), rng.standard_normal(7)
+    cases = [("diabetes, one example", X, y, rng.standard_normal(10), np.array([17])),
+             ("diabetes, a batch of 5", X, y, rng.standard_normal(10), rng.permutation(442)[:5]),
+             ("diabetes, a batch of 32", X, y, rng.standard_normal(10),
+              rng.permutation(442)[:32]),
+             ("diabetes, all 442 examples", X, y, rng.standard_normal(10), np.arange(442)),
+             ("7 × 3 random problem, a batch of 3", Xs, ys, rng.standard_normal(3),
+              np.array([4, 0, 6]))]
+    for i, (case, X_, y_, w, idx) in enumerate(cases, 1):
+        title = f"{i}/{len(cases)} ({case})"
+        expected = LeastSquares(X_, y_).grad(w, idx)
+        try:
+            with np.errstate(all="ignore"):
+                got = fn(X_.copy(), y_.copy(), w.copy(), idx.copy())
+        except NotImplementedError as exc:
+            raise not_done(exc, fn) from None
+        except Exception as exc:
+            return _raised(name, title, exc)
+        if got is None:
+            return Report(name, False, [f"✘ {name}: case {title} returned None. "
+                                        "Did you forget `return`?"])
+        if not _close(got, expected, 1e-9, 1e-12):
+            lines = [f"✘ {name}: case {title}",
+                     f"  expected {_fmt_any(expected)}",
+                     f"  got      {_fmt_any(got)}"]
+            hint = _l01_factor_hint(got, expected, len(idx), len(y_))
+            if not hint and np.shape(got) != expected.shape:
+                hint = (f"the gradient has one entry per weight: shape {expected.shape}, "
+                        "like w (Xᵀr, not X r).")
+            if hint:
+                lines.append(f"  hint: {hint}")
+            return Report(name, False, lines)
+    return Report(name, True, [f"✔ {name}: {len(cases)} cases agree with "
+                               "course_lib.LeastSquares.grad."] + [f"  · {c[0]}" for c in cases])
+
+
+def check_minibatch_grad(fn):
+    """Print whether fn(X, y, w, idx) is the averaged mini-batch gradient of least squares."""
+    print(evaluate_minibatch_grad(fn))
+
+
+def _l01_epoch_problem(batches, n, sizes):
+    """What is wrong with one epoch of mini-batches (expected batch sizes: sizes), or ""."""
+    try:
+        batches = [np.asarray(b) for b in batches]
+    except TypeError:
+        return f"expected a list of index arrays, got {type(batches).__name__}."
+    if not batches or any(b.ndim != 1 or not np.issubdtype(b.dtype, np.integer) for b in batches):
+        return "expected a non-empty list of 1-D integer index arrays."
+    every = np.concatenate(batches)
+    if every.size and (every.min() < 0 or every.max() >= n):
+        return f"indices must lie in 0 … {n - 1}."
+    counts = np.bincount(every, minlength=n)
+    if counts.max() > 1:
+        return (f"example {int(np.argmax(counts))} appears {counts.max()} times in one epoch "
+                f"and {int(np.sum(counts == 0))} examples never: the batches overlap, which is "
+                "sampling WITH replacement. Shuffle one permutation of range(n) per epoch and "
+                "cut it into consecutive batches.")
+    if counts.min() == 0:
+        return (f"{int(np.sum(counts == 0))} examples are never used in the epoch: keep the "
+                "last, smaller batch, so that every example is seen once per epoch.")
+    if [len(b) for b in batches] != sizes:
+        return (f"batch sizes {[len(b) for b in batches]}, expected {sizes}: batches of "
+                "batch_size, only the last one smaller.")
+    return ""
+
+
+def evaluate_minibatch_sampler(fn):
+    """Exercise 1.4: fn(n, batch_size, rng) → one epoch of mini-batches (a list of index arrays).
+
+    Passes when, in every case, each call covers range(n) exactly once, in the batch
+    sizes of course_lib.runners.minibatches (the sampler of train_minibatch), in a
+    random order drawn from ``rng``: the same seed gives the same batches, and two
+    calls with one rng (two epochs) give different orders.
+    """
+    from .runners import minibatches
+    name = _name(fn)
+    cases = [(10, 3), (442, 32), (7, 7), (6, 1), (12, 4)]
+    for i, (n, batch_size) in enumerate(cases, 1):
+        title = f"{i}/{len(cases)} (n = {n}, batch_size = {batch_size})"
+        sizes = [len(b) for b in minibatches(n, batch_size, np.random.default_rng(0))]
+        try:
+            rng = np.random.default_rng(i)
+            epoch1, epoch2 = fn(n, batch_size, rng), fn(n, batch_size, rng)
+            again = fn(n, batch_size, np.random.default_rng(i))
+        except NotImplementedError as exc:
+            raise not_done(exc, fn) from None
+        except Exception as exc:
+            return _raised(name, title, exc)
+        problem = (_l01_epoch_problem(epoch1, n, sizes) or _l01_epoch_problem(epoch2, n, sizes)
+                   or _l01_epoch_problem(again, n, sizes))
+        if not problem and not all(np.array_equal(a, b) for a, b in zip(epoch1, again)):
+            problem = ("the same seed gave different batches: draw the order from the `rng` "
+                       "argument (rng.permutation), not from np.random or a new generator.")
+        if not problem and n > 6 and np.array_equal(np.concatenate(epoch1), np.arange(n)):
+            problem = "the examples come in their original order: shuffle them every epoch."
+        if not problem and n > 6 and np.array_equal(np.concatenate(epoch1),
+                                                    np.concatenate(epoch2)):
+            problem = ("two epochs drawn from one rng came in the same order: draw a new "
+                       "permutation on every call (do not re-seed inside the function).")
+        if problem:
+            return Report(name, False, [f"✘ {name}: case {title}", f"  hint: {problem}"])
+    return Report(name, True, [f"✔ {name}: {len(cases)} cases: every example once per epoch, "
+                               "in batches of batch_size, shuffled by rng."]
+                  + [f"  · n = {n}, batch_size = {b}" for n, b in cases])
+
+
+def check_minibatch_sampler(fn):
+    """Print whether fn(n, batch_size, rng) samples one epoch of mini-batches without replacement."""
+    print(evaluate_minibatch_sampler(fn))
+
+
 # --- lesson 02 checks ---
 
 def heavy_ball_tuning_cases():
@@ -248,6 +423,18 @@ def check_heavy_ball_tuning(fn):
 
 
 # --- lesson 03 checks ---
+def evaluate_torch_convention(fn, rule):
+    """Report on a step with PyTorch's ε outside the root against torch.optim's own runs.
+
+    rule: "adagrad_eps_outside" or "rmsprop_eps_outside" (data/references_adaptive.json).
+    """
+    return evaluate_step(fn, rule, section="adaptive")
+
+
+def check_torch_convention(fn, rule):
+    """Print whether ``fn`` reproduces torch.optim.Adagrad / RMSprop exactly (ε outside the root)."""
+    print(evaluate_torch_convention(fn, rule))
+
 
 # --- lesson 04 checks ---
 
