@@ -10,6 +10,7 @@ from .problems import (Problem, Quadratic, LeastSquares, quadratic_with_spectrum
 from .runners import (Run, run, train_2d, train_minibatch, StepError, ExerciseNotDone,
                       DivergenceWarning)
 from . import optimizers, checks, data, plots
+from . import mlp, schedules   # lesson 06: a numpy network and learning-rate schedules
 from .plots import plot_contours, show_trace_2d, plot_losses, show_grid
 from . import rates   # lesson 02: measured and predicted convergence rates
 

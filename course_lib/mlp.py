@@ -1,0 +1,226 @@
+"""A small multilayer perceptron in numpy, forward and backward by hand, for lesson 06.
+
+The network is an *objective* like ``problems.LeastSquares``: its parameters are
+ONE flat float vector ``w`` (each layer's weight matrix and bias are reshaped
+views into it), so every step function of ``course_lib.optimizers`` trains it
+unchanged through ``runners.train_minibatch``::
+
+    net = MLP(X_train, y_train, sizes=(64, 32, 10), activation="tanh", seed=0)
+    run = train_minibatch(adam, net, epochs=20, batch_size=32, seed=0, lr=1e-3,
+                          metrics={"val_acc": net.on(X_val, y_val).accuracy})
+
+``net.n`` examples, ``net.x0`` a seeded initialisation, ``net.loss(w, idx=None)``
+and ``net.grad(w, idx=None)`` over the examples ``idx`` of a mini-batch (None: all).
+The loss is the mean softmax cross-entropy plus an optional L2 penalty
+½·λ·Σ‖W‖² on the weight matrices (not the biases).
+"""
+import numpy as np
+
+
+def softmax(logits):
+    """Row-wise softmax, shifted by each row's maximum so that exp never overflows."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_cross_entropy(logits, y):
+    """Mean cross-entropy of softmax(logits) against integer labels, and its gradient.
+
+    logits: (N, C) scores; y: (N,) labels in 0 … C−1.
+    Returns (loss, dlogits): loss = −(1/N) Σ_i log softmax(logits_i)[y_i] and
+    dlogits = (softmax(logits) − onehot(y)) / N, the gradient of that loss.
+    """
+    logits = np.asarray(logits, dtype=float)
+    y = np.asarray(y)
+    n = logits.shape[0]
+    z = logits - logits.max(axis=1, keepdims=True)          # log-sum-exp trick: no overflow
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    loss = -log_p[np.arange(n), y].mean()
+    dlogits = np.exp(log_p)
+    dlogits[np.arange(n), y] -= 1
+    return float(loss), dlogits / n
+
+
+ACTIVATIONS = {
+    # name: (function, derivative written in terms of the *output* a = f(z), which the
+    # forward pass keeps anyway)
+    "tanh": (np.tanh, lambda a: 1 - a * a),
+    "relu": (lambda z: np.maximum(z, 0), lambda a: (a > 0).astype(float)),
+}
+
+
+class MLP:
+    """A fully connected classifier: (affine → activation) × (L−1), affine → softmax.
+
+    X: (n, d) inputs; y: (n,) integer labels. sizes: layer widths, input first and
+    number of classes last, e.g. (64, 32, 10). activation: "tanh" or "relu".
+    weight_decay λ: L2 penalty ½λΣ‖W‖² on weight matrices (default 0).
+    seed: initialisation of ``x0`` — Glorot-uniform weights for tanh, He-normal for
+    ReLU, zero biases.
+    """
+
+    def __init__(self, X, y, sizes=(64, 32, 10), activation="tanh", weight_decay=0.0, seed=0):
+        X, y = np.asarray(X, dtype=float), np.asarray(y)
+        if X.ndim != 2 or X.shape[1] != sizes[0]:
+            raise ValueError(f"X must have shape (n, {sizes[0]}) for sizes={tuple(sizes)}; "
+                             f"got {X.shape}")
+        if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y must hold {X.shape[0]} integer labels; got shape {y.shape}, "
+                             f"dtype {y.dtype}")
+        if y.min() < 0 or y.max() >= sizes[-1]:
+            raise ValueError(f"labels must lie in 0 … {sizes[-1] - 1} (sizes[-1] classes)")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; "
+                             f"got {activation!r}")
+        self.X, self.y = X, y
+        self.sizes, self.activation = tuple(int(s) for s in sizes), activation
+        self.weight_decay, self.seed = float(weight_decay), seed
+        self.n = X.shape[0]
+        self.f_star = float("nan")                # unknown: plots show the loss itself
+        # where each layer's W (d_in, d_out) and b (d_out,) sit in the flat vector
+        self.shapes, offset = [], 0
+        for d_in, d_out in zip(self.sizes[:-1], self.sizes[1:]):
+            self.shapes.append((offset, d_in, d_out))
+            offset += d_in * d_out + d_out
+        self.dim = offset
+        self.x0 = self.init_params(seed)
+
+    def __repr__(self):
+        return (f"<MLP {' → '.join(map(str, self.sizes))}, {self.activation}, "
+                f"{self.dim} parameters, {self.n} examples>")
+
+    def init_params(self, seed=0):
+        """A seeded initial parameter vector (Glorot-uniform for tanh, He-normal for ReLU)."""
+        rng = np.random.default_rng(seed)
+        w = np.zeros(self.dim)
+        for W, _ in self.unpack(w):
+            d_in, d_out = W.shape
+            if self.activation == "relu":
+                W[...] = rng.normal(0.0, np.sqrt(2.0 / d_in), size=W.shape)
+            else:
+                limit = np.sqrt(6.0 / (d_in + d_out))
+                W[...] = rng.uniform(-limit, limit, size=W.shape)
+        return w
+
+    def unpack(self, w):
+        """[(W, b), …] per layer: reshaped *views* into w (writing to them writes to w)."""
+        w = np.asarray(w)
+        if w.shape != (self.dim,):
+            raise ValueError(f"expected a flat parameter vector of length {self.dim}; "
+                             f"got shape {w.shape}")
+        return [(w[o:o + a * b].reshape(a, b), w[o + a * b:o + a * b + b])
+                for o, a, b in self.shapes]
+
+    def on(self, X, y):
+        """The same network (architecture, λ) on other data, e.g. the validation set."""
+        return MLP(X, y, self.sizes, self.activation, self.weight_decay, self.seed)
+
+    def forward(self, w, X):
+        """Logits (N, C) for inputs X, and the activations of every layer (for backward)."""
+        f = ACTIVATIONS[self.activation][0]
+        layers = self.unpack(w)
+        acts = [X]
+        for W, b in layers[:-1]:
+            acts.append(f(acts[-1] @ W + b))
+        W, b = layers[-1]
+        return acts[-1] @ W + b, acts
+
+    def _batch(self, idx):
+        return (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
+
+    def _penalty(self, w):
+        return 0.5 * self.weight_decay * sum(np.sum(W * W) for W, _ in self.unpack(w))
+
+    def loss(self, w, idx=None):
+        """Mean cross-entropy over the examples idx (None: all) + ½λΣ‖W‖²."""
+        X, y = self._batch(idx)
+        logits, _ = self.forward(w, X)
+        return softmax_cross_entropy(logits, y)[0] + self._penalty(w)
+
+    def grad(self, w, idx=None):
+        """Gradient of ``loss(w, idx)`` by backpropagation, as one flat vector like w."""
+        return self.loss_and_grad(w, idx)[1]
+
+    def loss_and_grad(self, w, idx=None):
+        """(loss, gradient) in one forward and one backward pass."""
+        X, y = self._batch(idx)
+        logits, acts = self.forward(w, X)
+        loss, delta = softmax_cross_entropy(logits, y)     # delta = ∂loss/∂logits
+        dfun = ACTIVATIONS[self.activation][1]
+        layers = self.unpack(w)
+        g = np.zeros(self.dim)
+        dlayers = self.unpack(g)                           # views: filling them fills g
+        for k in range(len(layers) - 1, -1, -1):
+            W, _ = layers[k]
+            dW, db = dlayers[k]
+            dW[...] = acts[k].T @ delta + self.weight_decay * W
+            db[...] = delta.sum(axis=0)
+            if k:                                          # back through the activation below
+                delta = (delta @ W.T) * dfun(acts[k])
+        return loss + self._penalty(w), g
+
+    def predict(self, w, X=None):
+        """Predicted labels (argmax of the logits) for X (default: the network's own data)."""
+        logits, _ = self.forward(w, self.X if X is None else np.asarray(X, dtype=float))
+        return logits.argmax(axis=1)
+
+    def accuracy(self, w):
+        """Fraction of this network's examples whose label is predicted correctly."""
+        return accuracy(self.predict(w), self.y)
+
+
+def accuracy(predicted, labels):
+    """Fraction of predicted labels equal to the true ones."""
+    predicted, labels = np.asarray(predicted), np.asarray(labels)
+    if predicted.shape != labels.shape:
+        raise ValueError(f"{predicted.shape} predictions for {labels.shape} labels")
+    return float(np.mean(predicted == labels))
+
+
+def numerical_gradient(f, w, coords=None, h=1e-6):
+    """Central differences (f(w + h e_i) − f(w − h e_i)) / 2h for the coordinates ``coords``.
+
+    coords: indices into the flat w (default: all). Returns an array like w[coords].
+    Error O(h²) from truncation plus O(ε·|f|/h) from rounding: h = 1e-6 balances
+    them for float64 losses of order one.
+    """
+    w = np.array(w, dtype=float)
+    coords = np.arange(w.size) if coords is None else np.asarray(coords)
+    out = np.empty(coords.shape)
+    flat = w.reshape(-1)
+    for j, i in enumerate(coords.flat):
+        old = flat[i]
+        flat[i] = old + h
+        up = f(w)
+        flat[i] = old - h
+        down = f(w)
+        flat[i] = old
+        out.flat[j] = (up - down) / (2 * h)
+    return out
+
+
+def relative_error(a, b):
+    """max |a − b| / max(|a| + |b|, tiny): ~1e-8 or less means two gradients agree."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12)))
+
+
+def split_train_validation(X, y, validation=0.2, seed=0, standardize=True):
+    """A seeded random split into (X_train, y_train, X_val, y_val).
+
+    validation: fraction of examples held out. standardize: scale every feature
+    by the *training* mean and standard deviation (features constant on the
+    training set are only centred), so no validation statistic leaks into training.
+    """
+    X, y = np.asarray(X, dtype=float), np.asarray(y)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(X))
+    n_val = int(round(validation * len(X)))
+    val, train = order[:n_val], order[n_val:]
+    X_train, X_val = X[train], X[val]
+    if standardize:
+        mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        X_train, X_val = (X_train - mean) / std, (X_val - mean) / std
+    return X_train, y[train], X_val, y[val]
