@@ -236,7 +236,7 @@ def _l01_cases_contraction():
     eigs = np.array([5.0, 0.5, 10.0, 1.0, 2.0])      # unsorted on purpose
     A = quadratic_with_spectrum(eigs, seed=1).A
     for lr in (0.05, 0.18, 0.25):
-        rows.append((f"5-D, eigenvalues {list(eigs)} (unsorted), η = {lr}", lr, eigs, A,
+        rows.append((f"5-D, eigenvalues {eigs.tolist()} (unsorted), η = {lr}", lr, eigs, A,
                      "use every eigenvalue (the array is not sorted): np.max(np.abs(...))."))
     return rows
 
@@ -340,7 +340,7 @@ def _l01_epoch_problem(batches, n, sizes):
     counts = np.bincount(every, minlength=n)
     if counts.max() > 1:
         return (f"example {int(np.argmax(counts))} appears {counts.max()} times in one epoch "
-                f"and {int(np.sum(counts == 0))} examples never: the batches overlap, which is "
+                f"and {int(np.sum(counts == 0))} example(s) never: the batches overlap, which is "
                 "sampling WITH replacement. Shuffle one permutation of range(n) per epoch and "
                 "cut it into consecutive batches.")
     if counts.min() == 0:
