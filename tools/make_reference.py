@@ -270,11 +270,142 @@ def make_sgd():
     return {"generated_by": "tools/make_reference.py", "torch": torch.__version__, "runs": runs}
 
 
+# --- section "adaptive" (lesson 03, torch.optim's own convention: ε outside the root) ---
+TINY2 = {"kind": "quadratic", "a": [2e-7, 4e-6], "b": [0.0, 0.0]}     # course quadratic × 1e-6
+
+
+def make_adaptive():
+    """torch.optim.Adagrad and RMSprop as PyTorch runs them, x ← x − η g / (√s + ε), untranslated:
+    lesson 03 checks its few-line "ε outside" variants against them, where ε is large (0.5)
+    and where the gradients are tiny (~1e-6, below √ε), the two cases where the placement shows."""
+    import torch
+    torch.set_default_dtype(torch.float64)
+    o = torch.optim
+    hint = "PyTorch puts ε outside the root, η g / (√s + ε), and starts s at 0."
+    R = {}
+    for name, source, make, cases in [
+        ("adagrad", "torch.optim.Adagrad (ε outside the root, s starting at 0)",
+         lambda p, lr, eps: o.Adagrad(p, lr=lr, eps=eps), [
+             case("course quadratic, η = 0.5, ε = 0.5", QUAD2, X_QUAD2, 8, hint, lr=0.5, eps=0.5),
+             case("x of shape (2, 3), η = 0.3, ε = 0.1", QUAD23, X_QUAD23, 6, hint,
+                  lr=0.3, eps=0.1),
+             case("course quadratic × 1e-6, η = 0.5, ε = 1e-10", TINY2, X_QUAD2, 8, hint,
+                  lr=0.5, eps=1e-10)]),
+        ("rmsprop", "torch.optim.RMSprop(alpha=ρ) (ε outside the root)",
+         lambda p, lr, rho, eps: o.RMSprop(p, lr=lr, alpha=rho, eps=eps), [
+             case("course quadratic, η = 0.1, ρ = 0.9, ε = 0.5", QUAD2, X_QUAD2, 8, hint,
+                  lr=0.1, rho=0.9, eps=0.5),
+             case("x of shape (2, 3), η = 0.05, ρ = 0.5, ε = 0.1", QUAD23, X_QUAD23, 6, hint,
+                  lr=0.05, rho=0.5, eps=0.1),
+             case("course quadratic × 1e-6, η = 0.1, ρ = 0.99, ε = 1e-8", TINY2, X_QUAD2, 8,
+                  hint, lr=0.1, rho=0.99, eps=1e-8)])]:
+        for c in cases:
+            c["expected"] = trajectory(torch, c, make)
+            del c["x0"], c["steps"]
+        R[name + "_eps_outside"] = {"source": source, "cases": cases}
+    return {"generated_by": "tools/make_reference.py", "torch": torch.__version__, "rules": R}
+
+
 # --- section "second_order" (lesson 05, from scipy.optimize / numpy.linalg) ---
+# Section "second_order": Newton trajectories (numpy.linalg.solve with scipy's Rosenbrock
+# Hessian), inverse-BFGS updates (scipy.optimize.BFGS), and the results of
+# scipy.optimize.minimize (BFGS, L-BFGS-B, dogleg) on Rosenbrock for the lesson's table.
+X_ROSEN3 = [-1.2, 1.0, 0.8]
+
+
+def newton_trajectory(spec, x0, steps, lr):
+    """x_0 … x_T of x ← x − η H⁻¹∇f(x), with numpy.linalg.solve and scipy's derivatives."""
+    from scipy.optimize import rosen_der, rosen_hess
+    if spec["kind"] == "rosenbrock":
+        grad, hess = rosen_der, rosen_hess
+    else:                                     # quadratic_matrix: ½xᵀAx − bᵀx
+        A, b = np.array(spec["A"]), np.array(spec["b"])
+        grad, hess = (lambda x: A @ x - b), (lambda x: A)
+    xs = [np.array(x0, dtype=float)]
+    for _ in range(steps):
+        xs.append(xs[-1] - lr * np.linalg.solve(hess(xs[-1]), grad(xs[-1])))
+    return np.array(xs).tolist()
+
+
+def bfgs_cases(x0, updates):
+    """(s, y) pairs along scipy's BFGS run on Rosenbrock and the inverse-Hessian
+    approximations scipy.optimize.BFGS(init_scale=1) makes of them, starting from I."""
+    from scipy.optimize import BFGS, minimize, rosen, rosen_der
+    xs = [np.array(x0, dtype=float)]
+    minimize(rosen, x0, jac=rosen_der, method="BFGS", options={"maxiter": updates},
+             callback=lambda xk: xs.append(np.copy(xk)))
+    strategy = BFGS(init_scale=1.0)
+    strategy.initialize(len(x0), "inv_hess")
+    cases, H = [], np.eye(len(x0))
+    for a, b in zip(xs[:-1], xs[1:]):
+        s, y = b - a, rosen_der(b) - rosen_der(a)
+        strategy.update(s, y)
+        cases.append({"H": H.tolist(), "s": s.tolist(), "y": y.tolist(),
+                      "expected": strategy.get_matrix().tolist()})
+        H = strategy.get_matrix()
+    return cases
+
+
+def make_second_order():
+    import scipy
+    from scipy.optimize import minimize, rosen, rosen_der, rosen_hess
+
+    # A 3-D quadratic with off-diagonal entries, so that H⁻¹g differs from g / diag(H).
+    Q, _ = np.linalg.qr(np.random.default_rng(5).standard_normal((3, 3)))
+    A = (Q * [0.5, 2.0, 8.0]) @ Q.T
+    quad3 = {"kind": "quadratic_matrix", "A": (0.5 * (A + A.T)).tolist(), "b": [1.0, -2.0, 0.5]}
+    quad2 = {"kind": "quadratic_matrix", "A": [[0.2, 0.0], [0.0, 4.0]], "b": [0.0, 0.0]}
+    newton_cases = [
+        case("course quadratic, η = 1: one step lands on the minimum", quad2, X_QUAD2, 2,
+             "x ← x − η H⁻¹∇f(x): solve H p = ∇f(x) (np.linalg.solve), then step against p.",
+             lr=1.0),
+        case("3-D quadratic with off-diagonal Hessian, η = 1", quad3, [1.0, 1.0, 1.0], 2,
+             "multiply by the inverse of H (np.linalg.solve(H, g)), not by H, and not "
+             "g / diag(H): H has off-diagonal entries here.", lr=1.0),
+        case("Rosenbrock, η = 1", ROSEN, X_ROSEN, 5,
+             "call hess(x) at the current x at every step.", lr=1.0),
+        case("Rosenbrock, η = 0.5", ROSEN, X_ROSEN, 4,
+             "η = 0.5 here: use the argument lr to scale the Newton step.", lr=0.5)]
+    for c in newton_cases:
+        c["expected"] = newton_trajectory(c["problem"], c["x0"], c["steps"],
+                                          c["hyperparameters"]["lr"])
+        del c["x0"], c["steps"]
+
+    def run(method, x0, **options):
+        xs = [np.array(x0, dtype=float)]
+        r = minimize(rosen, x0, jac=rosen_der, method=method, options=options,
+                     hess=rosen_hess if method == "dogleg" else None,
+                     callback=lambda xk: xs.append(np.copy(xk)))
+        out = {"method": method, "options": options, "x0": x0, "nit": int(r.nit),
+               "nfev": int(r.nfev), "njev": int(r.njev), "x": r.x.tolist(), "fun": float(r.fun),
+               "success": bool(r.success)}
+        if method == "dogleg":
+            out["nhev"] = int(r.nhev)
+            out["xs"] = np.array(xs).tolist()      # every iteration; rejected steps repeat x
+        return out
+
+    return {
+        "generated_by": "tools/make_reference.py", "scipy": scipy.__version__,
+        "newton": {"source": "numpy.linalg.solve with scipy.optimize.rosen_der / rosen_hess",
+                   "cases": newton_cases},
+        "bfgs_update": {"source": "scipy.optimize.BFGS(init_scale=1.0), inverse-Hessian form",
+                        "cases": [dict(c, name=f"Rosenbrock 2-D, update {k}")
+                                  for k, c in enumerate(bfgs_cases(X_ROSEN, 3), 1)]
+                        + [dict(c, name=f"Rosenbrock 3-D, update {k}")
+                           for k, c in enumerate(bfgs_cases(X_ROSEN3, 2), 1)]},
+        "minimize": {"source": f"scipy.optimize.minimize (scipy {scipy.__version__}) on "
+                               "scipy.optimize.rosen",
+                     "BFGS": run("BFGS", X_ROSEN, gtol=1e-5),
+                     "L-BFGS-B": run("L-BFGS-B", X_ROSEN, gtol=1e-5, ftol=1e-12),
+                     "dogleg": run("dogleg", X_ROSEN, initial_trust_radius=1.0,
+                                   max_trust_radius=1000.0, eta=0.15, gtol=1e-4)},
+    }
+
 
 # --- section "schedules" (lesson 06, from torch.optim.lr_scheduler) ---
 
-SECTIONS = {"steps": make_steps, "sgd": make_sgd}
+SECTIONS = {"steps": make_steps, "sgd": make_sgd, "adaptive": make_adaptive,
+            "second_order": make_second_order}
 
 
 def generate(section):

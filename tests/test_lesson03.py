@@ -1,0 +1,275 @@
+"""Lesson 03 (adaptive learning rates): the checks accept right Adagrad, RMSprop and Adadelta
+steps and reject deliberately wrong ones (ε outside the root or omitted, s averaged instead
+of summed, ρ and 1 − ρ swapped, ρ hard-coded, Adadelta's new u or an early η, state not
+carried, sign error); PyTorch's ε-outside convention is checked against torch.optim's own
+runs (tests/test_references.py regenerates them); and the lesson's claims hold (λ-free iterates on a diagonal quadratic, Adadelta's
+first step √(ε/(1−ρ)))."""
+import json
+import pathlib
+
+import nbformat
+import numpy as np
+import pytest
+
+from course_lib import Quadratic, course_quadratic, optimizers, run
+from course_lib.checks import evaluate_step, evaluate_torch_convention
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LESSON = "03-adaptive-learning-rates.ipynb"
+
+
+# --- right versions, written as a student might (own state keys, other arithmetic) ----
+
+def adagrad_right(x, grad, state, lr=0.01, eps=1e-10):
+    g = grad(x)
+    state["sum_g2"] = state.get("sum_g2", 0.0) + g ** 2
+    return x - lr / np.sqrt(state["sum_g2"] + eps) * g
+
+
+def rmsprop_right(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    g = grad(x)
+    state["s"] = rho * state.get("s", np.zeros_like(x)) + (1 - rho) * g ** 2
+    return x - lr * g / np.sqrt(state["s"] + eps)
+
+
+def adadelta_right(x, grad, state, lr=1.0, rho=0.9, eps=1e-6):
+    g = grad(x)
+    s = rho * state.get("s", np.zeros_like(x)) + (1 - rho) * g ** 2
+    u = state.get("u", np.zeros_like(x))
+    delta = -np.sqrt(u + eps) / np.sqrt(s + eps) * g
+    state["s"], state["u"] = s, rho * u + (1 - rho) * delta ** 2
+    return x + lr * delta
+
+
+# --- wrong versions: one usual mistake each -------------------------------------------
+
+def adagrad_eps_outside(x, grad, state, lr=0.01, eps=1e-10):
+    g = grad(x)
+    state["s"] = state.get("s", 0.0) + g * g
+    return x - lr * g / (np.sqrt(state["s"]) + eps)
+
+
+def adagrad_eps_omitted(x, grad, state, lr=0.01, eps=1e-10):
+    g = grad(x)
+    state["s"] = state.get("s", 0.0) + g * g
+    return x - lr * g / np.sqrt(state["s"])
+
+
+def adagrad_s_averaged(x, grad, state, lr=0.01, eps=1e-10):
+    g = grad(x)
+    state["t"] = state.get("t", 0) + 1
+    state["sum"] = state.get("sum", 0.0) + g * g
+    return x - lr * g / np.sqrt(state["sum"] / state["t"] + eps)
+
+
+def adagrad_state_not_carried(x, grad, state, lr=0.01, eps=1e-10):
+    g = grad(x)
+    s = g * g
+    return x - lr * g / np.sqrt(s + eps)
+
+
+def adagrad_sign_error(x, grad, state, lr=0.01, eps=1e-10):
+    g = grad(x)
+    state["s"] = state.get("s", 0.0) + g * g
+    return x + lr * g / np.sqrt(state["s"] + eps)
+
+
+def rmsprop_eps_outside(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    g = grad(x)
+    state["s"] = rho * state.get("s", 0.0) + (1 - rho) * g * g
+    return x - lr * g / (np.sqrt(state["s"]) + eps)
+
+
+def rmsprop_eps_omitted(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    g = grad(x)
+    state["s"] = rho * state.get("s", 0.0) + (1 - rho) * g * g
+    return x - lr * g / np.sqrt(state["s"])
+
+
+def rmsprop_rho_swapped(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    g = grad(x)
+    state["s"] = (1 - rho) * state.get("s", 0.0) + rho * g * g
+    return x - lr * g / np.sqrt(state["s"] + eps)
+
+
+def rmsprop_rho_hard_coded(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    g = grad(x)
+    state["s"] = 0.99 * state.get("s", 0.0) + 0.01 * g * g
+    return x - lr * g / np.sqrt(state["s"] + eps)
+
+
+def rmsprop_rho_hard_coded_0_9(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    g = grad(x)
+    state["s"] = 0.9 * state.get("s", 0.0) + 0.1 * g * g
+    return x - lr * g / np.sqrt(state["s"] + eps)
+
+
+def rmsprop_summed_like_adagrad(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    g = grad(x)
+    state["s"] = state.get("s", 0.0) + g * g
+    return x - lr * g / np.sqrt(state["s"] + eps)
+
+
+def rmsprop_state_not_carried(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    g = grad(x)
+    s = (1 - rho) * g * g
+    return x - lr * g / np.sqrt(s + eps)
+
+
+def rmsprop_sign_error(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    g = grad(x)
+    state["s"] = rho * state.get("s", 0.0) + (1 - rho) * g * g
+    return x + lr * g / np.sqrt(state["s"] + eps)
+
+
+def _adadelta(x, grad, state, lr, rho, eps, *, new_u=False, lr_early=False, eps_s=None,
+              eps_u=None, rho_s=None, rho_u=None, carry=True, sign=1.0, outside=False):
+    """Adadelta with one mistake switched on; the defaults are the right rule."""
+    eps_s = eps if eps_s is None else eps_s
+    eps_u = eps if eps_u is None else eps_u
+    rho_s = rho if rho_s is None else rho_s
+    rho_u = rho if rho_u is None else rho_u
+    if not carry:
+        state = {}
+    g = grad(x)
+    s = rho_s * state.get("s", np.zeros_like(x)) + (1 - rho_s) * g * g
+    u = state.get("u", np.zeros_like(x))
+    if outside:
+        delta = -(np.sqrt(u) + eps_u) / (np.sqrt(s) + eps_s) * g
+    else:
+        delta = -np.sqrt(u + eps_u) / np.sqrt(s + eps_s) * g
+    if lr_early:
+        delta = lr * delta
+    u = rho_u * u + (1 - rho_u) * delta * delta
+    if new_u:          # recomputes the step with the u it has just updated
+        delta = -np.sqrt(u + eps_u) / np.sqrt(s + eps_s) * g
+    state["s"], state["u"] = s, u
+    return x + sign * (delta if lr_early else lr * delta)
+
+
+def adadelta_mutant(name, **mistake):
+    def step(x, grad, state, lr=1.0, rho=0.9, eps=1e-6):
+        return _adadelta(x, grad, state, lr, rho, eps, **mistake)
+    step.__name__ = step.__qualname__ = f"adadelta_{name}"
+    return step
+
+
+ADADELTA_WRONG = [
+    adadelta_mutant("new_u", new_u=True),
+    adadelta_mutant("lr_before_updating_u", lr_early=True),
+    adadelta_mutant("eps_outside", outside=True),
+    adadelta_mutant("eps_omitted_in_s", eps_s=0.0),
+    adadelta_mutant("eps_omitted_in_u", eps_u=1e-30),
+    adadelta_mutant("rho_hard_coded", rho_s=0.9, rho_u=0.9),
+    adadelta_mutant("rho_wrong_for_u", rho_u=0.0),
+    adadelta_mutant("state_not_carried", carry=False),
+    adadelta_mutant("sign_error", sign=-1.0),
+]
+
+
+
+
+def adadelta_rho_swapped(x, grad, state, lr=1.0, rho=0.9, eps=1e-6):
+    return _adadelta(x, grad, state, lr, 1 - rho, eps)
+
+
+ADADELTA_WRONG.append(adadelta_rho_swapped)
+
+RIGHT = {"adagrad": adagrad_right, "rmsprop": rmsprop_right, "adadelta": adadelta_right}
+WRONG = {
+    "adagrad": [adagrad_eps_outside, adagrad_eps_omitted, adagrad_s_averaged,
+                adagrad_state_not_carried, adagrad_sign_error],
+    "rmsprop": [rmsprop_eps_outside, rmsprop_eps_omitted, rmsprop_rho_swapped,
+                rmsprop_rho_hard_coded, rmsprop_rho_hard_coded_0_9, rmsprop_summed_like_adagrad,
+                rmsprop_state_not_carried, rmsprop_sign_error],
+    "adadelta": ADADELTA_WRONG,
+}
+
+
+@pytest.mark.parametrize("rule", sorted(RIGHT))
+def test_check_accepts_the_right_version(rule):
+    report = evaluate_step(RIGHT[rule], rule)
+    assert report, str(report)
+    assert str(report).startswith("✔")
+
+
+@pytest.mark.parametrize("rule", sorted(RIGHT))
+def test_course_lib_passes_its_own_check(rule):
+    assert evaluate_step(optimizers.STEPS[rule], rule)
+
+
+@pytest.mark.parametrize("rule, wrong", [(r, w) for r, ws in WRONG.items() for w in ws],
+                         ids=lambda v: getattr(v, "__name__", v))
+def test_check_rejects_wrong_version(rule, wrong):
+    with np.errstate(all="ignore"):
+        report = evaluate_step(wrong, rule)
+    assert not report, f"{rule}: the check accepted a wrong version\n{report}"
+    assert str(report).startswith("✘")
+
+
+def test_eps_outside_gets_the_eps_hint():
+    for wrong, rule in ((adagrad_eps_outside, "adagrad"), (rmsprop_eps_outside, "rmsprop")):
+        report = str(evaluate_step(wrong, rule))
+        assert "inside the root" in report, report
+
+
+def test_state_not_carried_gets_the_state_hint():
+    report = str(evaluate_step(adagrad_state_not_carried, "adagrad"))
+    assert "step 1 was right" in report and "state" in report
+
+
+def test_adadelta_new_u_gets_the_old_u_hint():
+    report = str(evaluate_step(ADADELTA_WRONG[0], "adadelta"))
+    assert "uses the old u" in report, report
+
+
+# --- PyTorch's own convention (references_adaptive.json, from torch.optim) --------------
+
+@pytest.mark.parametrize("rule, outside, inside", [
+    ("adagrad_eps_outside", adagrad_eps_outside, optimizers.adagrad),
+    ("rmsprop_eps_outside", rmsprop_eps_outside, optimizers.rmsprop)])
+def test_torch_convention_is_eps_outside(rule, outside, inside):
+    assert evaluate_torch_convention(outside, rule)
+    report = evaluate_torch_convention(inside, rule)
+    assert not report and "outside the root" in str(report)
+
+
+# --- the lesson's claims ---------------------------------------------------------------
+
+@pytest.mark.parametrize("step, hp", [(optimizers.adagrad, dict(lr=1.0, eps=0.0)),
+                                      (optimizers.rmsprop, dict(lr=0.1, rho=0.9, eps=0.0)),
+                                      (optimizers.adadelta, dict(rho=0.9, eps=1e-6))])
+def test_adaptive_iterates_do_not_depend_on_the_curvatures(step, hp):
+    """On ½Σλ_i x_i², g_i/√s_i is λ-free: the course quadratic and x1² + x2² give one path
+    (Adadelta's ε in s breaks it only at gradients ~√ε)."""
+    other = Quadratic(np.diag([2.0, 2.0]), x0=course_quadratic.x0)
+    a, b = run(step, course_quadratic, steps=30, **hp), run(step, other, steps=30, **hp)
+    np.testing.assert_allclose(a.xs, b.xs, rtol=1e-5, atol=1e-9)
+    gd_a = run(optimizers.gd, course_quadratic, steps=5, lr=0.1)
+    gd_b = run(optimizers.gd, other, steps=5, lr=0.1)
+    assert not np.allclose(gd_a.xs, gd_b.xs)           # GD's path does depend on them
+
+
+def test_adadelta_first_step_is_sqrt_eps_over_one_minus_rho():
+    for eps in (1e-6, 1e-4):
+        x1 = optimizers.adadelta(course_quadratic.x0, course_quadratic.grad, {}, eps=eps)
+        g = course_quadratic.grad(course_quadratic.x0)
+        np.testing.assert_allclose(np.abs(x1 - course_quadratic.x0),
+                                   np.sqrt(eps) * np.abs(g) / np.sqrt(0.1 * g * g + eps))
+        np.testing.assert_allclose(np.abs(x1 - course_quadratic.x0), np.sqrt(eps / 0.1),
+                                   rtol=1e-3)
+
+
+# --- the generated exercise notebook -----------------------------------------------------
+
+def test_exercise_notebook_hides_every_solution():
+    path = ROOT / "notebooks" / LESSON
+    if not path.exists():
+        pytest.skip("exercises not generated yet: python tools/build.py exercises")
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    text = json.dumps([c.source for c in nb.cells])
+    for k, title in ((1, "Adagrad"), (2, "RMSprop"), (3, "Adadelta")):
+        assert f'NotImplementedError("Exercise 3.{k}: {title}' in code
+    assert "BEGIN SOLUTION" not in text and "NBVAL" not in text
+    assert "np.sqrt(s + eps)" not in code
