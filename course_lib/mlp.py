@@ -181,11 +181,12 @@ def accuracy(predicted, labels):
 def numerical_gradient(f, w, coords=None, h=1e-6):
     """Central differences (f(w + h e_i) − f(w − h e_i)) / 2h for the coordinates ``coords``.
 
-    coords: indices into the flat w (default: all). Returns an array like w[coords].
+    coords: indices into the flattened w (default: all, and the result is shaped like w).
     Error O(h²) from truncation plus O(ε·|f|/h) from rounding: h = 1e-6 balances
     them for float64 losses of order one.
     """
     w = np.array(w, dtype=float)
+    shape = w.shape if coords is None else np.shape(coords)
     coords = np.arange(w.size) if coords is None else np.asarray(coords)
     out = np.empty(coords.shape)
     flat = w.reshape(-1)
@@ -197,7 +198,7 @@ def numerical_gradient(f, w, coords=None, h=1e-6):
         down = f(w)
         flat[i] = old
         out.flat[j] = (up - down) / (2 * h)
-    return out
+    return out.reshape(shape)
 
 
 def relative_error(a, b):

@@ -404,8 +404,94 @@ def make_second_order():
 
 # --- section "schedules" (lesson 06, from torch.optim.lr_scheduler) ---
 
+def schedule_case(name, steps, hint="", **hyperparameters):
+    return {"name": name, "steps": steps, "hyperparameters": hyperparameters, "hint": hint}
+
+
+def torch_learning_rates(torch, make_scheduler, lr, steps):
+    """lr_0 … lr_T: the rate of update t is the one set after t calls of scheduler.step()."""
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=lr)
+    scheduler = make_scheduler(opt)
+    rates = [opt.param_groups[0]["lr"]]
+    for _ in range(steps):
+        opt.step()            # (no gradient: nothing moves) then the scheduler, in torch's order
+        scheduler.step()
+        rates.append(opt.param_groups[0]["lr"])
+    return [float(r) for r in rates]
+
+
+def make_schedules():
+    """Per schedule of course_lib.schedules: cases (hyperparameters, T) and lr_0 … lr_T from torch."""
+    import torch
+    torch.set_default_dtype(torch.float64)
+    S = torch.optim.lr_scheduler
+    # course_lib name → (torch class, how its keyword arguments map onto torch's)
+    makers = {
+        "step_lr": ("StepLR", lambda o, lr, step_size, gamma: S.StepLR(o, step_size, gamma)),
+        "exponential_lr": ("ExponentialLR", lambda o, lr, gamma: S.ExponentialLR(o, gamma)),
+        "cosine_annealing_lr": ("CosineAnnealingLR", lambda o, lr, T_max, eta_min:
+                                S.CosineAnnealingLR(o, T_max, eta_min)),
+        "linear_lr": ("LinearLR", lambda o, lr, start_factor, end_factor, total_iters:
+                      S.LinearLR(o, start_factor, end_factor, total_iters)),
+        # the momentum cycle needs an optimiser with momentum; a schedule(t) → lr has none
+        "one_cycle_lr": ("OneCycleLR(cycle_momentum=False)", lambda o, lr, **kw:
+                         S.OneCycleLR(o, cycle_momentum=False, **kw)),
+    }
+    cosine = "η_t = η_min + ½(η − η_min)(1 + cos(π t / T_max)), with t = 0 at the first update."
+    warm = ("factor = s + (e − s)·min(t, T)/T: start_factor s at t = 0, end_factor e from "
+            "t = total_iters = T on.")
+    cases = {
+        "step_lr": [
+            schedule_case("η = 0.1, step_size = 3, γ = 0.5", 10, lr=0.1, step_size=3, gamma=0.5),
+            schedule_case("η = 1, step_size = 4, γ = 0.1", 12, lr=1.0, step_size=4, gamma=0.1)],
+        "exponential_lr": [
+            schedule_case("η = 0.1, γ = 0.9", 10, lr=0.1, gamma=0.9)],
+        "cosine_annealing_lr": [
+            schedule_case("η = 0.1, T_max = 10, η_min = 0", 10, cosine, lr=0.1, T_max=10,
+                          eta_min=0.0),
+            schedule_case("η = 0.5, T_max = 8, η_min = 0.02", 8,
+                          "η_min is the floor *and* comes off the amplitude: "
+                          "η_min + ½(η − η_min)(…), not η_min + ½η(…) nor ½η(…).",
+                          lr=0.5, T_max=8, eta_min=0.02),
+            schedule_case("η = 0.2, T_max = 5, η_min = 0.05, t up to 12", 12,
+                          "past T_max the cosine climbs again, exactly as torch's does "
+                          "(period 2·T_max): no clipping, no max(…).",
+                          lr=0.2, T_max=5, eta_min=0.05)],
+        "linear_lr": [
+            schedule_case("η = 0.1, torch's defaults s = 1/3, e = 1, T = 5", 8, warm, lr=0.1,
+                          start_factor=1.0 / 3, end_factor=1.0, total_iters=5),
+            schedule_case("warm-up η = 0.3 from s = 0.01 over T = 10 updates", 14,
+                          "after total_iters updates the factor stays at end_factor: "
+                          "min(t, total_iters).", lr=0.3, start_factor=0.01, end_factor=1.0,
+                          total_iters=10),
+            schedule_case("decay η = 1 from s = 1 to e = 0.1 over T = 4", 6,
+                          "end_factor need not be 1: the same line decays when e < s.",
+                          lr=1.0, start_factor=1.0, end_factor=0.1, total_iters=4)],
+        "one_cycle_lr": [
+            schedule_case("max_lr = 0.5, total_steps = 20, torch's defaults", 20, lr=0.5,
+                          max_lr=0.5, total_steps=20, pct_start=0.3, anneal_strategy="cos",
+                          div_factor=25.0, final_div_factor=1e4, three_phase=False),
+            schedule_case("max_lr = 1, total_steps = 30, pct_start = 0.25, linear, three phases",
+                          30, lr=1.0, max_lr=1.0, total_steps=30, pct_start=0.25,
+                          anneal_strategy="linear", div_factor=10.0, final_div_factor=100.0,
+                          three_phase=True)],
+    }
+    out = {}
+    for name, (source, make) in makers.items():
+        for c in cases[name]:
+            hp = c["hyperparameters"]
+            c["expected"] = torch_learning_rates(torch, lambda o: make(o, **hp), hp["lr"],
+                                                 c["steps"])
+            if name == "one_cycle_lr":
+                del hp["lr"]          # the optimiser's lr is ignored: max_lr sets the cycle
+        out[name] = {"source": f"torch.optim.lr_scheduler.{source}", "cases": cases[name]}
+    return {"generated_by": "tools/make_reference.py", "torch": torch.__version__,
+            "schedules": out}
+
+
 SECTIONS = {"steps": make_steps, "sgd": make_sgd, "adaptive": make_adaptive,
-            "second_order": make_second_order}
+            "second_order": make_second_order, "schedules": make_schedules}
 
 
 def generate(section):
