@@ -439,6 +439,175 @@ def check_torch_convention(fn, rule):
 # --- lesson 04 checks ---
 
 # --- lesson 05 checks ---
+def _problem_05(spec):
+    """The course_lib problem of a lesson-05 reference case (its grad and hess callables)."""
+    from .problems import Quadratic, rosenbrock
+    if spec["kind"] == "rosenbrock":
+        return rosenbrock
+    if spec["kind"] == "quadratic_matrix":
+        return Quadratic(np.array(spec["A"]), np.array(spec["b"]))
+    raise ValueError(f"unknown problem kind {spec['kind']!r}")
+
+
+def evaluate_newton(fn):
+    """Run a Newton step function (it takes ``hess``) on the lesson-05 reference cases."""
+    ref = load_references("second_order")["newton"]
+    name = _name(fn)
+    for i, case in enumerate(ref["cases"], 1):
+        title = f"{i}/{len(ref['cases'])} ({case['name']})"
+        problem = _problem_05(case["problem"])
+        expected = np.array(case["expected"], dtype=float)
+        x, state = expected[0].copy(), {}
+        kwargs = {"hess": problem.hess, **case["hyperparameters"]}
+        for k in range(1, len(expected)):
+            try:
+                x_new = call_step(fn, x, problem.grad, state, k, kwargs)
+            except NotImplementedError as exc:
+                raise (exc if isinstance(exc, StepError) else not_done(exc, fn)) from None
+            except StepError as exc:
+                return Report(name, False, [f"✘ {name}: case {title}: {exc}"])
+            except Exception as exc:
+                return _raised(name, title, exc)
+            if np.allclose(x_new, expected[k], rtol=RTOL, atol=ATOL):
+                x = x_new
+                continue
+            g, H = problem.grad(x), problem.hess(x)
+            hints = [_diagnose(x_new - x, expected[k] - x)]
+            if np.allclose(x_new - x, -kwargs["lr"] * H @ g, rtol=1e-6, atol=1e-12):
+                hints.append("you multiplied the gradient by H; Newton multiplies by H⁻¹ "
+                             "(solve H p = g with np.linalg.solve).")
+            hints.append(case["hint"])
+            lines = [f"✘ {name}: case {title}",
+                     f"  step {k} is the first that disagrees"
+                     + (" (the steps before it agree)" if k > 1 else ""),
+                     f"  expected x_{k} = {_fmt(expected[k])}",
+                     f"  got      x_{k} = {_fmt(x_new)}"]
+            return Report(name, False, lines + [f"  hint: {h}" for h in hints if h])
+    return Report(name, True, [f"✔ {name}: {len(ref['cases'])} cases agree with {ref['source']}."]
+                  + [f"  · {c['name']}" for c in ref["cases"]])
+
+
+def check_newton(fn):
+    """Print whether a Newton step function reproduces the reference trajectories."""
+    print(evaluate_newton(fn))
+
+
+def backtracking_cases():
+    """Cases for a backtracking line search fn(f, x, g, p, alpha, c, shrink) → α; the
+    expected α from course_lib.second_order.backtracking (tested against its definition)."""
+    from .problems import course_quadratic, rosenbrock
+    from .second_order import backtracking
+    armijo = ("accept the first α with f(x + αp) ≤ f(x) + c·α·∇f(x)ᵀp (≤, and both c and α "
+              "multiply the slope gᵀp), else α ← shrink·α.")
+    cases = []
+    for name, problem, x, p_of, kw, hint in [
+            ("Rosenbrock at (−1.2, 1) along −∇f: α = 1 is far too long", rosenbrock,
+             [-1.2, 1.0], lambda x, g, H: -g, {}, armijo),
+            ("course quadratic along the Newton direction: α = 1 is accepted", course_quadratic,
+             [-5.0, -2.0], lambda x, g, H: -np.linalg.solve(H, g), {},
+             "the full Newton step reaches the minimum: it satisfies the Armijo condition. "
+             + armijo),
+            ("course quadratic along −∇f, c = 0.5", course_quadratic, [-5.0, -2.0],
+             lambda x, g, H: -g, {"c": 0.5}, "c = 0.5 here: use the argument c. " + armijo),
+            ("Rosenbrock near (1, 1) along −∇f, α = 0.01, shrink = 0.8", rosenbrock,
+             [0.8, 0.6], lambda x, g, H: -g, {"alpha": 0.01, "shrink": 0.8},
+             "start from the argument alpha and multiply by the argument shrink. " + armijo),
+            ("Rosenbrock at (0, 0) along −∇f, c = 0.9", rosenbrock, [0.0, 0.0],
+             lambda x, g, H: -g, {"c": 0.9}, "c = 0.9 here: use the argument c. " + armijo)]:
+        x = np.array(x)
+        g = problem.grad(x)
+        p = p_of(x, g, problem.hess(x))
+        args = (problem.f, x, g, p)
+        cases.append(Case(name, args, backtracking(*args, **kw), kwargs=kw, hint=hint))
+    return cases
+
+
+def evaluate_backtracking(fn):
+    return evaluate_function(fn, backtracking_cases())
+
+
+def check_backtracking(fn):
+    """Print whether a backtracking line search returns the expected step lengths."""
+    print(evaluate_backtracking(fn))
+
+
+def update_radius_cases():
+    """Cases for fn(radius, rho, on_boundary, max_radius) → new radius, expected from
+    course_lib.second_order.update_radius (which reproduces scipy's trust-dogleg run)."""
+    from .second_order import update_radius
+    rule = "ρ < ¼: Δ ← ¼Δ; ρ > ¾ and ‖p‖ = Δ: Δ ← min(2Δ, Δ_max); otherwise Δ stays."
+    specs = [("ρ = 0.1: poor agreement, shrink", (1.0, 0.1, True), {}, rule),
+             ("ρ = −2 (f went up), shrink", (0.5, -2.0, False), {}, rule),
+             ("ρ = 0.9 on the boundary, grow", (1.0, 0.9, True), {}, rule),
+             ("ρ = 0.9 inside the region: the radius was not limiting, keep it",
+              (1.0, 0.9, False), {}, "grow only when the step hit the boundary. " + rule),
+             ("ρ = 0.5: good enough, keep", (2.0, 0.5, True), {},
+              "between ¼ and ¾ nothing changes: are the two thresholds swapped? " + rule),
+             ("ρ = 0.2 < ¼ although > η = 0.15: shrink", (2.0, 0.2, False), {},
+              "the shrink threshold is ¼, not the acceptance threshold η. " + rule),
+             ("ρ = 1.0 on the boundary at Δ = 600, Δ_max = 1000: capped", (600.0, 1.0, True),
+              {"max_radius": 1000.0}, "doubling stops at max_radius (use the argument). " + rule),
+             ("ρ = 0.8 on the boundary, Δ_max = 3", (2.0, 0.8, True), {"max_radius": 3.0},
+              "doubling stops at max_radius (use the argument). " + rule)]
+    return [Case(name, args, update_radius(*args, **kw), kwargs=kw, hint=hint)
+            for name, args, kw, hint in specs]
+
+
+def evaluate_update_radius(fn):
+    return evaluate_function(fn, update_radius_cases())
+
+
+def check_update_radius(fn):
+    """Print whether a trust-region radius update follows Nocedal & Wright's Algorithm 4.1."""
+    print(evaluate_update_radius(fn))
+
+
+def evaluate_bfgs_update(fn):
+    """Compare fn(H, s, y) with scipy.optimize.BFGS's inverse-Hessian updates."""
+    ref = load_references("second_order")["bfgs_update"]
+    hint = ("H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ with ρ = 1/(yᵀs): s = x_new − x is the "
+            "step, y = ∇f(x_new) − ∇f(x) the change of gradient; are s and y swapped, or "
+            "the outer products s yᵀ and y sᵀ in the wrong places?")
+    cases = [Case(c["name"], (np.array(c["H"]), np.array(c["s"]), np.array(c["y"])),
+                  np.array(c["expected"]), hint=hint, rtol=1e-9) for c in ref["cases"]]
+    report = evaluate_function(fn, cases)
+    if report:
+        report.lines[0] += f" (reference: {ref['source']})"
+    return report
+
+
+def check_bfgs_update(fn):
+    """Print whether a BFGS update agrees with scipy.optimize.BFGS."""
+    print(evaluate_bfgs_update(fn))
+
+
+def kfac_cases():
+    """Cases for fn(grad_W, A, G) → (A ⊗ G)⁻¹ vec(grad_W) as a matrix, expected from
+    numpy.linalg.solve on the explicit Kronecker product (column-major vec)."""
+    rng = np.random.default_rng(2015)
+    hint = ("(A ⊗ G)⁻¹ = A⁻¹ ⊗ G⁻¹ and (A ⊗ G) vec(X) = vec(G X Aᵀ) with vec stacking "
+            "columns: G (outputs) acts from the left, A (inputs) from the right: G⁻¹ ∇W A⁻¹.")
+    cases = []
+    for name, d_out, d_in in [("W of shape (3, 5)", 3, 5), ("W of shape (2, 4)", 2, 4),
+                              ("W of shape (3, 3): square, the factors' order matters", 3, 3)]:
+        def spd(n):
+            M = rng.standard_normal((n, n))
+            return M @ M.T / n + 0.5 * np.eye(n)
+        A, G, grad_W = spd(d_in), spd(d_out), rng.standard_normal((d_out, d_in))
+        vec = grad_W.reshape(-1, order="F")
+        expected = np.linalg.solve(np.kron(A, G), vec).reshape(d_out, d_in, order="F")
+        cases.append(Case(name, (grad_W, A, G), expected, hint=hint, rtol=1e-9))
+    return cases
+
+
+def evaluate_kfac_precondition(fn):
+    return evaluate_function(fn, kfac_cases())
+
+
+def check_kfac_precondition(fn):
+    """Print whether fn(grad_W, A, G) equals numpy.linalg.solve(np.kron(A, G), vec(grad_W))."""
+    print(evaluate_kfac_precondition(fn))
+
 
 # --- lesson 06 checks ---
 def _l06_shift_hint(got, expected):

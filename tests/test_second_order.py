@@ -1,0 +1,405 @@
+"""Lesson 05: course_lib.second_order against scipy / numpy and finite differences, and
+the lesson's checks accept right answers and reject the usual wrong ones."""
+import numpy as np
+import pytest
+
+from course_lib import ExerciseNotDone, checks, course_quadratic, rosenbrock, run, saddle
+from course_lib import second_order as so
+
+REF = checks.load_references("second_order")
+X0 = np.array(REF["minimize"]["BFGS"]["x0"])
+
+
+def fd_grad(f, x, h=1e-6):
+    """Central differences of a scalar function of an array of any shape."""
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+# --- Newton, line search, modified Hessians ------------------------------------
+
+def test_newton_one_step_on_a_quadratic_is_exact():
+    r = run(so.newton, course_quadratic, steps=1)
+    np.testing.assert_allclose(r.x, course_quadratic.minima[0], atol=1e-12)
+
+
+def test_newton_converges_quadratically_near_the_minimum():
+    r = run(so.newton, rosenbrock, x0=[1.2, 1.3], steps=6)
+    e = np.linalg.norm(r.xs - 1.0, axis=1)
+    e = e[e > 1e-12]
+    assert len(e) >= 4
+    ratios = e[1:] / e[:-1] ** 2                 # bounded: e_{k+1} ≤ C e_k²
+    assert np.all(ratios < 10) and e[-1] < 1e-8
+
+
+def test_newton_jumps_to_the_saddle_and_modified_hessians_escape():
+    r = run(so.newton, saddle, steps=1)
+    np.testing.assert_allclose(r.x, saddle.stationary_point, atol=1e-12)
+    r = run(so.damped_newton, saddle, steps=1)  # a line search alone does not help
+    np.testing.assert_allclose(r.x, saddle.stationary_point, atol=1e-12)
+    for method in ("abs", "shift"):
+        r = run(so.damped_newton, saddle, steps=8, modify=method, delta=1.0)
+        assert r.losses[-1] < r.losses[0] - 1 and abs(r.x[1]) > 1e-1
+
+
+def test_modify_hessian():
+    H = np.array([[2.0, 1.0], [1.0, -3.0]])
+    lam = np.linalg.eigvalsh(H)
+    np.testing.assert_allclose(np.linalg.eigvalsh(so.modify_hessian(H, "abs")),
+                               np.sort(np.abs(lam)))
+    shifted = so.modify_hessian(H, "shift", delta=0.5)
+    np.testing.assert_allclose(np.linalg.eigvalsh(shifted)[0], 0.5)
+    np.testing.assert_allclose(shifted - H, (0.5 - lam[0]) * np.eye(2))
+    np.testing.assert_allclose(so.modify_hessian(np.eye(2) * 3, "shift"), np.eye(2) * 3)
+    with pytest.raises(ValueError):
+        so.modify_hessian(H, "cholesky")
+
+
+@pytest.mark.parametrize("x", [[-1.2, 1.0], [0.3, -0.4], [2.0, 2.0]])
+@pytest.mark.parametrize("c", [1e-4, 0.5])
+def test_backtracking_returns_the_first_armijo_step(x, c):
+    x = np.array(x)
+    g = rosenbrock.grad(x)
+    alpha = so.backtracking(rosenbrock.f, x, g, -g, alpha=1.0, c=c, shrink=0.5)
+    armijo = lambda a: rosenbrock.f(x - a * g) <= rosenbrock.f(x) - c * a * g @ g  # noqa: E731
+    assert armijo(alpha)
+    assert all(not armijo(a) for a in 2.0 ** np.arange(np.log2(alpha) + 1, 1))
+
+
+def test_backtracking_rejects_an_ascent_direction():
+    g = rosenbrock.grad(X0)
+    with pytest.raises(ValueError, match="descent"):
+        so.backtracking(rosenbrock.f, X0, g, g)
+
+
+def test_damped_newton_beats_pure_newton_on_rosenbrock():
+    pure = run(so.newton, rosenbrock, x0=X0, steps=30)
+    damped = run(so.damped_newton, rosenbrock, x0=X0, steps=30)
+    assert np.all(np.diff(damped.losses) <= 0)            # monotone, unlike pure Newton
+    assert np.any(np.diff(pure.losses) > 0)
+    np.testing.assert_allclose(damped.x, [1, 1], atol=1e-10)
+
+
+def test_rosenbrock_derivatives_agree_with_scipy_and_finite_differences():
+    scipy_opt = pytest.importorskip("scipy.optimize")
+    for x in ([-1.2, 1.0], [0.5, -0.3], [1.1, 1.3]):
+        x = np.array(x)
+        np.testing.assert_allclose(rosenbrock.hess(x), scipy_opt.rosen_hess(x), rtol=1e-12)
+        np.testing.assert_allclose(scipy_opt.rosen_der(x), rosenbrock.grad(x), rtol=1e-12)
+        H_fd = np.array([fd_grad(lambda z: rosenbrock.grad(z)[i], x) for i in range(2)])
+        np.testing.assert_allclose(rosenbrock.hess(x), H_fd, rtol=1e-6, atol=1e-4)
+
+
+# --- trust region ---------------------------------------------------------------
+
+def test_trust_region_reproduces_scipy_dogleg_iterates():
+    ref = REF["minimize"]["dogleg"]
+    opts = ref["options"]
+    r = so.minimize_trust_region(rosenbrock.f, rosenbrock.grad, rosenbrock.hess, ref["x0"],
+                                 radius=opts["initial_trust_radius"],
+                                 max_radius=opts["max_trust_radius"], eta=opts["eta"],
+                                 gtol=opts["gtol"])
+    assert len(r.xs) - 1 == ref["nit"]
+    np.testing.assert_allclose(r.xs, ref["xs"], rtol=1e-9, atol=1e-12)
+    assert not r.metrics["accepted"].all()       # the run has rejected steps: the ratio test works
+
+
+def test_dogleg_agrees_with_scipy_subproblem():
+    tr = pytest.importorskip("scipy.optimize._trustregion_dogleg")
+    from scipy.optimize import rosen, rosen_der, rosen_hess
+    for x in ([-1.2, 1.0], [0.9, 0.8], [1.5, 2.0]):
+        x = np.array(x)
+        sub = tr.DoglegSubproblem(x, rosen, rosen_der, rosen_hess)
+        for radius in (0.01, 0.1, 0.5, 5.0):
+            p, boundary = so.dogleg(rosenbrock.grad(x), rosenbrock.hess(x), radius)
+            p_ref, boundary_ref = sub.solve(radius)
+            np.testing.assert_allclose(p, p_ref, rtol=1e-9, atol=1e-14)
+            assert boundary == boundary_ref
+
+
+def test_cauchy_point():
+    g, B = np.array([1.0, -2.0]), np.array([[3.0, 0.5], [0.5, 1.0]])
+    model = lambda p: g @ p + 0.5 * p @ B @ p  # noqa: E731
+    for radius in (0.05, 0.5, 5.0):
+        p = so.cauchy_point(g, B, radius)
+        assert np.linalg.norm(p) <= radius * (1 + 1e-12)
+        np.testing.assert_allclose(p[0] * g[1] - p[1] * g[0], 0, atol=1e-12)    # along −g
+        ts = np.linspace(0, radius / np.linalg.norm(g), 401)
+        assert model(p) <= min(model(-t * g) for t in ts) + 1e-12
+    # negative curvature along g: go to the boundary
+    p = so.cauchy_point(g, -np.eye(2), 0.3)
+    np.testing.assert_allclose(np.linalg.norm(p), 0.3)
+
+
+# --- quasi-Newton -----------------------------------------------------------------
+
+@pytest.mark.parametrize("method,mine", [("BFGS", so.minimize_bfgs),
+                                         ("L-BFGS-B", so.minimize_lbfgs)])
+def test_quasi_newton_agrees_with_scipy(method, mine):
+    ref = REF["minimize"][method]
+    r = mine(rosenbrock.f, rosenbrock.grad, ref["x0"], gtol=ref["options"]["gtol"])
+    np.testing.assert_allclose(r.x, ref["x"], atol=1e-6)
+    np.testing.assert_allclose(r.x, [1.0, 1.0], atol=1e-6)
+    nit = len(r.xs) - 1
+    assert abs(nit - ref["nit"]) <= 0.25 * ref["nit"]
+    assert abs(r.grad_evals[-1] - ref["njev"]) <= 0.25 * ref["njev"]
+
+
+def test_bfgs_update_secant_equation_and_symmetry():
+    rng = np.random.default_rng(0)
+    H = np.eye(4)
+    for _ in range(5):
+        s = rng.standard_normal(4)
+        y = s + 0.2 * rng.standard_normal(4)
+        H = so.bfgs_update(H, s, y)
+        np.testing.assert_allclose(H @ y, s, rtol=1e-10, atol=1e-12)  # H_{k+1} y = s
+        np.testing.assert_allclose(H, H.T, atol=1e-12)
+        assert np.linalg.eigvalsh(H)[0] > 0
+
+
+def test_lbfgs_two_loop_equals_bfgs_from_a_scaled_identity():
+    rng = np.random.default_rng(1)
+    pairs = []
+    for _ in range(4):
+        s = rng.standard_normal(5)
+        pairs.append((s, s + 0.3 * rng.standard_normal(5)))
+    s_list, y_list = [p[0] for p in pairs], [p[1] for p in pairs]
+    gamma = s_list[-1] @ y_list[-1] / (y_list[-1] @ y_list[-1])
+    H = gamma * np.eye(5)
+    for s, y in pairs:
+        H = so.bfgs_update(H, s, y)
+    g = rng.standard_normal(5)
+    np.testing.assert_allclose(so.lbfgs_direction(g, s_list, y_list), -H @ g, rtol=1e-10)
+    np.testing.assert_allclose(so.lbfgs_direction(g, [], []), -g)
+
+
+def test_wolfe_line_search_satisfies_the_strong_wolfe_conditions():
+    for x in ([-1.2, 1.0], [0.0, 0.0], [1.5, 2.5]):
+        x = np.array(x)
+        g = rosenbrock.grad(x)
+        p = -g / np.linalg.norm(g)
+        a, fa, ga, n = so.wolfe_line_search(rosenbrock.f, rosenbrock.grad, x, p,
+                                            rosenbrock.f(x), g, c1=1e-4, c2=0.9)
+        assert fa <= rosenbrock.f(x) + 1e-4 * a * g @ p
+        assert abs(ga @ p) <= 0.9 * abs(g @ p)
+        np.testing.assert_allclose(ga, rosenbrock.grad(x + a * p))
+        assert n >= 1
+
+
+# --- Kronecker factors --------------------------------------------------------------
+
+def layer(seed=0, n=50, d_in=4, d_out=3):
+    rng = np.random.default_rng(seed)
+    a = np.hstack([rng.standard_normal((n, d_in - 1)), np.ones((n, 1))])
+    return a, rng.integers(0, d_out, n), rng.standard_normal((d_out, d_in))
+
+
+def test_kronecker_identities():
+    rng = np.random.default_rng(3)
+    A, B, X = rng.standard_normal((4, 4)), rng.standard_normal((3, 3)), rng.standard_normal((3, 4))
+    np.testing.assert_allclose(np.kron(A, B) @ so.vec(X), so.vec(so.kron_matvec(A, B, X)))
+    np.testing.assert_allclose(so.unvec(so.vec(X), X.shape), X)
+    np.testing.assert_allclose(np.linalg.inv(np.kron(A, B)),
+                               np.kron(np.linalg.inv(A), np.linalg.inv(B)), atol=1e-10)
+    A, B = A @ A.T + np.eye(4), B @ B.T + np.eye(3)
+    np.testing.assert_allclose(so.vec(so.kfac_precondition(X, A, B)),
+                               np.linalg.solve(np.kron(A, B), so.vec(X)))
+
+
+def test_softmax_layer_gradient_and_curvature_match_finite_differences():
+    a, y, W = layer()
+    loss = lambda W: so.softmax_layer(W, a, y)[0]  # noqa: E731
+    _, grad_W, p, delta = so.softmax_layer(W, a, y)
+    np.testing.assert_allclose(grad_W, fd_grad(loss, W), rtol=1e-6, atol=1e-9)
+    # s = W a is linear in W, so the Gauss–Newton matrix is the Hessian of the loss.
+    vec_loss_grad = lambda v: so.vec(so.softmax_layer(so.unvec(v, W.shape), a, y)[1])  # noqa
+    H_fd = np.array([fd_grad(lambda v: vec_loss_grad(v)[i], so.vec(W)) for i in range(W.size)])
+    np.testing.assert_allclose(so.fisher_exact(a, p), H_fd, rtol=1e-5, atol=1e-8)
+
+
+def test_fisher_is_the_expected_outer_product_and_kfac_is_exact_for_equal_outputs():
+    a, y, W = layer(seed=1, d_out=4)
+    _, _, p, delta = so.softmax_layer(W, a, y)
+    # Fisher: labels drawn from the model, E_y[g gᵀ], summed over every possible label.
+    F = np.zeros((W.size, W.size))
+    for label in range(W.shape[0]):
+        d = p.copy()
+        d[:, label] -= 1
+        g = np.einsum("nj,nk->njk", a, d).reshape(len(a), -1)
+        F += (g * p[:, label, None]).T @ g / len(a)
+    np.testing.assert_allclose(so.fisher_exact(a, p), F, atol=1e-12)
+    # the empirical Fisher uses the observed labels only
+    g = np.array([so.vec(np.outer(d, ai)) for d, ai in zip(delta, a)])
+    np.testing.assert_allclose(so.fisher_empirical(a, delta), g.T @ g / len(a), atol=1e-12)
+    # at W = 0 every example has the same p: the Fisher is exactly A ⊗ G
+    _, _, p0, _ = so.softmax_layer(np.zeros_like(W), a, y)
+    A, G = so.kfac_factors(a, p0)
+    np.testing.assert_allclose(so.fisher_exact(a, p0), np.kron(A, G), atol=1e-12)
+    A, G = so.kfac_factors(a, p)
+    assert not np.allclose(so.fisher_exact(a, p), np.kron(A, G), atol=1e-3)
+
+
+# --- the checks accept right answers and reject the usual mistakes ---------------------
+
+def newton_h_times_g(x, grad, state, hess, lr=1.0):
+    return x - lr * hess(x) @ grad(x)
+
+
+def newton_wrong_sign(x, grad, state, hess, lr=1.0):
+    return x + lr * np.linalg.solve(hess(x), grad(x))
+
+
+def newton_no_lr(x, grad, state, hess, lr=1.0):
+    return x - np.linalg.solve(hess(x), grad(x))
+
+
+def newton_diagonal(x, grad, state, hess, lr=1.0):
+    return x - lr * grad(x) / np.diag(hess(x))
+
+
+def newton_hess_once(x, grad, state, hess, lr=1.0):
+    H = state.setdefault("H", hess(x))
+    return x - lr * np.linalg.solve(H, grad(x))
+
+
+@pytest.mark.parametrize("wrong", [newton_h_times_g, newton_wrong_sign, newton_no_lr,
+                                   newton_diagonal, newton_hess_once])
+def test_newton_check_rejects(wrong):
+    wrong.__name__ = "newton"
+    report = checks.evaluate_newton(wrong)
+    assert not report and report.lines[0].startswith("✘ newton")
+
+
+def test_newton_check_hint_names_h_instead_of_inverse():
+    newton_h_times_g.__name__ = "newton"
+    assert "multiplied the gradient by H" in str(checks.evaluate_newton(newton_h_times_g))
+
+
+def test_newton_check_accepts_and_reports_unfinished():
+    assert checks.evaluate_newton(so.newton)
+
+    def newton(x, grad, state, hess, lr=1.0):
+        raise NotImplementedError("Exercise 5.1: Newton step")
+    with pytest.raises(ExerciseNotDone):
+        checks.evaluate_newton(newton)
+
+
+def armijo_variant(condition):
+    def backtracking(f, x, g, p, alpha=1.0, c=1e-4, shrink=0.5):
+        for _ in range(60):
+            if condition(f(x + alpha * p), f(x), alpha, c, float(g @ p)):
+                return alpha
+            alpha *= shrink
+        return alpha
+    return backtracking
+
+
+BACKTRACKING_MUTANTS = {
+    "wrong inequality": lambda fn, f0, a, c, s: fn >= f0 + c * a * s,
+    "without the factor c": lambda fn, f0, a, c, s: fn <= f0 + a * s,
+    "without α": lambda fn, f0, a, c, s: fn <= f0 + c * s,
+    "simple decrease": lambda fn, f0, a, c, s: fn < f0,
+    "wrong sign of the slope": lambda fn, f0, a, c, s: fn <= f0 - c * a * s,
+    "c fixed at 1e-4": lambda fn, f0, a, c, s: fn <= f0 + 1e-4 * a * s,
+}
+
+
+def test_backtracking_check_accepts_the_right_version():
+    assert checks.evaluate_backtracking(armijo_variant(
+        lambda fn, f0, a, c, s: fn <= f0 + c * a * s))
+    assert checks.evaluate_backtracking(so.backtracking)
+
+
+@pytest.mark.parametrize("mistake", sorted(BACKTRACKING_MUTANTS))
+def test_backtracking_check_rejects(mistake):
+    assert not checks.evaluate_backtracking(armijo_variant(BACKTRACKING_MUTANTS[mistake]))
+
+
+def test_backtracking_check_rejects_ignored_arguments():
+    def fixed_start(f, x, g, p, alpha=1.0, c=1e-4, shrink=0.5):
+        return so.backtracking(f, x, g, p, alpha=1.0, c=c, shrink=shrink)
+
+    def fixed_shrink(f, x, g, p, alpha=1.0, c=1e-4, shrink=0.5):
+        return so.backtracking(f, x, g, p, alpha=alpha, c=c, shrink=0.5)
+    assert not checks.evaluate_backtracking(fixed_start)
+    assert not checks.evaluate_backtracking(fixed_shrink)
+
+
+def radius_variant(shrink_below=0.25, grow_above=0.75, need_boundary=True, cap=True):
+    def update_radius(radius, rho, on_boundary, max_radius=1000.0):
+        if rho < shrink_below:
+            return 0.25 * radius
+        if rho > grow_above and (on_boundary or not need_boundary):
+            return min(2 * radius, max_radius) if cap else 2 * radius
+        return radius
+    return update_radius
+
+
+def test_update_radius_check_accepts_the_right_version():
+    assert checks.evaluate_update_radius(radius_variant())
+
+
+@pytest.mark.parametrize("kw", [dict(shrink_below=0.75, grow_above=0.25),
+                                dict(need_boundary=False), dict(cap=False),
+                                dict(shrink_below=0.15)])
+def test_update_radius_check_rejects(kw):
+    assert not checks.evaluate_update_radius(radius_variant(**kw))
+
+
+def test_update_radius_check_rejects_swapped_comparisons():
+    def update_radius(radius, rho, on_boundary, max_radius=1000.0):
+        if rho > 0.25:
+            return 0.25 * radius
+        if rho < 0.75 and on_boundary:
+            return min(2 * radius, max_radius)
+        return radius
+    assert not checks.evaluate_update_radius(update_radius)
+
+
+BFGS_MUTANTS = {
+    "s and y swapped": lambda H, s, y: so.bfgs_update(H, y, s),
+    "outer products swapped": lambda H, s, y: (
+        (np.eye(len(s)) - np.outer(y, s) / (y @ s)) @ H @ (np.eye(len(s)) - np.outer(s, y) / (y @ s))
+        + np.outer(s, s) / (y @ s)),
+    "ρ = 1/(sᵀs)": lambda H, s, y: (
+        (np.eye(len(s)) - np.outer(s, y) / (s @ s)) @ H @ (np.eye(len(s)) - np.outer(y, s) / (s @ s))
+        + np.outer(s, s) / (s @ s)),
+    "no ρssᵀ term": lambda H, s, y: so.bfgs_update(H, s, y) - np.outer(s, s) / (y @ s),
+    "direct (B) update instead of inverse": lambda H, s, y: (
+        H - H @ np.outer(s, s) @ H / (s @ H @ s) + np.outer(y, y) / (y @ s)),
+}
+
+
+def test_bfgs_check_accepts_the_right_version():
+    assert checks.evaluate_bfgs_update(so.bfgs_update)
+
+
+@pytest.mark.parametrize("mistake", sorted(BFGS_MUTANTS))
+def test_bfgs_check_rejects(mistake):
+    fn = BFGS_MUTANTS[mistake]
+    fn.__name__ = "bfgs_update"
+    assert not checks.evaluate_bfgs_update(fn)
+
+
+KFAC_MUTANTS = {
+    "factors in the wrong order": lambda X, A, G: np.linalg.solve(G, np.linalg.solve(A, X.T).T).T
+    if X.shape[0] == X.shape[1] else np.linalg.solve(A, X.T).T @ np.linalg.inv(G),
+    "row-major vec": lambda X, A, G: np.linalg.solve(np.kron(A, G), X.ravel()).reshape(X.shape),
+    "A and G multiplied, not inverted": lambda X, A, G: G @ X @ A.T,
+    "only G inverted": lambda X, A, G: np.linalg.solve(G, X),
+}
+
+
+def test_kfac_check_accepts_the_right_versions():
+    assert checks.evaluate_kfac_precondition(so.kfac_precondition)
+    assert checks.evaluate_kfac_precondition(lambda X, A, G: so.unvec(
+        np.linalg.solve(np.kron(A, G), so.vec(X)), X.shape))
+
+
+@pytest.mark.parametrize("mistake", sorted(KFAC_MUTANTS))
+def test_kfac_check_rejects(mistake):
+    assert not checks.evaluate_kfac_precondition(KFAC_MUTANTS[mistake])
