@@ -13,5 +13,6 @@ from . import optimizers, checks, data, plots
 from . import mlp, schedules   # lesson 06: a numpy network and learning-rate schedules
 from .plots import plot_contours, show_trace_2d, plot_losses, show_grid
 from . import rates   # lesson 02: measured and predicted convergence rates
+from . import second_order   # lesson 05: Newton, trust region, quasi-Newton, K-FAC
 
 __version__ = "0.1.0"
