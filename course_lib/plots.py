@@ -39,8 +39,11 @@ def plot_contours(problem, ax=None, window=None, levels=None, figsize=(5.2, 4.0)
     levels = problem.levels if levels is None else levels
     if levels is None:
         gap = f - np.min(f)
-        levels = np.min(f) + np.geomspace(max(np.percentile(gap, 0.5), 1e-3),
-                                          np.percentile(gap, 95), 14)
+        top = np.percentile(gap, 95)
+        # The floor keeps log-spaced levels off 0; relative to the range, so that a problem
+        # whose values are all tiny (e.g. a quadratic × 1e-6) still gets increasing levels.
+        levels = np.min(f) + np.geomspace(max(np.percentile(gap, 0.5), min(1e-3, 1e-6 * top)),
+                                          top, 14)
     norm = LogNorm() if np.all(np.asarray(levels) > 0) else None
     ax.contourf(x1, x2, f, levels=levels, cmap="Blues_r", norm=norm, alpha=0.35, extend="both")
     ax.contour(x1, x2, f, levels=levels, colors="0.55", linewidths=0.6)
@@ -60,7 +63,10 @@ def show_trace_2d(problem, runs, ax=None, title=None, window=None, legend=True,
         label = r.label + (f" (diverged at step {r.diverged_at})" if r.diverged_at else "")
         xs = r.xs.reshape(len(r.xs), -1)
         (line,) = ax.plot(xs[:, 0], xs[:, 1], "-o", ms=3, lw=1.4, label=label)
-        ax.plot(*xs[-1], "o", ms=6, mfc="white", mec=line.get_color(), zorder=6)
+        # color= too, or this marker would take the next colour of the cycle and the
+        # runs would not match their loss curves (plot_losses).
+        ax.plot(*xs[-1], "o", ms=6, mfc="white", mec=line.get_color(),
+                color=line.get_color(), zorder=6)
     if runs:
         ax.plot(*as_runs(runs)[0].xs[0], "ks", ms=5, zorder=6)
     ax.set_title(title or problem.name)
