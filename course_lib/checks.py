@@ -681,6 +681,153 @@ def softmax_cross_entropy_cases():
     rng = np.random.default_rng(6)
     return [
         ("3 examples, 4 classes", rng.normal(size=(3, 4)), np.array([0, 3, 1]),
+         "loss = −mean_i log softmax(z_i)[y_i], softmax over each row (axis=1); "
+         "dz = (softmax(z) − onehot(y)) / N."),
+        ("1 example, 5 classes", rng.normal(size=(1, 5)) * 2, np.array([2]),
+         "softmax normalises each *row* (axis=1), over the classes."),
+        ("4 examples, 3 classes, logits ≈ 1000", 1000 + 3 * rng.normal(size=(4, 3)),
+         np.array([2, 0, 2, 1]),
+         "exp(1000) overflows: subtract each row's maximum before exp (softmax does not "
+         "change when a constant is added to a row)."),
+    ]
+
+
+def _l06_gradient_hint(got, expected, n):
+    if np.allclose(got, -expected, rtol=1e-4, atol=1e-6):
+        return "your gradient has the wrong sign: it is softmax(z) − onehot(y), not the reverse."
+    if n > 1 and np.allclose(got, n * expected, rtol=1e-4, atol=1e-6):
+        return f"your gradient is N = {n} times too large: the loss is a mean, so divide by N."
+    return ""
+
+
+def evaluate_softmax_cross_entropy(fn):
+    """Compare ``fn(logits, y) → (loss, dlogits)`` with course_lib's loss and, for the
+    gradient, with central finite differences of that loss computed now."""
+    from .mlp import numerical_gradient, softmax_cross_entropy
+    name = _name(fn)
+    cases = softmax_cross_entropy_cases()
+    for i, (title, logits, y, hint) in enumerate(cases, 1):
+        title = f"{i}/{len(cases)} ({title})"
+        loss_ref = softmax_cross_entropy(logits, y)[0]
+        grad_ref = numerical_gradient(lambda z: softmax_cross_entropy(z, y)[0], logits)
+        try:
+            with np.errstate(all="ignore"):
+                out = fn(logits.copy(), y.copy())
+        except NotImplementedError as exc:
+            raise not_done(exc, fn) from None
+        except Exception as exc:
+            return _raised(name, title, exc)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            return Report(name, False, [f"✘ {name}: case {title} returned "
+                                        f"{type(out).__name__}; expected a pair (loss, dlogits)."])
+        loss, dlogits = out
+        try:
+            loss = float(loss)
+            dlogits = np.asarray(dlogits, dtype=float)
+        except (TypeError, ValueError):
+            return Report(name, False, [f"✘ {name}: case {title}: loss must be one number and "
+                                        "dlogits an array like logits."])
+        if not np.isclose(loss, loss_ref, rtol=1e-9, atol=1e-12):
+            lines = [f"✘ {name}: case {title}: the loss is wrong",
+                     f"  expected {loss_ref:.10g}", f"  got      {loss:.10g}"]
+            if not np.isfinite(loss):
+                lines.append("  hint: got inf/NaN: exp overflowed; subtract each row's maximum "
+                             "before exp.")
+            elif np.isclose(loss, loss_ref * len(y), rtol=1e-9):
+                lines.append("  hint: that is the sum over the batch: take the mean.")
+            lines.append(f"  hint: {hint}")
+            return Report(name, False, lines)
+        if dlogits.shape != logits.shape or not np.allclose(dlogits, grad_ref, rtol=1e-5,
+                                                            atol=1e-6):
+            lines = [f"✘ {name}: case {title}: the loss is right, its gradient is not",
+                     f"  expected (finite differences) {_fmt(grad_ref)}",
+                     f"  got                           {_fmt(dlogits)}"]
+            if dlogits.shape != logits.shape:
+                lines.append(f"  hint: dlogits must have the shape of logits, {logits.shape}; "
+                             f"got {dlogits.shape}.")
+            else:
+                lines += [f"  hint: {h}" for h in (_l06_gradient_hint(dlogits, grad_ref, len(y)),
+                                                   hint) if h]
+            return Report(name, False, lines)
+    lines = [f"✔ {name}: {len(cases)} cases: the loss agrees with course_lib.mlp and the "
+             "gradient with finite differences."] + [f"  · {c[0]}" for c in cases]
+    return Report(name, True, lines)
+
+
+def check_softmax_cross_entropy(fn):
+    """Print whether ``fn(logits, y)`` returns the softmax cross-entropy and its gradient."""
+    print(evaluate_softmax_cross_entropy(fn))
+def _l06_shift_hint(got, expected):
+    """A hint when a schedule is the reference shifted by one update."""
+    if len(got) > 2 and np.allclose(got[:-1], expected[1:], rtol=1e-9, atol=1e-12):
+        return ("your rates are one update early: schedule(t) is the rate *of* update t, "
+                "with t = 0 at the first update (π t / T, not π (t + 1) / T).")
+    if len(got) > 2 and np.allclose(got[1:], expected[:-1], rtol=1e-9, atol=1e-12):
+        return "your rates are one update late: t starts at 0, where the rate is η (no t − 1)."
+    return ""
+
+
+def evaluate_schedule(fn, schedule=None, section="schedules"):
+    """Call ``fn(t, **hyperparameters)`` for t = 0 … T on each reference case of ``schedule``.
+
+    The references are torch.optim.lr_scheduler's learning rates (data/references_schedules.json).
+    Returns a Report naming the first t that disagrees, expected against got, and a hint.
+    """
+    schedule = schedule or _name(fn)
+    ref = load_references(section)["schedules"][schedule]
+    name = _name(fn)
+    for i, case in enumerate(ref["cases"], 1):
+        title = f"{i}/{len(ref['cases'])} ({case['name']})"
+        expected = np.array(case["expected"], dtype=float)
+        got = []
+        for t in range(len(expected)):
+            try:
+                value = fn(t, **case["hyperparameters"])
+            except NotImplementedError as exc:
+                raise not_done(exc, fn) from None
+            except Exception as exc:
+                return _raised(name, f"{title} at t = {t}", exc)
+            if value is None:
+                return Report(name, False, [f"✘ {name}: case {title} returned None at t = {t}. "
+                                            "Did you forget `return`?"])
+            try:
+                got.append(float(value))
+            except (TypeError, ValueError):
+                return Report(name, False, [f"✘ {name}: case {title} returned "
+                                            f"{type(value).__name__} at t = {t}; expected one "
+                                            "number, the learning rate of update t."])
+        got = np.array(got)
+        bad = ~np.isclose(got, expected, rtol=1e-9, atol=1e-12)
+        if bad.any():
+            t = int(np.argmax(bad))
+            hp = ", ".join(f"{k}={v!r}" for k, v in case["hyperparameters"].items())
+            lines = [f"✘ {name}: case {title}, called as {name}(t, {hp})",
+                     f"  t = {t} is the first update that disagrees"
+                     + (" (the ones before it agree)" if t else ""),
+                     f"  expected lr_{t} = {expected[t]:.10g}",
+                     f"  got      lr_{t} = {got[t]:.10g}",
+                     f"  expected lr_0 … lr_{len(expected) - 1}: {_fmt(expected)}",
+                     f"  got      lr_0 … lr_{len(expected) - 1}: {_fmt(got)}"]
+            hints = [_l06_shift_hint(got, expected), case.get("hint", "")]
+            lines += [f"  hint: {h}" for h in hints if h]
+            return Report(name, False, lines)
+    n = sum(len(c["expected"]) for c in ref["cases"])
+    cases = f"{len(ref['cases'])} case" + ("s" if len(ref["cases"]) > 1 else "")
+    lines = [f"✔ {name}: {cases}, {n} learning rates agree with {ref['source']}."]
+    lines += [f"  · {c['name']}" for c in ref["cases"]]
+    return Report(name, True, lines)
+
+
+def check_schedule(fn, schedule=None):
+    """Print whether schedule ``fn(t, **hyperparameters)`` reproduces torch's learning rates."""
+    print(evaluate_schedule(fn, schedule))
+
+
+def softmax_cross_entropy_cases():
+    """(title, logits, labels, hint): a seeded batch, one example, and logits near 1000."""
+    rng = np.random.default_rng(6)
+    return [
+        ("3 examples, 4 classes", rng.normal(size=(3, 4)), np.array([0, 3, 1]),
          "loss = −mean_i log softmax(z_i)[y_i]; dz = (softmax(z) − onehot(y)) / N."),
         ("1 example, 5 classes", rng.normal(size=(1, 5)) * 2, np.array([2]),
          "softmax normalises each *row* (axis=1), over the classes."),

@@ -1,0 +1,245 @@
+"""The numpy MLP of lesson 06: gradients against finite differences (and torch autograd when
+installed), the flat parameter vector, the finite-sum interface train_minibatch uses, every
+course optimiser training it unchanged, the data split, and the check of Exercise 6.1
+(softmax cross-entropy) accepting right versions and rejecting the usual mistakes."""
+import numpy as np
+import pytest
+
+from course_lib import data, optimizers, train_minibatch
+from course_lib.checks import evaluate_softmax_cross_entropy
+from course_lib.mlp import (MLP, accuracy, numerical_gradient, relative_error, softmax,
+                            softmax_cross_entropy, split_train_validation)
+from course_lib.runners import ExerciseNotDone
+
+
+def toy(sizes=(5, 4, 3), n=30, seed=0, **kw):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, sizes[0]))
+    y = rng.integers(0, sizes[-1], size=n)
+    return MLP(X, y, sizes, seed=seed, **kw)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = data.load_digits()
+    return split_train_validation(X, y, validation=0.2, seed=0)
+
+
+# --- gradients -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("sizes", [(5, 3), (5, 4, 3), (5, 6, 4, 3)])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_gradient_matches_finite_differences(activation, sizes, weight_decay):
+    net = toy(sizes, activation=activation, weight_decay=weight_decay)
+    w = net.x0 + 0.05 * np.random.default_rng(1).normal(size=net.dim)   # biases non-zero too
+    for idx in (None, np.array([3, 7, 7, 21])):       # full batch and a mini-batch (with a repeat)
+        g = net.grad(w, idx)
+        g_num = numerical_gradient(lambda v: net.loss(v, idx), w)
+        assert g.shape == w.shape
+        assert relative_error(g, g_num) < 1e-5, relative_error(g, g_num)
+        np.testing.assert_allclose(g, g_num, rtol=1e-5, atol=1e-8)
+
+
+def test_gradient_on_digits_matches_finite_differences(digits):
+    X_train, y_train, _, _ = digits
+    net = MLP(X_train, y_train, (64, 32, 10), "tanh", weight_decay=1e-3, seed=0)
+    idx = np.arange(0, 200, 7)
+    coords = np.random.default_rng(0).choice(net.dim, size=60, replace=False)
+    g = net.grad(net.x0, idx)[coords]
+    g_num = numerical_gradient(lambda v: net.loss(v, idx), net.x0, coords)
+    np.testing.assert_allclose(g, g_num, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_loss_and_gradient_agree_with_torch_autograd(activation):
+    torch = pytest.importorskip("torch", reason="the autograd comparison needs torch")
+    net = toy((6, 5, 4, 3), n=25, activation=activation, weight_decay=0.03)
+    w = net.x0 + 0.1 * np.random.default_rng(2).normal(size=net.dim)
+    wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    h = torch.tensor(net.X)
+    act = torch.tanh if activation == "tanh" else torch.relu
+    penalty = 0
+    for k, (o, a, b) in enumerate(net.shapes):
+        W, bias = wt[o:o + a * b].reshape(a, b), wt[o + a * b:o + a * b + b]
+        h = h @ W + bias
+        if k < len(net.shapes) - 1:
+            h = act(h)
+        penalty = penalty + 0.5 * net.weight_decay * (W * W).sum()
+    loss = torch.nn.functional.cross_entropy(h, torch.tensor(net.y)) + penalty
+    loss.backward()
+    assert net.loss(w) == pytest.approx(loss.item(), rel=1e-12)
+    np.testing.assert_allclose(net.grad(w), wt.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_softmax_cross_entropy_is_stable_and_matches_definition():
+    rng = np.random.default_rng(3)
+    z, y = rng.normal(size=(6, 4)), rng.integers(0, 4, 6)
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    loss, dz = softmax_cross_entropy(z, y)
+    assert loss == pytest.approx(-np.mean(np.log(p[np.arange(6), y])), rel=1e-12)
+    np.testing.assert_allclose(softmax(z), p, rtol=1e-12)
+    np.testing.assert_allclose(dz.sum(axis=1), 0, atol=1e-15)      # rows of p − onehot sum to 0
+    loss_big, dz_big = softmax_cross_entropy(z + 1000, y)           # no overflow, shift-invariant
+    assert loss_big == pytest.approx(loss, rel=1e-10)
+    np.testing.assert_allclose(dz_big, dz, atol=1e-12)
+
+
+# --- the objective interface and the flat vector --------------------------------------------
+
+def test_parameters_are_one_flat_vector_with_views():
+    net = toy((5, 4, 3))
+    assert net.dim == 5 * 4 + 4 + 4 * 3 + 3 and net.x0.shape == (net.dim,)
+    w = np.zeros(net.dim)
+    (W1, b1), (W2, b2) = net.unpack(w)
+    assert W1.shape == (5, 4) and b1.shape == (4,) and W2.shape == (4, 3) and b2.shape == (3,)
+    W2[1, 2] = 7.0                                                 # views: writes reach w
+    assert w[5 * 4 + 4 + 1 * 3 + 2] == 7.0
+    with pytest.raises(ValueError, match="flat parameter vector"):
+        net.unpack(np.zeros((net.dim, 1)))
+
+
+def test_initialisation_is_seeded_with_zero_biases():
+    a, b, c = toy(seed=0), toy(seed=0), toy(seed=1)
+    np.testing.assert_array_equal(a.x0, b.x0)
+    assert not np.allclose(a.init_params(0), a.init_params(1))
+    assert all(np.all(bias == 0) for _, bias in a.unpack(a.x0))
+    del c
+
+
+def test_minibatch_losses_average_to_the_full_loss():
+    net = toy(n=40, weight_decay=0.2)
+    w = net.x0 + 0.1
+    batches = np.array_split(np.random.default_rng(0).permutation(40), 4)
+    assert np.mean([net.loss(w, i) for i in batches]) == pytest.approx(net.loss(w), rel=1e-12)
+    np.testing.assert_allclose(np.mean([net.grad(w, i) for i in batches], axis=0), net.grad(w),
+                               rtol=1e-10, atol=1e-14)
+    loss, g = net.loss_and_grad(w, batches[0])
+    assert loss == net.loss(w, batches[0]) and np.array_equal(g, net.grad(w, batches[0]))
+
+
+def test_accuracy_and_predictions():
+    net = toy(n=50)
+    pred = net.predict(net.x0)
+    assert pred.shape == (50,) and net.accuracy(net.x0) == np.mean(pred == net.y)
+    assert accuracy([1, 2, 3, 4], [1, 0, 3, 0]) == 0.5
+    with pytest.raises(ValueError, match="predictions"):
+        accuracy([1, 2], [1, 2, 3])
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda X, y: MLP(X[:, :4], y, (5, 3)), "shape"),
+    (lambda X, y: MLP(X, y.astype(float), (5, 3)), "integer labels"),
+    (lambda X, y: MLP(X, y, (5, 2)), "0 … 1"),
+    (lambda X, y: MLP(X, y, (5, 3), activation="sigmoid"), "activation"),
+])
+def test_bad_inputs_raise_clear_errors(make, message):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 5)), np.arange(10) % 3
+    with pytest.raises(ValueError, match=message):
+        make(X, y)
+
+
+def test_split_is_seeded_disjoint_and_standardised_on_train(digits):
+    X, y = data.load_digits()
+    X_train, y_train, X_val, y_val = digits
+    assert len(X_train) + len(X_val) == len(X) and len(X_val) == round(0.2 * len(X))
+    again = split_train_validation(X, y, validation=0.2, seed=0)
+    np.testing.assert_array_equal(again[0], X_train)
+    other = split_train_validation(X, y, validation=0.2, seed=1)
+    assert not np.array_equal(other[1], y_train)
+    assert np.allclose(X_train.mean(0), 0, atol=1e-12)
+    std = X_train.std(0)
+    assert np.allclose(std[std > 0], 1)
+    assert np.all(np.isfinite(X_val))                         # constant pixels only centred
+    raw = split_train_validation(X, y, validation=0.2, seed=0, standardize=False)
+    assert sorted(map(tuple, np.vstack([raw[0], raw[2]]))) == sorted(map(tuple, X))
+
+
+# --- every optimiser of the course trains it, unchanged --------------------------------------
+
+LRS = {"gd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.05, "rmsprop": 3e-3,
+       "adadelta": 1.0, "adam": 1e-2, "amsgrad": 1e-2, "adamax": 1e-2, "nadam": 1e-2,
+       "adabelief": 1e-2, "adamw": 1e-2}
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.STEPS))
+def test_every_course_optimiser_trains_the_network(name, digits):
+    X_train, y_train, X_val, y_val = digits
+    net = MLP(X_train[:300], y_train[:300], (64, 16, 10), "tanh", seed=0)
+    val = net.on(X_val, y_val)
+    run = train_minibatch(optimizers.STEPS[name], net, epochs=3, batch_size=32, seed=0,
+                          metrics={"val_acc": val.accuracy}, lr=LRS[name])
+    assert run.diverged_at is None and len(run.losses) == 4
+    assert run.losses[-1] < 0.7 * run.losses[0]
+    assert run.metrics["val_acc"][-1] > 0.5 > run.metrics["val_acc"][0]
+    assert np.all(np.diff(run.times) >= 0)
+
+
+def test_training_is_reproducible():
+    net = toy(n=60)
+    kw = dict(epochs=2, batch_size=8, seed=3, lr=0.01)
+    a, b = (train_minibatch(optimizers.adam, net, **kw) for _ in range(2))
+    np.testing.assert_array_equal(a.losses, b.losses)
+
+
+# --- Exercise 6.1: softmax cross-entropy ------------------------------------------------------
+
+def sce_right(logits, y):                     # a student's version: log-sum-exp written out
+    n = len(y)
+    m = logits.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.sum(np.exp(logits - m), axis=1))
+    loss = np.mean(lse - logits[np.arange(n), y])
+    p = np.exp(logits - lse[:, None])
+    onehot = np.zeros_like(logits)
+    onehot[np.arange(n), y] = 1
+    return loss, (p - onehot) / n
+
+
+def _naive(logits, y):
+    n = len(y)
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    onehot = np.eye(logits.shape[1])[y]
+    return -np.mean(np.log(p[np.arange(n), y])), (p - onehot) / n
+
+
+def _softmax_over_batch(logits, y):
+    e = np.exp(logits - logits.max(axis=0))
+    p = e / e.sum(axis=0)                                     # normalised down each column
+    return -np.mean(np.log(p[np.arange(len(y)), y])), sce_right(logits, y)[1]
+
+
+def _modify(fn):
+    return lambda logits, y: fn(*sce_right(logits, y), logits, y)
+
+
+SCE_WRONG = {
+    "no max shift": (_naive, "subtract each row's maximum"),
+    "sum, not mean": (_modify(lambda l, g, z, y: (l * len(y), g * len(y))), "the sum"),
+    "gradient not divided by N": (_modify(lambda l, g, z, y: (l, g * len(y))), "divide by N"),
+    "gradient sign": (_modify(lambda l, g, z, y: (l, -g)), "wrong sign"),
+    "gradient is softmax only": (_modify(lambda l, g, z, y: (l, softmax(z) / len(y))), "onehot"),
+    "softmax over the batch axis": (lambda z, y: _softmax_over_batch(z, y), "axis=1"),
+    "returns only the loss": (lambda z, y: sce_right(z, y)[0], "pair"),
+    "dlogits transposed": (_modify(lambda l, g, z, y: (l, g.T)), "shape"),
+}
+
+
+def test_softmax_cross_entropy_right_versions_pass():
+    assert evaluate_softmax_cross_entropy(sce_right)
+    assert evaluate_softmax_cross_entropy(softmax_cross_entropy)
+
+
+@pytest.mark.parametrize("mistake", list(SCE_WRONG))
+def test_softmax_cross_entropy_mistakes_fail_with_hint(mistake):
+    wrong, hint = SCE_WRONG[mistake]
+    report = evaluate_softmax_cross_entropy(wrong)
+    assert not report and "✘" in str(report)
+    assert hint in str(report), str(report)
+
+
+def test_softmax_cross_entropy_unfinished_raises_exercise_not_done():
+    def softmax_cross_entropy(logits, y):
+        raise NotImplementedError("Exercise 6.1: softmax cross-entropy")
+    with pytest.raises(ExerciseNotDone, match="Exercise 6.1"):
+        evaluate_softmax_cross_entropy(softmax_cross_entropy)
