@@ -77,6 +77,9 @@ def right_grad(X, y, w, idx):
 
 def test_minibatch_grad_right_passes():
     assert checks.evaluate_minibatch_grad(right_grad)
+    # another correct way: the mean of the per-example gradients
+    assert checks.evaluate_minibatch_grad(
+        lambda X, y, w, idx: np.mean(X[idx] * (X[idx] @ w - y[idx])[:, None], axis=0))
 
 
 def test_minibatch_grad_against_finite_differences():
@@ -117,6 +120,24 @@ def test_sampler_right_passes():
     # another correct way: np.array_split with the right sections
     assert checks.evaluate_minibatch_sampler(
         lambda n, b, rng: np.split(rng.permutation(n), range(b, n, b)))
+    assert checks.evaluate_minibatch_sampler(
+        lambda n, b, rng: right_sampler(n, b, np.random.default_rng(rng.integers(2 ** 32))))
+    assert checks.evaluate_minibatch_sampler(
+        lambda n, b, rng: [np.sort(c) for c in right_sampler(n, b, rng)])   # order within a batch
+
+
+def shuffle_in_place(n, batch_size, rng):
+    order = np.arange(n)
+    rng.shuffle(order)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def test_sampler_other_correct_ways_pass():
+    assert checks.evaluate_minibatch_sampler(shuffle_in_place)
+    assert checks.evaluate_minibatch_sampler(
+        lambda n, b, rng: right_sampler(n, b, rng) if n else [])
+    choice = lambda n, b, rng: np.split(rng.choice(n, n, replace=False), range(b, n, b))  # noqa
+    assert checks.evaluate_minibatch_sampler(choice)
 
 
 @pytest.mark.parametrize("wrong, hint", [
