@@ -3,6 +3,9 @@ deliberately wrong ones, each of a usual mistake (missing or off-by-one bias cor
 swapped β's, ε misplaced, the maximum or the belief on the wrong quantity, L2 instead of
 decoupled decay, state not carried between calls)."""
 import functools
+import inspect
+import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -297,11 +300,6 @@ def test_wrong_betas_are_reported_with_a_hint():
     assert "case 2/3" in report and "β1 belongs to m" in report
 
 
-def test_eps_before_correction_is_caught_by_the_large_eps_case():
-    report = str(evaluate_step(adam_eps_before_correction, "adam"))
-    assert "case 3/3" in report and "after the bias correction" in report
-
-
 def test_nadam_schedule_matches_torch_default():
     step = functools.partial(optimizers.nadam, momentum_decay=0.004)
     assert evaluate_step(step, "nadam_schedule")
@@ -315,3 +313,38 @@ def test_nadam_schedule_matches_torch_default():
 def test_adam_weight_decay_is_l2():
     assert evaluate_step(optimizers.adam, "adam_l2")
     assert not evaluate_step(functools.partial(optimizers.adamw, weight_decay=0.5), "adam_l2")
+
+
+def test_adamax_large_eps_hint_says_inside_the_max():
+    report = str(evaluate_step(adamax_eps_outside_max, "adamax"))
+    assert "case 3/3" in report and "inside the max" in report
+
+
+# --- the lesson's own solutions ----------------------------------------------------------
+
+SOLUTION = pathlib.Path(__file__).resolve().parents[1] / "solutions" / "04-adam-family.ipynb"
+
+
+def solution_functions():
+    """The exercise functions of solutions/04-adam-family.ipynb, defined from their cells."""
+    nb = json.loads(SOLUTION.read_text())
+    namespace = {"np": np}
+    for cell in nb["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code" and "### BEGIN SOLUTION" in source:
+            exec(source, namespace)
+    return {name: namespace[name] for name in RIGHT}
+
+
+@pytest.mark.skipif(not SOLUTION.exists(), reason="lesson 04 not built")
+def test_solution_exercises_pass_and_match_course_lib_signatures():
+    functions = solution_functions()
+    assert set(functions) == set(RIGHT)
+    for name, fn in functions.items():
+        assert evaluate_step(fn, name), name
+        ours = inspect.signature(fn).parameters
+        lib = inspect.signature(optimizers.STEPS[name]).parameters
+        for p in ours:               # same names and defaults as course_lib.optimizers
+            assert p in lib and ours[p].default == lib[p].default, (name, p)
+        extra = set(lib) - set(ours)
+        assert extra <= {"weight_decay", "momentum_decay"}, (name, extra)
