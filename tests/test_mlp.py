@@ -37,7 +37,7 @@ def test_gradient_matches_finite_differences(activation, sizes, weight_decay):
         g = net.grad(w, idx)
         g_num = numerical_gradient(lambda v: net.loss(v, idx), w)
         assert g.shape == w.shape
-        assert relative_error(g, g_num) < 1e-5, relative_error(g, g_num)
+        assert relative_error(g, g_num) < 1e-7, relative_error(g, g_num)
         np.testing.assert_allclose(g, g_num, rtol=1e-5, atol=1e-8)
 
 
@@ -49,6 +49,8 @@ def test_gradient_on_digits_matches_finite_differences(digits):
     g = net.grad(net.x0, idx)[coords]
     g_num = numerical_gradient(lambda v: net.loss(v, idx), net.x0, coords)
     np.testing.assert_allclose(g, g_num, rtol=1e-5, atol=1e-9)
+    assert relative_error(g, g_num) < 1e-7
+    assert relative_error(g, 1.01 * g_num) > 1e-3 and relative_error(g, g) == 0
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
@@ -118,6 +120,14 @@ def test_minibatch_losses_average_to_the_full_loss():
     assert loss == net.loss(w, batches[0]) and np.array_equal(g, net.grad(w, batches[0]))
 
 
+def test_blockwise_evaluation_equals_one_forward_pass():
+    net = toy(n=2 * MLP.BLOCK + 37)
+    w = net.x0 + 0.1
+    np.testing.assert_allclose(net.logits(w, net.X), net.forward(w, net.X)[0], rtol=1e-13)
+    assert net.loss(w) == pytest.approx(softmax_cross_entropy(net.forward(w, net.X)[0],
+                                                              net.y)[0], rel=1e-13)
+
+
 def test_accuracy_and_predictions():
     net = toy(n=50)
     pred = net.predict(net.x0)
@@ -174,6 +184,15 @@ def test_every_course_optimiser_trains_the_network(name, digits):
     assert run.losses[-1] < 0.7 * run.losses[0]
     assert run.metrics["val_acc"][-1] > 0.5 > run.metrics["val_acc"][0]
     assert np.all(np.diff(run.times) >= 0)
+
+
+def test_a_custom_criterion_is_used_for_loss_and_gradient():
+    net = toy(n=20)
+    net2 = MLP(net.X, net.y, net.sizes, criterion=lambda z, y: (2 * sce_right(z, y)[0],
+                                                                2 * sce_right(z, y)[1]))
+    assert net2.loss(net.x0) == pytest.approx(2 * net.loss(net.x0), rel=1e-12)
+    np.testing.assert_allclose(net2.grad(net.x0), 2 * net.grad(net.x0), rtol=1e-12)
+    assert net2.on(net.X[:5], net.y[:5]).criterion is net2.criterion
 
 
 def test_training_is_reproducible():
