@@ -169,3 +169,27 @@ def stub(*args, **kwargs):
 def test_unfinished_exercise_says_so(evaluate):
     with pytest.raises(ExerciseNotDone, match="not finished yet"):
         evaluate(stub)
+
+
+# --- the solution notebook's own answers ---------------------------------------------
+
+def solution_functions():
+    """The exercise functions as written in solutions/01-gradient-descent.ipynb."""
+    import pathlib
+    import nbformat
+    path = pathlib.Path(__file__).resolve().parents[1] / "solutions" / "01-gradient-descent.ipynb"
+    namespace = {"np": np}
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source:
+            exec(cell.source, namespace)
+    return namespace
+
+
+def test_solution_answers_pass_their_checks():
+    ns = solution_functions()
+    assert checks.evaluate_step(ns["gd"], "gd")
+    assert checks.evaluate_gd_contraction(ns["gd_contraction"])
+    assert checks.evaluate_minibatch_grad(ns["minibatch_grad"])
+    assert checks.evaluate_minibatch_sampler(ns["sample_minibatches"])
+    assert ns["sample_minibatches"](442, 32, np.random.default_rng(3))[0].tolist() == \
+        minibatches(442, 32, np.random.default_rng(3))[0].tolist()    # same as train_minibatch
