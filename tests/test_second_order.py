@@ -161,6 +161,16 @@ def test_bfgs_update_secant_equation_and_symmetry():
         assert np.linalg.eigvalsh(H)[0] > 0
 
 
+def test_bfgs_update_equals_its_rank_one_expansion():
+    rng = np.random.default_rng(4)
+    M = rng.standard_normal((5, 5))
+    H, s = M @ M.T + np.eye(5), rng.standard_normal(5)
+    y = s + 0.3 * rng.standard_normal(5)
+    rho, Hy = 1 / (y @ s), H @ y
+    expanded = H - rho * (np.outer(s, Hy) + np.outer(Hy, s)) + (rho ** 2 * y @ Hy + rho) * np.outer(s, s)
+    np.testing.assert_allclose(so.bfgs_update(H, s, y), expanded, rtol=1e-10, atol=1e-12)
+
+
 def test_lbfgs_two_loop_equals_bfgs_from_a_scaled_identity():
     rng = np.random.default_rng(1)
     pairs = []
