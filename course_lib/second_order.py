@@ -344,7 +344,7 @@ def fisher_exact(a, p):
 
 
 def fisher_empirical(a, delta):
-    """The empirical Fisher mean_i g_i g_iᵀ with the observed labels' gradients g_i = vec(δ_i a_iᵀ)."""
+    """The empirical Fisher mean_i g_i g_iᵀ, g_i = vec(δ_i a_iᵀ) with the observed labels."""
     g = np.einsum("nj,nk->njk", a, delta).reshape(len(a), -1)   # vec(δ aᵀ) = a ⊗ δ
     return g.T @ g / len(a)
 

@@ -167,7 +167,8 @@ def test_bfgs_update_equals_its_rank_one_expansion():
     H, s = M @ M.T + np.eye(5), rng.standard_normal(5)
     y = s + 0.3 * rng.standard_normal(5)
     rho, Hy = 1 / (y @ s), H @ y
-    expanded = H - rho * (np.outer(s, Hy) + np.outer(Hy, s)) + (rho ** 2 * y @ Hy + rho) * np.outer(s, s)
+    expanded = (H - rho * (np.outer(s, Hy) + np.outer(Hy, s))
+                + (rho ** 2 * y @ Hy + rho) * np.outer(s, s))
     np.testing.assert_allclose(so.bfgs_update(H, s, y), expanded, rtol=1e-10, atol=1e-12)
 
 
@@ -370,14 +371,18 @@ def test_update_radius_check_rejects_swapped_comparisons():
     assert not checks.evaluate_update_radius(update_radius)
 
 
+def inverse_update(H, s, y, left, right, rho):
+    """(I − ρ·left) H (I − ρ·right) + ρ s sᵀ: the BFGS form with pieces swapped by the mutants."""
+    eye = np.eye(len(s))
+    return (eye - rho * left) @ H @ (eye - rho * right) + rho * np.outer(s, s)
+
+
 BFGS_MUTANTS = {
     "s and y swapped": lambda H, s, y: so.bfgs_update(H, y, s),
-    "outer products swapped": lambda H, s, y: (
-        (np.eye(len(s)) - np.outer(y, s) / (y @ s)) @ H @ (np.eye(len(s)) - np.outer(s, y) / (y @ s))
-        + np.outer(s, s) / (y @ s)),
-    "ρ = 1/(sᵀs)": lambda H, s, y: (
-        (np.eye(len(s)) - np.outer(s, y) / (s @ s)) @ H @ (np.eye(len(s)) - np.outer(y, s) / (s @ s))
-        + np.outer(s, s) / (s @ s)),
+    "outer products swapped": lambda H, s, y: inverse_update(
+        H, s, y, np.outer(y, s), np.outer(s, y), 1 / (y @ s)),
+    "ρ = 1/(sᵀs)": lambda H, s, y: inverse_update(
+        H, s, y, np.outer(s, y), np.outer(y, s), 1 / (s @ s)),
     "no ρssᵀ term": lambda H, s, y: so.bfgs_update(H, s, y) - np.outer(s, s) / (y @ s),
     "direct (B) update instead of inverse": lambda H, s, y: (
         H - H @ np.outer(s, s) @ H / (s @ H @ s) + np.outer(y, y) / (y @ s)),
