@@ -109,7 +109,12 @@ def dogleg(g, B, radius):
     otherwise the point where the path 0 → p_u → p_B (p_u: the minimiser along
     −g) leaves the ball. Same conventions as scipy's trust-dogleg.
     """
-    p_b = -np.linalg.solve(B, g)
+    try:
+        L = np.linalg.cholesky(B)       # as scipy: the dogleg is defined for B ≻ 0 only
+    except np.linalg.LinAlgError:
+        raise ValueError("dogleg needs a positive definite B; replace it first, e.g. with "
+                         "modify_hessian(B)") from None
+    p_b = -np.linalg.solve(L.T, np.linalg.solve(L, g))
     if np.linalg.norm(p_b) < radius:
         return p_b, False
     p_u = -(g @ g) / (g @ B @ g) * g

@@ -121,6 +121,11 @@ def test_dogleg_agrees_with_scipy_subproblem():
             assert boundary == boundary_ref
 
 
+def test_dogleg_rejects_an_indefinite_model():
+    with pytest.raises(ValueError, match="positive definite"):
+        so.dogleg(np.array([1.0, 1.0]), np.diag([2.0, -2.0]), 1.0)
+
+
 def test_cauchy_point():
     g, B = np.array([1.0, -2.0]), np.array([[3.0, 0.5], [0.5, 1.0]])
     model = lambda p: g @ p + 0.5 * p @ B @ p  # noqa: E731
