@@ -126,7 +126,8 @@ def evaluate_step(fn, rule=None, section="steps"):
                 hints.append(_diagnose(x_new - x, expected[k] - x))
             if k > 1:
                 hints.append("step 1 was right, so look at what is kept in `state` between calls "
-                             "(and that t is incremented once per call).")
+                             "(and that t is incremented once per call), or at what only matters "
+                             "from step 2 on (the decay factors β, ρ, γ; the bias corrections).")
             hints.append(case.get("hint", ""))
             lines += [f"  hint: {h}" for h in hints if h]
             return Report(name, False, lines)
