@@ -1,0 +1,73 @@
+"""Races: deterministic HTML under the size limit, GIFs with Pillow, every frame different."""
+import base64
+import io
+import re
+
+import numpy as np
+import PIL.Image
+import pytest
+from IPython.display import HTML
+
+from course_lib import course_quadratic, optimizers, run
+from course_lib.animation import Race, make_runs, race
+
+RACERS = [("GD", optimizers.gd, {"lr": 0.4}),
+          ("momentum", optimizers.momentum, {"lr": 0.05, "gamma": 0.9}),
+          ("Adam", optimizers.adam, {"lr": 0.5})]
+
+
+@pytest.fixture(scope="module")
+def quadratic_race():
+    return race(RACERS, course_quadratic, steps=40)
+
+
+def _frames(html):
+    return [PIL.Image.open(io.BytesIO(base64.b64decode(f)))
+            for f in re.findall(r'"data:image/png;base64,([^"]*)"', html)]
+
+
+def test_race_is_html_under_one_megabyte_and_plays_once(quadratic_race):
+    assert isinstance(quadratic_race, HTML) and isinstance(quadratic_race, Race)
+    html = quadratic_race.data
+    assert len(html.encode()) <= 1_000_000
+    assert "_anim_img" in html
+    assert re.search(r'value="once" id="[^"]*"\s+checked', html)     # plays once, then stops
+    frames = _frames(html)
+    assert 2 <= len(frames) <= 30
+    # the trajectories grow: consecutive frames differ, and the first and last differ most
+    arrays = [np.asarray(f.convert("RGB"), dtype=int) for f in frames]
+    assert all(np.abs(a - b).sum() > 0 for a, b in zip(arrays, arrays[1:]))
+
+
+def test_race_is_deterministic(quadratic_race):
+    again = race(RACERS, course_quadratic, steps=40)
+    assert again.data == quadratic_race.data
+    other = race(RACERS[:2], course_quadratic, steps=40)
+    assert other.data != quadratic_race.data
+
+
+def test_race_accepts_runs_and_reports_divergence():
+    runs = make_runs({"GD": (optimizers.gd, {"lr": 0.6}), "GD small": (optimizers.gd, {"lr": 0.1})},
+                     course_quadratic, steps=15)
+    assert [r.label for r in runs] == ["GD", "GD small"]
+    np.testing.assert_array_equal(runs[1].xs, run(optimizers.gd, course_quadratic, steps=15,
+                                                  lr=0.1).xs)
+    r = race(runs, course_quadratic, frames=8)
+    assert len(_frames(r.data)) == 8
+
+
+def test_race_refuses_what_it_cannot_draw():
+    with pytest.raises(ValueError, match="max_mb"):
+        race(RACERS, course_quadratic, steps=40, max_mb=0.05)
+    from course_lib import quadratic_with_spectrum
+    with pytest.raises(ValueError, match="2-D"):
+        race(RACERS, quadratic_with_spectrum([1.0, 2.0, 3.0]))
+
+
+def test_gif_saving_with_pillow(tmp_path, quadratic_race):
+    path = quadratic_race.save_gif(tmp_path / "race.gif")
+    with PIL.Image.open(path) as gif:
+        assert gif.format == "GIF"
+        assert gif.n_frames == len(_frames(quadratic_race.data))
+    r = race(RACERS[:1], course_quadratic, steps=10, frames=5, gif=tmp_path / "small.gif")
+    assert (tmp_path / "small.gif").stat().st_size > 0 and isinstance(r, Race)

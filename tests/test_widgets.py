@@ -1,0 +1,155 @@
+"""The explorers: sliders from step signatures, redraws without a browser, bad input."""
+import ipywidgets
+import numpy as np
+import pytest
+
+from course_lib import PROBLEMS, course_quadratic, optimizers, quadratic_with_spectrum, widgets
+from course_lib.widgets import compare, explore, hyperparameters_of
+
+
+def _pixels(png):
+    import io
+
+    import PIL.Image
+    return np.asarray(PIL.Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+
+
+def test_sliders_come_from_the_signature_with_log_scale_for_lr_and_eps():
+    e = explore(optimizers.adam, course_quadratic)
+    s = e.sliders
+    assert set(s) == {"problem", "x1", "x2", "steps", "lr", "beta1", "beta2", "eps",
+                      "weight_decay"}
+    assert isinstance(s["lr"], ipywidgets.FloatLogSlider)
+    assert isinstance(s["eps"], ipywidgets.FloatLogSlider)
+    for name in ("beta1", "beta2", "weight_decay"):
+        assert type(s[name]) is ipywidgets.FloatSlider, name
+    # every slider starts at the step's default, exactly
+    for name, default in hyperparameters_of(optimizers.adam).items():
+        assert s[name].value == pytest.approx(default, rel=1e-12), name
+    assert isinstance(s["problem"], ipywidgets.Dropdown)
+    assert set(s["problem"].options) == set(PROBLEMS)
+    assert isinstance(e, ipywidgets.VBox)        # a cell that ends with it displays it
+
+
+def test_every_optimiser_gets_an_explorer_and_linear_sliders_for_momentum_terms():
+    for name, step in optimizers.STEPS.items():
+        e = explore(step, "Rosenbrock", steps=5)
+        for hp in ("gamma", "rho"):
+            if hp in e.sliders:
+                assert type(e.sliders[hp]) is ipywidgets.FloatSlider
+        assert isinstance(e.sliders["lr"], ipywidgets.FloatLogSlider), name
+        assert e.runs[0] is not None and len(e.runs[0].losses) >= 2, name
+
+
+def test_overrides_set_range_and_value():
+    e = explore(optimizers.gd, course_quadratic, lr=(1e-3, 1.0, 0.05))
+    lr = e.sliders["lr"]
+    assert (lr.min, lr.max) == pytest.approx((-3.0, 0.0))     # exponents of ten
+    assert lr.value == pytest.approx(0.05)
+    e = explore(optimizers.momentum, course_quadratic, gamma=0.5)
+    assert e.sliders["gamma"].value == 0.5
+    with pytest.raises(ValueError, match="no numeric hyperparameter"):
+        explore(optimizers.gd, course_quadratic, gamma=0.9)
+    with pytest.raises(ValueError, match="positive range"):
+        explore(optimizers.gd, course_quadratic, lr=(0.0, 1.0))
+    with pytest.raises(ValueError, match="2-D"):
+        explore(optimizers.gd, quadratic_with_spectrum([1.0, 2.0, 3.0]))
+
+
+def test_a_redraw_follows_the_sliders_and_changes_the_picture():
+    e = explore(optimizers.gd, course_quadratic, steps=20, lr=0.1)
+    first = e.png
+    assert first.startswith(b"\x89PNG")
+    e.update(lr=0.4)
+    # the runs use the slider values: the same as calling the runner directly
+    from course_lib import run
+    expected = run(optimizers.gd, course_quadratic, steps=20, lr=0.4)
+    np.testing.assert_allclose(e.runs[0].xs, expected.xs, rtol=1e-6)
+    assert e.image.value == e.png
+    assert np.abs(_pixels(e.png) - _pixels(first)).sum() > 0
+    # the same controls give the same picture: nothing stale is left on the canvas
+    again = e.update(lr=0.1)
+    assert np.array_equal(_pixels(again), _pixels(first))
+
+
+def test_moving_a_slider_redraws_through_the_widget_callbacks():
+    e = explore(optimizers.momentum, course_quadratic)
+    n = e.redraws
+    e.sliders["gamma"].value = 0.5          # what a browser does
+    assert e.redraws == n + 1
+    assert e.runs[0].hyperparameters["gamma"] == 0.5
+    e.sliders["steps"].value = 7
+    assert len(e.runs[0].losses) == 8
+
+
+def test_switching_problem_moves_the_start_into_the_new_window():
+    e = explore(optimizers.gd, course_quadratic, lr=0.001)
+    e.update(problem="Beale")
+    assert e.problem is PROBLEMS["Beale"]
+    np.testing.assert_allclose([e.x1.value, e.x2.value], PROBLEMS["Beale"].x0, atol=0.05)
+    (a, b), (c, d) = PROBLEMS["Beale"].window
+    assert (e.x1.min, e.x1.max, e.x2.min, e.x2.max) == (a, b, c, d)
+    e.update(problem="saddle")              # f* = −∞: a linear loss axis
+    assert e.ax_loss.get_yscale() == "linear"
+
+
+def test_divergence_and_errors_show_in_the_status_line_without_raising():
+    e = explore(optimizers.gd, course_quadratic, lr=0.1)
+    e.update(lr=5.0)
+    assert e.runs[0].diverged_at is not None
+    assert "diverged" in e.status.value
+
+    def unfinished(x, grad, state, lr=0.1):
+        raise NotImplementedError("Exercise 1.1: gradient descent")
+
+    e = explore(unfinished, course_quadratic)
+    assert "Exercise 1.1" in e.status.value and e.runs == [None]
+
+    def broken(x, grad, state, lr=0.1):
+        return [0.0, 0.0]
+
+    e = explore(broken, course_quadratic)
+    assert "StepError" in e.status.value or "returned a list" in e.status.value
+
+
+def test_compare_has_one_lr_slider_per_optimiser_and_fixed_values():
+    c = compare({"GD": (optimizers.gd, {"lr": 1e-3}), "momentum": (optimizers.momentum, {"lr": 0.05, "gamma": 0.8}),
+                 "Adam": (optimizers.adam, {"lr": 0.3})}, "Beale", steps=25)
+    s = c.sliders
+    assert {"GD.lr", "momentum.lr", "Adam.lr"} <= set(s)
+    assert all(isinstance(s[k], ipywidgets.FloatLogSlider) for k in ("GD.lr", "momentum.lr"))
+    assert s["momentum.lr"].value == pytest.approx(0.05)
+    assert [r.label for r in c.runs] == ["GD", "momentum", "Adam"]
+    assert c.runs[1].hyperparameters == {"lr": pytest.approx(0.05), "gamma": 0.8}
+    before = c.runs[0].xs.copy()
+    after_adam = c.runs[2].xs.copy()
+    c.update(**{"GD.lr": 3e-3})
+    assert not np.allclose(c.runs[0].xs, before)          # GD changed
+    np.testing.assert_array_equal(c.runs[2].xs, after_adam)   # Adam did not
+    with pytest.raises(ValueError, match="unknown control"):
+        c.update(lr=0.1)
+    with pytest.raises(ValueError, match="labels must differ"):
+        compare([optimizers.gd, optimizers.gd])
+    c2 = compare([("a", optimizers.gd, {}), ("b", optimizers.nesterov, {"gamma": 0.5})],
+                 sliders=("lr", "gamma"))
+    assert "b.gamma" in c2.sliders and "a.gamma" not in c2.sliders
+
+
+def test_redraw_is_fast_enough_for_live_teaching():
+    # A loose bound (the benchmark, tools/benchmark.py widgets, measures the real target,
+    # ≤ 100 ms median); here only a gross slowdown fails, e.g. contours recomputed each time.
+    import time
+    e = compare({"GD": optimizers.gd, "momentum": optimizers.momentum, "Adam": optimizers.adam},
+                "Rosenbrock")
+    times = []
+    for k in range(8):
+        t = time.perf_counter()
+        e.update(**{"GD.lr": 10 ** (-4 + k / 4)})
+        times.append(time.perf_counter() - t)
+    assert np.median(times) < 0.5, times
+
+
+def test_ipywidgets_version_is_supported():
+    major = int(ipywidgets.__version__.split(".")[0])
+    assert major in (7, 8), ipywidgets.__version__
+    assert widgets.Explorer.__mro__[1] is ipywidgets.VBox
