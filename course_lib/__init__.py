@@ -14,5 +14,7 @@ from . import mlp, schedules   # lesson 06: a numpy network and learning-rate sc
 from .plots import plot_contours, show_trace_2d, plot_losses, show_grid
 from . import rates   # lesson 02: measured and predicted convergence rates
 from . import second_order   # lesson 05: Newton, trust region, quasi-Newton, K-FAC
+from .widgets import explore, compare   # live teaching: sliders (ipywidgets)
+from .animation import race, make_runs   # live teaching: optimiser races (HTML, GIF)
 
 __version__ = "0.1.0"
