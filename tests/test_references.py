@@ -11,7 +11,8 @@ spec = importlib.util.spec_from_file_location("make_reference", ROOT / "tools" /
 make_reference = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(make_reference)
 
-NEEDS = {"steps": ["torch", "adabelief_pytorch"], "schedules": ["torch"],
+NEEDS = {"steps": ["torch", "adabelief_pytorch"], "schedules": ["torch"], "sgd": ["torch"],
+         "adaptive": ["torch"],
          "second_order": ["scipy"]}
 
 
