@@ -766,3 +766,91 @@ def evaluate_softmax_cross_entropy(fn):
 def check_softmax_cross_entropy(fn):
     """Print whether ``fn(logits, y)`` returns the softmax cross-entropy and its gradient."""
     print(evaluate_softmax_cross_entropy(fn))
+
+
+def dense_tanh_cases():
+    """(title, dh, x, W, b, hint): seeded layers h = tanh(x W + b) and upstream gradients dh."""
+    rng = np.random.default_rng(7)
+
+    def layer(n, d_in, d_out, title, hint):
+        return (title, rng.normal(size=(n, d_out)), rng.normal(size=(n, d_in)),
+                rng.normal(size=(d_in, d_out)) / np.sqrt(d_in), rng.normal(size=d_out) * 0.5,
+                hint)
+    return [layer(3, 4, 2, "batch of 3, 4 inputs → 2 units",
+                  "with a = x W + b and h = tanh(a): da = dh ⊙ (1 − h²), dW = xᵀ da, "
+                  "db = Σ_i da_i, dx = da Wᵀ."),
+            layer(1, 5, 3, "one example, 5 inputs → 3 units",
+                  "db sums da over the examples (axis=0): shape (units,)."),
+            layer(6, 3, 5, "batch of 6, 3 inputs → 5 units",
+                  "each gradient has the shape of its variable: dW like W (inputs, units), "
+                  "dx like x (batch, inputs).")]
+
+
+def evaluate_dense_tanh_backward(fn):
+    """Compare ``fn(dh, x, W, h) → (dW, db, dx)`` for h = tanh(x W + b) with central finite
+    differences of Σ dh ⊙ tanh(x W + b), computed now."""
+    from .mlp import numerical_gradient
+    name = _name(fn)
+    cases = dense_tanh_cases()
+    for i, (title, dh, x, W, b, hint) in enumerate(cases, 1):
+        title = f"{i}/{len(cases)} ({title})"
+        h = np.tanh(x @ W + b)
+
+        def scalar(x_, W_, b_):
+            return float(np.sum(dh * np.tanh(x_ @ W_ + b_)))
+        expected = {"dW": numerical_gradient(lambda v: scalar(x, v, b), W),
+                    "db": numerical_gradient(lambda v: scalar(x, W, v), b),
+                    "dx": numerical_gradient(lambda v: scalar(v, W, b), x)}
+        try:
+            with np.errstate(all="ignore"):
+                out = fn(dh.copy(), x.copy(), W.copy(), h.copy())
+        except NotImplementedError as exc:
+            raise not_done(exc, fn) from None
+        except Exception as exc:
+            return _raised(name, title, exc)
+        if not (isinstance(out, tuple) and len(out) == 3):
+            return Report(name, False, [f"✘ {name}: case {title} returned "
+                                        f"{type(out).__name__}; expected a triple (dW, db, dx)."])
+        da = dh * (1 - h * h)
+        for key, got in zip(("dW", "db", "dx"), out):
+            exp = expected[key]
+            try:
+                got = np.asarray(got, dtype=float)
+            except (TypeError, ValueError):
+                got = np.full(1, np.nan)
+            if got.shape == exp.shape and np.allclose(got, exp, rtol=1e-6, atol=1e-8):
+                continue
+            lines = [f"✘ {name}: case {title}: {key} is wrong"
+                     + (" (the ones before it are right)" if key != "dW" else ""),
+                     f"  expected (finite differences) {_fmt(exp)}",
+                     f"  got                           {_fmt(got)}"]
+            hints = []
+            if got.shape != exp.shape:
+                hints.append(f"{key} must have shape {exp.shape}, like "
+                             f"{dict(dW='W', db='b', dx='x')[key]}; got {got.shape}.")
+            else:
+                without = {"dW": x.T @ dh, "db": dh.sum(axis=0), "dx": dh @ W.T}[key]
+                if np.allclose(got, without, rtol=1e-6, atol=1e-8):
+                    hints.append("the tanh derivative is missing: multiply dh by 1 − h² "
+                                 "(h is the layer's output) before the products.")
+                elif np.allclose(got, {"dW": x.T @ (dh * (1 - np.tanh(h) ** 2)),
+                                       "db": (dh * (1 - np.tanh(h) ** 2)).sum(axis=0),
+                                       "dx": (dh * (1 - np.tanh(h) ** 2)) @ W.T}[key],
+                                 rtol=1e-6, atol=1e-8):
+                    hints.append("h is already tanh(a): the derivative is 1 − h², "
+                                 "not 1 − tanh(h)².")
+                elif key == "db" and np.allclose(got, da.mean(axis=0), rtol=1e-6, atol=1e-8):
+                    hints.append("sum over the examples, do not average: the 1/N is already "
+                                 "inside dh.")
+                elif np.allclose(got, -exp, rtol=1e-6, atol=1e-8):
+                    hints.append("wrong sign.")
+            hints.append(hint)
+            return Report(name, False, lines + [f"  hint: {h_}" for h_ in hints if h_])
+    lines = [f"✔ {name}: {len(cases)} cases: dW, db and dx agree with finite differences."]
+    lines += [f"  · {c[0]}" for c in cases]
+    return Report(name, True, lines)
+
+
+def check_dense_tanh_backward(fn):
+    """Print whether ``fn(dh, x, W, h)`` backpropagates through h = tanh(x W + b)."""
+    print(evaluate_dense_tanh_backward(fn))

@@ -1,12 +1,13 @@
 """The numpy MLP of lesson 06: gradients against finite differences (and torch autograd when
 installed), the flat parameter vector, the finite-sum interface train_minibatch uses, every
-course optimiser training it unchanged, the data split, and the check of Exercise 6.1
-(softmax cross-entropy) accepting right versions and rejecting the usual mistakes."""
+course optimiser training it unchanged, the data split, and the checks of Exercises 6.1
+(softmax cross-entropy) and 6.2 (backward through a tanh layer) accepting right versions and
+rejecting the usual mistakes."""
 import numpy as np
 import pytest
 
 from course_lib import data, optimizers, train_minibatch
-from course_lib.checks import evaluate_softmax_cross_entropy
+from course_lib.checks import evaluate_dense_tanh_backward, evaluate_softmax_cross_entropy
 from course_lib.mlp import (MLP, accuracy, numerical_gradient, relative_error, softmax,
                             softmax_cross_entropy, split_train_validation)
 from course_lib.runners import ExerciseNotDone
@@ -262,3 +263,64 @@ def test_softmax_cross_entropy_unfinished_raises_exercise_not_done():
         raise NotImplementedError("Exercise 6.1: softmax cross-entropy")
     with pytest.raises(ExerciseNotDone, match="Exercise 6.1"):
         evaluate_softmax_cross_entropy(softmax_cross_entropy)
+
+
+# --- Exercise 6.2: backward through one tanh layer ----------------------------------------
+
+def dense_right(dh, x, W, h):
+    da = dh * (1 - h * h)
+    return x.T @ da, da.sum(axis=0), da @ W.T
+
+
+def _da(dh, h):
+    return dh * (1 - h * h)
+
+
+DENSE_WRONG = {
+    "no tanh derivative": (lambda dh, x, W, h: (x.T @ dh, dh.sum(0), dh @ W.T), "tanh derivative"),
+    "1 − tanh(h)²": (lambda dh, x, W, h: dense_right(dh * (1 - np.tanh(h) ** 2) / (1 - h * h),
+                                                      x, W, h), "not 1 − tanh(h)²"),
+    "db averaged": (lambda dh, x, W, h: (x.T @ _da(dh, h), _da(dh, h).mean(0), _da(dh, h) @ W.T),
+                    "do not average"),
+    "dW transposed": (lambda dh, x, W, h: (_da(dh, h).T @ x, _da(dh, h).sum(0), _da(dh, h) @ W.T),
+                      "must have shape"),
+    "db not summed": (lambda dh, x, W, h: (x.T @ _da(dh, h), _da(dh, h), _da(dh, h) @ W.T),
+                      "must have shape"),
+    "dx off by a factor": (
+        lambda dh, x, W, h: (x.T @ _da(dh, h), _da(dh, h).sum(0), _da(dh, h) @ W.T * 1.5),
+        "dx = da Wᵀ"),
+    "sign": (lambda dh, x, W, h: tuple(-g for g in dense_right(dh, x, W, h)), "wrong sign"),
+    "returns a list": (lambda dh, x, W, h: list(dense_right(dh, x, W, h)), "triple"),
+}
+
+
+def test_dense_backward_right_version_passes():
+    assert evaluate_dense_tanh_backward(dense_right)
+
+
+@pytest.mark.parametrize("mistake", list(DENSE_WRONG))
+def test_dense_backward_mistakes_fail_with_hint(mistake):
+    wrong, hint = DENSE_WRONG[mistake]
+    report = evaluate_dense_tanh_backward(wrong)
+    assert not report and "✘" in str(report)
+    assert hint in str(report), str(report)
+
+
+def test_dense_backward_unfinished_raises_exercise_not_done():
+    def dense_tanh_backward(dh, x, W, h):
+        raise NotImplementedError("Exercise 6.2: backward through a tanh layer")
+    with pytest.raises(ExerciseNotDone, match="Exercise 6.2"):
+        evaluate_dense_tanh_backward(dense_tanh_backward)
+
+
+def test_network_gradient_is_the_layer_backward_chain():
+    net = toy((5, 4, 3), n=12)
+    w = net.x0 + 0.1
+    (W1, b1), (W2, b2) = net.unpack(w)
+    H = np.tanh(net.X @ W1 + b1)
+    _, dZ = softmax_cross_entropy(H @ W2 + b2, net.y)
+    dW1, db1, _ = dense_right(dZ @ W2.T, net.X, W1, H)
+    (gW1, gb1), (gW2, gb2) = net.unpack(net.grad(w))
+    np.testing.assert_allclose(dW1, gW1, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(db1, gb1, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(H.T @ dZ, gW2, rtol=1e-12, atol=1e-15)

@@ -1,6 +1,6 @@
 """Learning-rate schedules (lesson 06): course_lib.schedules agrees with torch.optim.lr_scheduler
 (directly when torch is installed, and through the stored references always); the checks of
-Exercises 6.2–6.3 accept right schedules and reject the usual mistakes (off-by-one t,
+Exercises 6.3–6.4 accept right schedules and reject the usual mistakes (off-by-one t,
 π(t + 1)/T, a missing or half-applied η_min, clipping, no min(t, T), a wrong end factor)."""
 import math
 from functools import partial
@@ -144,7 +144,7 @@ def test_train_minibatch_uses_schedule_t_for_update_t():
     assert np.all(run.xs == 0)
 
 
-# --- Exercise 6.2: cosine annealing -------------------------------------------------------
+# --- Exercise 6.3: cosine annealing -------------------------------------------------------
 
 def cosine_right(t, lr, T_max, eta_min=0.0):          # a student's scalar version
     return eta_min + (lr - eta_min) * (1 + math.cos(math.pi * t / T_max)) / 2
@@ -186,12 +186,12 @@ def test_cosine_mistakes_fail_with_hint(mistake):
 
 def test_unfinished_schedule_raises_exercise_not_done():
     def cosine_annealing_lr(t, lr, T_max, eta_min=0.0):
-        raise NotImplementedError("Exercise 6.2: cosine annealing")
-    with pytest.raises(ExerciseNotDone, match="Exercise 6.2"):
+        raise NotImplementedError("Exercise 6.3: cosine annealing")
+    with pytest.raises(ExerciseNotDone, match="Exercise 6.3"):
         evaluate_schedule(cosine_annealing_lr)
 
 
-# --- Exercise 6.3: linear warm-up ---------------------------------------------------------
+# --- Exercise 6.4: linear warm-up ---------------------------------------------------------
 
 def linear_right(t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5):
     if t >= total_iters:
