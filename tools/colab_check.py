@@ -2,6 +2,7 @@
 
     python tools/colab_check.py            # build (or reuse) the environment, then check
     python tools/colab_check.py --ref v0.1.0 solutions/01-gradient-descent.ipynb
+    python tools/colab_check.py --worktree     # uncommitted course_lib changes included
 
 1. A virtual environment with the versions Colab ships (``COLAB``: ipywidgets
    7.7.1, numpy 2.1, matplotlib 3.10, IPython 7.34, ipykernel 6.17, …), cached in
@@ -9,7 +10,8 @@
    starts at once.
 2. course_lib installed the way the notebooks' set-up cell does it, ``pip install
    "course-lib @ git+…@<ref>"``, but from a local clone of this repository
-   (``git+file://``) at ``--ref`` (default: HEAD, so commit first).
+   (``git+file://``) at ``--ref`` (default: HEAD, so commit first; ``--worktree``
+   takes the working tree's course_lib/ and pyproject.toml, committed in the clone).
 3. Nothing Colab ships may change: ``pip freeze`` of those packages before and
    after the install must be identical.
 4. Every solution notebook (or those named) runs top to bottom in that
@@ -98,7 +100,7 @@ def freeze(env):
             if p["name"].lower().replace("_", "-") in wanted}
 
 
-def install_like_colab(env, ref, workdir):
+def install_like_colab(env, ref, workdir, worktree=False):
     """Clone the repository and pip install course_lib from it as the set-up cell does."""
     c = build.course()
     setup = build.setup_source(c)
@@ -108,13 +110,29 @@ def install_like_colab(env, ref, workdir):
     clone = workdir / "repo"
     if run(["git", "clone", "--quiet", ROOT, clone]).returncode:
         sys.exit(BUILD_FAILED)
+    if worktree:   # the working tree's course_lib, committed in the clone (not here)
+        for name in ("course_lib", "pyproject.toml"):
+            target = clone / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+            copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
+            copy(ROOT / name, target, **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                         if name == "course_lib" else {}))
+        git = ["git", "-c", "user.name=colab-check", "-c", "user.email=colab-check@localhost"]
+        subprocess.run(git + ["add", "-A"], cwd=clone, check=True)
+        subprocess.run(git + ["commit", "--quiet", "--allow-empty", "-m", "working tree"],
+                       cwd=clone, check=True)
+        ref = "HEAD"
     sha = subprocess.run(["git", "rev-parse", ref], cwd=clone, capture_output=True,
                          text=True).stdout.strip()
     if not sha:
         sys.exit(f"unknown ref {ref!r}")
-    # The same requirement as the set-up cell, with the GitHub URL swapped for the clone.
-    local = spec.replace(f"git+{build.github_url(c)}@{c['release']}",
-                         f"git+{clone.as_uri()}@{sha}")
+    # The release tag of the set-up cell, put on the commit under test in the clone.
+    subprocess.run(["git", "tag", "--force", c["release"], sha], cwd=clone, check=True,
+                   capture_output=True)
+    # The same requirement as the set-up cell, the GitHub URL swapped for the clone's.
+    # (file://localhost/…: pip < 24 rejects file:/// URLs with an empty host here.)
+    local = spec.replace(f"git+{build.github_url(c)}@",
+                         f"git+file://localhost{clone.resolve().as_posix()}@")
     # As on a fresh Colab runtime: no course_lib before the set-up cell runs.
     run([python_of(env), "-m", "pip", "uninstall", "--quiet", "--yes", c["package"]],
         capture_output=True)
@@ -150,6 +168,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", help="solution notebooks (default: all)")
     parser.add_argument("--ref", default="HEAD", help="git ref of course_lib to install")
+    parser.add_argument("--worktree", action="store_true",
+                        help="install the working tree's course_lib (uncommitted changes too)")
     args = parser.parse_args(argv)
     if shutil.which("git") is None:
         print("git is missing: pip cannot install from a git URL")
@@ -164,7 +184,7 @@ def main(argv=None):
         return 1
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
-        sha = install_like_colab(env, args.ref, pathlib.Path(tmp))
+        sha = install_like_colab(env, args.ref, pathlib.Path(tmp), args.worktree)
         after = freeze(env)
         changed = {k: (before[k], after.get(k)) for k in before if after.get(k) != before[k]}
         if changed:

@@ -1,0 +1,238 @@
+"""A real browser: JupyterLab in headless Chromium runs notebooks with widgets and races.
+
+JupyterLab serves a temporary copy of (a) a small notebook of this test that uses
+``explore``, ``compare`` and ``race``, (b) every solution notebook that has a
+live cell (``explore(``, ``compare(`` or ``race(``), or lesson 01 if none has one
+yet. For each, Chromium runs all cells, waits for the kernel, then checks: no
+error output, every widget rendered (no "Error displaying widget"), every race
+player shows a frame; in notebooks with an explorer, a keyboard move of a
+slider changes the picture.
+
+Needs Debian's ``chromium`` (``tools/install_browser.sh``) and Playwright for
+Python (pip; its own browser download is not used). Skipped, with the reason,
+when either is missing. Screenshots go to $COURSE_SCREENSHOTS when it is set.
+"""
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import nbformat
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
+LIVE_CALLS = ("explore(", "compare(", "race(")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage"]
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)")
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"no Chromium at {CHROMIUM}: run tools/install_browser.sh (Debian's chromium)",
+                allow_module_level=True)
+
+DEMO = [
+    "import numpy as np\nfrom course_lib import optimizers, explore, compare, race",
+    'explore(optimizers.momentum, "course quadratic", steps=30)',
+    'compare({"GD": optimizers.gd, "Adam": (optimizers.adam, {"lr": 0.3})}, "Rosenbrock", '
+    'steps=40)',
+    'race([("GD", optimizers.gd, {"lr": 0.4}), ("momentum", optimizers.momentum, {"lr": 0.05})],'
+    ' "course quadratic", steps=30, frames=10)',
+]
+
+
+def lesson_notebooks():
+    lessons = sorted((ROOT / "solutions").glob("*.ipynb"))
+    live = [p for p in lessons if any(call in p.read_text() for call in LIVE_CALLS)]
+    return live or lessons[:1]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _copy_without_outputs(src, dst):
+    nb = nbformat.read(src, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, dst)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """A JupyterLab server on a free localhost port, serving copies of the notebooks."""
+    work = pathlib.Path(tempfile.mkdtemp(prefix="course-browser-"))
+    root = work / "notebooks"
+    root.mkdir()
+    demo = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in DEMO])
+    demo.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                   "language": "python"}
+    nbformat.write(demo, root / "00-widget-demo.ipynb")
+    for path in lesson_notebooks():
+        _copy_without_outputs(path, root / path.name)
+    # Render every cell (no virtual scrolling), so the whole notebook can be inspected.
+    settings = work / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    news = work / "settings" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))   # no pop-up, no network
+    port, token = _free_port(), "course-browser-test"
+    log = open(work / "lab.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.port={port}",
+         "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+         "--ServerApp.open_browser=False", "--ServerApp.allow_root=True",
+         f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={work / 'settings'}",
+         f"--LabApp.workspaces_dir={work / 'workspaces'}", "--LabApp.expose_app_in_browser=True"],
+        cwd=root, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "JUPYTER_CONFIG_DIR": str(work / "config"),
+             "JUPYTER_RUNTIME_DIR": str(work / "runtime"), "MPLBACKEND": ""})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail("JupyterLab did not start:\n" + (work / "lab.log").read_text()[-3000:])
+            time.sleep(0.5)
+    yield {"url": url, "token": token, "root": root}
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            tempfile.mkdtemp(prefix="course-chromium-"), executable_path=CHROMIUM,
+            headless=True, args=ARGS, viewport={"width": 1400, "height": 1000})
+        yield context
+        context.close()
+
+
+def _screenshot(page, name):
+    folder = os.environ.get("COURSE_SCREENSHOTS")
+    if folder:
+        pathlib.Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(pathlib.Path(folder) / f"{name}.png"), full_page=False)
+
+
+def _run_all(page, name, timeout):
+    """Run every cell with JupyterLab's own command, then wait until each cell has run."""
+    page.wait_for_function("(name) => window.jupyterapp?.shell.currentWidget?.context?.path === name"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext?.session"
+                           "?.kernel?.status === 'idle'", arg=name, timeout=60_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+            const kernel = window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel;
+            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent))
+                   && kernel?.status === 'idle';
+        }""", timeout=timeout * 1000, polling=500)
+
+
+def _problems(page):
+    """Error outputs and widgets that did not render, as readable strings."""
+    return page.evaluate(
+        """() => {
+            const out = [];
+            for (const el of document.querySelectorAll(
+                    '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')) {
+                const text = el.textContent;
+                if (/Traceback|Error/.test(text)) out.push('error output: ' + text.slice(0, 500));
+            }
+            // Every widget the kernel displayed (in the notebook model) must have a view.
+            const views = window.jupyterapp.shell.currentWidget.content.widgets
+                .filter(cell => cell.model.type === 'code')
+                .flatMap(cell => cell.model.outputs.toJSON())
+                .filter(o => o.data && o.data['application/vnd.jupyter.widget-view+json']).length;
+            const rendered = document.querySelectorAll(
+                '.jp-OutputArea-output > .jupyter-widgets, .jp-OutputArea-output > .widget-container'
+            ).length;
+            if (rendered < views) out.push(`${views} widgets displayed, ${rendered} rendered`);
+            if (document.body.innerText.includes('Error displaying widget'))
+                out.push('"Error displaying widget" on the page');
+            return out;
+        }""")
+
+
+def _image_srcs(page):
+    return page.evaluate("() => [...document.querySelectorAll('.widget-image')].map(i => i.src)")
+
+
+@pytest.mark.parametrize("name", ["00-widget-demo.ipynb"] + [p.name for p in lesson_notebooks()])
+def test_notebook_runs_in_a_real_browser(lab, browser, name):
+    started = time.perf_counter()
+    page = browser.new_page()
+    try:
+        # A workspace of its own, reset: only this notebook is open, and it is the current one.
+        workspace = name.split("-")[0]
+        page.goto(f"{lab['url']}/lab/workspaces/w{workspace}/tree/{name}?reset&token={lab['token']}",
+                  timeout=60_000)
+        page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
+        try:
+            _run_all(page, name, timeout=300)
+        except Exception:
+            _screenshot(page, name.replace(".ipynb", "-run-failed"))
+            raise
+        page.wait_for_timeout(1500)            # widget views render after the kernel is idle
+        problems = _problems(page)
+        _screenshot(page, name.replace(".ipynb", "-after-run"))
+        assert not problems, "\n".join(problems)
+
+        source = (lab["root"] / name).read_text()
+        n_views = page.locator(".jp-OutputArea-output > .jupyter-widgets").count()
+        if "explore(" in source or "compare(" in source:
+            assert n_views >= 1, "the explorer's cell shows no widget"
+            assert page.locator(".jupyter-widgets .widget-slider").count() >= 1, "no slider"
+            _move_a_slider_and_see_the_picture_change(page)
+            _screenshot(page, name.replace(".ipynb", "-after-slider"))
+        if "race(" in source:
+            players = page.locator(".jp-OutputArea-output img[id^='_anim_img']")
+            assert players.count() >= 1, "no race player rendered"
+            src = players.first.get_attribute("src") or ""
+            assert src.startswith("data:image/png"), "the race player shows no frame"
+        print(f"{name}: {time.perf_counter() - started:.1f} s in the browser")
+    finally:
+        page.close()
+
+
+def _move_a_slider_and_see_the_picture_change(page):
+    before = _image_srcs(page)
+    assert before and all(before), "the explorer shows no picture"
+    handle = page.locator(".jupyter-widgets .widget-slider .noUi-handle, "
+                          ".jupyter-widgets .widget-slider .ui-slider-handle").first
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    try:
+        page.wait_for_function("(before) => [...document.querySelectorAll('.widget-image')]"
+                               ".some((img, i) => img.src !== before[i])", arg=before,
+                               timeout=20_000)
+    except playwright_api.TimeoutError:
+        pytest.fail("moving a slider with the keyboard did not change the explorer's picture")
+    assert not _problems(page)
