@@ -45,10 +45,14 @@ def make_runs(optimizers, problem, steps=50, x0=None):
 class Race(HTML):
     """A race as HTML (the JavaScript player); ``save_gif(path)`` writes it as a GIF."""
 
-    def __init__(self, html, animation, fps):
+    def __init__(self, html, animation, fps, labels=()):
         super().__init__(html)
-        self.animation, self.fps = animation, fps
+        self.animation, self.fps, self.labels = animation, fps, list(labels)
         self.size_mb = len(html.encode()) / 1e6
+
+    def __repr__(self):
+        # Also the text/plain of a stored output: no memory address, so diffs stay clean.
+        return f"<Race of {self.labels}: {self.size_mb:.2f} MB of HTML>"
 
     def save_gif(self, path, fps=None):
         """Write the animation as a GIF (Pillow) for slides; returns the path."""
@@ -115,7 +119,7 @@ def race(runs, problem, steps=50, x0=None, frames=30, fps=6, title=None, figsize
     if size > max_mb:
         raise ValueError(f"this race is {size:.2f} MB, over max_mb={max_mb}: use fewer frames, "
                          "a smaller figsize or dpi")
-    out = Race(html, animation, fps)
+    out = Race(html, animation, fps, [r.label for r in runs])
     if gif:
         out.save_gif(gif)
     return out

@@ -28,6 +28,7 @@ def _frames(html):
 
 def test_race_is_html_under_one_megabyte_and_plays_once(quadratic_race):
     assert isinstance(quadratic_race, HTML) and isinstance(quadratic_race, Race)
+    assert repr(quadratic_race).startswith("<Race of ['GD', 'momentum', 'Adam']: 0.")   # no address
     html = quadratic_race.data
     assert len(html.encode()) <= 1_000_000
     assert "_anim_img" in html

@@ -32,6 +32,8 @@ import tempfile
 import time
 import venv
 
+import nbformat
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import build  # noqa: E402  (tools/build.py: the course file and the set-up cell)
@@ -142,6 +144,21 @@ def install_like_colab(env, ref, workdir, worktree=False):
     return sha
 
 
+WIDGET_DEMO = [
+    "from course_lib import optimizers, explore, compare, race",
+    'e = explore(optimizers.momentum, "course quadratic", steps=30)\n'
+    "before = e.png\n"
+    'e.sliders["gamma"].value = 0.5     # as a browser does\n'
+    'assert e.png != before and e.runs[0].hyperparameters["gamma"] == 0.5\n'
+    'e.update(problem="Rosenbrock", lr=1e-3)\n'
+    "e",
+    'c = compare({"GD": optimizers.gd, "Adam": (optimizers.adam, {"lr": 0.3})}, "Beale")\n'
+    'c.update(**{"GD.lr": 1e-3})\n'
+    "c",
+    'race([("GD", optimizers.gd, {"lr": 0.4}), ("Adam", optimizers.adam, {"lr": 0.5})],'
+    ' "course quadratic", steps=20, frames=8)',
+]
+
 EXECUTE = r"""
 import sys, time, nbformat
 from nbclient import NotebookClient
@@ -200,6 +217,11 @@ def main(argv=None):
             problems.append("course_lib does not import from the installed package")
         notebooks = [pathlib.Path(n).resolve() for n in args.notebooks] or \
             [build.SOLUTIONS / lesson["file"] for lesson in build.existing_lessons()]
+        # The live-teaching helpers with Colab's ipywidgets 7 and IPython 7, in a kernel.
+        widget_demo = pathlib.Path(tmp, "widget-demo.ipynb")
+        nbformat.write(nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_code_cell(source) for source in WIDGET_DEMO]), widget_demo)
+        notebooks.insert(0, widget_demo)
         for nb in notebooks:
             # Run a copy, from a directory without course_lib/, so the installed package is used.
             copy = pathlib.Path(tmp, "run", nb.name)
