@@ -138,7 +138,7 @@ class Explorer(widgets.VBox):
     Use ``explore`` or ``compare`` rather than building one directly.
     """
 
-    def __init__(self, entries, problem, steps=30, x0=None, max_steps=200):
+    def __init__(self, entries, problem, steps=30, x0=None, max_steps=200, continuous=False):
         problem = PROBLEMS.get(problem, problem) if isinstance(problem, str) else problem
         if getattr(problem, "dim", None) != 2:
             raise ValueError(f"an explorer draws 2-D problems; {problem!r} is not one "
@@ -181,6 +181,9 @@ class Explorer(widgets.VBox):
         super().__init__([controls, self.image, self.status])
 
         for w in self._controls():
+            if hasattr(w, "continuous_update"):
+                # False: redraw when the mouse is released (a drag would queue redraws)
+                w.continuous_update = continuous
             w.observe(self._on_change, names="value")
         self.redraw()
 
@@ -409,7 +412,7 @@ def _escape(text):
 
 
 def explore(step, problem="course quadratic", steps=30, x0=None, label=None, max_steps=200,
-            **sliders):
+            continuous=False, **sliders):
     """An explorer for one step function: a slider per hyperparameter, the start, the steps.
 
     step: a step function (optimiser contract); its keyword hyperparameters with
@@ -418,6 +421,7 @@ def explore(step, problem="course quadratic", steps=30, x0=None, label=None, max
     max_steps). x0: the initial start (default: the problem's). Keyword
     arguments override a hyperparameter's slider: a value ``lr=0.05``, a range
     ``lr=(1e-3, 1.0)`` or both ``lr=(1e-3, 1.0, 0.05)``, or a widget.
+    continuous: redraw while a slider is dragged (default: when it is released).
     Returns an ``Explorer`` (an ipywidgets VBox): end the cell with it.
     """
     defaults = hyperparameters_of(step)
@@ -427,18 +431,19 @@ def explore(step, problem="course quadratic", steps=30, x0=None, label=None, max
                          f"its sliders are {sorted(defaults)}")
     made = {name: make_slider(name, value, sliders.get(name)) for name, value in defaults.items()}
     return Explorer([(label or _label(step), step, made, {})], problem, steps=steps, x0=x0,
-                    max_steps=max_steps)
+                    max_steps=max_steps, continuous=continuous)
 
 
 def compare(optimizers, problem="course quadratic", steps=30, x0=None, sliders=("lr",),
-            max_steps=200):
+            max_steps=200, continuous=False):
     """An explorer for several optimisers side by side: shared problem, start and steps.
 
     optimizers: a dict ``label → step`` or ``label → (step, hyperparameters)``, or
     a list of steps or of ``(label, step, hyperparameters)``. Each optimiser gets
     its own slider for every name in ``sliders`` (default: only ``lr``, log
     scale), starting from its hyperparameters or else its defaults; its other
-    hyperparameters stay fixed at those values. Returns an ``Explorer``.
+    hyperparameters stay fixed at those values. continuous: as for ``explore``.
+    Returns an ``Explorer``.
     """
     entries = []
     for label, step, hp in _normalise(optimizers):
@@ -455,7 +460,8 @@ def compare(optimizers, problem="course quadratic", steps=30, x0=None, sliders=(
     labels = [e[0] for e in entries]
     if len(set(labels)) != len(labels):
         raise ValueError(f"labels must differ, got {labels}: pass a dict label → step")
-    return Explorer(entries, problem, steps=steps, x0=x0, max_steps=max_steps)
+    return Explorer(entries, problem, steps=steps, x0=x0, max_steps=max_steps,
+                    continuous=continuous)
 
 
 def _normalise(optimizers):
