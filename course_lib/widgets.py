@@ -103,8 +103,9 @@ def make_slider(name, default, spec=None, description=None):
         if lo_hi is not None:
             if lo_hi[0] <= 0:
                 raise ValueError(f"{name}={spec!r}: a log-scale slider needs a positive range")
+            if not lo_hi[0] <= value <= lo_hi[1]:
+                value = lo_hi[0] if len(spec) == 2 else _outside(name, value, lo_hi)
             lo, hi = math.log10(lo_hi[0]), math.log10(lo_hi[1])
-            value = value if lo_hi[0] <= value <= lo_hi[1] else lo_hi[0]
             return widgets.FloatLogSlider(value=value, base=10, min=lo, max=hi, step=(hi - lo) / 200,
                                           description=description or name, readout_format=".2e",
                                           continuous_update=False,
@@ -113,10 +114,17 @@ def make_slider(name, default, spec=None, description=None):
     lo, hi, step = (lo_hi + ((lo_hi[1] - lo_hi[0]) / 200,)) if lo_hi else kind[1:]
     cls = widgets.IntSlider if isinstance(default, int) and isinstance(value, int) else widgets.FloatSlider
     extra = {} if cls is widgets.IntSlider else {"readout_format": ".4g"}
-    value = min(max(value, lo), hi)
+    if lo_hi is None:            # a value outside the usual range widens it
+        lo, hi = min(lo, value), max(hi, value)
+    elif not lo <= value <= hi:
+        value = lo if len(spec) == 2 else _outside(name, value, lo_hi)
     return cls(value=value, min=lo, max=hi, step=max(step, 1) if cls is widgets.IntSlider else step,
                description=description or name, continuous_update=False,
                style={"description_width": "initial"}, **extra)
+
+
+def _outside(name, value, lo_hi):
+    raise ValueError(f"{name}: the value {value} lies outside its range {lo_hi}")
 
 
 def _label(step):

@@ -50,6 +50,9 @@ def test_overrides_set_range_and_value():
     assert e.sliders["gamma"].value == 0.5
     with pytest.raises(ValueError, match="no numeric hyperparameter"):
         explore(optimizers.gd, course_quadratic, gamma=0.9)
+    assert explore(optimizers.momentum, course_quadratic, gamma=1.2).sliders["gamma"].value == 1.2
+    with pytest.raises(ValueError, match="outside its range"):
+        explore(optimizers.gd, course_quadratic, lr=(1e-3, 1.0, 3.0))
     with pytest.raises(ValueError, match="positive range"):
         explore(optimizers.gd, course_quadratic, lr=(0.0, 1.0))
     with pytest.raises(ValueError, match="2-D"):
