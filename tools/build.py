@@ -37,6 +37,8 @@ MD_BEGIN, MD_END = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
 EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+)\.(\d+)\s*[—:–-]\s*(.+?)\s*$", re.M)
 STAMPED = ("header", "setup", "footer")       # ids (and tags) of the stamped cells
 README_BEGIN, README_END = "<!-- BEGIN LESSONS -->", "<!-- END LESSONS -->"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTE = "(interactive: run this cell in Jupyter or Colab to get the sliders)"
 
 
 def course():
@@ -220,6 +222,11 @@ def execute(nb, timeout=120):
     client.execute()
     seconds = []
     for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            # A stored widget view has no live model to attach to: keep a one-line note instead
+            # of "Error displaying widget" (and of the widget state, which would weigh the file).
+            if WIDGET_VIEW in output.get("data", {}):
+                output["data"] = {"text/plain": WIDGET_NOTE}
         timing = cell.metadata.pop("execution", None)
         if cell.cell_type == "code" and timing:
             start = timing.get("iopub.execute_input") or timing.get("shell.execute_reply.started")
