@@ -19,6 +19,7 @@ from pathlib import Path
 import PIL.Image
 
 import matplotlib
+import matplotlib.colors
 import numpy as np
 from IPython.display import HTML
 from matplotlib.animation import FuncAnimation, HTMLWriter, PillowWriter
@@ -62,7 +63,7 @@ class Race(HTML):
 
 
 def race(runs, problem, steps=50, x0=None, frames=30, fps=6, title=None, figsize=(4.8, 3.6),
-         dpi=72, colors=64, max_mb=1.0, gif=None):
+         dpi=72, colors=32, max_mb=1.0, gif=None):
     """Animate several optimisers racing on a 2-D problem; returns a ``Race`` (HTML).
 
     runs: Runs (a list, or a dict label → Run), or optimisers as for
@@ -114,7 +115,8 @@ def race(runs, problem, steps=50, x0=None, frames=30, fps=6, title=None, figsize
             return [*lines, *heads, counter]
 
         animation = FuncAnimation(fig, draw, frames=ticks, interval=1000 / fps, repeat=False)
-        html = _to_jshtml(animation, fps, colors)
+        keep = [f"C{i}" for i in range(len(runs))] + ["white", "black", "0.55", "0.85"]
+        html = _to_jshtml(animation, fps, colors, keep)
     size = len(html.encode()) / 1e6
     if size > max_mb:
         raise ValueError(f"this race is {size:.2f} MB, over max_mb={max_mb}: use fewer frames, "
@@ -125,12 +127,24 @@ def race(runs, problem, steps=50, x0=None, frames=30, fps=6, title=None, figsize
     return out
 
 
-def _palette_png(rgba, colors):
-    """A frame as PNG bytes with a palette of ``colors`` colours (0: full colour)."""
+def make_palette(rgba, colors, keep=()):
+    """A palette image: ``colors`` colours in all, the ``keep`` colours exactly, the rest
+    fitted to the picture ``rgba`` (the first frame: mostly the contours)."""
+    keep = [tuple(int(round(255 * v)) for v in matplotlib.colors.to_rgb(c)) for c in keep]
+    fitted = PIL.Image.fromarray(np.asarray(rgba)[..., :3]).quantize(
+        colors=max(colors - len(keep), 2), method=PIL.Image.Quantize.FASTOCTREE,
+        dither=PIL.Image.Dither.NONE)
+    entries = fitted.getpalette()[: 3 * max(colors - len(keep), 2)] + [v for c in keep for v in c]
+    palette = PIL.Image.new("P", (1, 1))
+    palette.putpalette(entries + entries[:3] * (256 - len(entries) // 3))
+    return palette
+
+
+def encode_png(rgba, palette=None):
+    """A frame as PNG bytes: with the palette image's colours, or in full colour (None)."""
     image = PIL.Image.fromarray(np.asarray(rgba)[..., :3])
-    if colors:
-        image = image.quantize(colors=colors, method=PIL.Image.Quantize.FASTOCTREE,
-                               dither=PIL.Image.Dither.NONE)
+    if palette is not None:
+        image = image.quantize(palette=palette, dither=PIL.Image.Dither.NONE)
     out = BytesIO()
     image.save(out, format="png", optimize=True)
     return out.getvalue()
@@ -141,24 +155,28 @@ class _PaletteHTMLWriter(HTMLWriter):
 
     The stock writer draws every frame a second time through savefig and stores it in
     full colour; this one takes the pixels already drawn, which halves the time, and
-    stores them with a small palette, which divides the size by about five.
+    stores them with one small palette for the whole race (the runs' colours kept
+    exactly), which divides the size by about five.
     """
 
-    def __init__(self, *args, colors=64, **kwargs):
+    def __init__(self, *args, colors=32, keep=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.colors = colors
+        self.colors, self.keep, self.palette = colors, keep, None
 
     def grab_frame(self, **savefig_kwargs):
-        png = _palette_png(self.fig.canvas.buffer_rgba(), self.colors)
-        self._saved_frames.append(base64.b64encode(png).decode("ascii"))
+        rgba = self.fig.canvas.buffer_rgba()
+        if self.colors and self.palette is None:
+            self.palette = make_palette(rgba, self.colors, self.keep)
+        self._saved_frames.append(base64.b64encode(encode_png(rgba, self.palette)).decode("ascii"))
 
 
-def _to_jshtml(animation, fps, colors):
+def _to_jshtml(animation, fps, colors, keep=()):
     """``to_jshtml`` with default_mode "once", palette frames, and a deterministic id."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "race.html")
-        animation.save(str(path), writer=_PaletteHTMLWriter(fps=fps, embed_frames=True,
-                                                            default_mode="once", colors=colors))
+        writer = _PaletteHTMLWriter(fps=fps, embed_frames=True, default_mode="once",
+                                    colors=colors, keep=keep)
+        animation.save(str(path), writer=writer)
         html = path.read_text()
     # HTMLWriter names its player with uuid4(): replace it by a hash of the frames, so the
     # same race gives the same HTML (clean diffs) and two different races never clash.
