@@ -72,3 +72,12 @@ def test_gif_saving_with_pillow(tmp_path, quadratic_race):
         assert gif.n_frames == len(_frames(quadratic_race.data))
     r = race(RACERS[:1], course_quadratic, steps=10, frames=5, gif=tmp_path / "small.gif")
     assert (tmp_path / "small.gif").stat().st_size > 0 and isinstance(r, Race)
+
+
+def test_frames_keep_each_run_colour_exactly(quadratic_race):
+    import matplotlib.colors
+    last = np.asarray(_frames(quadratic_race.data)[-1].convert("RGB"))
+    present = {tuple(p) for p in last.reshape(-1, 3)}
+    for i in range(3):       # C0, C1, C2: the three racers
+        rgb = tuple(int(round(255 * v)) for v in matplotlib.colors.to_rgb(f"C{i}"))
+        assert rgb in present, f"C{i} {rgb} lost by the palette"
