@@ -46,9 +46,10 @@ def make_runs(optimizers, problem, steps=50, x0=None):
 class Race(HTML):
     """A race as HTML (the JavaScript player); ``save_gif(path)`` writes it as a GIF."""
 
-    def __init__(self, html, animation, fps, labels=()):
+    def __init__(self, html, animation, fps, labels=(), dpi=72, keep=()):
         super().__init__(html)
-        self.animation, self.fps, self.labels = animation, fps, list(labels)
+        self.animation, self.fps, self.labels, self.dpi = animation, fps, list(labels), dpi
+        self.keep = keep     # colours the palette keeps exactly
         self.size_mb = len(html.encode()) / 1e6
 
     def __repr__(self):
@@ -58,7 +59,9 @@ class Race(HTML):
     def save_gif(self, path, fps=None):
         """Write the animation as a GIF (Pillow) for slides; returns the path."""
         path = Path(path)
-        self.animation.save(str(path), writer=PillowWriter(fps=fps or self.fps))
+        # dpi: the figure's own, so that its pre-drawn background lines up with the runs
+        writer = _PaletteGIFWriter(fps=fps or self.fps, keep=self.keep)
+        self.animation.save(str(path), writer=writer, dpi=self.dpi)
         return path
 
 
@@ -88,9 +91,23 @@ def race(runs, problem, steps=50, x0=None, frames=30, fps=6, title=None, figsize
         # A bare Figure with an Agg canvas (not pyplot): shown as HTML only, never as a
         # still by the inline backend, and FuncAnimation's draws land in its pixel buffer.
         fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
-        FigureCanvasAgg(fig)
+        canvas = FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         plot_contours(problem, ax=ax)
+        ax.set_title(title or f"Race on {problem.name}", fontsize=11)
+        fig.get_layout_engine().execute(fig)
+        fig.set_layout_engine("none")
+        # What never changes (contours, ticks, labels, title) is drawn once and becomes a
+        # picture; each frame draws only the runs on a bare axes at the same place. This
+        # makes a frame about five times quicker to draw.
+        canvas.draw()
+        background = np.asarray(canvas.buffer_rgba()).copy()
+        position, xlim, ylim = ax.get_position(), ax.get_xlim(), ax.get_ylim()
+        fig.clear()
+        fig.figimage(background, origin="upper", zorder=-1)   # under the axes
+        ax = fig.add_axes(position)
+        ax.set(xlim=xlim, ylim=ylim)
+        ax.set_axis_off()
         lines, heads = [], []
         for i, r in enumerate(runs):
             label = r.label + (f" (diverged at step {r.diverged_at})" if r.diverged_at else "")
@@ -101,10 +118,7 @@ def race(runs, problem, steps=50, x0=None, frames=30, fps=6, title=None, figsize
         ax.plot(*runs[0].xs[0].reshape(-1)[:2], "ks", ms=5, zorder=6)
         counter = ax.text(0.02, 0.96, "", transform=ax.transAxes, va="top", fontsize=10,
                           bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8})
-        ax.set_title(title or f"Race on {problem.name}", fontsize=11)
         ax.legend(fontsize=8, loc="lower right")
-        fig.get_layout_engine().execute(fig)     # lay out once: every frame then has one layout
-        fig.set_layout_engine("none")
 
         def draw(k):
             for r, line, head in zip(runs, lines, heads):
@@ -121,7 +135,7 @@ def race(runs, problem, steps=50, x0=None, frames=30, fps=6, title=None, figsize
     if size > max_mb:
         raise ValueError(f"this race is {size:.2f} MB, over max_mb={max_mb}: use fewer frames, "
                          "a smaller figsize or dpi")
-    out = Race(html, animation, fps, [r.label for r in runs])
+    out = Race(html, animation, fps, [r.label for r in runs], dpi, keep)
     if gif:
         out.save_gif(gif)
     return out
@@ -170,13 +184,31 @@ class _PaletteHTMLWriter(HTMLWriter):
         self._saved_frames.append(base64.b64encode(encode_png(rgba, self.palette)).decode("ascii"))
 
 
+class _PaletteGIFWriter(PillowWriter):
+    """PillowWriter with the frames already drawn and one palette for the whole GIF.
+
+    (Pillow's per-frame palettes can merge close colours, e.g. C1 orange into C3 red.)
+    """
+
+    def __init__(self, *args, colors=64, keep=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.colors, self.keep, self.palette = colors, keep, None
+
+    def grab_frame(self, **savefig_kwargs):
+        rgba = np.asarray(self.fig.canvas.buffer_rgba())
+        if self.palette is None:
+            self.palette = make_palette(rgba, self.colors, self.keep)
+        self._frames.append(PIL.Image.fromarray(rgba[..., :3]).quantize(
+            palette=self.palette, dither=PIL.Image.Dither.NONE))
+
+
 def _to_jshtml(animation, fps, colors, keep=()):
     """``to_jshtml`` with default_mode "once", palette frames, and a deterministic id."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "race.html")
         writer = _PaletteHTMLWriter(fps=fps, embed_frames=True, default_mode="once",
                                     colors=colors, keep=keep)
-        animation.save(str(path), writer=writer)
+        animation.save(str(path), writer=writer, dpi=animation._fig.dpi)
         html = path.read_text()
     # HTMLWriter names its player with uuid4(): replace it by a hash of the frames, so the
     # same race gives the same HTML (clean diffs) and two different races never clash.
