@@ -1,7 +1,8 @@
 """Set up the course in ./.venv, then open it or test it. Needs only Python ≥ 3.10.
 
     python3 tools/dev.py lab     # set up, then open the exercises in JupyterLab
-    python3 tools/dev.py test    # set up, then run every test (pytest + nbval)
+    python3 tools/dev.py test    # set up, then run every test (pytest + nbval, a real
+                                 # browser, a Colab-like environment)
 
 Options: --no-torch skips torch and the AdaBelief package (the tests that
 regenerate the reference data are then skipped, with the reason). Anything
@@ -54,6 +55,10 @@ def main(argv):
                           *passthrough])
     extras = ["lab", "test"] + ([] if "--no-torch" in options else ["maintainer"])
     set_up(extras)
+    # The real-browser test needs Debian's chromium: installed when root and missing,
+    # otherwise the script says why and that test is skipped with the reason.
+    if os.name != "nt":
+        subprocess.run(["bash", str(ROOT / "tools" / "install_browser.sh")], cwd=ROOT)
     # MPLBACKEND: tests draw figures without a screen; notebooks use the inline backend anyway.
     env = {**os.environ, "MPLBACKEND": "Agg"}
     result = subprocess.run([str(PYTHON), "-m", "pytest", *passthrough], cwd=ROOT, env=env)
