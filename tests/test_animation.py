@@ -36,7 +36,7 @@ def test_race_is_html_under_one_megabyte_and_plays_once(quadratic_race):
     frames = _frames(html)
     assert 2 <= len(frames) <= 30
     # the trajectories grow: consecutive frames differ, and the first and last differ most
-    arrays = [np.asarray(f.convert("RGB"), dtype=int) for f in frames]
+    arrays = [np.asarray(f.convert("RGBA"), dtype=int) for f in frames]
     assert all(np.abs(a - b).sum() > 0 for a, b in zip(arrays, arrays[1:]))
 
 
@@ -74,10 +74,36 @@ def test_gif_saving_with_pillow(tmp_path, quadratic_race):
     assert (tmp_path / "small.gif").stat().st_size > 0 and isinstance(r, Race)
 
 
-def test_frames_keep_each_run_colour_exactly(quadratic_race):
+def test_frames_keep_each_run_colour(quadratic_race):
+    # Frames are stored with a small palette: each racer's colour must survive it (exactly,
+    # exact), not merge into another one (Pillow's default GIF palette turns C1 into C3).
     import matplotlib.colors
-    last = np.asarray(_frames(quadratic_race.data)[-1].convert("RGB"))
-    present = {tuple(p) for p in last.reshape(-1, 3)}
+    last = np.asarray(_frames(quadratic_race.data)[-1].convert("RGBA")).reshape(-1, 4)
+    opaque = last[last[:, 3] == 255][:, :3].astype(int)
     for i in range(3):       # C0, C1, C2: the three racers
+        rgb = np.array([round(255 * v) for v in matplotlib.colors.to_rgb(f"C{i}")])
+        assert np.abs(opaque - rgb).max(axis=1).min() == 0, f"C{i} {rgb} lost by the palette"
+
+
+def test_gif_keeps_each_run_colour_exactly(tmp_path, quadratic_race):
+    import matplotlib.colors
+    with PIL.Image.open(quadratic_race.save_gif(tmp_path / "race.gif")) as gif:
+        gif.seek(gif.n_frames - 1)
+        present = {tuple(p) for p in np.asarray(gif.convert("RGB")).reshape(-1, 3)}
+    for i in range(3):
         rgb = tuple(int(round(255 * v)) for v in matplotlib.colors.to_rgb(f"C{i}"))
-        assert rgb in present, f"C{i} {rgb} lost by the palette"
+        assert rgb in present, f"C{i} {rgb} lost in the GIF"
+
+
+def test_player_shows_frames_over_the_still_picture(quadratic_race):
+    html = quadratic_race.data
+    (player,) = set(re.findall(r'<img id="_anim_img([0-9a-f]{32})"', html))
+    style = re.search(r"#_anim_img" + player + r" \{background-image: url\(data:image/png;base64,"
+                      r"([^)]*)\)", html)
+    assert style, "the still picture is not the player's background"
+    still = PIL.Image.open(io.BytesIO(base64.b64decode(style.group(1))))
+    frames = _frames(html)
+    assert all(f.size == still.size for f in frames)       # aligned pixel for pixel
+    # a frame is transparent where only the still picture should show
+    alpha = np.asarray(frames[0].convert("RGBA"))[..., 3]
+    assert (alpha == 0).mean() > 0.5
