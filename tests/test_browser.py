@@ -215,6 +215,10 @@ def test_notebook_runs_in_a_real_browser(lab, browser, name):
             assert players.count() >= 1, "no race player rendered"
             src = players.first.get_attribute("src") or ""
             assert src.startswith("data:image/png"), "the race player shows no frame"
+            still = players.first.evaluate("img => getComputedStyle(img).backgroundImage")
+            assert still.startswith('url("data:image/png'), "the race's still picture is missing"
+            players.first.scroll_into_view_if_needed()
+            _screenshot(page, name.replace(".ipynb", "-race"))
         print(f"{name}: {time.perf_counter() - started:.1f} s in the browser")
     finally:
         page.close()
