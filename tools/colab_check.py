@@ -222,6 +222,8 @@ def main(argv=None):
         nbformat.write(nbformat.v4.new_notebook(cells=[
             nbformat.v4.new_code_cell(source) for source in WIDGET_DEMO]), widget_demo)
         notebooks.insert(0, widget_demo)
+        # As on Colab: the inline backend (not a test run's MPLBACKEND=Agg), no PYTHONPATH.
+        kernel_env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTHONPATH")}
         for nb in notebooks:
             # Run a copy, from a directory without course_lib/, so the installed package is used.
             copy = pathlib.Path(tmp, "run", nb.name)
@@ -229,7 +231,7 @@ def main(argv=None):
             shutil.copy(nb, copy)
             result = subprocess.run([python_of(env), "-c", EXECUTE, copy, copy.parent],
                                     capture_output=True, text=True,
-                                    env={**os.environ, "PYTHONPATH": ""})
+                                    env=kernel_env)
             verdict = result.stdout.strip().splitlines()[-1:] or [result.stderr[-500:]]
             print(f"{nb.name}: {'ok' if result.returncode == 0 else 'FAILED'} {verdict[0]}",
                   flush=True)
