@@ -1,8 +1,12 @@
 """course_lib: the small package behind *Optimization for Deep Learning*.
 
 Modules: ``problems`` (test functions with gradients and Hessians), ``optimizers``
-(every update rule, one contract), ``runners`` (``train_2d``, ``run``,
-``train_minibatch``), ``plots``, ``checks`` (feedback on exercises) and ``data``.
+(every first-order update rule, one contract), ``runners`` (``train_2d``, ``run``,
+``train_minibatch``), ``plots``, ``checks`` (feedback on exercises), ``data`` (the
+shipped data sets), ``rates`` (convergence rates, measured and predicted),
+``second_order`` (Newton, trust regions, quasi-Newton, K-FAC), ``mlp`` (a numpy
+network), ``schedules`` (learning-rate schedules), ``widgets`` (explorers) and
+``animation`` (races).
 """
 from .problems import (Problem, Quadratic, LeastSquares, quadratic_with_spectrum,
                        course_quadratic, rosenbrock, beale, saddle, himmelblau, double_well,

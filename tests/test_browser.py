@@ -2,7 +2,7 @@
 
 JupyterLab serves a temporary copy of (a) a small notebook of this test that uses
 ``explore``, ``compare`` and ``race``, (b) every solution notebook that has a
-live cell (``explore(``, ``compare(`` or ``race(``), or lesson 01 if none has one
+live cell (``explore(``, ``compare(``, ``race(`` or ``interact(``), or lesson 01 if none has one
 yet. For each, Chromium runs all cells, waits for the kernel, then checks: no
 error output, every widget rendered (no "Error displaying widget"), every race
 player shows a frame; in notebooks with an explorer, a keyboard move of a
@@ -28,7 +28,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
-LIVE_CALLS = ("explore(", "compare(", "race(")
+LIVE_CALLS = ("explore(", "compare(", "race(", "interact(")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-dev-shm-usage"]
@@ -179,8 +179,9 @@ def _problems(page):
         }""")
 
 
-def _image_srcs(page):
-    return page.evaluate("() => [...document.querySelectorAll('.widget-image')].map(i => i.src)")
+def _image_srcs(page, pictures=".widget-image"):
+    return page.evaluate("(pictures) => [...document.querySelectorAll(pictures)].map(i => i.src)",
+                         pictures)
 
 
 @pytest.mark.parametrize("name", ["00-widget-demo.ipynb"] + [p.name for p in lesson_notebooks()])
@@ -210,6 +211,9 @@ def test_notebook_runs_in_a_real_browser(lab, browser, name):
             assert page.locator(".jupyter-widgets .widget-slider").count() >= 1, "no slider"
             _move_a_slider_and_see_the_picture_change(page)
             _screenshot(page, name.replace(".ipynb", "-after-slider"))
+        if "interact(" in source:         # an ipywidgets.interact cell drawing into an Output
+            assert page.locator(".jupyter-widgets .widget-slider").count() >= 1, "no slider"
+            _move_a_slider_and_see_the_picture_change(page, ".widget-output img")
         if "race(" in source:
             players = page.locator(".jp-OutputArea-output img[id^='_anim_img']")
             assert players.count() >= 1, "no race player rendered"
@@ -224,8 +228,8 @@ def test_notebook_runs_in_a_real_browser(lab, browser, name):
         page.close()
 
 
-def _move_a_slider_and_see_the_picture_change(page):
-    before = _image_srcs(page)
+def _move_a_slider_and_see_the_picture_change(page, pictures=".widget-image"):
+    before = _image_srcs(page, pictures)
     assert before and all(before), "the explorer shows no picture"
     handle = page.locator(".jupyter-widgets .widget-slider .noUi-handle, "
                           ".jupyter-widgets .widget-slider .ui-slider-handle").first
@@ -234,8 +238,8 @@ def _move_a_slider_and_see_the_picture_change(page):
     started = time.perf_counter()
     page.keyboard.press("ArrowRight")
     try:
-        page.wait_for_function("(before) => [...document.querySelectorAll('.widget-image')]"
-                               ".some((img, i) => img.src !== before[i])", arg=before,
+        page.wait_for_function("([before, pictures]) => [...document.querySelectorAll(pictures)]"
+                               ".some((img, i) => img.src !== before[i])", arg=[before, pictures],
                                timeout=20_000)
     except playwright_api.TimeoutError:
         pytest.fail("moving a slider with the keyboard did not change the explorer's picture")
