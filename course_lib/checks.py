@@ -68,6 +68,24 @@ def _raised(name, case, exc):
         f"✘ {name}: case {case} raised {type(exc).__name__}{_student_line(exc)}: {exc}"])
 
 
+def call_student(fn, name, title, *args, **kwargs):
+    """Call a student's function: (result, None), or (None, a ✘ Report) if it raised or gave None.
+
+    An unfinished exercise (NotImplementedError) raises ExerciseNotDone instead: one line.
+    """
+    try:
+        with np.errstate(all="ignore"):
+            result = fn(*args, **kwargs)
+    except NotImplementedError as exc:
+        raise not_done(exc, fn) from None
+    except Exception as exc:
+        return None, _raised(name, title, exc)
+    if result is None:
+        return None, Report(name, False, [f"✘ {name}: case {title} returned None. "
+                                          "Did you forget `return`?"])
+    return result, None
+
+
 def problem_from_spec(spec):
     """Gradient callable of a reference case's problem (specs written by make_reference.py)."""
     if spec["kind"] == "quadratic":      # f = Σ ½ a x² − b x, elementwise, any shape
@@ -168,16 +186,9 @@ def evaluate_function(fn, cases, name=None):
     name = name or _name(fn)
     for i, case in enumerate(cases, 1):
         title = f"{i}/{len(cases)} ({case.name})"
-        try:
-            with np.errstate(all="ignore"):
-                got = fn(*case.args, **case.kwargs)
-        except NotImplementedError as exc:
-            raise not_done(exc, fn) from None
-        except Exception as exc:
-            return _raised(name, title, exc)
-        if got is None:
-            return Report(name, False, [f"✘ {name}: case {title} returned None. "
-                                        "Did you forget `return`?"])
+        got, failed = call_student(fn, name, title, *case.args, **case.kwargs)
+        if failed is not None:
+            return failed
         try:
             ok = _close(got, case.expected, case.rtol, case.atol)
         except (TypeError, ValueError):
@@ -297,16 +308,9 @@ def evaluate_minibatch_grad(fn):
     for i, (case, X_, y_, w, idx) in enumerate(cases, 1):
         title = f"{i}/{len(cases)} ({case})"
         expected = LeastSquares(X_, y_).grad(w, idx)
-        try:
-            with np.errstate(all="ignore"):
-                got = fn(X_.copy(), y_.copy(), w.copy(), idx.copy())
-        except NotImplementedError as exc:
-            raise not_done(exc, fn) from None
-        except Exception as exc:
-            return _raised(name, title, exc)
-        if got is None:
-            return Report(name, False, [f"✘ {name}: case {title} returned None. "
-                                        "Did you forget `return`?"])
+        got, failed = call_student(fn, name, title, X_.copy(), y_.copy(), w.copy(), idx.copy())
+        if failed is not None:
+            return failed
         if not _close(got, expected, 1e-9, 1e-12):
             lines = [f"✘ {name}: case {title}",
                      f"  expected {_fmt_any(expected)}",
@@ -643,15 +647,10 @@ def evaluate_schedule(fn, schedule=None, section="schedules"):
         expected = np.array(case["expected"], dtype=float)
         got = []
         for t in range(len(expected)):
-            try:
-                value = fn(t, **case["hyperparameters"])
-            except NotImplementedError as exc:
-                raise not_done(exc, fn) from None
-            except Exception as exc:
-                return _raised(name, f"{title} at t = {t}", exc)
-            if value is None:
-                return Report(name, False, [f"✘ {name}: case {title} returned None at t = {t}. "
-                                            "Did you forget `return`?"])
+            value, failed = call_student(fn, name, f"{title} at t = {t}", t,
+                                         **case["hyperparameters"])
+            if failed is not None:
+                return failed
             try:
                 got.append(float(value))
             except (TypeError, ValueError):
@@ -719,13 +718,9 @@ def evaluate_softmax_cross_entropy(fn):
         title = f"{i}/{len(cases)} ({title})"
         loss_ref = softmax_cross_entropy(logits, y)[0]
         grad_ref = numerical_gradient(lambda z: softmax_cross_entropy(z, y)[0], logits)
-        try:
-            with np.errstate(all="ignore"):
-                out = fn(logits.copy(), y.copy())
-        except NotImplementedError as exc:
-            raise not_done(exc, fn) from None
-        except Exception as exc:
-            return _raised(name, title, exc)
+        out, failed = call_student(fn, name, title, logits.copy(), y.copy())
+        if failed is not None:
+            return failed
         if not (isinstance(out, tuple) and len(out) == 2):
             return Report(name, False, [f"✘ {name}: case {title} returned "
                                         f"{type(out).__name__}; expected a pair (loss, dlogits)."])
@@ -801,13 +796,9 @@ def evaluate_dense_tanh_backward(fn):
         expected = {"dW": numerical_gradient(lambda v: scalar(x, v, b), W),
                     "db": numerical_gradient(lambda v: scalar(x, W, v), b),
                     "dx": numerical_gradient(lambda v: scalar(v, W, b), x)}
-        try:
-            with np.errstate(all="ignore"):
-                out = fn(dh.copy(), x.copy(), W.copy(), h.copy())
-        except NotImplementedError as exc:
-            raise not_done(exc, fn) from None
-        except Exception as exc:
-            return _raised(name, title, exc)
+        out, failed = call_student(fn, name, title, dh.copy(), x.copy(), W.copy(), h.copy())
+        if failed is not None:
+            return failed
         if not (isinstance(out, tuple) and len(out) == 3):
             return Report(name, False, [f"✘ {name}: case {title} returned "
                                         f"{type(out).__name__}; expected a triple (dW, db, dx)."])
