@@ -110,19 +110,24 @@ def _diagnose(got_step, exp_step):
     return ""
 
 
-def evaluate_step(fn, rule=None, section="steps"):
-    """Run step function ``fn`` on every reference case of ``rule``; return a Report."""
-    rule = rule or _name(fn)
-    ref = load_references(section)["rules"][rule]
+def evaluate_trajectories(fn, ref, make_problem, diagnose=None):
+    """Run step function ``fn`` on reference cases and compare every iterate; return a Report.
+
+    ref: {"source": …, "cases": [{"name", "problem", "hyperparameters", "expected", "hint"}]}.
+    make_problem(spec) → (grad, extras): the gradient and any keyword arguments the step
+    takes from the problem (``hess`` for Newton). diagnose(x, x_new, grad, extras,
+    hyperparameters) → a hint for a rule-specific mistake, or "".
+    """
     name = _name(fn)
     for i, case in enumerate(ref["cases"], 1):
         title = f"{i}/{len(ref['cases'])} ({case['name']})"
-        grad = problem_from_spec(case["problem"])
+        grad, extras = make_problem(case["problem"])
+        kwargs = {**extras, **case["hyperparameters"]}
         expected = np.array(case["expected"], dtype=float)
         x, state = expected[0].copy(), {}
         for k in range(1, len(expected)):
             try:
-                x_new = call_step(fn, x, grad, state, k, case["hyperparameters"])
+                x_new = call_step(fn, x, grad, state, k, kwargs)
             except ExerciseNotDone as exc:         # call_step already made it one clean line
                 raise exc from None
             except StepError as exc:
@@ -142,6 +147,8 @@ def evaluate_step(fn, rule=None, section="steps"):
                 hints.append("got NaN: a square root of a negative number, or 0/0?")
             else:
                 hints.append(_diagnose(x_new - x, expected[k] - x))
+                if diagnose is not None:
+                    hints.append(diagnose(x, x_new, grad, extras, case["hyperparameters"]))
             if k > 1:
                 hints.append("step 1 was right, so look at what is kept in `state` between calls "
                              "(and that t is incremented once per call), or at what only matters "
@@ -153,6 +160,12 @@ def evaluate_step(fn, rule=None, section="steps"):
     lines = [f"✔ {name}: {len(ref['cases'])} cases, {n} steps agree with {ref['source']}."]
     lines += [f"  · {c['name']}" for c in ref["cases"]]
     return Report(name, True, lines)
+
+
+def evaluate_step(fn, rule=None, section="steps"):
+    """Run step function ``fn`` on every reference case of ``rule``; return a Report."""
+    ref = load_references(section)["rules"][rule or _name(fn)]
+    return evaluate_trajectories(fn, ref, lambda spec: (problem_from_spec(spec), {}))
 
 
 def check_step(fn, rule=None):
@@ -462,42 +475,21 @@ def _problem_05(spec):
     raise ValueError(f"unknown problem kind {spec['kind']!r}")
 
 
+def _newton_hint(x, x_new, grad, extras, hyperparameters):
+    if np.allclose(x_new - x, -hyperparameters["lr"] * extras["hess"](x) @ grad(x),
+                   rtol=1e-6, atol=1e-12):
+        return ("you multiplied the gradient by H; Newton multiplies by H⁻¹ "
+                "(solve H p = g with np.linalg.solve).")
+    return ""
+
+
 def evaluate_newton(fn):
     """Run a Newton step function (it takes ``hess``) on the lesson-05 reference cases."""
-    ref = load_references("second_order")["newton"]
-    name = _name(fn)
-    for i, case in enumerate(ref["cases"], 1):
-        title = f"{i}/{len(ref['cases'])} ({case['name']})"
-        problem = _problem_05(case["problem"])
-        expected = np.array(case["expected"], dtype=float)
-        x, state = expected[0].copy(), {}
-        kwargs = {"hess": problem.hess, **case["hyperparameters"]}
-        for k in range(1, len(expected)):
-            try:
-                x_new = call_step(fn, x, problem.grad, state, k, kwargs)
-            except NotImplementedError as exc:
-                raise (exc if isinstance(exc, StepError) else not_done(exc, fn)) from None
-            except StepError as exc:
-                return Report(name, False, [f"✘ {name}: case {title}: {exc}"])
-            except Exception as exc:
-                return _raised(name, title, exc)
-            if np.allclose(x_new, expected[k], rtol=RTOL, atol=ATOL):
-                x = x_new
-                continue
-            g, H = problem.grad(x), problem.hess(x)
-            hints = [_diagnose(x_new - x, expected[k] - x)]
-            if np.allclose(x_new - x, -kwargs["lr"] * H @ g, rtol=1e-6, atol=1e-12):
-                hints.append("you multiplied the gradient by H; Newton multiplies by H⁻¹ "
-                             "(solve H p = g with np.linalg.solve).")
-            hints.append(case["hint"])
-            lines = [f"✘ {name}: case {title}",
-                     f"  step {k} is the first that disagrees"
-                     + (" (the steps before it agree)" if k > 1 else ""),
-                     f"  expected x_{k} = {_fmt(expected[k])}",
-                     f"  got      x_{k} = {_fmt(x_new)}"]
-            return Report(name, False, lines + [f"  hint: {h}" for h in hints if h])
-    return Report(name, True, [f"✔ {name}: {len(ref['cases'])} cases agree with {ref['source']}."]
-                  + [f"  · {c['name']}" for c in ref["cases"]])
+    def make_problem(spec):
+        problem = _problem_05(spec)
+        return problem.grad, {"hess": problem.hess}
+    return evaluate_trajectories(fn, load_references("second_order")["newton"], make_problem,
+                                 _newton_hint)
 
 
 def check_newton(fn):
