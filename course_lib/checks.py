@@ -10,15 +10,13 @@ expected values. An unfinished exercise (NotImplementedError) raises
 
 Each ``check_*`` prints its report; the ``evaluate_*`` twins return it (for tests).
 """
-import functools
-import json
 import os
 import traceback
 from dataclasses import dataclass, field
-from importlib import resources
 
 import numpy as np
 
+from .data import load_references
 from .runners import ExerciseNotDone, StepError, call_step, not_done, _name
 
 RTOL, ATOL = 1e-7, 1e-10
@@ -38,13 +36,6 @@ class Report:
         return "\n".join(self.lines)
 
     __repr__ = __str__
-
-
-@functools.lru_cache(maxsize=None)
-def load_references(section):
-    """The reference file data/references_<section>.json as a dict."""
-    path = resources.files(__package__).joinpath("data").joinpath(f"references_{section}.json")
-    return json.loads(path.read_text())
 
 
 def _fmt(a):

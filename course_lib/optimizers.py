@@ -22,7 +22,7 @@ neural network of lesson 06)::
 
 The step counter ``t`` counts 1, 2, … and is incremented *before* it is used in
 bias corrections. Each rule below lists its hyperparameters with defaults and
-the state it keeps, and how it maps onto ``torch.optim`` (SYLLABUS.md).
+the state it keeps, and how it maps onto ``torch.optim``.
 """
 import numpy as np
 

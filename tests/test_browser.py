@@ -27,6 +27,7 @@ import nbformat
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
 LIVE_CALLS = ("explore(", "compare(", "race(", "interact(")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -14,6 +14,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.colab
 BUILD_FAILED = 3
 
 

@@ -1,6 +1,5 @@
 """Notebook invariants: exercises generated and in sync, no leaks, links that resolve,
 solutions executed in order, and exercises that run up to their first unfinished task."""
-import importlib.util
 import json
 import pathlib
 import re
@@ -8,10 +7,9 @@ import re
 import nbformat
 import pytest
 
+import build   # tools/build.py (pytest's pythonpath includes tools/)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("build", ROOT / "tools" / "build.py")
-build = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(build)
 
 COURSE = build.course()
 LESSONS = build.existing_lessons(COURSE)
@@ -108,6 +106,7 @@ def test_readme_links_and_badges_point_at_existing_files():
             assert f"/{folder}/{lesson['file']}" in text
 
 
+@pytest.mark.notebook
 @pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
 def test_exercise_notebook_runs_until_its_first_unfinished_exercise(lesson):
     from nbclient import NotebookClient

@@ -1,10 +1,17 @@
-"""Packaging: runtime dependencies stay few and agree everywhere; one source for the URL."""
+"""Packaging: runtime dependencies stay few, are the ones course_lib imports, and agree
+everywhere; one source for the URL and the version; a wheel that works on its own."""
+import ast
 import json
+import os
 import pathlib
 import re
 import subprocess
 import sys
+import sysconfig
+import textwrap
+import venv
 import zipfile
+from importlib import metadata
 
 
 try:
@@ -22,11 +29,49 @@ def requirement(spec):
     return name.lower(), rest.replace(" ", "")
 
 
-def test_runtime_dependencies_are_numpy_matplotlib_ipywidgets_without_upper_bounds():
+def imported_distributions():
+    """The distributions whose modules course_lib imports (outside the standard library)."""
+    modules = set()
+    for path in (ROOT / "course_lib").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules.add(node.module.split(".")[0])
+    modules -= set(sys.stdlib_module_names) | {"course_lib"}
+    owners = metadata.packages_distributions()
+    missing = sorted(m for m in modules if m not in owners)
+    assert not missing, f"imported but installed by no distribution: {missing}"
+    return {owners[m][0].lower() for m in modules}
+
+
+def test_declared_runtime_dependencies_are_exactly_what_course_lib_imports():
+    declared = {name for name, _ in map(requirement, PYPROJECT["project"]["dependencies"])}
+    assert declared == imported_distributions()
+
+
+def test_runtime_dependencies_stay_numpy_matplotlib_ipywidgets_without_upper_bounds():
     deps = dict(map(requirement, PYPROJECT["project"]["dependencies"]))
-    assert set(deps) == {"numpy", "matplotlib", "ipywidgets"}
+    assert {"numpy", "matplotlib", "ipywidgets"} <= set(deps)
     assert deps["ipywidgets"] == ">=7.6"              # keeps Colab's 7.7.1
     assert not any("<" in v or "==" in v for v in deps.values())
+    # Anything else is imported directly but already comes with those three: nothing more
+    # to install for a student.
+    brought = {requirement(r)[0] for top in ("matplotlib", "ipywidgets")
+               for r in metadata.requires(top) or [] if "extra ==" not in r}
+    assert set(deps) - {"numpy", "matplotlib", "ipywidgets"} <= brought
+
+
+def test_one_version_and_the_release_follows_it():
+    import course_lib
+    assert PYPROJECT["project"]["dynamic"] == ["version"]
+    assert "version" not in PYPROJECT["project"]
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "course_lib.__version__"}
+    assert metadata.version("course-lib") == course_lib.__version__
+    assert COURSE["release"] == f"v{course_lib.__version__}", (
+        "course.json's release must be v + course_lib.__version__ (python tools/build.py "
+        "retarget … --release)")
 
 
 def test_environment_yml_agrees_with_pyproject():
@@ -55,12 +100,59 @@ def test_lessons_are_named_nn_slug_in_order():
     assert [int(f[:2]) for f in files] == list(range(1, len(files) + 1))
 
 
-def test_wheel_ships_the_data(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w",
-                    str(tmp_path), str(ROOT)], check=True)
-    wheel = next(tmp_path.glob("course_lib-*.whl"))
+def new_venv(path):
+    """A virtual environment without pip (this environment's pip installs into it)."""
+    venv.EnvBuilder(with_pip=False).create(path)
+    return path / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def pip_without_warnings(*args):
+    """Run pip and fail on any warning it reports from building course_lib."""
+    done = subprocess.run([sys.executable, "-m", "pip", *args, "--no-deps", "--no-cache-dir"],
+                          capture_output=True, text=True, check=True)
+    # pip relays the build backend's warnings (setuptools prints "!!" banners); the machine's
+    # own pip configuration may add "WARNING: Location …" lines, which are not ours.
+    ours = [line for line in (done.stdout + done.stderr).splitlines()
+            if ("warning" in line.lower() or "!!" in line) and "Location 'file:" not in line]
+    assert not ours, "\n".join(ours)
+
+
+def test_an_editable_install_prints_no_warning(tmp_path):
+    python = new_venv(tmp_path / "venv")
+    pip_without_warnings("--python", str(python), "install", "-e", str(ROOT))
+
+
+def test_the_wheel_builds_without_warnings_and_works_from_a_fresh_venv(tmp_path):
+    """Build the wheel as pip does, install it into a new venv, load every data set there."""
+    pip_without_warnings("wheel", "-w", str(tmp_path / "dist"), str(ROOT))
+    wheel = next((tmp_path / "dist").glob("course_lib-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("course_lib/data/references_steps.json", "course_lib/data/digits.csv.gz",
-                   "course_lib/data/diabetes_data_raw.csv.gz", "course_lib/data/README.md"):
-        assert needed in names
-    assert not any(n.startswith(("tests/", "tools/", "solutions/")) for n in names)
+    data = {p.name for p in (ROOT / "course_lib" / "data").iterdir()
+            if p.suffix in (".gz", ".json", ".md")}
+    assert {f"course_lib/data/{name}" for name in data} <= set(names)
+    assert not any(n.startswith(("tests/", "tools/", "solutions/", "notebooks/")) for n in names)
+
+    env = tmp_path / "venv"
+    python = new_venv(env)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
+                    "--no-deps", "--no-index", str(wheel)], check=True)
+    # The dependencies come from this environment, appended after the venv's own packages
+    # (a path in a .pth file: this environment's editable install of course_lib is not seen).
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                           "['purelib'])"], capture_output=True, text=True, check=True)
+    pathlib.Path(site.stdout.strip(), "zz_dependencies.pth").write_text(
+        sysconfig.get_paths()["purelib"] + "\n")
+    script = textwrap.dedent(f"""
+        import pathlib, course_lib
+        from course_lib import data
+        assert pathlib.Path(course_lib.__file__).is_relative_to({str(env)!r}), course_lib.__file__
+        X, y = data.load_diabetes(); assert X.shape == (442, 10) and y.shape == (442,)
+        X, y = data.load_digits(); assert X.shape == (1797, 64) and set(y) == set(range(10))
+        for section in {sorted(p.stem.split("_", 1)[1] for p in
+                               (ROOT / "course_lib" / "data").glob("references_*.json"))!r}:
+            assert data.load_references(section)["versions"], section
+        print("loaded from", course_lib.__file__)
+    """)
+    result = subprocess.run([str(python), "-I", "-c", script], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -69,7 +69,7 @@ def test_minimisers_are_stationary_with_the_stated_value(problem):
     assert np.isclose(min(problem.f(m) for m in problem.minima), problem.f_star, atol=1e-10)
 
 
-def test_course_quadratic_is_the_syllabus_one():
+def test_course_quadratic_is_the_lesson_one():
     q = P.course_quadratic
     assert q.f(np.array([-5.0, -2.0])) == pytest.approx(0.1 * 25 + 2 * 4)
     assert q.condition_number == pytest.approx(20)

@@ -16,7 +16,7 @@ def test_train_2d_shapes_and_unpacking():
     assert losses[-1] < losses[0]
 
 
-def test_syllabus_divergent_rate_runs_its_20_steps_unstopped():
+def test_divergent_rate_of_lesson_01_runs_its_20_steps_unstopped():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         r = train_2d(optimizers.gd, course_quadratic, lr=0.6, steps=20)

@@ -63,6 +63,12 @@ def github_url(c):
     return f"https://github.com/{c['repository']}"
 
 
+def package_version():
+    """course_lib.__version__, read without importing course_lib (the one place it is set)."""
+    text = (ROOT / "course_lib" / "__init__.py").read_text()
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
+
 def install_spec(c):
     return f"{c['package']} @ git+{github_url(c)}@{c['release']}"
 
@@ -336,6 +342,9 @@ def cmd_check(c):
         if not path.exists() or path.read_text() != text:
             problems.append(f"{path.relative_to(ROOT)} is out of date: run python tools/build.py "
                             + ("stamp" if path.parent != EXERCISES else "exercises"))
+    if c["release"] != f"v{package_version()}":
+        problems.append(f"course.json's release {c['release']} is not v + course_lib.__version__ "
+                        f"({package_version()}): the set-up cells would install another version")
     listed = {lesson["file"] for lesson in c["lessons"]}
     for folder in (SOLUTIONS, EXERCISES):
         for nb in folder.glob("*.ipynb"):
@@ -349,6 +358,9 @@ def cmd_retarget(c, repository, release):
         sys.exit("retarget takes OWNER/REPO, as on GitHub")
     c["repository"] = repository
     if release:
+        if release != f"v{package_version()}":
+            sys.exit(f"the release must be v + course_lib.__version__ (v{package_version()}): "
+                     "change __version__ in course_lib/__init__.py first")
         c["release"] = release
     COURSE_FILE.write_text(json.dumps(c, indent=2, ensure_ascii=False) + "\n")
     pyproject = ROOT / "pyproject.toml"

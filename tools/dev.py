@@ -1,8 +1,11 @@
 """Set up the course in ./.venv, then open it or test it. Needs only Python ≥ 3.10.
 
-    python3 tools/dev.py lab     # set up, then open the exercises in JupyterLab
-    python3 tools/dev.py test    # set up, then run every test (pytest + nbval, a real
-                                 # browser, a Colab-like environment)
+    python3 tools/dev.py lab             # set up, then open the exercises in JupyterLab
+    python3 tools/dev.py test            # set up, then run every test (unit tests, lint,
+                                         # solutions through nbval, exercises, a real browser,
+                                         # a Colab-like environment, reference regeneration)
+    python3 tools/dev.py test --quick    # unit tests, checks and lint only (< 60 s): for the
+                                         # edit-test loop; no notebook, browser, Colab or torch
 
 Options: --no-torch skips torch and the AdaBelief package (the tests that
 regenerate the reference data are then skipped, with the reason). Anything
@@ -20,6 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+QUICK = "not (notebook or browser or colab or regenerate)"   # test --quick leaves these out
 
 
 def sh(*cmd):
@@ -53,15 +57,24 @@ def main(argv):
         set_up(["lab"])
         os.execv(PYTHON, [str(PYTHON), "-m", "jupyter", "lab", str(ROOT / "notebooks"),
                           *passthrough])
+    unknown = set(options) - {"--no-torch", "--quick"}
+    if unknown:
+        sys.exit(f"unknown option(s) {sorted(unknown)}\n\n{__doc__}")
     extras = ["lab", "test"] + ([] if "--no-torch" in options else ["maintainer"])
     set_up(extras)
-    # The real-browser test needs Debian's chromium: installed when root and missing,
-    # otherwise the script says why and that test is skipped with the reason.
-    if os.name != "nt":
-        subprocess.run(["bash", str(ROOT / "tools" / "install_browser.sh")], cwd=ROOT)
+    if "--quick" in options:
+        # The markers are declared in pyproject.toml; nbval's notebooks live in solutions/.
+        selection = ["tests", "-m", QUICK]
+    else:
+        selection = []
+        # The real-browser test needs Debian's chromium: installed when root and missing,
+        # otherwise the script says why and that test is skipped with the reason.
+        if os.name != "nt":
+            subprocess.run(["bash", str(ROOT / "tools" / "install_browser.sh")], cwd=ROOT)
     # MPLBACKEND: tests draw figures without a screen; notebooks use the inline backend anyway.
     env = {**os.environ, "MPLBACKEND": "Agg"}
-    result = subprocess.run([str(PYTHON), "-m", "pytest", *passthrough], cwd=ROOT, env=env)
+    result = subprocess.run([str(PYTHON), "-m", "pytest", *selection, *passthrough],
+                            cwd=ROOT, env=env)
     sys.exit(result.returncode)
 
 

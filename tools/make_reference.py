@@ -3,15 +3,18 @@
     python tools/make_reference.py            # every section
     python tools/make_reference.py steps      # one section
 
-Writes course_lib/data/references_<section>.json. Maintainer-only: needs
-torch==2.13.0 (CPU build) and adabelief-pytorch (``pip install -e ".[maintainer]"``).
-Nothing in these files is typed in by hand; tests/test_references.py regenerates
-them and compares when torch is installed.
+Writes course_lib/data/references_<section>.json, each with the versions of the
+libraries that made it. Maintainer-only: needs the pinned torch (CPU build),
+adabelief-pytorch and scipy of the ``maintainer`` extra (``pip install -e
+".[maintainer]"``). Nothing in these files is typed in by hand;
+tests/test_references.py regenerates them and compares, within the tolerances
+written down once in ``TOLERANCES`` below.
 
 Section "steps": for every update rule, a few cases (problem, start,
 hyperparameters) and the trajectory x_0 … x_T in the course's convention
-(SYLLABUS.md), computed by torch.optim through the syllabus's mappings. Each
-case is chosen to expose one usual mistake, which its hint names.
+(the one each rule's docstring in course_lib/optimizers.py states), computed by
+torch.optim through the mappings given there. Each case is chosen to expose one
+usual mistake, which its hint names.
 """
 import json
 import pathlib
@@ -82,7 +85,6 @@ def rmsprop_eps_inside(torch, c):
 def make_steps():
     import torch
     from adabelief_pytorch import AdaBelief
-    from importlib.metadata import version
 
     # Optimisers keep scalar state (step counts, NAdam's μ product) in the default dtype:
     # float32 would cost the references seven digits.
@@ -215,8 +217,7 @@ def make_steps():
              p, lr=lr, betas=(beta1, beta2), eps=eps, momentum_decay=momentum_decay), [
              case("x of shape (2, 3), ψ = 0.004", QUAD23, X_QUAD23, 8, "",
                   lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=0.004)])
-    family("adabelief", f"the authors' adabelief-pytorch {version('adabelief-pytorch')} "
-           "(rectify=False, weight_decouple=False)",
+    family("adabelief", "the authors' adabelief-pytorch (rectify=False, weight_decouple=False)",
            lambda p, lr, beta1, beta2, eps: AdaBelief(
                p, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=0.0, amsgrad=False,
                weight_decouple=False, fixed_decay=False, rectify=False, print_change_log=False),
@@ -241,7 +242,7 @@ def make_steps():
                  lr=0.05, beta1=0.9, beta2=0.99, eps=0.1, weight_decay=0.01)])
     for c in (c for r in R.values() for c in r["cases"]):
         del c["x0"], c["steps"]          # the trajectory holds both: x_0 first, then T steps
-    return {"generated_by": "tools/make_reference.py", "torch": torch.__version__, "rules": R}
+    return {"rules": R}
 
 
 # --- section "sgd" (lesson 02, torch.optim.SGD's own parameter and buffer) ---
@@ -267,7 +268,7 @@ def make_sgd():
         runs[name] = {"source": f"torch.optim.SGD(lr=η, momentum=γ, nesterov={nesterov})",
                       "problem": QUAD2, "hyperparameters": hp,
                       "params": np.array(params).tolist(), "buffers": np.array(buffers).tolist()}
-    return {"generated_by": "tools/make_reference.py", "torch": torch.__version__, "runs": runs}
+    return {"runs": runs}
 
 
 # --- section "adaptive" (lesson 03, torch.optim's own convention: ε outside the root) ---
@@ -303,7 +304,7 @@ def make_adaptive():
             c["expected"] = trajectory(torch, c, make)
             del c["x0"], c["steps"]
         R[name + "_eps_outside"] = {"source": source, "cases": cases}
-    return {"generated_by": "tools/make_reference.py", "torch": torch.__version__, "rules": R}
+    return {"rules": R}
 
 
 # --- section "second_order" (lesson 05, from scipy.optimize / numpy.linalg) ---
@@ -347,7 +348,6 @@ def bfgs_cases(x0, updates):
 
 
 def make_second_order():
-    import scipy
     from scipy.optimize import minimize, rosen, rosen_der, rosen_hess
 
     # A 3-D quadratic with off-diagonal entries, so that H⁻¹g differs from g / diag(H).
@@ -385,7 +385,6 @@ def make_second_order():
         return out
 
     return {
-        "generated_by": "tools/make_reference.py", "scipy": scipy.__version__,
         "newton": {"source": "numpy.linalg.solve with scipy.optimize.rosen_der / rosen_hess",
                    "cases": newton_cases},
         "bfgs_update": {"source": "scipy.optimize.BFGS(init_scale=1.0), inverse-Hessian form",
@@ -393,8 +392,7 @@ def make_second_order():
                                   for k, c in enumerate(bfgs_cases(X_ROSEN, 3), 1)]
                         + [dict(c, name=f"Rosenbrock 3-D, update {k}")
                            for k, c in enumerate(bfgs_cases(X_ROSEN3, 2), 1)]},
-        "minimize": {"source": f"scipy.optimize.minimize (scipy {scipy.__version__}) on "
-                               "scipy.optimize.rosen",
+        "minimize": {"source": "scipy.optimize.minimize on scipy.optimize.rosen",
                      "BFGS": run("BFGS", X_ROSEN, gtol=1e-5),
                      "L-BFGS-B": run("L-BFGS-B", X_ROSEN, gtol=1e-5, ftol=1e-12),
                      "dogleg": run("dogleg", X_ROSEN, initial_trust_radius=1.0,
@@ -486,17 +484,52 @@ def make_schedules():
             if name == "one_cycle_lr":
                 del hp["lr"]          # the optimiser's lr is ignored: max_lr sets the cycle
         out[name] = {"source": f"torch.optim.lr_scheduler.{source}", "cases": cases[name]}
-    return {"generated_by": "tools/make_reference.py", "torch": torch.__version__,
-            "schedules": out}
+    return {"schedules": out}
 
 
 SECTIONS = {"steps": make_steps, "sgd": make_sgd, "adaptive": make_adaptive,
-            "second_order": make_second_order, "schedules": make_schedules}
+             "second_order": make_second_order, "schedules": make_schedules}
+# The libraries whose results each section stores (numpy and Python are recorded for all).
+MADE_WITH = {"steps": ["torch", "adabelief-pytorch"], "sgd": ["torch"], "adaptive": ["torch"],
+             "second_order": ["scipy"], "schedules": ["torch"]}
+
+# --- how a regenerated value must agree with the stored one (tests/test_references.py) ---
+# One rule for every file, by the name of the key that holds the value:
+# - Step-by-step iterates, matrices, learning rates and the problems' own data (every key
+#   not named below) are what the checks compare a student's answer with: tight. Each is a
+#   few float64 operations from an O(1) input, so 1e-10 relative leaves room for a libm or
+#   BLAS that rounds differently, and nothing more.
+# - A converged result of an iterative solver is only as good as its stopping tolerance
+#   (gtol = 1e-5 here): its point is compared to 1e-6, and its value f(x*) ≈ 1e-15 is
+#   rounding noise, compared in absolute terms at 1e-10.
+# - Counts (iterations, evaluations) are shown in lesson 05's table: a solver's rounding may
+#   add or save an iteration, not more.
+# - Text and flags (names, hints, "success") must be equal.
+TOLERANCES = {
+    "*": {"rtol": 1e-10, "atol": 1e-13},
+    "x": {"rtol": 0.0, "atol": 1e-6},
+    "fun": {"rtol": 0.0, "atol": 1e-10},
+    **{count: {"rtol": 0.0, "atol": 2} for count in ("nit", "nfev", "njev", "nhev")},
+}
+
+
+def tolerance(key):
+    """rtol and atol for a stored number under ``key`` (see TOLERANCES)."""
+    return TOLERANCES.get(key, TOLERANCES["*"])
+
+
+def versions(section):
+    """The versions of what made a section: Python, numpy and the section's libraries."""
+    import platform
+    from importlib.metadata import version
+    return {"python": platform.python_version(), "numpy": version("numpy"),
+            **{name: version(name) for name in MADE_WITH[section]}}
 
 
 def generate(section):
-    """The reference dict of one section, freshly computed."""
-    return SECTIONS[section]()
+    """The reference dict of one section, freshly computed, with the versions that made it."""
+    return {"generated_by": "tools/make_reference.py", "versions": versions(section),
+            **SECTIONS[section]()}
 
 
 def write(section, data):

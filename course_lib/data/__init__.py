@@ -1,5 +1,8 @@
-"""Real data sets shipped inside course_lib (no download at run time; see data/README.md)."""
+"""Data shipped inside course_lib: real data sets (no download at run time; see README.md
+in this folder) and the reference data behind the checks (made by tools/make_reference.py)."""
+import functools
 import gzip
+import json
 from importlib import resources
 
 import numpy as np
@@ -8,7 +11,7 @@ DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s
 
 
 def _load(name, delimiter=None):
-    with resources.files(__package__).joinpath("data").joinpath(name).open("rb") as raw:
+    with resources.files(__package__).joinpath(name).open("rb") as raw:
         with gzip.open(raw, "rt") as text:
             return np.loadtxt(text, delimiter=delimiter)
 
@@ -35,3 +38,10 @@ def load_digits():
     """
     data = _load("digits.csv.gz", delimiter=",")
     return data[:, :-1], data[:, -1].astype(int)
+
+
+@functools.lru_cache(maxsize=None)
+def load_references(section):
+    """The reference file references_<section>.json as a dict (see tools/make_reference.py)."""
+    return json.loads(resources.files(__package__).joinpath(f"references_{section}.json")
+                      .read_text(encoding="utf-8"))
