@@ -3,22 +3,75 @@
 Modules: ``problems`` (test functions with gradients and Hessians), ``optimizers``
 (every first-order update rule, one contract), ``runners`` (``train_2d``, ``run``,
 ``train_minibatch``), ``plots``, ``checks`` (feedback on exercises), ``data`` (the
-shipped data sets), ``rates`` (convergence rates, measured and predicted),
-``second_order`` (Newton, trust regions, quasi-Newton, K-FAC), ``mlp`` (a numpy
-network), ``schedules`` (learning-rate schedules), ``widgets`` (explorers) and
-``animation`` (races).
+shipped data sets and reference data), ``rates`` (convergence rates, measured and
+predicted; lesson 02), ``second_order`` (Newton, trust regions, quasi-Newton, K-FAC;
+lesson 05), ``mlp`` (a numpy network) and ``schedules`` (learning-rate schedules;
+lesson 06), ``widgets`` (explorers) and ``animation`` (races) for live teaching.
 """
-from .problems import (Problem, Quadratic, LeastSquares, quadratic_with_spectrum,
-                       course_quadratic, rosenbrock, beale, saddle, himmelblau, double_well,
-                       PROBLEMS)
-from .runners import (Run, run, train_2d, train_minibatch, StepError, ExerciseNotDone,
-                      DivergenceWarning)
-from . import optimizers, checks, data, plots
-from . import mlp, schedules   # lesson 06: a numpy network and learning-rate schedules
-from .plots import plot_contours, show_trace_2d, plot_losses, show_grid
-from . import rates   # lesson 02: measured and predicted convergence rates
-from . import second_order   # lesson 05: Newton, trust region, quasi-Newton, K-FAC
-from .widgets import explore, compare   # live teaching: sliders (ipywidgets)
-from .animation import race, make_runs   # live teaching: optimiser races (HTML, GIF)
+
+from . import checks, data, mlp, optimizers, plots, rates, schedules, second_order
+from .animation import make_runs, race
+from .plots import plot_contours, plot_losses, show_grid, show_trace_2d
+from .problems import (
+    PROBLEMS,
+    LeastSquares,
+    Problem,
+    Quadratic,
+    beale,
+    course_quadratic,
+    double_well,
+    himmelblau,
+    quadratic_with_spectrum,
+    rosenbrock,
+    saddle,
+)
+from .runners import (
+    DivergenceWarning,
+    ExerciseNotDone,
+    Run,
+    StepError,
+    run,
+    train_2d,
+    train_minibatch,
+)
+from .widgets import compare, explore
 
 __version__ = "0.1.0"
+
+# What `from course_lib import *` gives a notebook.
+__all__ = [
+    "PROBLEMS",
+    "DivergenceWarning",
+    "ExerciseNotDone",
+    "LeastSquares",
+    "Problem",
+    "Quadratic",
+    "Run",
+    "StepError",
+    "beale",
+    "checks",
+    "compare",
+    "course_quadratic",
+    "data",
+    "double_well",
+    "explore",
+    "himmelblau",
+    "make_runs",
+    "mlp",
+    "optimizers",
+    "plot_contours",
+    "plot_losses",
+    "plots",
+    "quadratic_with_spectrum",
+    "race",
+    "rates",
+    "rosenbrock",
+    "run",
+    "saddle",
+    "schedules",
+    "second_order",
+    "show_grid",
+    "show_trace_2d",
+    "train_2d",
+    "train_minibatch",
+]

@@ -12,6 +12,7 @@ player's frames, which are transparent palette PNGs of the runs only. For
 slides, ``race(...).save_gif("race.gif")`` writes the same frames as a GIF with
 Pillow (the still picture included).
 """
+
 import base64
 import hashlib
 import re
@@ -19,11 +20,10 @@ import tempfile
 from io import BytesIO
 from pathlib import Path
 
-import PIL.Image
-
 import matplotlib
 import matplotlib.colors
 import numpy as np
+import PIL.Image
 from IPython.display import HTML
 from matplotlib.animation import FuncAnimation, HTMLWriter, PillowWriter, adjusted_figsize
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -42,8 +42,10 @@ def make_runs(optimizers, problem, steps=50, x0=None):
     step`` or ``label → (step, hyperparameters)`` (as for ``widgets.compare``).
     """
     problem = PROBLEMS[problem] if isinstance(problem, str) else problem
-    return [run(step, problem, x0=x0, steps=steps, label=label, **hp)
-            for label, step, hp in _normalise(optimizers)]
+    return [
+        run(step, problem, x0=x0, steps=steps, label=label, **hp)
+        for label, step, hp in _normalise(optimizers)
+    ]
 
 
 class Race(HTML):
@@ -52,8 +54,8 @@ class Race(HTML):
     def __init__(self, html, animation, fps, labels=(), dpi=72, background=None):
         super().__init__(html)
         self.animation, self.fps, self.labels, self.dpi = animation, fps, list(labels), dpi
-        self.background = background     # the still part of every frame (a PIL image)
-        self.keep = [f"C{i}" for i in range(len(self.labels))]   # colours a GIF keeps exactly
+        self.background = background  # the still part of every frame (a PIL image)
+        self.keep = [f"C{i}" for i in range(len(self.labels))]  # colours a GIF keeps exactly
         self.size_mb = len(html.encode()) / 1e6
 
     def __repr__(self):
@@ -69,8 +71,19 @@ class Race(HTML):
         return path
 
 
-def race(runs, problem, steps=50, x0=None, frames=30, fps=6, title=None, figsize=(4.8, 3.6),
-         dpi=72, max_mb=1.0, gif=None):
+def race(
+    runs,
+    problem,
+    steps=50,
+    x0=None,
+    frames=30,
+    fps=6,
+    title=None,
+    figsize=(4.8, 3.6),
+    dpi=72,
+    max_mb=1.0,
+    gif=None,
+):
     """Animate several optimisers racing on a 2-D problem; returns a ``Race`` (HTML).
 
     runs: Runs (a list, or a dict label → Run), or optimisers as for
@@ -83,8 +96,9 @@ def race(runs, problem, steps=50, x0=None, frames=30, fps=6, title=None, figsize
     problem = PROBLEMS[problem] if isinstance(problem, str) else problem
     if problem.dim != 2:
         raise ValueError(f"a race needs a 2-D problem; {problem.name} has {problem.dim} dimensions")
-    if isinstance(runs, Run) or (isinstance(runs, dict) and all(isinstance(r, Run)
-                                                                for r in runs.values())):
+    if isinstance(runs, Run) or (
+        isinstance(runs, dict) and all(isinstance(r, Run) for r in runs.values())
+    ):
         runs = as_runs(runs)
     elif not (isinstance(runs, (list, tuple)) and runs and all(isinstance(r, Run) for r in runs)):
         runs = make_runs(runs, problem, steps=steps, x0=x0)
@@ -123,8 +137,15 @@ def race(runs, problem, steps=50, x0=None, frames=30, fps=6, title=None, figsize
             lines.append(line)
             heads.append(head)
         ax.plot(*runs[0].xs[0].reshape(-1)[:2], "ks", ms=5, zorder=6)
-        counter = ax.text(0.02, 0.96, "", transform=ax.transAxes, va="top", fontsize=10,
-                          bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8})
+        counter = ax.text(
+            0.02,
+            0.96,
+            "",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=10,
+            bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8},
+        )
         ax.legend(fontsize=8, loc="lower right")
 
         def draw(k):
@@ -141,8 +162,10 @@ def race(runs, problem, steps=50, x0=None, frames=30, fps=6, title=None, figsize
         html = _to_jshtml(animation, fps, background, dpi, colors)
     size = len(html.encode()) / 1e6
     if size > max_mb:
-        raise ValueError(f"this race is {size:.2f} MB, over max_mb={max_mb}: use fewer frames, "
-                         "a smaller figsize or dpi")
+        raise ValueError(
+            f"this race is {size:.2f} MB, over max_mb={max_mb}: use fewer frames, "
+            "a smaller figsize or dpi"
+        )
     out = Race(html, animation, fps, [r.label for r in runs], dpi, background)
     if gif:
         out.save_gif(gif)
@@ -154,8 +177,10 @@ def make_palette(rgba, colors, keep=()):
     fitted to the picture ``rgba`` (the first frame: mostly the contours)."""
     keep = [tuple(int(round(255 * v)) for v in matplotlib.colors.to_rgb(c)) for c in keep]
     fitted = PIL.Image.fromarray(np.asarray(rgba)[..., :3]).quantize(
-        colors=max(colors - len(keep), 2), method=PIL.Image.Quantize.FASTOCTREE,
-        dither=PIL.Image.Dither.NONE)
+        colors=max(colors - len(keep), 2),
+        method=PIL.Image.Quantize.FASTOCTREE,
+        dither=PIL.Image.Dither.NONE,
+    )
     entries = fitted.getpalette()[: 3 * max(colors - len(keep), 2)] + [v for c in keep for v in c]
     palette = PIL.Image.new("P", (1, 1))
     palette.putpalette(entries + entries[:3] * (256 - len(entries) // 3))
@@ -185,9 +210,13 @@ def encode_overlay_png(rgba, colors):
     palette = PIL.Image.new("P", (1, 1))
     flat = [v for c in rgb for v in c]
     palette.putpalette(flat + flat[:3] * (256 - len(rgb)))
-    index = np.asarray(PIL.Image.fromarray(rgba[..., :3].copy()).quantize(
-        palette=palette, dither=PIL.Image.Dither.NONE), dtype=np.int32)
-    level = np.rint(rgba[..., 3] / 255 * ALPHA_LEVELS).astype(np.int32)   # 0 … ALPHA_LEVELS
+    index = np.asarray(
+        PIL.Image.fromarray(rgba[..., :3].copy()).quantize(
+            palette=palette, dither=PIL.Image.Dither.NONE
+        ),
+        dtype=np.int32,
+    )
+    level = np.rint(rgba[..., 3] / 255 * ALPHA_LEVELS).astype(np.int32)  # 0 … ALPHA_LEVELS
     # entry 0: transparent; entry 1 + c·L + (level − 1): colour c at that opacity
     entries = np.where(level == 0, 0, 1 + index * ALPHA_LEVELS + level - 1).astype(np.uint8)
     image = PIL.Image.fromarray(entries, "P")
@@ -224,13 +253,14 @@ class _PaletteGIFWriter(PillowWriter):
 
     def grab_frame(self, **savefig_kwargs):
         frame = PIL.Image.fromarray(np.asarray(self.fig.canvas.buffer_rgba()).copy(), "RGBA")
-        if self.background is not None:      # the runs over the still picture
+        if self.background is not None:  # the runs over the still picture
             frame = PIL.Image.alpha_composite(self.background, frame)
         rgb = np.asarray(frame)[..., :3]
         if self.palette is None:
             self.palette = make_palette(rgb, self.colors, [*self.keep, "white", "black"])
-        self._frames.append(PIL.Image.fromarray(rgb).quantize(palette=self.palette,
-                                                             dither=PIL.Image.Dither.NONE))
+        self._frames.append(
+            PIL.Image.fromarray(rgb).quantize(palette=self.palette, dither=PIL.Image.Dither.NONE)
+        )
 
 
 def _to_jshtml(animation, fps, background, dpi, colors):
@@ -238,8 +268,7 @@ def _to_jshtml(animation, fps, background, dpi, colors):
     and a deterministic id."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "race.html")
-        writer = _OverlayHTMLWriter(fps=fps, embed_frames=True, default_mode="once",
-                                    colors=colors)
+        writer = _OverlayHTMLWriter(fps=fps, embed_frames=True, default_mode="once", colors=colors)
         animation.save(str(path), writer=writer, dpi=dpi)
         html = path.read_text()
     ids = set(re.findall(r'<img id="_anim_img([0-9a-f]{32})"', html))
@@ -248,8 +277,10 @@ def _to_jshtml(animation, fps, background, dpi, colors):
     (player,) = ids
     still = base64.b64encode(encode_png(background, make_palette(background, 64))).decode("ascii")
     # The still picture is the background of the player's <img>, stretched with it.
-    html += (f"<style>#_anim_img{player} {{background-image: url(data:image/png;base64,{still});"
-             " background-size: 100% 100%; background-repeat: no-repeat}</style>\n")
+    html += (
+        f"<style>#_anim_img{player} {{background-image: url(data:image/png;base64,{still});"
+        " background-size: 100% 100%; background-repeat: no-repeat}</style>\n"
+    )
     # HTMLWriter names its player with uuid4(): replace it by a hash of the frames, so the
     # same race gives the same HTML (clean diffs) and two different races never clash.
     ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))

@@ -10,6 +10,7 @@ expected values. An unfinished exercise (NotImplementedError) raises
 
 Each ``check_*`` prints its report; the ``evaluate_*`` twins return it (for tests).
 """
+
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import load_references
-from .runners import ExerciseNotDone, StepError, call_step, not_done, _name
+from .runners import ExerciseNotDone, StepError, _name, call_step, not_done
 
 RTOL, ATOL = 1e-7, 1e-10
 
@@ -25,6 +26,7 @@ RTOL, ATOL = 1e-7, 1e-10
 @dataclass
 class Report:
     """The outcome of a check: truthy when it passed; str() is what the student sees."""
+
     name: str
     passed: bool
     lines: list = field(default_factory=list)
@@ -39,15 +41,24 @@ class Report:
 
 
 def _fmt(a):
-    return np.array2string(np.asarray(a, dtype=float), precision=8, separator=", ",
-                           max_line_width=100, threshold=12, floatmode="maxprec")
+    return np.array2string(
+        np.asarray(a, dtype=float),
+        precision=8,
+        separator=", ",
+        max_line_width=100,
+        threshold=12,
+        floatmode="maxprec",
+    )
 
 
 def _student_line(exc):
     """Where in the student's own code an exception was raised (the last frame outside course_lib)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if os.path.dirname(os.path.abspath(f.filename)) != here]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if os.path.dirname(os.path.abspath(f.filename)) != here
+    ]
     if not frames:
         return ""
     f = frames[-1]
@@ -55,8 +66,11 @@ def _student_line(exc):
 
 
 def _raised(name, case, exc):
-    return Report(name, False, [
-        f"✘ {name}: case {case} raised {type(exc).__name__}{_student_line(exc)}: {exc}"])
+    return Report(
+        name,
+        False,
+        [f"✘ {name}: case {case} raised {type(exc).__name__}{_student_line(exc)}: {exc}"],
+    )
 
 
 def call_student(fn, name, title, *args, **kwargs):
@@ -72,18 +86,20 @@ def call_student(fn, name, title, *args, **kwargs):
     except Exception as exc:
         return None, _raised(name, title, exc)
     if result is None:
-        return None, Report(name, False, [f"✘ {name}: case {title} returned None. "
-                                          "Did you forget `return`?"])
+        return None, Report(
+            name, False, [f"✘ {name}: case {title} returned None. Did you forget `return`?"]
+        )
     return result, None
 
 
 def problem_from_spec(spec):
     """Gradient callable of a reference case's problem (specs written by make_reference.py)."""
-    if spec["kind"] == "quadratic":      # f = Σ ½ a x² − b x, elementwise, any shape
+    if spec["kind"] == "quadratic":  # f = Σ ½ a x² − b x, elementwise, any shape
         a, b = np.array(spec["a"], dtype=float), np.array(spec["b"], dtype=float)
         return lambda x: a * x - b
     if spec["kind"] == "rosenbrock":
         from .problems import rosenbrock
+
         return rosenbrock.grad
     raise ValueError(f"unknown problem kind {spec['kind']!r}")
 
@@ -96,8 +112,10 @@ def _diagnose(got_step, exp_step):
     if nz.any():
         ratio = got_step[nz] / exp_step[nz]
         if np.allclose(ratio, ratio.flat[0], rtol=1e-6) and not np.isclose(ratio.flat[0], 1):
-            return (f"your update is {ratio.flat[0]:.6g} × the expected one in every coordinate: "
-                    "a constant factor (η, 1 − β, a bias correction) is off.")
+            return (
+                f"your update is {ratio.flat[0]:.6g} × the expected one in every coordinate: "
+                "a constant factor (η, 1 − β, a bias correction) is off."
+            )
     return ""
 
 
@@ -119,20 +137,22 @@ def evaluate_trajectories(fn, ref, make_problem, diagnose=None):
         for k in range(1, len(expected)):
             try:
                 x_new = call_step(fn, x, grad, state, k, kwargs)
-            except ExerciseNotDone as exc:         # call_step already made it one clean line
+            except ExerciseNotDone as exc:  # call_step already made it one clean line
                 raise exc from None
             except StepError as exc:
                 return Report(name, False, [f"✘ {name}: case {title}: {exc}"])
-            except Exception as exc:               # the student's own bug: say where
+            except Exception as exc:  # the student's own bug: say where
                 return _raised(name, title, exc)
             if np.allclose(x_new, expected[k], rtol=RTOL, atol=ATOL):
                 x = x_new
                 continue
-            lines = [f"✘ {name}: case {title}",
-                     f"  step {k} is the first that disagrees"
-                     + (" (the steps before it agree)" if k > 1 else ""),
-                     f"  expected x_{k} = {_fmt(expected[k])}",
-                     f"  got      x_{k} = {_fmt(x_new)}"]
+            lines = [
+                f"✘ {name}: case {title}",
+                f"  step {k} is the first that disagrees"
+                + (" (the steps before it agree)" if k > 1 else ""),
+                f"  expected x_{k} = {_fmt(expected[k])}",
+                f"  got      x_{k} = {_fmt(x_new)}",
+            ]
             hints = []
             if np.isnan(x_new).any():
                 hints.append("got NaN: a square root of a negative number, or 0/0?")
@@ -141,9 +161,11 @@ def evaluate_trajectories(fn, ref, make_problem, diagnose=None):
                 if diagnose is not None:
                     hints.append(diagnose(x, x_new, grad, extras, case["hyperparameters"]))
             if k > 1:
-                hints.append("step 1 was right, so look at what is kept in `state` between calls "
-                             "(and that t is incremented once per call), or at what only matters "
-                             "from step 2 on (the decay factors β, ρ, γ; the bias corrections).")
+                hints.append(
+                    "step 1 was right, so look at what is kept in `state` between calls "
+                    "(and that t is incremented once per call), or at what only matters "
+                    "from step 2 on (the decay factors β, ρ, γ; the bias corrections)."
+                )
             hints.append(case.get("hint", ""))
             lines += [f"  hint: {h}" for h in hints if h]
             return Report(name, False, lines)
@@ -167,6 +189,7 @@ def check_step(fn, rule=None):
 @dataclass
 class Case:
     """One call of a function under check: its arguments, the expected result and a hint."""
+
     name: str
     args: tuple
     expected: object
@@ -178,11 +201,17 @@ class Case:
 
 def _close(got, expected, rtol, atol):
     if isinstance(expected, (tuple, list)) and not np.isscalar(expected[0]):
-        return (isinstance(got, (tuple, list)) and len(got) == len(expected)
-                and all(_close(g, e, rtol, atol) for g, e in zip(got, expected)))
+        return (
+            isinstance(got, (tuple, list))
+            and len(got) == len(expected)
+            and all(_close(g, e, rtol, atol) for g, e in zip(got, expected))
+        )
     got = np.asarray(got, dtype=float) if got is not None else None
-    return (got is not None and got.shape == np.shape(expected)
-            and np.allclose(got, expected, rtol=rtol, atol=atol))
+    return (
+        got is not None
+        and got.shape == np.shape(expected)
+        and np.allclose(got, expected, rtol=rtol, atol=atol)
+    )
 
 
 def evaluate_function(fn, cases, name=None):
@@ -198,9 +227,11 @@ def evaluate_function(fn, cases, name=None):
         except (TypeError, ValueError):
             ok = False
         if not ok:
-            lines = [f"✘ {name}: case {title}",
-                     f"  expected {_fmt_any(case.expected)}",
-                     f"  got      {_fmt_any(got)}"]
+            lines = [
+                f"✘ {name}: case {title}",
+                f"  expected {_fmt_any(case.expected)}",
+                f"  got      {_fmt_any(got)}",
+            ]
             if case.hint:
                 lines.append(f"  hint: {case.hint}")
             return Report(name, False, lines)
@@ -225,8 +256,9 @@ def check_function(fn, cases, name=None):
 
 def evaluate_value(name, got, expected, hint="", rtol=1e-6, atol=1e-10):
     """Compare a student's number or array with the expected one; return a Report."""
-    return evaluate_function(lambda: got, [Case(name, (), expected, hint=hint, rtol=rtol,
-                                                atol=atol)], name=name)
+    return evaluate_function(
+        lambda: got, [Case(name, (), expected, hint=hint, rtol=rtol, atol=atol)], name=name
+    )
 
 
 def check_value(name, got, expected, hint="", rtol=1e-6, atol=1e-10):
@@ -238,22 +270,46 @@ def check_value(name, got, expected, hint="", rtol=1e-6, atol=1e-10):
 # course_lib's own implementations, never typed in) and call check_function / check_value.
 # --- lesson 01 checks ---
 
+
 def _l01_cases_contraction():
     """Cases for Exercise 1.2: (name, lr, eigenvalues, iteration matrix I − ηA, hint)."""
     from .problems import course_quadratic, quadratic_with_spectrum
-    rows = [("course quadratic, η = 0.1 (λ_min is the slow direction)",
-             0.1, course_quadratic.eigenvalues, course_quadratic.A,
-             "every eigenvalue counts: with a small η the slowest direction is λ_min's."),
-            ("course quadratic, η = 0.4 (x2 oscillates)", 0.4, course_quadratic.eigenvalues,
-             course_quadratic.A, ""),
-            ("course quadratic, η = 0.6 (diverges)", 0.6, course_quadratic.eigenvalues,
-             course_quadratic.A,
-             "take |1 − ηλ|: a factor below −1 flips the sign AND grows, so the run diverges.")]
-    eigs = np.array([5.0, 0.5, 10.0, 1.0, 2.0])      # unsorted on purpose
+
+    rows = [
+        (
+            "course quadratic, η = 0.1 (λ_min is the slow direction)",
+            0.1,
+            course_quadratic.eigenvalues,
+            course_quadratic.A,
+            "every eigenvalue counts: with a small η the slowest direction is λ_min's.",
+        ),
+        (
+            "course quadratic, η = 0.4 (x2 oscillates)",
+            0.4,
+            course_quadratic.eigenvalues,
+            course_quadratic.A,
+            "",
+        ),
+        (
+            "course quadratic, η = 0.6 (diverges)",
+            0.6,
+            course_quadratic.eigenvalues,
+            course_quadratic.A,
+            "take |1 − ηλ|: a factor below −1 flips the sign AND grows, so the run diverges.",
+        ),
+    ]
+    eigs = np.array([5.0, 0.5, 10.0, 1.0, 2.0])  # unsorted on purpose
     A = quadratic_with_spectrum(eigs, seed=1).A
     for lr in (0.05, 0.18, 0.25):
-        rows.append((f"5-D, eigenvalues {eigs.tolist()} (unsorted), η = {lr}", lr, eigs, A,
-                     "use every eigenvalue (the array is not sorted): np.max(np.abs(...))."))
+        rows.append(
+            (
+                f"5-D, eigenvalues {eigs.tolist()} (unsorted), η = {lr}",
+                lr,
+                eigs,
+                A,
+                "use every eigenvalue (the array is not sorted): np.max(np.abs(...)).",
+            )
+        )
     return rows
 
 
@@ -263,9 +319,16 @@ def evaluate_gd_contraction(fn):
     Expected: the spectral norm of GD's iteration matrix I − ηA (numpy.linalg.norm),
     on quadratics whose Hessian A has these eigenvalues.
     """
-    cases = [Case(name, (lr, np.array(eigs)), float(np.linalg.norm(np.eye(len(A)) - lr * A, 2)),
-                  hint=hint, rtol=1e-9)
-             for name, lr, eigs, A, hint in _l01_cases_contraction()]
+    cases = [
+        Case(
+            name,
+            (lr, np.array(eigs)),
+            float(np.linalg.norm(np.eye(len(A)) - lr * A, 2)),
+            hint=hint,
+            rtol=1e-9,
+        )
+        for name, lr, eigs, A, hint in _l01_cases_contraction()
+    ]
     return evaluate_function(fn, cases)
 
 
@@ -277,15 +340,22 @@ def check_gd_contraction(fn):
 def _l01_factor_hint(got, expected, batch, n):
     """Name the usual mistakes of a mini-batch gradient from how got relates to expected."""
     got = np.asarray(got, dtype=float)
-    known = [(-1.0, "wrong sign: the residual is x_iᵀw − y_i (prediction minus target)."),
-             (float(batch), f"{batch} × too large: you summed over the batch; average "
-                            "(divide by the batch size)."),
-             (batch / n, f"{batch}/{n} × the expected: divide by the batch size, not by n."),
-             (2.0, "2 × too large: the ½ in ½(x_iᵀw − y_i)² cancels the 2 of the derivative."),
-             (0.5, "½ × the expected: the derivative of ½ r² is r, not ½ r.")]
+    known = [
+        (-1.0, "wrong sign: the residual is x_iᵀw − y_i (prediction minus target)."),
+        (
+            float(batch),
+            f"{batch} × too large: you summed over the batch; average (divide by the batch size).",
+        ),
+        (batch / n, f"{batch}/{n} × the expected: divide by the batch size, not by n."),
+        (2.0, "2 × too large: the ½ in ½(x_iᵀw − y_i)² cancels the 2 of the derivative."),
+        (0.5, "½ × the expected: the derivative of ½ r² is r, not ½ r."),
+    ]
     for factor, hint in known:
-        if factor != 1 and got.shape == expected.shape and np.allclose(got, factor * expected,
-                                                                        rtol=1e-7, atol=1e-12):
+        if (
+            factor != 1
+            and got.shape == expected.shape
+            and np.allclose(got, factor * expected, rtol=1e-7, atol=1e-12)
+        ):
             return hint
     return ""
 
@@ -298,17 +368,18 @@ def evaluate_minibatch_grad(fn):
     """
     from .data import load_diabetes
     from .problems import LeastSquares
+
     name = _name(fn)
     X, y = load_diabetes()
     rng = np.random.default_rng(0)
     Xs, ys = rng.standard_normal((7, 3)), rng.standard_normal(7)
-    cases = [("diabetes, one example", X, y, rng.standard_normal(10), np.array([17])),
-             ("diabetes, a batch of 5", X, y, rng.standard_normal(10), rng.permutation(442)[:5]),
-             ("diabetes, a batch of 32", X, y, rng.standard_normal(10),
-              rng.permutation(442)[:32]),
-             ("diabetes, all 442 examples", X, y, rng.standard_normal(10), np.arange(442)),
-             ("7 × 3 random problem, a batch of 3", Xs, ys, rng.standard_normal(3),
-              np.array([4, 0, 6]))]
+    cases = [
+        ("diabetes, one example", X, y, rng.standard_normal(10), np.array([17])),
+        ("diabetes, a batch of 5", X, y, rng.standard_normal(10), rng.permutation(442)[:5]),
+        ("diabetes, a batch of 32", X, y, rng.standard_normal(10), rng.permutation(442)[:32]),
+        ("diabetes, all 442 examples", X, y, rng.standard_normal(10), np.arange(442)),
+        ("7 × 3 random problem, a batch of 3", Xs, ys, rng.standard_normal(3), np.array([4, 0, 6])),
+    ]
     for i, (case, X_, y_, w, idx) in enumerate(cases, 1):
         title = f"{i}/{len(cases)} ({case})"
         expected = LeastSquares(X_, y_).grad(w, idx)
@@ -316,18 +387,26 @@ def evaluate_minibatch_grad(fn):
         if failed is not None:
             return failed
         if not _close(got, expected, 1e-9, 1e-12):
-            lines = [f"✘ {name}: case {title}",
-                     f"  expected {_fmt_any(expected)}",
-                     f"  got      {_fmt_any(got)}"]
+            lines = [
+                f"✘ {name}: case {title}",
+                f"  expected {_fmt_any(expected)}",
+                f"  got      {_fmt_any(got)}",
+            ]
             hint = _l01_factor_hint(got, expected, len(idx), len(y_))
             if not hint and np.shape(got) != expected.shape:
-                hint = (f"the gradient has one entry per weight: shape {expected.shape}, "
-                        "like w (Xᵀr, not X r).")
+                hint = (
+                    f"the gradient has one entry per weight: shape {expected.shape}, "
+                    "like w (Xᵀr, not X r)."
+                )
             if hint:
                 lines.append(f"  hint: {hint}")
             return Report(name, False, lines)
-    return Report(name, True, [f"✔ {name}: {len(cases)} cases agree with "
-                               "course_lib.LeastSquares.grad."] + [f"  · {c[0]}" for c in cases])
+    return Report(
+        name,
+        True,
+        [f"✔ {name}: {len(cases)} cases agree with course_lib.LeastSquares.grad."]
+        + [f"  · {c[0]}" for c in cases],
+    )
 
 
 def check_minibatch_grad(fn):
@@ -348,16 +427,22 @@ def _l01_epoch_problem(batches, n, sizes):
         return f"indices must lie in 0 … {n - 1}."
     counts = np.bincount(every, minlength=n)
     if counts.max() > 1:
-        return (f"example {int(np.argmax(counts))} appears {counts.max()} times in one epoch "
-                f"and {int(np.sum(counts == 0))} example(s) never: the batches overlap, which is "
-                "sampling WITH replacement. Shuffle one permutation of range(n) per epoch and "
-                "cut it into consecutive batches.")
+        return (
+            f"example {int(np.argmax(counts))} appears {counts.max()} times in one epoch "
+            f"and {int(np.sum(counts == 0))} example(s) never: the batches overlap, which is "
+            "sampling WITH replacement. Shuffle one permutation of range(n) per epoch and "
+            "cut it into consecutive batches."
+        )
     if counts.min() == 0:
-        return (f"{int(np.sum(counts == 0))} examples are never used in the epoch: keep the "
-                "last, smaller batch, so that every example is seen once per epoch.")
+        return (
+            f"{int(np.sum(counts == 0))} examples are never used in the epoch: keep the "
+            "last, smaller batch, so that every example is seen once per epoch."
+        )
     if [len(b) for b in batches] != sizes:
-        return (f"batch sizes {[len(b) for b in batches]}, expected {sizes}: batches of "
-                "batch_size, only the last one smaller.")
+        return (
+            f"batch sizes {[len(b) for b in batches]}, expected {sizes}: batches of "
+            "batch_size, only the last one smaller."
+        )
     return ""
 
 
@@ -375,6 +460,7 @@ def evaluate_minibatch_sampler(fn):
     calls with one rng (two epochs) give different orders.
     """
     from .runners import minibatches
+
     name = _name(fn)
     cases = [(10, 3), (442, 32), (7, 7), (6, 1), (12, 4)]
     for i, (n, batch_size) in enumerate(cases, 1):
@@ -388,11 +474,16 @@ def evaluate_minibatch_sampler(fn):
             raise not_done(exc, fn) from None
         except Exception as exc:
             return _raised(name, title, exc)
-        problem = (_l01_epoch_problem(epoch1, n, sizes) or _l01_epoch_problem(epoch2, n, sizes)
-                   or _l01_epoch_problem(again, n, sizes))
+        problem = (
+            _l01_epoch_problem(epoch1, n, sizes)
+            or _l01_epoch_problem(epoch2, n, sizes)
+            or _l01_epoch_problem(again, n, sizes)
+        )
         if not problem and not all(np.array_equal(a, b) for a, b in zip(epoch1, again)):
-            problem = ("the same seed gave different batches: draw the order from the `rng` "
-                       "argument (rng.permutation), not from np.random or a new generator.")
+            problem = (
+                "the same seed gave different batches: draw the order from the `rng` "
+                "argument (rng.permutation), not from np.random or a new generator."
+            )
         # Compare epochs as partitions (order inside a batch does not matter), and only when
         # there are several batches of enough examples for a chance repeat to be negligible.
         shuffled = len(sizes) > 1 and n > 6
@@ -400,13 +491,21 @@ def evaluate_minibatch_sampler(fn):
         if not problem and shuffled and _l01_partition(epoch1) == chunks:
             problem = "the examples come in their original order: shuffle them every epoch."
         if not problem and shuffled and _l01_partition(epoch1) == _l01_partition(epoch2):
-            problem = ("two epochs drawn from one rng came in the same order: draw a new "
-                       "permutation on every call (do not re-seed inside the function).")
+            problem = (
+                "two epochs drawn from one rng came in the same order: draw a new "
+                "permutation on every call (do not re-seed inside the function)."
+            )
         if problem:
             return Report(name, False, [f"✘ {name}: case {title}", f"  hint: {problem}"])
-    return Report(name, True, [f"✔ {name}: {len(cases)} cases: every example once per epoch, "
-                               "in batches of batch_size, shuffled by rng."]
-                  + [f"  · n = {n}, batch_size = {b}" for n, b in cases])
+    return Report(
+        name,
+        True,
+        [
+            f"✔ {name}: {len(cases)} cases: every example once per epoch, "
+            "in batches of batch_size, shuffled by rng."
+        ]
+        + [f"  · n = {n}, batch_size = {b}" for n, b in cases],
+    )
 
 
 def check_minibatch_sampler(fn):
@@ -416,17 +515,22 @@ def check_minibatch_sampler(fn):
 
 # --- lesson 02 checks ---
 
+
 def heavy_ball_tuning_cases():
     """Cases for Exercise 2.3; expected values from course_lib.rates.heavy_ball_tuning."""
     from .rates import heavy_ball_tuning
-    hint = ("η = 4/(√λ_max + √λ_min)² (sum the square roots, then square) and "
-            "γ = ((√κ − 1)/(√κ + 1))² with κ = λ_max/λ_min (note the square); return (η, γ).")
-    spectra = [("course quadratic, λ = 0.2 and 4", 0.2, 4.0),
-               ("λ_min = 1, λ_max = 100", 1.0, 100.0),
-               ("λ_min = 0.5, λ_max = 2", 0.5, 2.0),
-               ("κ = 1: no momentum needed", 3.0, 3.0)]
-    return [Case(name, (lo, hi), heavy_ball_tuning(lo, hi), hint=hint)
-            for name, lo, hi in spectra]
+
+    hint = (
+        "η = 4/(√λ_max + √λ_min)² (sum the square roots, then square) and "
+        "γ = ((√κ − 1)/(√κ + 1))² with κ = λ_max/λ_min (note the square); return (η, γ)."
+    )
+    spectra = [
+        ("course quadratic, λ = 0.2 and 4", 0.2, 4.0),
+        ("λ_min = 1, λ_max = 100", 1.0, 100.0),
+        ("λ_min = 0.5, λ_max = 2", 0.5, 2.0),
+        ("κ = 1: no momentum needed", 3.0, 3.0),
+    ]
+    return [Case(name, (lo, hi), heavy_ball_tuning(lo, hi), hint=hint) for name, lo, hi in spectra]
 
 
 def evaluate_heavy_ball_tuning(fn):
@@ -455,10 +559,12 @@ def check_torch_convention(fn, rule):
 
 # --- lesson 04 checks ---
 
+
 # --- lesson 05 checks ---
 def _problem_05(spec):
     """The course_lib problem of a lesson-05 reference case (its grad and hess callables)."""
     from .problems import Quadratic, rosenbrock
+
     if spec["kind"] == "rosenbrock":
         return rosenbrock
     if spec["kind"] == "quadratic_matrix":
@@ -467,20 +573,26 @@ def _problem_05(spec):
 
 
 def _newton_hint(x, x_new, grad, extras, hyperparameters):
-    if np.allclose(x_new - x, -hyperparameters["lr"] * extras["hess"](x) @ grad(x),
-                   rtol=1e-6, atol=1e-12):
-        return ("you multiplied the gradient by H; Newton multiplies by H⁻¹ "
-                "(solve H p = g with np.linalg.solve).")
+    if np.allclose(
+        x_new - x, -hyperparameters["lr"] * extras["hess"](x) @ grad(x), rtol=1e-6, atol=1e-12
+    ):
+        return (
+            "you multiplied the gradient by H; Newton multiplies by H⁻¹ "
+            "(solve H p = g with np.linalg.solve)."
+        )
     return ""
 
 
 def evaluate_newton(fn):
     """Run a Newton step function (it takes ``hess``) on the lesson-05 reference cases."""
+
     def make_problem(spec):
         problem = _problem_05(spec)
         return problem.grad, {"hess": problem.hess}
-    return evaluate_trajectories(fn, load_references("second_order")["newton"], make_problem,
-                                 _newton_hint)
+
+    return evaluate_trajectories(
+        fn, load_references("second_order")["newton"], make_problem, _newton_hint
+    )
 
 
 def check_newton(fn):
@@ -493,23 +605,55 @@ def backtracking_cases():
     expected α from course_lib.second_order.backtracking (tested against its definition)."""
     from .problems import course_quadratic, rosenbrock
     from .second_order import backtracking
-    armijo = ("accept the first α with f(x + αp) ≤ f(x) + c·α·∇f(x)ᵀp (≤, and both c and α "
-              "multiply the slope gᵀp), else α ← shrink·α.")
+
+    armijo = (
+        "accept the first α with f(x + αp) ≤ f(x) + c·α·∇f(x)ᵀp (≤, and both c and α "
+        "multiply the slope gᵀp), else α ← shrink·α."
+    )
     cases = []
     for name, problem, x, p_of, kw, hint in [
-            ("Rosenbrock at (−1.2, 1) along −∇f: α = 1 is far too long", rosenbrock,
-             [-1.2, 1.0], lambda x, g, H: -g, {}, armijo),
-            ("course quadratic along the Newton direction: α = 1 is accepted", course_quadratic,
-             [-5.0, -2.0], lambda x, g, H: -np.linalg.solve(H, g), {},
-             "the full Newton step reaches the minimum: it satisfies the Armijo condition. "
-             + armijo),
-            ("course quadratic along −∇f, c = 0.5", course_quadratic, [-5.0, -2.0],
-             lambda x, g, H: -g, {"c": 0.5}, "c = 0.5 here: use the argument c. " + armijo),
-            ("Rosenbrock near (1, 1) along −∇f, α = 0.01, shrink = 0.8", rosenbrock,
-             [0.8, 0.6], lambda x, g, H: -g, {"alpha": 0.01, "shrink": 0.8},
-             "start from the argument alpha and multiply by the argument shrink. " + armijo),
-            ("Rosenbrock at (0, 0) along −∇f, c = 0.9", rosenbrock, [0.0, 0.0],
-             lambda x, g, H: -g, {"c": 0.9}, "c = 0.9 here: use the argument c. " + armijo)]:
+        (
+            "Rosenbrock at (−1.2, 1) along −∇f: α = 1 is far too long",
+            rosenbrock,
+            [-1.2, 1.0],
+            lambda x, g, H: -g,
+            {},
+            armijo,
+        ),
+        (
+            "course quadratic along the Newton direction: α = 1 is accepted",
+            course_quadratic,
+            [-5.0, -2.0],
+            lambda x, g, H: -np.linalg.solve(H, g),
+            {},
+            "the full Newton step reaches the minimum: it satisfies the Armijo condition. "
+            + armijo,
+        ),
+        (
+            "course quadratic along −∇f, c = 0.5",
+            course_quadratic,
+            [-5.0, -2.0],
+            lambda x, g, H: -g,
+            {"c": 0.5},
+            "c = 0.5 here: use the argument c. " + armijo,
+        ),
+        (
+            "Rosenbrock near (1, 1) along −∇f, α = 0.01, shrink = 0.8",
+            rosenbrock,
+            [0.8, 0.6],
+            lambda x, g, H: -g,
+            {"alpha": 0.01, "shrink": 0.8},
+            "start from the argument alpha and multiply by the argument shrink. " + armijo,
+        ),
+        (
+            "Rosenbrock at (0, 0) along −∇f, c = 0.9",
+            rosenbrock,
+            [0.0, 0.0],
+            lambda x, g, H: -g,
+            {"c": 0.9},
+            "c = 0.9 here: use the argument c. " + armijo,
+        ),
+    ]:
         x = np.array(x)
         g = problem.grad(x)
         p = p_of(x, g, problem.hess(x))
@@ -531,22 +675,47 @@ def update_radius_cases():
     """Cases for fn(radius, rho, on_boundary, max_radius) → new radius, expected from
     course_lib.second_order.update_radius (which reproduces scipy's trust-dogleg run)."""
     from .second_order import update_radius
+
     rule = "ρ < ¼: Δ ← ¼Δ; ρ > ¾ and ‖p‖ = Δ: Δ ← min(2Δ, Δ_max); otherwise Δ stays."
-    specs = [("ρ = 0.1: poor agreement, shrink", (1.0, 0.1, True), {}, rule),
-             ("ρ = −2 (f went up), shrink", (0.5, -2.0, False), {}, rule),
-             ("ρ = 0.9 on the boundary, grow", (1.0, 0.9, True), {}, rule),
-             ("ρ = 0.9 inside the region: the radius was not limiting, keep it",
-              (1.0, 0.9, False), {}, "grow only when the step hit the boundary. " + rule),
-             ("ρ = 0.5: good enough, keep", (2.0, 0.5, True), {},
-              "between ¼ and ¾ nothing changes: are the two thresholds swapped? " + rule),
-             ("ρ = 0.2 < ¼ although > η = 0.15: shrink", (2.0, 0.2, False), {},
-              "the shrink threshold is ¼, not the acceptance threshold η. " + rule),
-             ("ρ = 1.0 on the boundary at Δ = 600, Δ_max = 1000: capped", (600.0, 1.0, True),
-              {"max_radius": 1000.0}, "doubling stops at max_radius (use the argument). " + rule),
-             ("ρ = 0.8 on the boundary, Δ_max = 3", (2.0, 0.8, True), {"max_radius": 3.0},
-              "doubling stops at max_radius (use the argument). " + rule)]
-    return [Case(name, args, update_radius(*args, **kw), kwargs=kw, hint=hint)
-            for name, args, kw, hint in specs]
+    specs = [
+        ("ρ = 0.1: poor agreement, shrink", (1.0, 0.1, True), {}, rule),
+        ("ρ = −2 (f went up), shrink", (0.5, -2.0, False), {}, rule),
+        ("ρ = 0.9 on the boundary, grow", (1.0, 0.9, True), {}, rule),
+        (
+            "ρ = 0.9 inside the region: the radius was not limiting, keep it",
+            (1.0, 0.9, False),
+            {},
+            "grow only when the step hit the boundary. " + rule,
+        ),
+        (
+            "ρ = 0.5: good enough, keep",
+            (2.0, 0.5, True),
+            {},
+            "between ¼ and ¾ nothing changes: are the two thresholds swapped? " + rule,
+        ),
+        (
+            "ρ = 0.2 < ¼ although > η = 0.15: shrink",
+            (2.0, 0.2, False),
+            {},
+            "the shrink threshold is ¼, not the acceptance threshold η. " + rule,
+        ),
+        (
+            "ρ = 1.0 on the boundary at Δ = 600, Δ_max = 1000: capped",
+            (600.0, 1.0, True),
+            {"max_radius": 1000.0},
+            "doubling stops at max_radius (use the argument). " + rule,
+        ),
+        (
+            "ρ = 0.8 on the boundary, Δ_max = 3",
+            (2.0, 0.8, True),
+            {"max_radius": 3.0},
+            "doubling stops at max_radius (use the argument). " + rule,
+        ),
+    ]
+    return [
+        Case(name, args, update_radius(*args, **kw), kwargs=kw, hint=hint)
+        for name, args, kw, hint in specs
+    ]
 
 
 def evaluate_update_radius(fn):
@@ -561,11 +730,21 @@ def check_update_radius(fn):
 def evaluate_bfgs_update(fn):
     """Compare fn(H, s, y) with scipy.optimize.BFGS's inverse-Hessian updates."""
     ref = load_references("second_order")["bfgs_update"]
-    hint = ("H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ with ρ = 1/(yᵀs): s = x_new − x is the "
-            "step, y = ∇f(x_new) − ∇f(x) the change of gradient; are s and y swapped, or "
-            "the outer products s yᵀ and y sᵀ in the wrong places?")
-    cases = [Case(c["name"], (np.array(c["H"]), np.array(c["s"]), np.array(c["y"])),
-                  np.array(c["expected"]), hint=hint, rtol=1e-9) for c in ref["cases"]]
+    hint = (
+        "H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ with ρ = 1/(yᵀs): s = x_new − x is the "
+        "step, y = ∇f(x_new) − ∇f(x) the change of gradient; are s and y swapped, or "
+        "the outer products s yᵀ and y sᵀ in the wrong places?"
+    )
+    cases = [
+        Case(
+            c["name"],
+            (np.array(c["H"]), np.array(c["s"]), np.array(c["y"])),
+            np.array(c["expected"]),
+            hint=hint,
+            rtol=1e-9,
+        )
+        for c in ref["cases"]
+    ]
     report = evaluate_function(fn, cases)
     if report:
         report.lines[0] += f" (reference: {ref['source']})"
@@ -581,14 +760,21 @@ def kfac_cases():
     """Cases for fn(grad_W, A, G) → (A ⊗ G)⁻¹ vec(grad_W) as a matrix, expected from
     numpy.linalg.solve on the explicit Kronecker product (column-major vec)."""
     rng = np.random.default_rng(2015)
-    hint = ("(A ⊗ G)⁻¹ = A⁻¹ ⊗ G⁻¹ and (A ⊗ G) vec(X) = vec(G X Aᵀ) with vec stacking "
-            "columns: G (outputs) acts from the left, A (inputs) from the right: G⁻¹ ∇W A⁻¹.")
+    hint = (
+        "(A ⊗ G)⁻¹ = A⁻¹ ⊗ G⁻¹ and (A ⊗ G) vec(X) = vec(G X Aᵀ) with vec stacking "
+        "columns: G (outputs) acts from the left, A (inputs) from the right: G⁻¹ ∇W A⁻¹."
+    )
     cases = []
-    for name, d_out, d_in in [("W of shape (3, 5)", 3, 5), ("W of shape (2, 4)", 2, 4),
-                              ("W of shape (3, 3): square, the factors' order matters", 3, 3)]:
+    for name, d_out, d_in in [
+        ("W of shape (3, 5)", 3, 5),
+        ("W of shape (2, 4)", 2, 4),
+        ("W of shape (3, 3): square, the factors' order matters", 3, 3),
+    ]:
+
         def spd(n):
             M = rng.standard_normal((n, n))
             return M @ M.T / n + 0.5 * np.eye(n)
+
         A, G, grad_W = spd(d_in), spd(d_out), rng.standard_normal((d_out, d_in))
         vec = grad_W.reshape(-1, order="F")
         expected = np.linalg.solve(np.kron(A, G), vec).reshape(d_out, d_in, order="F")
@@ -609,8 +795,10 @@ def check_kfac_precondition(fn):
 def _l06_shift_hint(got, expected):
     """A hint when a schedule is the reference shifted by one update."""
     if len(got) > 2 and np.allclose(got[:-1], expected[1:], rtol=1e-9, atol=1e-12):
-        return ("your rates are one update early: schedule(t) is the rate *of* update t, "
-                "with t = 0 at the first update (π t / T, not π (t + 1) / T).")
+        return (
+            "your rates are one update early: schedule(t) is the rate *of* update t, "
+            "with t = 0 at the first update (π t / T, not π (t + 1) / T)."
+        )
     if len(got) > 2 and np.allclose(got[1:], expected[:-1], rtol=1e-9, atol=1e-12):
         return "your rates are one update late: t starts at 0, where the rate is η (no t − 1)."
     return ""
@@ -630,28 +818,37 @@ def evaluate_schedule(fn, schedule=None, section="schedules"):
         expected = np.array(case["expected"], dtype=float)
         got = []
         for t in range(len(expected)):
-            value, failed = call_student(fn, name, f"{title} at t = {t}", t,
-                                         **case["hyperparameters"])
+            value, failed = call_student(
+                fn, name, f"{title} at t = {t}", t, **case["hyperparameters"]
+            )
             if failed is not None:
                 return failed
             try:
                 got.append(float(value))
             except (TypeError, ValueError):
-                return Report(name, False, [f"✘ {name}: case {title} returned "
-                                            f"{type(value).__name__} at t = {t}; expected one "
-                                            "number, the learning rate of update t."])
+                return Report(
+                    name,
+                    False,
+                    [
+                        f"✘ {name}: case {title} returned "
+                        f"{type(value).__name__} at t = {t}; expected one "
+                        "number, the learning rate of update t."
+                    ],
+                )
         got = np.array(got)
         bad = ~np.isclose(got, expected, rtol=1e-9, atol=1e-12)
         if bad.any():
             t = int(np.argmax(bad))
             hp = ", ".join(f"{k}={v!r}" for k, v in case["hyperparameters"].items())
-            lines = [f"✘ {name}: case {title}, called as {name}(t, {hp})",
-                     f"  t = {t} is the first update that disagrees"
-                     + (" (the ones before it agree)" if t else ""),
-                     f"  expected lr_{t} = {expected[t]:.10g}",
-                     f"  got      lr_{t} = {got[t]:.10g}",
-                     f"  expected lr_0 … lr_{len(expected) - 1}: {_fmt(expected)}",
-                     f"  got      lr_0 … lr_{len(expected) - 1}: {_fmt(got)}"]
+            lines = [
+                f"✘ {name}: case {title}, called as {name}(t, {hp})",
+                f"  t = {t} is the first update that disagrees"
+                + (" (the ones before it agree)" if t else ""),
+                f"  expected lr_{t} = {expected[t]:.10g}",
+                f"  got      lr_{t} = {got[t]:.10g}",
+                f"  expected lr_0 … lr_{len(expected) - 1}: {_fmt(expected)}",
+                f"  got      lr_0 … lr_{len(expected) - 1}: {_fmt(got)}",
+            ]
             hints = [_l06_shift_hint(got, expected), case.get("hint", "")]
             lines += [f"  hint: {h}" for h in hints if h]
             return Report(name, False, lines)
@@ -671,15 +868,26 @@ def softmax_cross_entropy_cases():
     """(title, logits, labels, hint): a seeded batch, one example, and logits near 1000."""
     rng = np.random.default_rng(6)
     return [
-        ("3 examples, 4 classes", rng.normal(size=(3, 4)), np.array([0, 3, 1]),
-         "loss = −mean_i log softmax(z_i)[y_i], softmax over each row (axis=1); "
-         "dz = (softmax(z) − onehot(y)) / N."),
-        ("1 example, 5 classes", rng.normal(size=(1, 5)) * 2, np.array([2]),
-         "softmax normalises each *row* (axis=1), over the classes."),
-        ("4 examples, 3 classes, logits ≈ 1000", 1000 + 3 * rng.normal(size=(4, 3)),
-         np.array([2, 0, 2, 1]),
-         "exp(1000) overflows: subtract each row's maximum before exp (softmax does not "
-         "change when a constant is added to a row)."),
+        (
+            "3 examples, 4 classes",
+            rng.normal(size=(3, 4)),
+            np.array([0, 3, 1]),
+            "loss = −mean_i log softmax(z_i)[y_i], softmax over each row (axis=1); "
+            "dz = (softmax(z) − onehot(y)) / N.",
+        ),
+        (
+            "1 example, 5 classes",
+            rng.normal(size=(1, 5)) * 2,
+            np.array([2]),
+            "softmax normalises each *row* (axis=1), over the classes.",
+        ),
+        (
+            "4 examples, 3 classes, logits ≈ 1000",
+            1000 + 3 * rng.normal(size=(4, 3)),
+            np.array([2, 0, 2, 1]),
+            "exp(1000) overflows: subtract each row's maximum before exp (softmax does not "
+            "change when a constant is added to a row).",
+        ),
     ]
 
 
@@ -695,6 +903,7 @@ def evaluate_softmax_cross_entropy(fn):
     """Compare ``fn(logits, y) → (loss, dlogits)`` with course_lib's loss and, for the
     gradient, with central finite differences of that loss computed now."""
     from .mlp import numerical_gradient, softmax_cross_entropy
+
     name = _name(fn)
     cases = softmax_cross_entropy_cases()
     for i, (title, logits, y, hint) in enumerate(cases, 1):
@@ -705,39 +914,65 @@ def evaluate_softmax_cross_entropy(fn):
         if failed is not None:
             return failed
         if not (isinstance(out, tuple) and len(out) == 2):
-            return Report(name, False, [f"✘ {name}: case {title} returned "
-                                        f"{type(out).__name__}; expected a pair (loss, dlogits)."])
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {title} returned "
+                    f"{type(out).__name__}; expected a pair (loss, dlogits)."
+                ],
+            )
         loss, dlogits = out
         try:
             loss = float(loss)
             dlogits = np.asarray(dlogits, dtype=float)
         except (TypeError, ValueError):
-            return Report(name, False, [f"✘ {name}: case {title}: loss must be one number and "
-                                        "dlogits an array like logits."])
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {title}: loss must be one number and "
+                    "dlogits an array like logits."
+                ],
+            )
         if not np.isclose(loss, loss_ref, rtol=1e-9, atol=1e-12):
-            lines = [f"✘ {name}: case {title}: the loss is wrong",
-                     f"  expected {loss_ref:.10g}", f"  got      {loss:.10g}"]
+            lines = [
+                f"✘ {name}: case {title}: the loss is wrong",
+                f"  expected {loss_ref:.10g}",
+                f"  got      {loss:.10g}",
+            ]
             if not np.isfinite(loss):
-                lines.append("  hint: got inf/NaN: exp overflowed; subtract each row's maximum "
-                             "before exp.")
+                lines.append(
+                    "  hint: got inf/NaN: exp overflowed; subtract each row's maximum before exp."
+                )
             elif np.isclose(loss, loss_ref * len(y), rtol=1e-9):
                 lines.append("  hint: that is the sum over the batch: take the mean.")
             lines.append(f"  hint: {hint}")
             return Report(name, False, lines)
-        if dlogits.shape != logits.shape or not np.allclose(dlogits, grad_ref, rtol=1e-5,
-                                                            atol=1e-6):
-            lines = [f"✘ {name}: case {title}: the loss is right, its gradient is not",
-                     f"  expected (finite differences) {_fmt(grad_ref)}",
-                     f"  got                           {_fmt(dlogits)}"]
+        if dlogits.shape != logits.shape or not np.allclose(
+            dlogits, grad_ref, rtol=1e-5, atol=1e-6
+        ):
+            lines = [
+                f"✘ {name}: case {title}: the loss is right, its gradient is not",
+                f"  expected (finite differences) {_fmt(grad_ref)}",
+                f"  got                           {_fmt(dlogits)}",
+            ]
             if dlogits.shape != logits.shape:
-                lines.append(f"  hint: dlogits must have the shape of logits, {logits.shape}; "
-                             f"got {dlogits.shape}.")
+                lines.append(
+                    f"  hint: dlogits must have the shape of logits, {logits.shape}; "
+                    f"got {dlogits.shape}."
+                )
             else:
-                lines += [f"  hint: {h}" for h in (_l06_gradient_hint(dlogits, grad_ref, len(y)),
-                                                   hint) if h]
+                lines += [
+                    f"  hint: {h}"
+                    for h in (_l06_gradient_hint(dlogits, grad_ref, len(y)), hint)
+                    if h
+                ]
             return Report(name, False, lines)
-    lines = [f"✔ {name}: {len(cases)} cases: the loss agrees with course_lib.mlp and the "
-             "gradient with finite differences."] + [f"  · {c[0]}" for c in cases]
+    lines = [
+        f"✔ {name}: {len(cases)} cases: the loss agrees with course_lib.mlp and the "
+        "gradient with finite differences."
+    ] + [f"  · {c[0]}" for c in cases]
     return Report(name, True, lines)
 
 
@@ -751,23 +986,47 @@ def dense_tanh_cases():
     rng = np.random.default_rng(7)
 
     def layer(n, d_in, d_out, title, hint):
-        return (title, rng.normal(size=(n, d_out)), rng.normal(size=(n, d_in)),
-                rng.normal(size=(d_in, d_out)) / np.sqrt(d_in), rng.normal(size=d_out) * 0.5,
-                hint)
-    return [layer(3, 4, 2, "batch of 3, 4 inputs → 2 units",
-                  "with a = x W + b and h = tanh(a): da = dh ⊙ (1 − h²), dW = xᵀ da, "
-                  "db = Σ_i da_i, dx = da Wᵀ."),
-            layer(1, 5, 3, "one example, 5 inputs → 3 units",
-                  "db sums da over the examples (axis=0): shape (units,)."),
-            layer(6, 3, 5, "batch of 6, 3 inputs → 5 units",
-                  "each gradient has the shape of its variable: dW like W (inputs, units), "
-                  "dx like x (batch, inputs).")]
+        return (
+            title,
+            rng.normal(size=(n, d_out)),
+            rng.normal(size=(n, d_in)),
+            rng.normal(size=(d_in, d_out)) / np.sqrt(d_in),
+            rng.normal(size=d_out) * 0.5,
+            hint,
+        )
+
+    return [
+        layer(
+            3,
+            4,
+            2,
+            "batch of 3, 4 inputs → 2 units",
+            "with a = x W + b and h = tanh(a): da = dh ⊙ (1 − h²), dW = xᵀ da, "
+            "db = Σ_i da_i, dx = da Wᵀ.",
+        ),
+        layer(
+            1,
+            5,
+            3,
+            "one example, 5 inputs → 3 units",
+            "db sums da over the examples (axis=0): shape (units,).",
+        ),
+        layer(
+            6,
+            3,
+            5,
+            "batch of 6, 3 inputs → 5 units",
+            "each gradient has the shape of its variable: dW like W (inputs, units), "
+            "dx like x (batch, inputs).",
+        ),
+    ]
 
 
 def evaluate_dense_tanh_backward(fn):
     """Compare ``fn(dh, x, W, h) → (dW, db, dx)`` for h = tanh(x W + b) with central finite
     differences of Σ dh ⊙ tanh(x W + b), computed now."""
     from .mlp import numerical_gradient
+
     name = _name(fn)
     cases = dense_tanh_cases()
     for i, (title, dh, x, W, b, hint) in enumerate(cases, 1):
@@ -776,15 +1035,24 @@ def evaluate_dense_tanh_backward(fn):
 
         def scalar(x_, W_, b_):
             return float(np.sum(dh * np.tanh(x_ @ W_ + b_)))
-        expected = {"dW": numerical_gradient(lambda v: scalar(x, v, b), W),
-                    "db": numerical_gradient(lambda v: scalar(x, W, v), b),
-                    "dx": numerical_gradient(lambda v: scalar(v, W, b), x)}
+
+        expected = {
+            "dW": numerical_gradient(lambda v: scalar(x, v, b), W),
+            "db": numerical_gradient(lambda v: scalar(x, W, v), b),
+            "dx": numerical_gradient(lambda v: scalar(v, W, b), x),
+        }
         out, failed = call_student(fn, name, title, dh.copy(), x.copy(), W.copy(), h.copy())
         if failed is not None:
             return failed
         if not (isinstance(out, tuple) and len(out) == 3):
-            return Report(name, False, [f"✘ {name}: case {title} returned "
-                                        f"{type(out).__name__}; expected a triple (dW, db, dx)."])
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {title} returned "
+                    f"{type(out).__name__}; expected a triple (dW, db, dx)."
+                ],
+            )
         da = dh * (1 - h * h)
         for key, got in zip(("dW", "db", "dx"), out):
             exp = expected[key]
@@ -794,28 +1062,42 @@ def evaluate_dense_tanh_backward(fn):
                 got = np.full(1, np.nan)
             if got.shape == exp.shape and np.allclose(got, exp, rtol=1e-6, atol=1e-8):
                 continue
-            lines = [f"✘ {name}: case {title}: {key} is wrong"
-                     + (" (the ones before it are right)" if key != "dW" else ""),
-                     f"  expected (finite differences) {_fmt(exp)}",
-                     f"  got                           {_fmt(got)}"]
+            lines = [
+                f"✘ {name}: case {title}: {key} is wrong"
+                + (" (the ones before it are right)" if key != "dW" else ""),
+                f"  expected (finite differences) {_fmt(exp)}",
+                f"  got                           {_fmt(got)}",
+            ]
             hints = []
             if got.shape != exp.shape:
-                hints.append(f"{key} must have shape {exp.shape}, like "
-                             f"{dict(dW='W', db='b', dx='x')[key]}; got {got.shape}.")
+                hints.append(
+                    f"{key} must have shape {exp.shape}, like "
+                    f"{dict(dW='W', db='b', dx='x')[key]}; got {got.shape}."
+                )
             else:
                 without = {"dW": x.T @ dh, "db": dh.sum(axis=0), "dx": dh @ W.T}[key]
                 if np.allclose(got, without, rtol=1e-6, atol=1e-8):
-                    hints.append("the tanh derivative is missing: multiply dh by 1 − h² "
-                                 "(h is the layer's output) before the products.")
-                elif np.allclose(got, {"dW": x.T @ (dh * (1 - np.tanh(h) ** 2)),
-                                       "db": (dh * (1 - np.tanh(h) ** 2)).sum(axis=0),
-                                       "dx": (dh * (1 - np.tanh(h) ** 2)) @ W.T}[key],
-                                 rtol=1e-6, atol=1e-8):
-                    hints.append("h is already tanh(a): the derivative is 1 − h², "
-                                 "not 1 − tanh(h)².")
+                    hints.append(
+                        "the tanh derivative is missing: multiply dh by 1 − h² "
+                        "(h is the layer's output) before the products."
+                    )
+                elif np.allclose(
+                    got,
+                    {
+                        "dW": x.T @ (dh * (1 - np.tanh(h) ** 2)),
+                        "db": (dh * (1 - np.tanh(h) ** 2)).sum(axis=0),
+                        "dx": (dh * (1 - np.tanh(h) ** 2)) @ W.T,
+                    }[key],
+                    rtol=1e-6,
+                    atol=1e-8,
+                ):
+                    hints.append(
+                        "h is already tanh(a): the derivative is 1 − h², not 1 − tanh(h)²."
+                    )
                 elif key == "db" and np.allclose(got, da.mean(axis=0), rtol=1e-6, atol=1e-8):
-                    hints.append("sum over the examples, do not average: the 1/N is already "
-                                 "inside dh.")
+                    hints.append(
+                        "sum over the examples, do not average: the 1/N is already inside dh."
+                    )
                 elif np.allclose(got, -exp, rtol=1e-6, atol=1e-8):
                     hints.append("wrong sign.")
             hints.append(hint)

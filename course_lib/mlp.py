@@ -14,6 +14,7 @@ and ``net.grad(w, idx=None)`` over the examples ``idx`` of a mini-batch (None: a
 The loss is the mean softmax cross-entropy plus an optional L2 penalty
 ½·λ·Σ‖W‖² on the weight matrices (not the biases).
 """
+
 import numpy as np
 
 
@@ -34,7 +35,7 @@ def softmax_cross_entropy(logits, y):
     logits = np.asarray(logits, dtype=float)
     y = np.asarray(y)
     n = logits.shape[0]
-    z = logits - logits.max(axis=1, keepdims=True)          # log-sum-exp trick: no overflow
+    z = logits - logits.max(axis=1, keepdims=True)  # log-sum-exp trick: no overflow
     log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     loss = -log_p[np.arange(n), y].mean()
     dlogits = np.exp(log_p)
@@ -61,28 +62,37 @@ class MLP:
     softmax_cross_entropy by default (lesson 06 plugs in the student's own).
     """
 
-    BLOCK = 128          # examples per block when evaluating a whole data set (see logits)
+    BLOCK = 128  # examples per block when evaluating a whole data set (see logits)
 
-    def __init__(self, X, y, sizes=(64, 32, 10), activation="tanh", weight_decay=0.0, seed=0,
-                 criterion=softmax_cross_entropy):
+    def __init__(
+        self,
+        X,
+        y,
+        sizes=(64, 32, 10),
+        activation="tanh",
+        weight_decay=0.0,
+        seed=0,
+        criterion=softmax_cross_entropy,
+    ):
         X, y = np.asarray(X, dtype=float), np.asarray(y)
         if X.ndim != 2 or X.shape[1] != sizes[0]:
-            raise ValueError(f"X must have shape (n, {sizes[0]}) for sizes={tuple(sizes)}; "
-                             f"got {X.shape}")
+            raise ValueError(
+                f"X must have shape (n, {sizes[0]}) for sizes={tuple(sizes)}; got {X.shape}"
+            )
         if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must hold {X.shape[0]} integer labels; got shape {y.shape}, "
-                             f"dtype {y.dtype}")
+            raise ValueError(
+                f"y must hold {X.shape[0]} integer labels; got shape {y.shape}, dtype {y.dtype}"
+            )
         if y.min() < 0 or y.max() >= sizes[-1]:
             raise ValueError(f"labels must lie in 0 … {sizes[-1] - 1} (sizes[-1] classes)")
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; "
-                             f"got {activation!r}")
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
         self.X, self.y = X, y
         self.sizes, self.activation = tuple(int(s) for s in sizes), activation
         self.weight_decay, self.seed = float(weight_decay), seed
         self.criterion = criterion
         self.n = X.shape[0]
-        self.f_star = float("nan")                # unknown: plots show the loss itself
+        self.f_star = float("nan")  # unknown: plots show the loss itself
         # where each layer's W (d_in, d_out) and b (d_out,) sit in the flat vector
         self.shapes, offset = [], 0
         for d_in, d_out in zip(self.sizes[:-1], self.sizes[1:]):
@@ -92,8 +102,10 @@ class MLP:
         self.x0 = self.init_params(seed)
 
     def __repr__(self):
-        return (f"<MLP {' → '.join(map(str, self.sizes))}, {self.activation}, "
-                f"{self.dim} parameters, {self.n} examples>")
+        return (
+            f"<MLP {' → '.join(map(str, self.sizes))}, {self.activation}, "
+            f"{self.dim} parameters, {self.n} examples>"
+        )
 
     def init_params(self, seed=0):
         """A seeded initial parameter vector (Glorot-uniform for tanh, He-normal for ReLU)."""
@@ -112,15 +124,17 @@ class MLP:
         """[(W, b), …] per layer: reshaped *views* into w (writing to them writes to w)."""
         w = np.asarray(w)
         if w.shape != (self.dim,):
-            raise ValueError(f"expected a flat parameter vector of length {self.dim}; "
-                             f"got shape {w.shape}")
-        return [(w[o:o + a * b].reshape(a, b), w[o + a * b:o + a * b + b])
-                for o, a, b in self.shapes]
+            raise ValueError(
+                f"expected a flat parameter vector of length {self.dim}; got shape {w.shape}"
+            )
+        return [
+            (w[o : o + a * b].reshape(a, b), w[o + a * b : o + a * b + b])
+            for o, a, b in self.shapes
+        ]
 
     def on(self, X, y):
         """The same network (architecture, λ) on other data, e.g. the validation set."""
-        return MLP(X, y, self.sizes, self.activation, self.weight_decay, self.seed,
-                   self.criterion)
+        return MLP(X, y, self.sizes, self.activation, self.weight_decay, self.seed, self.criterion)
 
     def forward(self, w, X):
         """Logits (N, C) for inputs X, and the activations of every layer (for backward)."""
@@ -139,8 +153,9 @@ class MLP:
         starting and synchronising threads than computing on products this size (three
         times more on a busy 2-core machine), and memory stays bounded for large X.
         """
-        return np.concatenate([self.forward(w, X[s:s + self.BLOCK])[0]
-                               for s in range(0, len(X), self.BLOCK)])
+        return np.concatenate(
+            [self.forward(w, X[s : s + self.BLOCK])[0] for s in range(0, len(X), self.BLOCK)]
+        )
 
     def _batch(self, idx):
         return (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
@@ -163,17 +178,17 @@ class MLP:
         """(loss, gradient) in one forward and one backward pass."""
         X, y = self._batch(idx)
         logits, acts = self.forward(w, X)
-        loss, delta = self.criterion(logits, y)            # delta = ∂loss/∂logits
+        loss, delta = self.criterion(logits, y)  # delta = ∂loss/∂logits
         dfun = ACTIVATIONS[self.activation][1]
         layers = self.unpack(w)
         g = np.zeros(self.dim)
-        dlayers = self.unpack(g)                           # views: filling them fills g
+        dlayers = self.unpack(g)  # views: filling them fills g
         for k in range(len(layers) - 1, -1, -1):
             W, _ = layers[k]
             dW, db = dlayers[k]
             dW[...] = acts[k].T @ delta + self.weight_decay * W
             db[...] = delta.sum(axis=0)
-            if k:                                          # back through the activation below
+            if k:  # back through the activation below
                 delta = (delta @ W.T) * dfun(acts[k])
         return loss + self._penalty(w), g
 

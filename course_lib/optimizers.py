@@ -24,6 +24,7 @@ The step counter ``t`` counts 1, 2, … and is incremented *before* it is used i
 bias corrections. Each rule below lists its hyperparameters with defaults and
 the state it keeps, and how it maps onto ``torch.optim``.
 """
+
 import numpy as np
 
 
@@ -118,7 +119,7 @@ def adam(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay
     """
     g = grad(x) + weight_decay * x
     t, m, v = _moments(x, g, state, beta1, beta2)
-    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
     return x - lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
@@ -131,8 +132,8 @@ def amsgrad(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     g = grad(x)
     t, m, v = _moments(x, g, state, beta1, beta2)
     v_max = state["v_max"] = np.maximum(state.get("v_max", np.zeros_like(x)), v)
-    m_hat = m / (1 - beta1 ** t)
-    return x - lr * m_hat / (np.sqrt(v_max) / np.sqrt(1 - beta2 ** t) + eps)
+    m_hat = m / (1 - beta1**t)
+    return x - lr * m_hat / (np.sqrt(v_max) / np.sqrt(1 - beta2**t) + eps)
 
 
 def adamax(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -145,7 +146,7 @@ def adamax(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     t = state["t"] = state.get("t", 0) + 1
     m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
     u = state["u"] = np.maximum(beta2 * state.get("u", np.zeros_like(x)), np.abs(g) + eps)
-    return x - lr / (1 - beta1 ** t) * m / u
+    return x - lr / (1 - beta1**t) * m / u
 
 
 def nadam(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=None):
@@ -159,10 +160,10 @@ def nadam(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, momentum_de
     """
     g = grad(x)
     t, m, v = _moments(x, g, state, beta1, beta2)
-    denom = np.sqrt(v / (1 - beta2 ** t)) + eps
+    denom = np.sqrt(v / (1 - beta2**t)) + eps
     if momentum_decay is None:
         mu, mu_next = beta1, beta1
-        prod, prod_next = beta1 ** t, beta1 ** (t + 1)
+        prod, prod_next = beta1**t, beta1 ** (t + 1)
     else:
         mu = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
         mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
@@ -183,7 +184,7 @@ def adabelief(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-16):
     t = state["t"] = state.get("t", 0) + 1
     m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
     s = state["s"] = beta2 * state.get("s", np.zeros_like(x)) + (1 - beta2) * (g - m) ** 2 + eps
-    m_hat, s_hat = m / (1 - beta1 ** t), s / (1 - beta2 ** t)
+    m_hat, s_hat = m / (1 - beta1**t), s / (1 - beta2**t)
     return x - lr * m_hat / (np.sqrt(s_hat) + eps)
 
 
@@ -194,9 +195,24 @@ def adamw(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_deca
     """
     g = grad(x)
     t, m, v = _moments(x, g, state, beta1, beta2)
-    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
     return x * (1 - lr * weight_decay) - lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
-STEPS = {f.__name__: f for f in (gd, momentum, nesterov, adagrad, rmsprop, adadelta, adam,
-                                 amsgrad, adamax, nadam, adabelief, adamw)}
+STEPS = {
+    f.__name__: f
+    for f in (
+        gd,
+        momentum,
+        nesterov,
+        adagrad,
+        rmsprop,
+        adadelta,
+        adam,
+        amsgrad,
+        adamax,
+        nadam,
+        adabelief,
+        adamw,
+    )
+}

@@ -4,6 +4,7 @@ Every helper returns its figure and closes it in pyplot, so that a figure shows
 exactly once: when it is the value of a notebook cell, or through ``display``.
 Pass ``ax`` to draw into an existing figure instead.
 """
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
@@ -15,7 +16,7 @@ def _new(ax, figsize):
     if ax is not None:
         return ax.figure, ax
     fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-    plt.close(fig)   # shown by returning it, never a second time by the inline backend
+    plt.close(fig)  # shown by returning it, never a second time by the inline backend
     return fig, ax
 
 
@@ -34,7 +35,7 @@ def as_runs(runs):
 
 def plot_contours(problem, ax=None, window=None, levels=None, figsize=(5.2, 4.0)):
     """Draw the contours of a 2-D problem (cached grid) and its minimisers; returns the axes."""
-    fig, ax = _new(ax, figsize)
+    _, ax = _new(ax, figsize)
     x1, x2, f = problem.grid(window=window)
     levels = problem.levels if levels is None else levels
     if levels is None:
@@ -42,8 +43,9 @@ def plot_contours(problem, ax=None, window=None, levels=None, figsize=(5.2, 4.0)
         top = np.percentile(gap, 95)
         # The floor keeps log-spaced levels off 0; relative to the range, so that a problem
         # whose values are all tiny (e.g. a quadratic × 1e-6) still gets increasing levels.
-        levels = np.min(f) + np.geomspace(max(np.percentile(gap, 0.5), min(1e-3, 1e-6 * top)),
-                                          top, 14)
+        levels = np.min(f) + np.geomspace(
+            max(np.percentile(gap, 0.5), min(1e-3, 1e-6 * top)), top, 14
+        )
     norm = LogNorm() if np.all(np.asarray(levels) > 0) else None
     ax.contourf(x1, x2, f, levels=levels, cmap="Blues_r", norm=norm, alpha=0.35, extend="both")
     ax.contour(x1, x2, f, levels=levels, colors="0.55", linewidths=0.6)
@@ -54,8 +56,7 @@ def plot_contours(problem, ax=None, window=None, levels=None, figsize=(5.2, 4.0)
     return ax
 
 
-def show_trace_2d(problem, runs, ax=None, title=None, window=None, legend=True,
-                  figsize=(5.2, 4.0)):
+def show_trace_2d(problem, runs, ax=None, title=None, window=None, legend=True, figsize=(5.2, 4.0)):
     """Trajectories of one or several runs on the contours of a 2-D problem; returns the figure."""
     fig, ax = _new(ax, figsize)
     plot_contours(problem, ax=ax, window=window)
@@ -65,8 +66,9 @@ def show_trace_2d(problem, runs, ax=None, title=None, window=None, legend=True,
         (line,) = ax.plot(xs[:, 0], xs[:, 1], "-o", ms=3, lw=1.4, label=label)
         # color= too, or this marker would take the next colour of the cycle and the
         # runs would not match their loss curves (plot_losses).
-        ax.plot(*xs[-1], "o", ms=6, mfc="white", mec=line.get_color(),
-                color=line.get_color(), zorder=6)
+        ax.plot(
+            *xs[-1], "o", ms=6, mfc="white", mec=line.get_color(), color=line.get_color(), zorder=6
+        )
     if runs:
         ax.plot(*as_runs(runs)[0].xs[0], "ks", ms=5, zorder=6)
     ax.set_title(title or problem.name)
@@ -85,13 +87,16 @@ def plot_losses(runs, ax=None, x="steps", logy=None, title=None, figsize=(5.2, 3
         xs = getattr(r, x) if getattr(r, x) is not None else np.arange(len(r.losses))
         ys = r.gap if finite_star else r.losses
         if logy:
-            ys = np.maximum(ys, 1e-16)   # a run that reached f* exactly stays on the plot
+            ys = np.maximum(ys, 1e-16)  # a run that reached f* exactly stays on the plot
         ax.plot(xs, ys, label=r.label)
     ax.set_yscale("log" if logy else "linear")
-    names = {"steps": "step", "epochs": "epoch", "grad_evals": "example gradients computed",
-             "times": "seconds"}
-    ax.set(xlabel=names.get(x, x), ylabel="$f(x) - f^*$" if finite_star else "$f(x)$",
-           title=title)
+    names = {
+        "steps": "step",
+        "epochs": "epoch",
+        "grad_evals": "example gradients computed",
+        "times": "seconds",
+    }
+    ax.set(xlabel=names.get(x, x), ylabel="$f(x) - f^*$" if finite_star else "$f(x)$", title=title)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -103,14 +108,24 @@ def show_grid(panels, ncols=3, size=(3.8, 3.2), legend="first"):
     legend: "first" draws the legend in the first panel only, "all" in every one.
     """
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(size[0] * ncols, size[1] * nrows),
+        layout="constrained",
+        squeeze=False,
+    )
     plt.close(fig)
     for i, ax in enumerate(axes.flat):
         if i >= len(panels):
             ax.set_visible(False)
             continue
         problem, runs, title = panels[i]
-        show_trace_2d(problem, runs, ax=ax, title=title,
-                      legend=(legend == "all" or (legend == "first" and i == 0)))
+        show_trace_2d(
+            problem,
+            runs,
+            ax=ax,
+            title=title,
+            legend=(legend == "all" or (legend == "first" and i == 0)),
+        )
     return fig

@@ -5,6 +5,7 @@ the same code evaluates one point (shape ``(d,)``) or a whole contour grid
 (shape ``(ny, nx, d)``): ``f`` returns shape ``(...)``, ``grad`` shape ``(..., d)``
 and ``hess`` shape ``(..., d, d)``.
 """
+
 import numpy as np
 
 
@@ -17,9 +18,9 @@ class Problem:
         self.minima = np.atleast_2d(np.asarray(minima, dtype=float))
         self.x0 = np.asarray(x0, dtype=float)
         self.dim = self.x0.size
-        self.window = window            # ((x1_min, x1_max), (x2_min, x2_max)) for 2-D plots
-        self.f_star = float(f_star)     # the minimum value, so losses can be shown as f - f*
-        self.levels = levels            # contour levels; None picks log-spaced ones
+        self.window = window  # ((x1_min, x1_max), (x2_min, x2_max)) for 2-D plots
+        self.f_star = float(f_star)  # the minimum value, so losses can be shown as f - f*
+        self.levels = levels  # contour levels; None picks log-spaced ones
         self._grids = {}
 
     def f(self, x):
@@ -49,6 +50,7 @@ class Problem:
 
 # --- quadratics -------------------------------------------------------------
 
+
 class Quadratic(Problem):
     """f(x) = ½ xᵀAx − bᵀx + c with a symmetric positive (semi-)definite A."""
 
@@ -67,9 +69,14 @@ class Quadratic(Problem):
         super().__init__(
             name,
             f=lambda x: 0.5 * np.einsum("...i,ij,...j->...", x, A, x) - x @ b + c,
-            grad=lambda x: x @ A - b,   # A is symmetric, so xA = (Ax)ᵀ for stacks of points
+            grad=lambda x: x @ A - b,  # A is symmetric, so xA = (Ax)ᵀ for stacks of points
             hess=lambda x: np.broadcast_to(A, x.shape[:-1] + A.shape).copy(),
-            minima=x_star, x0=x0, window=window, f_star=f_star, levels=levels)
+            minima=x_star,
+            x0=x0,
+            window=window,
+            f_star=f_star,
+            levels=levels,
+        )
 
     @property
     def condition_number(self):
@@ -98,11 +105,16 @@ class LeastSquares(Quadratic):
         self.X, self.y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
         self.n = len(self.y)
         A = self.X.T @ self.X / self.n
-        super().__init__(0.5 * (A + A.T), self.X.T @ self.y / self.n, c=0.5 * self.y @ self.y / self.n,
-                         x0=np.zeros(self.X.shape[1]) if x0 is None else x0, name=name)
+        super().__init__(
+            0.5 * (A + A.T),
+            self.X.T @ self.y / self.n,
+            c=0.5 * self.y @ self.y / self.n,
+            x0=np.zeros(self.X.shape[1]) if x0 is None else x0,
+            name=name,
+        )
 
     def loss(self, w, idx=None):
-        if idx is None:                  # all examples: the quadratic form, vectorised
+        if idx is None:  # all examples: the quadratic form, vectorised
             return self.f(w)
         r = self.X[idx] @ np.asarray(w, dtype=float) - self.y[idx]
         return 0.5 * np.mean(r * r)
@@ -119,33 +131,42 @@ class LeastSquares(Quadratic):
 
 
 # The running example of the course: κ = 20, a narrow ravine along x1.
-course_quadratic = Quadratic(np.diag([0.2, 4.0]), x0=(-5.0, -2.0), name="course quadratic",
-                             window=((-6.0, 6.0), (-3.0, 3.0)))
+course_quadratic = Quadratic(
+    np.diag([0.2, 4.0]), x0=(-5.0, -2.0), name="course quadratic", window=((-6.0, 6.0), (-3.0, 3.0))
+)
 
 
 # --- non-quadratic problems -------------------------------------------------
 
+
 def _rosenbrock_f(x):
     x1, x2 = x[..., 0], x[..., 1]
-    return (1 - x1) ** 2 + 100 * (x2 - x1 ** 2) ** 2
+    return (1 - x1) ** 2 + 100 * (x2 - x1**2) ** 2
 
 
 def _rosenbrock_grad(x):
     x1, x2 = x[..., 0], x[..., 1]
-    return np.stack([-2 * (1 - x1) - 400 * x1 * (x2 - x1 ** 2), 200 * (x2 - x1 ** 2)], axis=-1)
+    return np.stack([-2 * (1 - x1) - 400 * x1 * (x2 - x1**2), 200 * (x2 - x1**2)], axis=-1)
 
 
 def _rosenbrock_hess(x):
     x1, x2 = x[..., 0], x[..., 1]
-    h11 = 2 - 400 * (x2 - x1 ** 2) + 800 * x1 ** 2
+    h11 = 2 - 400 * (x2 - x1**2) + 800 * x1**2
     h12 = -400 * x1
     h22 = 200 * np.ones_like(x1)
     return np.stack([np.stack([h11, h12], -1), np.stack([h12, h22], -1)], -2)
 
 
-rosenbrock = Problem("Rosenbrock", _rosenbrock_f, _rosenbrock_grad, _rosenbrock_hess,
-                     minima=[(1.0, 1.0)], x0=(-1.5, 2.0), window=((-2.0, 2.0), (-1.0, 3.0)),
-                     levels=np.logspace(-1, 3.5, 16))
+rosenbrock = Problem(
+    "Rosenbrock",
+    _rosenbrock_f,
+    _rosenbrock_grad,
+    _rosenbrock_hess,
+    minima=[(1.0, 1.0)],
+    x0=(-1.5, 2.0),
+    window=((-2.0, 2.0), (-1.0, 3.0)),
+    levels=np.logspace(-1, 3.5, 16),
+)
 
 
 # Beale: f = Σ_i (c_i − x1 + x1 x2^i)², i = 1, 2, 3.
@@ -155,10 +176,10 @@ _BEALE_C = np.array([1.5, 2.25, 2.625])
 def _beale_terms(x):
     x1, x2 = x[..., 0, None], x[..., 1, None]
     i = np.arange(1, 4)
-    r = _BEALE_C - x1 + x1 * x2 ** i                     # residuals, shape (..., 3)
-    dr1 = -1 + x2 ** i                                   # ∂r/∂x1
-    dr2 = i * x1 * x2 ** (i - 1)                         # ∂r/∂x2
-    d2r12 = i * x2 ** (i - 1)                            # ∂²r/∂x1∂x2
+    r = _BEALE_C - x1 + x1 * x2**i  # residuals, shape (..., 3)
+    dr1 = -1 + x2**i  # ∂r/∂x1
+    dr2 = i * x1 * x2 ** (i - 1)  # ∂r/∂x2
+    d2r12 = i * x2 ** (i - 1)  # ∂²r/∂x1∂x2
     d2r22 = i * (i - 1) * x1 * x2 ** np.maximum(i - 2, 0)  # ∂²r/∂x2²
     return r, dr1, dr2, d2r12, d2r22
 
@@ -174,49 +195,72 @@ def _beale_grad(x):
 
 def _beale_hess(x):
     r, dr1, dr2, d2r12, d2r22 = _beale_terms(x)
-    h11 = np.sum(2 * dr1 ** 2, -1)                       # ∂²r/∂x1² = 0
+    h11 = np.sum(2 * dr1**2, -1)  # ∂²r/∂x1² = 0
     h12 = np.sum(2 * dr1 * dr2 + 2 * r * d2r12, -1)
-    h22 = np.sum(2 * dr2 ** 2 + 2 * r * d2r22, -1)
+    h22 = np.sum(2 * dr2**2 + 2 * r * d2r22, -1)
     return np.stack([np.stack([h11, h12], -1), np.stack([h12, h22], -1)], -2)
 
 
-beale = Problem("Beale", _beale_f, _beale_grad, _beale_hess, minima=[(3.0, 0.5)],
-                x0=(1.0, 1.4), window=((-4.5, 4.5), (-4.5, 4.5)), levels=np.logspace(-1, 5, 20))
+beale = Problem(
+    "Beale",
+    _beale_f,
+    _beale_grad,
+    _beale_hess,
+    minima=[(3.0, 0.5)],
+    x0=(1.0, 1.4),
+    window=((-4.5, 4.5), (-4.5, 4.5)),
+    levels=np.logspace(-1, 5, 20),
+)
 
 
 saddle = Problem(
-    "saddle", lambda x: x[..., 0] ** 2 - x[..., 1] ** 2,
+    "saddle",
+    lambda x: x[..., 0] ** 2 - x[..., 1] ** 2,
     lambda x: np.stack([2 * x[..., 0], -2 * x[..., 1]], -1),
     lambda x: np.broadcast_to(np.diag([2.0, -2.0]), x.shape[:-1] + (2, 2)).copy(),
-    minima=np.empty((0, 2)), x0=(-1.5, 1e-3), window=((-2.0, 2.0), (-2.0, 2.0)),
-    f_star=-np.inf, levels=np.linspace(-4, 4, 17))
-saddle.stationary_point = np.zeros(2)   # not a minimum: f is unbounded below
+    minima=np.empty((0, 2)),
+    x0=(-1.5, 1e-3),
+    window=((-2.0, 2.0), (-2.0, 2.0)),
+    f_star=-np.inf,
+    levels=np.linspace(-4, 4, 17),
+)
+saddle.stationary_point = np.zeros(2)  # not a minimum: f is unbounded below
 
 
 def _himmelblau_f(x):
     x1, x2 = x[..., 0], x[..., 1]
-    return (x1 ** 2 + x2 - 11) ** 2 + (x1 + x2 ** 2 - 7) ** 2
+    return (x1**2 + x2 - 11) ** 2 + (x1 + x2**2 - 7) ** 2
 
 
 def _himmelblau_grad(x):
     x1, x2 = x[..., 0], x[..., 1]
-    a, b = x1 ** 2 + x2 - 11, x1 + x2 ** 2 - 7
+    a, b = x1**2 + x2 - 11, x1 + x2**2 - 7
     return np.stack([4 * x1 * a + 2 * b, 2 * a + 4 * x2 * b], axis=-1)
 
 
 def _himmelblau_hess(x):
     x1, x2 = x[..., 0], x[..., 1]
-    h11 = 12 * x1 ** 2 + 4 * x2 - 42
+    h11 = 12 * x1**2 + 4 * x2 - 42
     h12 = 4 * (x1 + x2)
-    h22 = 12 * x2 ** 2 + 4 * x1 - 26
+    h22 = 12 * x2**2 + 4 * x1 - 26
     return np.stack([np.stack([h11, h12], -1), np.stack([h12, h22], -1)], -2)
 
 
 himmelblau = Problem(
-    "Himmelblau", _himmelblau_f, _himmelblau_grad, _himmelblau_hess,
-    minima=[(3.0, 2.0), (-2.805118086952745, 3.131312518250573),
-            (-3.779310253377747, -3.283185991286170), (3.584428340330492, -1.848126526964404)],
-    x0=(0.0, 0.0), window=((-5.0, 5.0), (-5.0, 5.0)), levels=np.logspace(-0.5, 2.7, 18))
+    "Himmelblau",
+    _himmelblau_f,
+    _himmelblau_grad,
+    _himmelblau_hess,
+    minima=[
+        (3.0, 2.0),
+        (-2.805118086952745, 3.131312518250573),
+        (-3.779310253377747, -3.283185991286170),
+        (3.584428340330492, -1.848126526964404),
+    ],
+    x0=(0.0, 0.0),
+    window=((-5.0, 5.0), (-5.0, 5.0)),
+    levels=np.logspace(-0.5, 2.7, 18),
+)
 
 
 # A tilted double well: a shallow local minimum at x1 ≈ +0.96 beside the global one
@@ -224,33 +268,41 @@ himmelblau = Problem(
 # can carry the iterate over the barrier.
 def _double_well_f(x):
     x1, x2 = x[..., 0], x[..., 1]
-    return (x1 ** 2 - 1) ** 2 + 0.3 * x1 + 0.5 * x2 ** 2
+    return (x1**2 - 1) ** 2 + 0.3 * x1 + 0.5 * x2**2
 
 
 def _double_well_grad(x):
     x1, x2 = x[..., 0], x[..., 1]
-    return np.stack([4 * x1 * (x1 ** 2 - 1) + 0.3, x2], axis=-1)
+    return np.stack([4 * x1 * (x1**2 - 1) + 0.3, x2], axis=-1)
 
 
 def _double_well_hess(x):
     x1 = x[..., 0]
-    h11 = 12 * x1 ** 2 - 4
+    h11 = 12 * x1**2 - 4
     zero = np.zeros_like(x1)
     return np.stack([np.stack([h11, zero], -1), np.stack([zero, np.ones_like(x1)], -1)], -2)
 
 
 def _double_well_minima():
-    roots = np.roots([4.0, 0.0, -4.0, 0.3])             # stationary points in x1
+    roots = np.roots([4.0, 0.0, -4.0, 0.3])  # stationary points in x1
     roots = np.sort(roots[np.isreal(roots)].real)
-    return [(roots[0], 0.0), (roots[2], 0.0)]            # the middle root is the barrier top
+    return [(roots[0], 0.0), (roots[2], 0.0)]  # the middle root is the barrier top
 
 
 _dw_min = _double_well_minima()
 double_well = Problem(
-    "double well", _double_well_f, _double_well_grad, _double_well_hess,
-    minima=_dw_min, x0=(2.0, 1.0), window=((-2.0, 2.2), (-1.5, 1.5)),
-    f_star=float(_double_well_f(np.array(_dw_min[0]))), levels=np.linspace(-0.4, 3.0, 18))
+    "double well",
+    _double_well_f,
+    _double_well_grad,
+    _double_well_hess,
+    minima=_dw_min,
+    x0=(2.0, 1.0),
+    window=((-2.0, 2.2), (-1.5, 1.5)),
+    f_star=float(_double_well_f(np.array(_dw_min[0]))),
+    levels=np.linspace(-0.4, 3.0, 18),
+)
 
 
-PROBLEMS = {p.name: p for p in (course_quadratic, rosenbrock, beale, saddle, himmelblau,
-                                double_well)}
+PROBLEMS = {
+    p.name: p for p in (course_quadratic, rosenbrock, beale, saddle, himmelblau, double_well)
+}

@@ -5,6 +5,7 @@ On a quadratic with Hessian eigenvalues in [λ_min, λ_max] (condition number
 helpers here measure ρ from the iterates of a run and give the textbook tuning
 and rate of gradient descent, heavy-ball momentum and Nesterov.
 """
+
 import numpy as np
 
 
@@ -28,12 +29,14 @@ def convergence_rate(xs, x_star, window=0.5, floor=None):
     e = errors(xs, x_star)
     if floor is None:
         floor = max(1e-10 * float(np.linalg.norm(x_star)), 1e-200)
-    below = np.flatnonzero(~(e > floor))          # also stops at a NaN or an exact zero
+    below = np.flatnonzero(~(e > floor))  # also stops at a NaN or an exact zero
     end = (below[0] if below.size else len(e)) - 1
     start = int(round(end * (1 - window)))
     if end - start < 2:
-        raise ValueError(f"only {end - start} usable steps above the floor {floor:.3g}: "
-                         "record more steps, or start further from x*")
+        raise ValueError(
+            f"only {end - start} usable steps above the floor {floor:.3g}: "
+            "record more steps, or start further from x*"
+        )
     return float((e[end] / e[start]) ** (1.0 / (end - start)))
 
 
@@ -45,8 +48,10 @@ def gd_tuning(lam_min, lam_max):
 def heavy_ball_tuning(lam_min, lam_max):
     """Polyak's optimal heavy ball on a quadratic: (η, γ) = (4/(√λ_max + √λ_min)², ((√κ−1)/(√κ+1))²)."""
     sqrt_kappa = np.sqrt(lam_max / lam_min)
-    return (4.0 / (np.sqrt(lam_max) + np.sqrt(lam_min)) ** 2,
-            ((sqrt_kappa - 1) / (sqrt_kappa + 1)) ** 2)
+    return (
+        4.0 / (np.sqrt(lam_max) + np.sqrt(lam_min)) ** 2,
+        ((sqrt_kappa - 1) / (sqrt_kappa + 1)) ** 2,
+    )
 
 
 def nesterov_tuning(lam_min, lam_max):

@@ -9,6 +9,7 @@ finite or explodes, a run stops, warns once with the step and the reason, and
 returns what it has. A step that returns something that is not an array of the
 right shape gets a ``StepError`` naming it.
 """
+
 import inspect
 import os
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-EXPLODE = 1e10   # a loss or iterate this many times larger than at the start counts as diverged
+EXPLODE = 1e10  # a loss or iterate this many times larger than at the start counts as diverged
 
 
 class CourseError(Exception):
@@ -57,8 +58,10 @@ def _user_stacklevel():
 def not_done(exc, fn):
     """Turn a NotImplementedError raised by a student's function into ExerciseNotDone."""
     msg = str(exc) or f"{_name(fn)}() is not implemented yet"
-    return ExerciseNotDone(f"{msg} — not finished yet: complete {_name(fn)}() above, "
-                           "run its cell, then run this cell again.")
+    return ExerciseNotDone(
+        f"{msg} — not finished yet: complete {_name(fn)}() above, "
+        "run its cell, then run this cell again."
+    )
 
 
 def call_step(step, x, grad, state, k, kwargs):
@@ -71,8 +74,10 @@ def call_step(step, x, grad, state, k, kwargs):
     except TypeError as exc:
         if "unexpected keyword argument" in str(exc) and _name(step) in str(exc):
             accepted = list(inspect.signature(step).parameters)[3:]
-            raise StepError(f"{_name(step)}() was called with {sorted(kwargs)} but accepts only "
-                            f"{accepted}: {exc}") from None
+            raise StepError(
+                f"{_name(step)}() was called with {sorted(kwargs)} but accepts only "
+                f"{accepted}: {exc}"
+            ) from None
         raise
     check_return(x_new, x, step, k)
     return x_new
@@ -85,8 +90,10 @@ def check_return(x_new, x, step, k):
     if x_new is None:
         raise StepError(f"{where} returned None; expected {expected}. Did you forget `return`?")
     if not isinstance(x_new, np.ndarray):
-        raise StepError(f"{where} returned a {type(x_new).__name__}; expected {expected} "
-                        "(compute with numpy arrays, or wrap the result in np.asarray).")
+        raise StepError(
+            f"{where} returned a {type(x_new).__name__}; expected {expected} "
+            "(compute with numpy arrays, or wrap the result in np.asarray)."
+        )
     if x_new.shape != x.shape:
         raise StepError(f"{where} returned shape {x_new.shape}; expected {expected}.")
     if not np.issubdtype(x_new.dtype, np.floating):
@@ -94,8 +101,10 @@ def check_return(x_new, x, step, k):
 
 
 def nan_error(step, k):
-    return StepError(f"{_name(step)}() at step {k} returned NaN although x and its gradient were "
-                     "finite: look for 0/0, a square root of a negative number, or ε = 0.")
+    return StepError(
+        f"{_name(step)}() at step {k} returned NaN although x and its gradient were "
+        "finite: look for 0/0, a square root of a negative number, or ε = 0."
+    )
 
 
 def step_extras(step, objective):
@@ -107,17 +116,18 @@ def step_extras(step, objective):
 @dataclass
 class Run:
     """What a runner records. Unpacks as ``xs, losses = run``."""
+
     label: str
-    xs: np.ndarray                   # iterates, shape (recorded, *x.shape); x0 first
-    losses: np.ndarray               # objective values at those iterates
-    f_star: float = 0.0              # minimum value of the objective, when known
-    diverged_at: int = None          # step at which the run stopped, or None
-    reason: str = ""                 # why it stopped
+    xs: np.ndarray  # iterates, shape (recorded, *x.shape); x0 first
+    losses: np.ndarray  # objective values at those iterates
+    f_star: float = 0.0  # minimum value of the objective, when known
+    diverged_at: int = None  # step at which the run stopped, or None
+    reason: str = ""  # why it stopped
     hyperparameters: dict = field(default_factory=dict)
-    steps: np.ndarray = None         # update count at each record
-    epochs: np.ndarray = None        # mini-batch runs: epochs done at each record
-    grad_evals: np.ndarray = None    # mini-batch runs: example gradients computed so far
-    times: np.ndarray = None         # mini-batch runs: seconds spent in updates so far
+    steps: np.ndarray = None  # update count at each record
+    epochs: np.ndarray = None  # mini-batch runs: epochs done at each record
+    grad_evals: np.ndarray = None  # mini-batch runs: example gradients computed so far
+    times: np.ndarray = None  # mini-batch runs: seconds spent in updates so far
     metrics: dict = field(default_factory=dict)
 
     def __iter__(self):
@@ -135,8 +145,10 @@ class Run:
 
     def __repr__(self):
         tail = f", diverged at step {self.diverged_at}" if self.diverged_at else ""
-        return (f"Run({self.label!r}: {len(self.losses) - 1} recorded steps, "
-                f"final loss {self.losses[-1]:.6g}{tail})")
+        return (
+            f"Run({self.label!r}: {len(self.losses) - 1} recorded steps, "
+            f"final loss {self.losses[-1]:.6g}{tail})"
+        )
 
 
 def _divergence(x_new, loss, x0, loss0):
@@ -152,9 +164,12 @@ def _divergence(x_new, loss, x0, loss0):
 
 
 def _warn(label, k, reason):
-    warnings.warn(f"{label} diverged at step {k}: {reason}. The run stopped there and returns "
-                  f"the {k} steps before it; try a smaller learning rate.",
-                  DivergenceWarning, stacklevel=_user_stacklevel())
+    warnings.warn(
+        f"{label} diverged at step {k}: {reason}. The run stopped there and returns "
+        f"the {k} steps before it; try a smaller learning rate.",
+        DivergenceWarning,
+        stacklevel=_user_stacklevel(),
+    )
 
 
 def run(step, problem, x0=None, steps=20, label=None, **hyperparameters):
@@ -170,13 +185,17 @@ def run(step, problem, x0=None, steps=20, label=None, **hyperparameters):
         x_new = call_step(step, x, problem.grad, state, k, kwargs)
         with np.errstate(all="ignore"):
             loss = float(problem.f(x_new))
-            if np.isnan(x_new).any() and np.isfinite(losses[-1]) and abs(losses[-1]) < EXPLODE \
-                    and np.all(np.isfinite(problem.grad(x))):
+            if (
+                np.isnan(x_new).any()
+                and np.isfinite(losses[-1])
+                and abs(losses[-1]) < EXPLODE
+                and np.all(np.isfinite(problem.grad(x)))
+            ):
                 raise nan_error(step, k)
         reason = _divergence(x_new, loss, xs[0], losses[0])
         if reason:
             if np.all(np.isfinite(x_new)) and np.isfinite(loss):
-                xs.append(x_new.copy())        # still drawable: shows where the run was heading
+                xs.append(x_new.copy())  # still drawable: shows where the run was heading
                 losses.append(loss)
             diverged_at = k
             _warn(label, k, reason)
@@ -184,9 +203,16 @@ def run(step, problem, x0=None, steps=20, label=None, **hyperparameters):
         x = x_new
         xs.append(x.copy())
         losses.append(loss)
-    return Run(label, np.array(xs), np.array(losses), f_star=problem.f_star,
-               diverged_at=diverged_at, reason=reason, hyperparameters=hyperparameters,
-               steps=np.arange(len(losses)))
+    return Run(
+        label,
+        np.array(xs),
+        np.array(losses),
+        f_star=problem.f_star,
+        diverged_at=diverged_at,
+        reason=reason,
+        hyperparameters=hyperparameters,
+        steps=np.arange(len(losses)),
+    )
 
 
 def train_2d(step, problem, x0=None, steps=20, label=None, **hyperparameters):
@@ -195,20 +221,33 @@ def train_2d(step, problem, x0=None, steps=20, label=None, **hyperparameters):
     xs has shape (steps + 1, 2) unless the run diverged and stopped early.
     """
     if problem.dim != 2:
-        raise ValueError(f"train_2d needs a 2-D problem; {problem.name} has {problem.dim} "
-                         "dimensions: use run() instead.")
+        raise ValueError(
+            f"train_2d needs a 2-D problem; {problem.name} has {problem.dim} "
+            "dimensions: use run() instead."
+        )
     return run(step, problem, x0=x0, steps=steps, label=label, **hyperparameters)
 
 
 def minibatches(n, batch_size, rng):
     """Index arrays covering range(n) once, in a random order: sampling without replacement."""
     order = rng.permutation(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-def train_minibatch(step, objective, x0=None, epochs=5, batch_size=32, seed=0, schedule=None,
-                    record_every=None, metrics=None, label=None, keep_iterates=None,
-                    **hyperparameters):
+def train_minibatch(
+    step,
+    objective,
+    x0=None,
+    epochs=5,
+    batch_size=32,
+    seed=0,
+    schedule=None,
+    record_every=None,
+    metrics=None,
+    label=None,
+    keep_iterates=None,
+    **hyperparameters,
+):
     """Train on a finite sum with seeded mini-batches; returns a Run.
 
     objective: has ``n`` and ``loss(w, idx=None)``, ``grad(w, idx=None)`` (idx: the
@@ -225,15 +264,20 @@ def train_minibatch(step, objective, x0=None, epochs=5, batch_size=32, seed=0, s
     keep = x.size <= 1000 if keep_iterates is None else keep_iterates
     metrics = metrics or {}
     state, t, evals, busy = {}, 0, 0, 0.0
-    extras = step_extras(step, objective)     # once: inspect.signature costs ~70 µs per call
+    extras = step_extras(step, objective)  # once: inspect.signature costs ~70 µs per call
     rec = {"xs": [], "losses": [], "steps": [], "epochs": [], "grad_evals": [], "times": []}
     rec_metrics = {name: [] for name in metrics}
 
     def record(epoch):
         with np.errstate(all="ignore"):
             loss = float(objective.loss(x))
-        for key, value in (("losses", loss), ("steps", t), ("epochs", epoch),
-                           ("grad_evals", evals), ("times", busy)):
+        for key, value in (
+            ("losses", loss),
+            ("steps", t),
+            ("epochs", epoch),
+            ("grad_evals", evals),
+            ("times", busy),
+        ):
             rec[key].append(value)
         if keep:
             rec["xs"].append(x.copy())
@@ -250,7 +294,7 @@ def train_minibatch(step, objective, x0=None, epochs=5, batch_size=32, seed=0, s
             kwargs = dict(hyperparameters)
             if schedule is not None:
                 kwargs["lr"] = schedule(t)
-            grad = lambda w, idx=idx: objective.grad(w, idx)   # noqa: E731 (one batch per update)
+            grad = lambda w, idx=idx: objective.grad(w, idx)
             started = time.perf_counter()
             x_new = call_step(step, x, grad, state, t + 1, {**extras, **kwargs})
             busy += time.perf_counter() - started
@@ -267,9 +311,17 @@ def train_minibatch(step, objective, x0=None, epochs=5, batch_size=32, seed=0, s
                 break
         if reason:
             break
-    return Run(label, np.array(rec["xs"]) if keep else None, np.array(rec["losses"]),
-               f_star=getattr(objective, "f_star", 0.0), diverged_at=diverged_at,
-               reason=reason, hyperparameters=hyperparameters, steps=np.array(rec["steps"]),
-               epochs=np.array(rec["epochs"]), grad_evals=np.array(rec["grad_evals"]),
-               times=np.array(rec["times"]),
-               metrics={k: np.array(v) for k, v in rec_metrics.items()})
+    return Run(
+        label,
+        np.array(rec["xs"]) if keep else None,
+        np.array(rec["losses"]),
+        f_star=getattr(objective, "f_star", 0.0),
+        diverged_at=diverged_at,
+        reason=reason,
+        hyperparameters=hyperparameters,
+        steps=np.array(rec["steps"]),
+        epochs=np.array(rec["epochs"]),
+        grad_evals=np.array(rec["grad_evals"]),
+        times=np.array(rec["times"]),
+        metrics={k: np.array(v) for k, v in rec_metrics.items()},
+    )

@@ -13,6 +13,7 @@ optimiser's initial learning rate (torch's ``base_lr``). Every function here
 agrees with its torch scheduler to ~1e-12 (tests/test_schedules.py). All of them
 accept an array of t as well, for plots.
 """
+
 import numpy as np
 
 
@@ -86,8 +87,16 @@ def _anneal(start, end, pct, strategy):
     return (end - start) * pct + start
 
 
-def one_cycle_lr(t, max_lr, total_steps, pct_start=0.3, anneal_strategy="cos", div_factor=25.0,
-                 final_div_factor=1e4, three_phase=False):
+def one_cycle_lr(
+    t,
+    max_lr,
+    total_steps,
+    pct_start=0.3,
+    anneal_strategy="cos",
+    div_factor=25.0,
+    final_div_factor=1e4,
+    three_phase=False,
+):
     """One-cycle (Smith & Topin 2019), exactly as torch.optim.lr_scheduler.OneCycleLR.
 
     Starts at max_lr / div_factor, rises to max_lr at update pct_start·total_steps − 1,
@@ -103,18 +112,23 @@ def one_cycle_lr(t, max_lr, total_steps, pct_start=0.3, anneal_strategy="cos", d
         raise ValueError(f"pct_start must be between 0 and 1; got {pct_start}")
     t = _counter(t)
     if np.any(t > total_steps):
-        raise ValueError(f"one_cycle_lr is defined for t = 0 … {total_steps} "
-                         f"(total_steps); got t = {t.max():g}")
+        raise ValueError(
+            f"one_cycle_lr is defined for t = 0 … {total_steps} (total_steps); got t = {t.max():g}"
+        )
     initial = max_lr / div_factor
     minimum = initial / final_div_factor
     # (end update, start lr, end lr) of each phase, as torch's _schedule_phases
     if three_phase:
-        phases = [(pct_start * total_steps - 1, initial, max_lr),
-                  (2 * pct_start * total_steps - 2, max_lr, initial),
-                  (total_steps - 1, initial, minimum)]
+        phases = [
+            (pct_start * total_steps - 1, initial, max_lr),
+            (2 * pct_start * total_steps - 2, max_lr, initial),
+            (total_steps - 1, initial, minimum),
+        ]
     else:
-        phases = [(pct_start * total_steps - 1, initial, max_lr),
-                  (total_steps - 1, max_lr, minimum)]
+        phases = [
+            (pct_start * total_steps - 1, initial, max_lr),
+            (total_steps - 1, max_lr, minimum),
+        ]
     out = np.empty_like(t)
     start, done = 0.0, np.zeros(t.shape, dtype=bool)
     for i, (end, lr_a, lr_b) in enumerate(phases):
@@ -139,10 +153,12 @@ def sequential_lr(t, schedules, milestones):
     torch.optim.lr_scheduler.SequentialLR(optimizer, schedulers, milestones).
     """
     if len(milestones) != len(schedules) - 1:
-        raise ValueError(f"{len(schedules)} schedules need {len(schedules) - 1} milestones; "
-                         f"got {len(milestones)}")
+        raise ValueError(
+            f"{len(schedules)} schedules need {len(schedules) - 1} milestones; "
+            f"got {len(milestones)}"
+        )
     bounds = [0, *milestones]
-    if np.ndim(t) == 0:       # one update: call the chosen schedule with a plain number
+    if np.ndim(t) == 0:  # one update: call the chosen schedule with a plain number
         i = int(np.searchsorted(milestones, _counter(t), side="right"))
         return float(schedules[i](t - bounds[i]))
     t = _counter(t)
@@ -155,5 +171,15 @@ def sequential_lr(t, schedules, milestones):
     return _as_output(t, out)
 
 
-SCHEDULES = {f.__name__: f for f in (constant_lr, step_lr, exponential_lr, cosine_annealing_lr,
-                                     linear_lr, one_cycle_lr, sequential_lr)}
+SCHEDULES = {
+    f.__name__: f
+    for f in (
+        constant_lr,
+        step_lr,
+        exponential_lr,
+        cosine_annealing_lr,
+        linear_lr,
+        one_cycle_lr,
+        sequential_lr,
+    )
+}

@@ -8,12 +8,13 @@ return a ``Run`` whose ``grad_evals`` counts gradient evaluations and whose
 ``update_radius``, ``bfgs_update``, …) are the lesson's exercises and can be
 swapped for a student's version through keyword arguments.
 """
+
 import numpy as np
 
 from .runners import Run
 
-
 # --- Newton -------------------------------------------------------------------
+
 
 def newton(x, grad, state, hess, lr=1.0):
     """Newton's method: x ← x − η H⁻¹∇f(x), with H = ∇²f(x).
@@ -56,8 +57,9 @@ def backtracking(f, x, g, p, alpha=1.0, c=1e-4, shrink=0.5, max_tries=60):
     raise RuntimeError(f"no step satisfied the Armijo condition after {max_tries} tries")
 
 
-def damped_newton(x, grad, state, f, hess, c=1e-4, shrink=0.5, modify=None, delta=1e-3,
-                  line_search=backtracking):
+def damped_newton(
+    x, grad, state, f, hess, c=1e-4, shrink=0.5, modify=None, delta=1e-3, line_search=backtracking
+):
     """Newton direction p = −H⁻¹∇f(x), step length α from a backtracking line search.
 
     c, shrink: the Armijo constant and the backtracking factor. modify: None (H as
@@ -69,7 +71,7 @@ def damped_newton(x, grad, state, f, hess, c=1e-4, shrink=0.5, modify=None, delt
     """
     g, H = grad(x), hess(x)
     if not np.any(g):
-        return x.copy()                  # a stationary point: nothing left to do
+        return x.copy()  # a stationary point: nothing left to do
     if modify is not None:
         H = modify_hessian(H, modify, delta)
     p = -np.linalg.solve(H, g)
@@ -80,6 +82,7 @@ def damped_newton(x, grad, state, f, hess, c=1e-4, shrink=0.5, modify=None, delt
 
 
 # --- trust region -------------------------------------------------------------
+
 
 def update_radius(radius, rho, on_boundary, max_radius=1000.0):
     """Trust-region radius update (Nocedal & Wright, Algorithm 4.1).
@@ -98,7 +101,7 @@ def update_radius(radius, rho, on_boundary, max_radius=1000.0):
 def cauchy_point(g, B, radius):
     """The minimiser of the model along −g inside the ball ‖p‖ ≤ Δ (N&W eq. 4.12)."""
     gBg, gnorm = g @ B @ g, np.linalg.norm(g)
-    tau = 1.0 if gBg <= 0 else min(gnorm ** 3 / (radius * gBg), 1.0)
+    tau = 1.0 if gBg <= 0 else min(gnorm**3 / (radius * gBg), 1.0)
     return -tau * radius / gnorm * g
 
 
@@ -110,25 +113,37 @@ def dogleg(g, B, radius):
     −g) leaves the ball. Same conventions as scipy's trust-dogleg.
     """
     try:
-        L = np.linalg.cholesky(B)       # as scipy: the dogleg is defined for B ≻ 0 only
+        L = np.linalg.cholesky(B)  # as scipy: the dogleg is defined for B ≻ 0 only
     except np.linalg.LinAlgError:
-        raise ValueError("dogleg needs a positive definite B; replace it first, e.g. with "
-                         "modify_hessian(B)") from None
+        raise ValueError(
+            "dogleg needs a positive definite B; replace it first, e.g. with modify_hessian(B)"
+        ) from None
     p_b = -np.linalg.solve(L.T, np.linalg.solve(L, g))
     if np.linalg.norm(p_b) < radius:
         return p_b, False
     p_u = -(g @ g) / (g @ B @ g) * g
     if np.linalg.norm(p_u) >= radius:
         return radius * p_u / np.linalg.norm(p_u), True
-    d = p_b - p_u                        # solve ‖p_u + τd‖ = Δ for τ in [0, 1]
-    a, b, c = d @ d, 2 * p_u @ d, p_u @ p_u - radius ** 2
+    d = p_b - p_u  # solve ‖p_u + τd‖ = Δ for τ in [0, 1]
+    a, b, c = d @ d, 2 * p_u @ d, p_u @ p_u - radius**2
     tau = (-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)
     return p_u + tau * d, True
 
 
-def minimize_trust_region(f, grad, hess, x0, radius=1.0, max_radius=1000.0, eta=0.15,
-                          gtol=1e-4, max_iter=200, subproblem=dogleg, update=update_radius,
-                          label="trust region"):
+def minimize_trust_region(
+    f,
+    grad,
+    hess,
+    x0,
+    radius=1.0,
+    max_radius=1000.0,
+    eta=0.15,
+    gtol=1e-4,
+    max_iter=200,
+    subproblem=dogleg,
+    update=update_radius,
+    label="trust region",
+):
     """Trust-region Newton (N&W Algorithm 4.1) with model m(p) = f + gᵀp + ½pᵀ∇²f p.
 
     radius: initial Δ; max_radius: Δ_max; eta: accept the step when ρ > η;
@@ -147,7 +162,7 @@ def minimize_trust_region(f, grad, hess, x0, radius=1.0, max_radius=1000.0, eta=
             break
         B = hess(x)
         p, on_boundary = subproblem(g, B, radius)
-        predicted = -(g @ p + 0.5 * p @ B @ p)           # m(0) − m(p)
+        predicted = -(g @ p + 0.5 * p @ B @ p)  # m(0) − m(p)
         f_new = f(x + p)
         rho = (fx - f_new) / predicted
         radii.append(radius)
@@ -155,13 +170,18 @@ def minimize_trust_region(f, grad, hess, x0, radius=1.0, max_radius=1000.0, eta=
         if rho > eta:
             x, fx, g = x + p, f_new, grad(x + p)
         xs.append(x.copy()), fs.append(fx), rhos.append(rho), accepted.append(rho > eta)
-    return Run(label, np.array(xs), np.array(fs), steps=np.arange(len(fs)),
-               hyperparameters=hyperparameters,
-               metrics={"radius": np.array(radii), "rho": np.array(rhos),
-                        "accepted": np.array(accepted)})
+    return Run(
+        label,
+        np.array(xs),
+        np.array(fs),
+        steps=np.arange(len(fs)),
+        hyperparameters=hyperparameters,
+        metrics={"radius": np.array(radii), "rho": np.array(rhos), "accepted": np.array(accepted)},
+    )
 
 
 # --- quasi-Newton -------------------------------------------------------------
+
 
 def bfgs_update(H, s, y):
     """BFGS update of the inverse-Hessian approximation (N&W eq. 6.17).
@@ -182,13 +202,13 @@ def lbfgs_direction(g, s_list, y_list):
     """
     q = np.array(g, dtype=float)
     alphas = []
-    for s, y in zip(reversed(s_list), reversed(y_list)):    # newest to oldest
+    for s, y in zip(reversed(s_list), reversed(y_list)):  # newest to oldest
         a = (s @ q) / (y @ s)
         q -= a * y
         alphas.append(a)
     gamma = (s_list[-1] @ y_list[-1]) / (y_list[-1] @ y_list[-1]) if s_list else 1.0
     r = gamma * q
-    for s, y, a in zip(s_list, y_list, reversed(alphas)):   # oldest to newest
+    for s, y, a in zip(s_list, y_list, reversed(alphas)):  # oldest to newest
         b = (y @ r) / (y @ s)
         r += (a - b) * s
     return -r
@@ -252,12 +272,18 @@ def _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, hyper
         alpha0 = min(1.0, 1.0 / np.linalg.norm(g)) if k == 0 else 1.0
         alpha, f_new, g_new, n = wolfe_line_search(f, grad, x, p, fx, g, alpha=alpha0)
         s, y = alpha * p, g_new - g
-        if y @ s > 1e-12 * np.linalg.norm(s) * np.linalg.norm(y):   # curvature condition
+        if y @ s > 1e-12 * np.linalg.norm(s) * np.linalg.norm(y):  # curvature condition
             remember(s, y)
         x, fx, g = x + s, f_new, g_new
         xs.append(x.copy()), fs.append(fx), evals.append(evals[-1] + n)
-    return Run(label, np.array(xs), np.array(fs), steps=np.arange(len(fs)),
-               grad_evals=np.array(evals), hyperparameters=hyperparameters)
+    return Run(
+        label,
+        np.array(xs),
+        np.array(fs),
+        steps=np.arange(len(fs)),
+        grad_evals=np.array(evals),
+        hyperparameters=hyperparameters,
+    )
 
 
 def minimize_bfgs(f, grad, x0, gtol=1e-5, max_iter=500, update=bfgs_update, label="BFGS"):
@@ -271,8 +297,9 @@ def minimize_bfgs(f, grad, x0, gtol=1e-5, max_iter=500, update=bfgs_update, labe
     def remember(s, y):
         H[0] = update(H[0], s, y)
 
-    return _quasi_newton(f, grad, x0, lambda g: -H[0] @ g, remember, gtol, max_iter, label,
-                         dict(gtol=gtol))
+    return _quasi_newton(
+        f, grad, x0, lambda g: -H[0] @ g, remember, gtol, max_iter, label, dict(gtol=gtol)
+    )
 
 
 def minimize_lbfgs(f, grad, x0, m=10, gtol=1e-5, max_iter=500, label="L-BFGS"):
@@ -284,11 +311,21 @@ def minimize_lbfgs(f, grad, x0, m=10, gtol=1e-5, max_iter=500, label="L-BFGS"):
         if len(s_list) > m:
             s_list.pop(0), y_list.pop(0)
 
-    return _quasi_newton(f, grad, x0, lambda g: lbfgs_direction(g, s_list, y_list), remember,
-                         gtol, max_iter, label, dict(m=m, gtol=gtol))
+    return _quasi_newton(
+        f,
+        grad,
+        x0,
+        lambda g: lbfgs_direction(g, s_list, y_list),
+        remember,
+        gtol,
+        max_iter,
+        label,
+        dict(m=m, gtol=gtol),
+    )
 
 
 # --- Kronecker-factored curvature (K-FAC) --------------------------------------
+
 
 def vec(X):
     """Stack the columns of X (column-major, the convention of (A ⊗ B) vec(X) = vec(B X Aᵀ))."""
@@ -321,7 +358,7 @@ def softmax_layer(W, a, labels):
     probabilities p (n, out), δ = ∂ℓ_i/∂s_i = p_i − onehot(y_i) (n, out)).
     """
     s = a @ W.T
-    s = s - s.max(axis=1, keepdims=True)                 # stable softmax
+    s = s - s.max(axis=1, keepdims=True)  # stable softmax
     p = np.exp(s)
     p /= p.sum(axis=1, keepdims=True)
     n = len(labels)
@@ -345,12 +382,12 @@ def fisher_exact(a, p):
     n, d_in = a.shape
     d_out = p.shape[1]
     F = np.einsum("nj,nJ,nkK->jkJK", a, a, output_hessians(p)) / n
-    return F.reshape(d_in * d_out, d_in * d_out)          # index j·out + k ↔ W[k, j]: column-major
+    return F.reshape(d_in * d_out, d_in * d_out)  # index j·out + k ↔ W[k, j]: column-major
 
 
 def fisher_empirical(a, delta):
     """The empirical Fisher mean_i g_i g_iᵀ, g_i = vec(δ_i a_iᵀ) with the observed labels."""
-    g = np.einsum("nj,nk->njk", a, delta).reshape(len(a), -1)   # vec(δ aᵀ) = a ⊗ δ
+    g = np.einsum("nj,nk->njk", a, delta).reshape(len(a), -1)  # vec(δ aᵀ) = a ⊗ δ
     return g.T @ g / len(a)
 
 

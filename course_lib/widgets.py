@@ -20,6 +20,7 @@ only reruns the optimisers and moves the lines. Without a browser (tests,
 benchmarks) call ``explorer.update(lr=0.3, steps=50)`` or ``explorer.redraw()``;
 ``explorer.runs`` holds the last runs and ``explorer.png`` the last picture.
 """
+
 import inspect
 import math
 import warnings
@@ -47,17 +48,17 @@ SLIDERS = {
     "beta2": ("linear", 0.9, 0.9999, 0.0001),
     "weight_decay": ("linear", 0.0, 0.5, 0.005),
 }
-RUNNER_ARGUMENTS = ("f", "hess")   # passed by the runners from the problem, never sliders
+RUNNER_ARGUMENTS = ("f", "hess")  # passed by the runners from the problem, never sliders
 COLORS = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7"]
-FIGSIZE, DPI = (9.6, 3.8), 80      # one PNG of 768×304 pixels: small and quick to encode
-PANEL_LEFT = (0.065, 0.13, 0.40, 0.78)    # axes positions, fixed: no layout engine per redraw
+FIGSIZE, DPI = (9.6, 3.8), 80  # one PNG of 768×304 pixels: small and quick to encode
+PANEL_LEFT = (0.065, 0.13, 0.40, 0.78)  # axes positions, fixed: no layout engine per redraw
 PANEL_RIGHT = (0.575, 0.13, 0.40, 0.78)
 
 
 def hyperparameters_of(step):
     """The numeric hyperparameters of a step function and their defaults, from its signature."""
     out = {}
-    params = list(inspect.signature(step).parameters.values())[3:]   # after x, grad, state
+    params = list(inspect.signature(step).parameters.values())[3:]  # after x, grad, state
     for p in params:
         if p.name in RUNNER_ARGUMENTS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
@@ -68,13 +69,21 @@ def hyperparameters_of(step):
 
 def _log_slider(name, value, lo, hi, description=None):
     value = float(value)
-    if value > 0:   # a default outside the usual range widens it rather than being clipped
+    if value > 0:  # a default outside the usual range widens it rather than being clipped
         lo, hi = min(lo, math.floor(math.log10(value))), max(hi, math.ceil(math.log10(value)))
     else:
-        value = 10.0 ** lo
-    return widgets.FloatLogSlider(value=value, base=10, min=lo, max=hi, step=0.01,
-                                  description=description or name, readout_format=".2e",
-                                  continuous_update=False, style={"description_width": "initial"})
+        value = 10.0**lo
+    return widgets.FloatLogSlider(
+        value=value,
+        base=10,
+        min=lo,
+        max=hi,
+        step=0.01,
+        description=description or name,
+        readout_format=".2e",
+        continuous_update=False,
+        style={"description_width": "initial"},
+    )
 
 
 def make_slider(name, default, spec=None, description=None):
@@ -106,21 +115,39 @@ def make_slider(name, default, spec=None, description=None):
             if not lo_hi[0] <= value <= lo_hi[1]:
                 value = lo_hi[0] if len(spec) == 2 else _outside(name, value, lo_hi)
             lo, hi = math.log10(lo_hi[0]), math.log10(lo_hi[1])
-            return widgets.FloatLogSlider(value=value, base=10, min=lo, max=hi, step=(hi - lo) / 200,
-                                          description=description or name, readout_format=".2e",
-                                          continuous_update=False,
-                                          style={"description_width": "initial"})
+            return widgets.FloatLogSlider(
+                value=value,
+                base=10,
+                min=lo,
+                max=hi,
+                step=(hi - lo) / 200,
+                description=description or name,
+                readout_format=".2e",
+                continuous_update=False,
+                style={"description_width": "initial"},
+            )
         return _log_slider(name, value, kind[1], kind[2], description)
     lo, hi, step = (lo_hi + ((lo_hi[1] - lo_hi[0]) / 200,)) if lo_hi else kind[1:]
-    cls = widgets.IntSlider if isinstance(default, int) and isinstance(value, int) else widgets.FloatSlider
+    cls = (
+        widgets.IntSlider
+        if isinstance(default, int) and isinstance(value, int)
+        else widgets.FloatSlider
+    )
     extra = {} if cls is widgets.IntSlider else {"readout_format": ".4g"}
-    if lo_hi is None:            # a value outside the usual range widens it
+    if lo_hi is None:  # a value outside the usual range widens it
         lo, hi = min(lo, value), max(hi, value)
     elif not lo <= value <= hi:
         value = lo if len(spec) == 2 else _outside(name, value, lo_hi)
-    return cls(value=value, min=lo, max=hi, step=max(step, 1) if cls is widgets.IntSlider else step,
-               description=description or name, continuous_update=False,
-               style={"description_width": "initial"}, **extra)
+    return cls(
+        value=value,
+        min=lo,
+        max=hi,
+        step=max(step, 1) if cls is widgets.IntSlider else step,
+        description=description or name,
+        continuous_update=False,
+        style={"description_width": "initial"},
+        **extra,
+    )
 
 
 def _outside(name, value, lo_hi):
@@ -149,27 +176,50 @@ class Explorer(widgets.VBox):
     def __init__(self, entries, problem, steps=30, x0=None, max_steps=200, continuous=False):
         problem = PROBLEMS.get(problem, problem) if isinstance(problem, str) else problem
         if getattr(problem, "dim", None) != 2:
-            raise ValueError(f"an explorer draws 2-D problems; {problem!r} is not one "
-                             f"(pick one of {sorted(PROBLEMS)})")
+            raise ValueError(
+                f"an explorer draws 2-D problems; {problem!r} is not one "
+                f"(pick one of {sorted(PROBLEMS)})"
+            )
         self.entries = entries
         self.problems = dict(PROBLEMS)
         self.problems.setdefault(problem.name, problem)
         self.problem = problem
         self.runs, self.png, self.redraws = [], b"", 0
-        self._busy = False             # set while controls are moved by the code itself
-        self._backgrounds = {}         # problem name → rendered contours (an RGBA array)
+        self._busy = False  # set while controls are moved by the code itself
+        self._backgrounds = {}  # problem name → rendered contours (an RGBA array)
 
         style = {"description_width": "initial"}
-        self.problem_menu = widgets.Dropdown(options=list(self.problems), value=problem.name,
-                                             description="problem", style=style)
+        self.problem_menu = widgets.Dropdown(
+            options=list(self.problems), value=problem.name, description="problem", style=style
+        )
         start = problem.x0 if x0 is None else np.asarray(x0, dtype=float)
         (a, b), (c, d) = problem.window
-        self.x1 = widgets.FloatSlider(value=start[0], min=a, max=b, step=(b - a) / 200,
-                                      description="start x₁", continuous_update=False, style=style)
-        self.x2 = widgets.FloatSlider(value=start[1], min=c, max=d, step=(d - c) / 200,
-                                      description="start x₂", continuous_update=False, style=style)
-        self.steps = widgets.IntSlider(value=steps, min=1, max=max(max_steps, steps),
-                                       description="steps", continuous_update=False, style=style)
+        self.x1 = widgets.FloatSlider(
+            value=start[0],
+            min=a,
+            max=b,
+            step=(b - a) / 200,
+            description="start x₁",
+            continuous_update=False,
+            style=style,
+        )
+        self.x2 = widgets.FloatSlider(
+            value=start[1],
+            min=c,
+            max=d,
+            step=(d - c) / 200,
+            description="start x₂",
+            continuous_update=False,
+            style=style,
+        )
+        self.steps = widgets.IntSlider(
+            value=steps,
+            min=1,
+            max=max(max_steps, steps),
+            description="steps",
+            continuous_update=False,
+            style=style,
+        )
         self.image = widgets.Image(format="png")
         self.status = widgets.HTML()
         self._make_figure()
@@ -181,8 +231,9 @@ class Explorer(widgets.VBox):
             if len(entries) > 1:
                 shown = [widgets.HTML(f"<b>{label}</b>")] + shown
             if fixed:
-                text = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                                 for k, v in fixed.items())
+                text = ", ".join(
+                    f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in fixed.items()
+                )
                 shown.append(widgets.HTML(f"<small>fixed: {text}</small>"))
             columns.append(widgets.VBox(shown))
         controls = widgets.HBox(columns, layout=widgets.Layout(flex_flow="row wrap"))
@@ -261,8 +312,9 @@ class Explorer(widgets.VBox):
         FigureCanvasAgg(fig)
         self.ax_path = fig.add_axes(PANEL_LEFT)
         self.ax_loss = fig.add_axes(PANEL_RIGHT)
-        self.background = self.ax_path.imshow(np.zeros((2, 2, 4)), aspect="auto", zorder=0,
-                                              interpolation="nearest")
+        self.background = self.ax_path.imshow(
+            np.zeros((2, 2, 4)), aspect="auto", zorder=0, interpolation="nearest"
+        )
         (self.minima,) = self.ax_path.plot([], [], "k*", ms=10, zorder=5)
         (self.start,) = self.ax_path.plot([], [], "ks", ms=5, zorder=6)
         self.paths, self.ends, self.curves = [], [], []
@@ -284,8 +336,9 @@ class Explorer(widgets.VBox):
         # back and draws the "animated" artists: the paths and the whole loss panel.
         for artist in (self.start, *self.paths, *self.ends, self.ax_loss):
             artist.set_animated(True)
-        self._pixels = {}              # problem name → the figure's static pixels
+        self._pixels = {}  # problem name → the figure's static pixels
         self._show_problem()
+
     def _contour_image(self, problem):
         """The problem's contours rendered once at the panel's pixel size, as an RGBA array."""
         if problem.name not in self._backgrounds:
@@ -294,7 +347,7 @@ class Explorer(widgets.VBox):
             canvas = FigureCanvasAgg(fig)
             ax = fig.add_axes((0, 0, 1, 1))
             plot_contours(problem, ax=ax)
-            ax.lines[-1].remove() if len(problem.minima) else None   # stars are drawn on top later
+            ax.lines[-1].remove() if len(problem.minima) else None  # stars are drawn on top later
             ax.set_axis_off()
             canvas.draw()
             self._backgrounds[problem.name] = np.asarray(canvas.buffer_rgba()).copy()
@@ -305,24 +358,29 @@ class Explorer(widgets.VBox):
         (a, b), (c, d) = p.window
         self.background.set_data(self._contour_image(p))
         self.background.set_extent((a, b, c, d))
-        self.minima.set_data(p.minima[:, 0], p.minima[:, 1]) if len(p.minima) else \
-            self.minima.set_data([], [])
+        self.minima.set_data(p.minima[:, 0], p.minima[:, 1]) if len(
+            p.minima
+        ) else self.minima.set_data([], [])
         self.ax_path.set(xlim=(a, b), ylim=(c, d))
         self.ax_path.set_title(p.name, fontsize=10)
         self.log_loss = bool(np.isfinite(p.f_star))
         self.ax_loss.set_yscale("log" if self.log_loss else "linear")
         # Few ticks and no minor ones: drawing tick labels is most of a redraw's time.
-        self.ax_loss.yaxis.set_major_locator(LogLocator(numticks=6) if self.log_loss
-                                             else MaxNLocator(5))
+        self.ax_loss.yaxis.set_major_locator(
+            LogLocator(numticks=6) if self.log_loss else MaxNLocator(5)
+        )
         self.ax_loss.yaxis.set_minor_locator(NullLocator())
         self.ax_loss.set_ylabel("$f(x) - f^*$" if self.log_loss else "$f(x)$")
-        self.ax_loss.yaxis.set_major_formatter(FuncFormatter(_power_of_ten) if self.log_loss
-                                               else ScalarFormatter())
+        self.ax_loss.yaxis.set_major_formatter(
+            FuncFormatter(_power_of_ten) if self.log_loss else ScalarFormatter()
+        )
 
     def values(self):
         """Current hyperparameters per optimiser: {label: {name: value}}."""
-        return {label: {**fixed, **{k: w.value for k, w in sliders.items()}}
-                for label, _, sliders, fixed in self.entries}
+        return {
+            label: {**fixed, **{k: w.value for k, w in sliders.items()}}
+            for label, _, sliders, fixed in self.entries
+        }
 
     def redraw(self):
         """Rerun every optimiser with the current controls and redraw; returns the PNG bytes."""
@@ -333,20 +391,25 @@ class Explorer(widgets.VBox):
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", DivergenceWarning)
                     r = run(step, self.problem, x0=x0, steps=self.steps.value, label=label, **hp)
-            except CourseError as exc:          # e.g. an unfinished exercise: say so, keep going
+            except CourseError as exc:  # e.g. an unfinished exercise: say so, keep going
                 notes.append(f"{label}: {exc}")
                 r = None
-            except Exception as exc:            # a bug in a student's step: show it in the widget
+            except Exception as exc:  # a bug in a student's step: show it in the widget
                 notes.append(f"{label}: {type(exc).__name__}: {exc}")
                 r = None
             if r is not None and r.diverged_at:
                 notes.append(f"{label} diverged at step {r.diverged_at} ({r.reason})")
-            notes += [f"{label}: {w.message}" for w in caught
-                      if r is not None and not issubclass(w.category, DivergenceWarning)]
+            notes += [
+                f"{label}: {w.message}"
+                for w in caught
+                if r is not None and not issubclass(w.category, DivergenceWarning)
+            ]
             self.runs.append(r)
         self._draw_runs(x0)
-        self.status.value = "<br>".join(f"<span style='color:#b00'>{_escape(n)}</span>"
-                                        for n in notes) or self._summary()
+        self.status.value = (
+            "<br>".join(f"<span style='color:#b00'>{_escape(n)}</span>" for n in notes)
+            or self._summary()
+        )
         self.png = self._render()
         self.image.value = self.png
         self.redraws += 1
@@ -357,7 +420,7 @@ class Explorer(widgets.VBox):
         canvas = self.figure.canvas
         pixels = self._pixels.get(self.problem.name)
         if pixels is None:
-            canvas.draw()      # draws everything but the animated artists
+            canvas.draw()  # draws everything but the animated artists
             pixels = self._pixels[self.problem.name] = canvas.copy_from_bbox(self.figure.bbox)
         canvas.restore_region(pixels)
         for artist in (self.start, *self.paths, *self.ends):
@@ -381,7 +444,7 @@ class Explorer(widgets.VBox):
             path.set_data(xs[:, 0], xs[:, 1])
             end.set_data(xs[-1:, 0], xs[-1:, 1])
             ys = r.gap if self.log_loss else r.losses
-            ys = np.maximum(ys, 1e-16) if self.log_loss else ys   # a run that hits f* stays visible
+            ys = np.maximum(ys, 1e-16) if self.log_loss else ys  # a run that hits f* stays visible
             ys = np.where(np.isfinite(ys), ys, np.nan)
             curve.set_data(np.arange(len(ys)), ys)
             if np.isfinite(ys).any():
@@ -391,9 +454,10 @@ class Explorer(widgets.VBox):
         if np.isfinite(ymin):
             if self.log_loss:
                 self.ax_loss.set_ylim(ymin / 2, ymax * 2)
-                few_decades = ymax / ymin < 1e3     # then label 2 and 5 times powers of ten too
+                few_decades = ymax / ymin < 1e3  # then label 2 and 5 times powers of ten too
                 self.ax_loss.yaxis.set_major_locator(
-                    LogLocator(subs=(1.0, 2.0, 5.0) if few_decades else (1.0,), numticks=6))
+                    LogLocator(subs=(1.0, 2.0, 5.0) if few_decades else (1.0,), numticks=6)
+                )
             else:
                 pad = 0.05 * (ymax - ymin) + 1e-12
                 self.ax_loss.set_ylim(ymin - pad, ymax + pad)
@@ -402,8 +466,10 @@ class Explorer(widgets.VBox):
         parts = []
         for r in self.runs:
             if r is not None:
-                parts.append(f"{r.label}: f = {r.losses[-1]:.4g} at x = "
-                             f"({r.x[0]:.4g}, {r.x[1]:.4g}) after {len(r.losses) - 1} steps")
+                parts.append(
+                    f"{r.label}: f = {r.losses[-1]:.4g} at x = "
+                    f"({r.x[0]:.4g}, {r.x[1]:.4g}) after {len(r.losses) - 1} steps"
+                )
         return "<small>" + _escape(" · ".join(parts)) + "</small>"
 
     def __repr__(self):
@@ -419,8 +485,16 @@ def _escape(text):
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def explore(step, problem="course quadratic", steps=30, x0=None, label=None, max_steps=200,
-            continuous=False, **sliders):
+def explore(
+    step,
+    problem="course quadratic",
+    steps=30,
+    x0=None,
+    label=None,
+    max_steps=200,
+    continuous=False,
+    **sliders,
+):
     """An explorer for one step function: a slider per hyperparameter, the start, the steps.
 
     step: a step function (optimiser contract); its keyword hyperparameters with
@@ -435,15 +509,30 @@ def explore(step, problem="course quadratic", steps=30, x0=None, label=None, max
     defaults = hyperparameters_of(step)
     unknown = sorted(set(sliders) - set(defaults))
     if unknown:
-        raise ValueError(f"{_label(step)}() has no numeric hyperparameter(s) {unknown}; "
-                         f"its sliders are {sorted(defaults)}")
+        raise ValueError(
+            f"{_label(step)}() has no numeric hyperparameter(s) {unknown}; "
+            f"its sliders are {sorted(defaults)}"
+        )
     made = {name: make_slider(name, value, sliders.get(name)) for name, value in defaults.items()}
-    return Explorer([(label or _label(step), step, made, {})], problem, steps=steps, x0=x0,
-                    max_steps=max_steps, continuous=continuous)
+    return Explorer(
+        [(label or _label(step), step, made, {})],
+        problem,
+        steps=steps,
+        x0=x0,
+        max_steps=max_steps,
+        continuous=continuous,
+    )
 
 
-def compare(optimizers, problem="course quadratic", steps=30, x0=None, sliders=("lr",),
-            max_steps=200, continuous=False):
+def compare(
+    optimizers,
+    problem="course quadratic",
+    steps=30,
+    x0=None,
+    sliders=("lr",),
+    max_steps=200,
+    continuous=False,
+):
     """An explorer for several optimisers side by side: shared problem, start and steps.
 
     optimizers: a dict ``label → step`` or ``label → (step, hyperparameters)``, or
@@ -458,18 +547,24 @@ def compare(optimizers, problem="course quadratic", steps=30, x0=None, sliders=(
         defaults = hyperparameters_of(step)
         unknown = sorted(set(hp) - set(defaults))
         if unknown:
-            raise ValueError(f"{label}: {_label(step)}() has no hyperparameter(s) {unknown}; "
-                             f"it has {sorted(defaults)}")
+            raise ValueError(
+                f"{label}: {_label(step)}() has no hyperparameter(s) {unknown}; "
+                f"it has {sorted(defaults)}"
+            )
         values = {**defaults, **hp}
-        made = {name: make_slider(name, defaults[name], values[name], description=name)
-                for name in sliders if name in defaults}
+        made = {
+            name: make_slider(name, defaults[name], values[name], description=name)
+            for name in sliders
+            if name in defaults
+        }
         fixed = {name: v for name, v in hp.items() if name not in made}
         entries.append((label, step, made, fixed))
     labels = [e[0] for e in entries]
     if len(set(labels)) != len(labels):
         raise ValueError(f"labels must differ, got {labels}: pass a dict label → step")
-    return Explorer(entries, problem, steps=steps, x0=x0, max_steps=max_steps,
-                    continuous=continuous)
+    return Explorer(
+        entries, problem, steps=steps, x0=x0, max_steps=max_steps, continuous=continuous
+    )
 
 
 def _normalise(optimizers):
@@ -484,7 +579,9 @@ def _normalise(optimizers):
         elif isinstance(item, (tuple, list)) and len(item) == 3:
             label, step, hp = item
         else:
-            raise TypeError(f"cannot read optimiser {item!r}: give a step function, "
-                            "(step, hyperparameters) under a label, or (label, step, hyperparameters)")
+            raise TypeError(
+                f"cannot read optimiser {item!r}: give a step function, "
+                "(step, hyperparameters) under a label, or (label, step, hyperparameters)"
+            )
         out.append((label, step, dict(hp or {})))
     return out

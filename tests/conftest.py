@@ -1,4 +1,5 @@
 """Shared test settings: figures draw off-screen; nbval's notebook items are marked."""
+
 import pathlib
 
 import matplotlib

@@ -1,6 +1,8 @@
 """Races: deterministic HTML under the size limit, GIFs with Pillow, every frame different."""
+
 import base64
 import io
+import itertools
 import re
 
 import numpy as np
@@ -11,9 +13,11 @@ from IPython.display import HTML
 from course_lib import course_quadratic, optimizers, run
 from course_lib.animation import Race, make_runs, race
 
-RACERS = [("GD", optimizers.gd, {"lr": 0.4}),
-          ("momentum", optimizers.momentum, {"lr": 0.05, "gamma": 0.9}),
-          ("Adam", optimizers.adam, {"lr": 0.5})]
+RACERS = [
+    ("GD", optimizers.gd, {"lr": 0.4}),
+    ("momentum", optimizers.momentum, {"lr": 0.05, "gamma": 0.9}),
+    ("Adam", optimizers.adam, {"lr": 0.5}),
+]
 
 
 @pytest.fixture(scope="module")
@@ -22,22 +26,24 @@ def quadratic_race():
 
 
 def _frames(html):
-    return [PIL.Image.open(io.BytesIO(base64.b64decode(f)))
-            for f in re.findall(r'"data:image/png;base64,([^"]*)"', html)]
+    return [
+        PIL.Image.open(io.BytesIO(base64.b64decode(f)))
+        for f in re.findall(r'"data:image/png;base64,([^"]*)"', html)
+    ]
 
 
 def test_race_is_html_under_one_megabyte_and_plays_once(quadratic_race):
     assert isinstance(quadratic_race, HTML) and isinstance(quadratic_race, Race)
-    assert repr(quadratic_race).startswith("<Race of ['GD', 'momentum', 'Adam']: 0.")   # no address
+    assert repr(quadratic_race).startswith("<Race of ['GD', 'momentum', 'Adam']: 0.")  # no address
     html = quadratic_race.data
     assert len(html.encode()) <= 1_000_000
     assert "_anim_img" in html
-    assert re.search(r'value="once" id="[^"]*"\s+checked', html)     # plays once, then stops
+    assert re.search(r'value="once" id="[^"]*"\s+checked', html)  # plays once, then stops
     frames = _frames(html)
     assert 2 <= len(frames) <= 30
     # the trajectories grow: consecutive frames differ, and the first and last differ most
     arrays = [np.asarray(f.convert("RGBA"), dtype=int) for f in frames]
-    assert all(np.abs(a - b).sum() > 0 for a, b in zip(arrays, arrays[1:]))
+    assert all(np.abs(a - b).sum() > 0 for a, b in itertools.pairwise(arrays))
 
 
 def test_race_is_deterministic(quadratic_race):
@@ -48,11 +54,15 @@ def test_race_is_deterministic(quadratic_race):
 
 
 def test_race_accepts_runs_and_reports_divergence():
-    runs = make_runs({"GD": (optimizers.gd, {"lr": 0.6}), "GD small": (optimizers.gd, {"lr": 0.1})},
-                     course_quadratic, steps=15)
+    runs = make_runs(
+        {"GD": (optimizers.gd, {"lr": 0.6}), "GD small": (optimizers.gd, {"lr": 0.1})},
+        course_quadratic,
+        steps=15,
+    )
     assert [r.label for r in runs] == ["GD", "GD small"]
-    np.testing.assert_array_equal(runs[1].xs, run(optimizers.gd, course_quadratic, steps=15,
-                                                  lr=0.1).xs)
+    np.testing.assert_array_equal(
+        runs[1].xs, run(optimizers.gd, course_quadratic, steps=15, lr=0.1).xs
+    )
     r = race(runs, course_quadratic, frames=8)
     assert len(_frames(r.data)) == 8
 
@@ -61,6 +71,7 @@ def test_race_refuses_what_it_cannot_draw():
     with pytest.raises(ValueError, match="max_mb"):
         race(RACERS, course_quadratic, steps=40, max_mb=0.05)
     from course_lib import quadratic_with_spectrum
+
     with pytest.raises(ValueError, match="2-D"):
         race(RACERS, quadratic_with_spectrum([1.0, 2.0, 3.0]))
 
@@ -78,15 +89,17 @@ def test_frames_keep_each_run_colour(quadratic_race):
     # Frames are stored with a small palette: each racer's colour must survive it (exactly,
     # exact), not merge into another one (Pillow's default GIF palette turns C1 into C3).
     import matplotlib.colors
+
     last = np.asarray(_frames(quadratic_race.data)[-1].convert("RGBA")).reshape(-1, 4)
     opaque = last[last[:, 3] == 255][:, :3].astype(int)
-    for i in range(3):       # C0, C1, C2: the three racers
+    for i in range(3):  # C0, C1, C2: the three racers
         rgb = np.array([round(255 * v) for v in matplotlib.colors.to_rgb(f"C{i}")])
         assert np.abs(opaque - rgb).max(axis=1).min() == 0, f"C{i} {rgb} lost by the palette"
 
 
 def test_gif_keeps_each_run_colour_exactly(tmp_path, quadratic_race):
     import matplotlib.colors
+
     with PIL.Image.open(quadratic_race.save_gif(tmp_path / "race.gif")) as gif:
         gif.seek(gif.n_frames - 1)
         present = {tuple(p) for p in np.asarray(gif.convert("RGB")).reshape(-1, 3)}
@@ -98,12 +111,15 @@ def test_gif_keeps_each_run_colour_exactly(tmp_path, quadratic_race):
 def test_player_shows_frames_over_the_still_picture(quadratic_race):
     html = quadratic_race.data
     (player,) = set(re.findall(r'<img id="_anim_img([0-9a-f]{32})"', html))
-    style = re.search(r"#_anim_img" + player + r" \{background-image: url\(data:image/png;base64,"
-                      r"([^)]*)\)", html)
+    style = re.search(
+        r"#_anim_img" + player + r" \{background-image: url\(data:image/png;base64,"
+        r"([^)]*)\)",
+        html,
+    )
     assert style, "the still picture is not the player's background"
     still = PIL.Image.open(io.BytesIO(base64.b64decode(style.group(1))))
     frames = _frames(html)
-    assert all(f.size == still.size for f in frames)       # aligned pixel for pixel
+    assert all(f.size == still.size for f in frames)  # aligned pixel for pixel
     # a frame is transparent where only the still picture should show
     alpha = np.asarray(frames[0].convert("RGBA"))[..., 3]
     assert (alpha == 0).mean() > 0.5

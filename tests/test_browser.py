@@ -12,6 +12,7 @@ Needs Debian's ``chromium`` (``tools/install_browser.sh``) and Playwright for
 Python (pip; its own browser download is not used). Skipped, with the reason,
 when either is missing. Screenshots go to $COURSE_SCREENSHOTS when it is set.
 """
+
 import json
 import os
 import pathlib
@@ -30,21 +31,32 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
 LIVE_CALLS = ("explore(", "compare(", "race(", "interact(")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)")
+    "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
+)
 if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no Chromium at {CHROMIUM}: run tools/install_browser.sh (Debian's chromium)",
-                allow_module_level=True)
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: run tools/install_browser.sh (Debian's chromium)",
+        allow_module_level=True,
+    )
 
 DEMO = [
     "import numpy as np\nfrom course_lib import optimizers, explore, compare, race",
     'explore(optimizers.momentum, "course quadratic", steps=30)',
     'compare({"GD": optimizers.gd, "Adam": (optimizers.adam, {"lr": 0.3})}, "Rosenbrock", '
-    'steps=40)',
+    "steps=40)",
     'race([("GD", optimizers.gd, {"lr": 0.4}), ("momentum", optimizers.momentum, {"lr": 0.05})],'
     ' "course quadratic", steps=30, frames=10)',
 ]
@@ -78,8 +90,11 @@ def lab():
     root = work / "notebooks"
     root.mkdir()
     demo = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in DEMO])
-    demo.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                   "language": "python"}
+    demo.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(demo, root / "00-widget-demo.ipynb")
     for path in lesson_notebooks():
         _copy_without_outputs(path, root / path.name)
@@ -90,18 +105,37 @@ def lab():
     news = work / "settings" / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))   # no pop-up, no network
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )  # no pop-up, no network
     port, token = _free_port(), "course-browser-test"
-    log = open(work / "lab.log", "w")
+    log = open(work / "lab.log", "w")  # noqa: SIM115 (the server writes to it until teardown)
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-         "--ServerApp.open_browser=False", "--ServerApp.allow_root=True",
-         f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={work / 'settings'}",
-         f"--LabApp.workspaces_dir={work / 'workspaces'}", "--LabApp.expose_app_in_browser=True"],
-        cwd=root, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "JUPYTER_CONFIG_DIR": str(work / "config"),
-             "JUPYTER_RUNTIME_DIR": str(work / "runtime"), "MPLBACKEND": ""})
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.open_browser=False",
+            "--ServerApp.allow_root=True",
+            f"--ServerApp.root_dir={root}",
+            f"--LabApp.user_settings_dir={work / 'settings'}",
+            f"--LabApp.workspaces_dir={work / 'workspaces'}",
+            "--LabApp.expose_app_in_browser=True",
+        ],
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(work / "config"),
+            "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
+            "MPLBACKEND": "",
+        },
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -127,8 +161,12 @@ def lab():
 def browser():
     with playwright_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            tempfile.mkdtemp(prefix="course-chromium-"), executable_path=CHROMIUM,
-            headless=True, args=ARGS, viewport={"width": 1400, "height": 1000})
+            tempfile.mkdtemp(prefix="course-chromium-"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
         yield context
         context.close()
 
@@ -142,9 +180,13 @@ def _screenshot(page, name):
 
 def _run_all(page, name, timeout):
     """Run every cell with JupyterLab's own command, then wait until each cell has run."""
-    page.wait_for_function("(name) => window.jupyterapp?.shell.currentWidget?.context?.path === name"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext?.session"
-                           "?.kernel?.status === 'idle'", arg=name, timeout=60_000)
+    page.wait_for_function(
+        "(name) => window.jupyterapp?.shell.currentWidget?.context?.path === name"
+        " && window.jupyterapp.shell.currentWidget.sessionContext?.session"
+        "?.kernel?.status === 'idle'",
+        arg=name,
+        timeout=60_000,
+    )
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(
         """() => {
@@ -152,7 +194,10 @@ def _run_all(page, name, timeout):
             const kernel = window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel;
             return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent))
                    && kernel?.status === 'idle';
-        }""", timeout=timeout * 1000, polling=500)
+        }""",
+        timeout=timeout * 1000,
+        polling=500,
+    )
 
 
 def _problems(page):
@@ -177,12 +222,14 @@ def _problems(page):
             if (document.body.innerText.includes('Error displaying widget'))
                 out.push('"Error displaying widget" on the page');
             return out;
-        }""")
+        }"""
+    )
 
 
 def _image_srcs(page, pictures=".widget-image"):
-    return page.evaluate("(pictures) => [...document.querySelectorAll(pictures)].map(i => i.src)",
-                         pictures)
+    return page.evaluate(
+        "(pictures) => [...document.querySelectorAll(pictures)].map(i => i.src)", pictures
+    )
 
 
 @pytest.mark.parametrize("name", ["00-widget-demo.ipynb"] + [p.name for p in lesson_notebooks()])
@@ -192,15 +239,17 @@ def test_notebook_runs_in_a_real_browser(lab, browser, name):
     try:
         # A workspace of its own, reset: only this notebook is open, and it is the current one.
         workspace = name.split("-")[0]
-        page.goto(f"{lab['url']}/lab/workspaces/w{workspace}/tree/{name}?reset&token={lab['token']}",
-                  timeout=60_000)
+        page.goto(
+            f"{lab['url']}/lab/workspaces/w{workspace}/tree/{name}?reset&token={lab['token']}",
+            timeout=60_000,
+        )
         page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
         try:
             _run_all(page, name, timeout=300)
         except Exception:
             _screenshot(page, name.replace(".ipynb", "-run-failed"))
             raise
-        page.wait_for_timeout(1500)            # widget views render after the kernel is idle
+        page.wait_for_timeout(1500)  # widget views render after the kernel is idle
         problems = _problems(page)
         _screenshot(page, name.replace(".ipynb", "-after-run"))
         assert not problems, "\n".join(problems)
@@ -212,7 +261,7 @@ def test_notebook_runs_in_a_real_browser(lab, browser, name):
             assert page.locator(".jupyter-widgets .widget-slider").count() >= 1, "no slider"
             _move_a_slider_and_see_the_picture_change(page)
             _screenshot(page, name.replace(".ipynb", "-after-slider"))
-        if "interact(" in source:         # an ipywidgets.interact cell drawing into an Output
+        if "interact(" in source:  # an ipywidgets.interact cell drawing into an Output
             assert page.locator(".jupyter-widgets .widget-slider").count() >= 1, "no slider"
             _move_a_slider_and_see_the_picture_change(page, ".widget-output img")
         if "race(" in source:
@@ -232,16 +281,21 @@ def test_notebook_runs_in_a_real_browser(lab, browser, name):
 def _move_a_slider_and_see_the_picture_change(page, pictures=".widget-image"):
     before = _image_srcs(page, pictures)
     assert before and all(before), "the explorer shows no picture"
-    handle = page.locator(".jupyter-widgets .widget-slider .noUi-handle, "
-                          ".jupyter-widgets .widget-slider .ui-slider-handle").first
+    handle = page.locator(
+        ".jupyter-widgets .widget-slider .noUi-handle, "
+        ".jupyter-widgets .widget-slider .ui-slider-handle"
+    ).first
     handle.scroll_into_view_if_needed()
     handle.focus()
     started = time.perf_counter()
     page.keyboard.press("ArrowRight")
     try:
-        page.wait_for_function("([before, pictures]) => [...document.querySelectorAll(pictures)]"
-                               ".some((img, i) => img.src !== before[i])", arg=[before, pictures],
-                               timeout=20_000)
+        page.wait_for_function(
+            "([before, pictures]) => [...document.querySelectorAll(pictures)]"
+            ".some((img, i) => img.src !== before[i])",
+            arg=[before, pictures],
+            timeout=20_000,
+        )
     except playwright_api.TimeoutError:
         pytest.fail("moving a slider with the keyboard did not change the explorer's picture")
     # key press → kernel redraw → new PNG shown: what a presenter waits for

@@ -6,6 +6,7 @@ and then takes about a minute per run. Skipped, with the reason, when the enviro
 cannot be built here (no package index, no git) — except under CI (CI set), where that is
 a failure. COURSE_SKIP_COLAB=1 skips it on purpose for quick local runs.
 """
+
 import os
 import pathlib
 import subprocess
@@ -20,12 +21,19 @@ BUILD_FAILED = 3
 
 @pytest.mark.skipif(os.environ.get("COURSE_SKIP_COLAB") == "1", reason="COURSE_SKIP_COLAB=1")
 def test_every_solution_runs_in_a_colab_like_environment():
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "colab_check.py"), "--worktree"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "colab_check.py"), "--worktree"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     output = result.stdout[-6000:] + result.stderr[-3000:]
     if result.returncode == BUILD_FAILED and not os.environ.get("CI"):
-        pytest.skip("the Colab-like environment cannot be built here (package index or git "
-                    "unavailable):\n" + output[-1500:])
+        pytest.skip(
+            "the Colab-like environment cannot be built here (package index or git "
+            "unavailable):\n" + output[-1500:]
+        )
     assert result.returncode == 0, output
     assert "Colab's packages unchanged: True" in result.stdout
     assert "Colab-like check: passed" in result.stdout

@@ -1,6 +1,7 @@
 """Lesson 02 (momentum and Nesterov): the checks reject the usual wrong answers and accept
 the right ones; course_lib.rates agrees with the spectral radius of the iteration matrices;
 the raw torch.optim.SGD reference maps onto the course's form as the lesson states."""
+
 import inspect
 import json
 from pathlib import Path
@@ -11,8 +12,8 @@ import pytest
 from course_lib import checks, optimizers, quadratic_with_spectrum, rates, run
 from course_lib.problems import course_quadratic
 
-
 # --- Exercises 2.1 and 2.2: right versions, written as a student would ------------------
+
 
 def momentum(x, grad, state, lr=0.01, gamma=0.9):
     v = state.get("v", np.zeros_like(x))
@@ -42,10 +43,12 @@ def test_velocity_in_place_update_also_passes():
         v *= gamma
         v += lr * grad(x)
         return x - v
+
     assert checks.evaluate_step(momentum)
 
 
 # --- wrong versions -------------------------------------------------------------------
+
 
 def _global_velocity_steps():
     """A momentum and a Nesterov step that keep v in a module-level variable."""
@@ -59,6 +62,7 @@ def _global_velocity_steps():
         v = box.get("v", np.zeros_like(x))
         box["v"] = gamma * v + lr * grad(x - gamma * v)
         return x - box["v"]
+
     return momentum, nesterov
 
 
@@ -68,12 +72,12 @@ def wrong_momentum():
         state["v"] = v
         return x + v
 
-    def one_minus_gamma(x, grad, state, lr=0.01, gamma=0.9):       # EMA form, η forgotten
+    def one_minus_gamma(x, grad, state, lr=0.01, gamma=0.9):  # EMA form, η forgotten
         v = gamma * state.get("v", np.zeros_like(x)) + (1 - gamma) * grad(x)
         state["v"] = v
         return x - v
 
-    def ema_times_lr(x, grad, state, lr=0.01, gamma=0.9):          # x ← x − η·EMA(g)
+    def ema_times_lr(x, grad, state, lr=0.01, gamma=0.9):  # x ← x − η·EMA(g)
         v = gamma * state.get("v", np.zeros_like(x)) + (1 - gamma) * grad(x)
         state["v"] = v
         return x - lr * v
@@ -83,7 +87,7 @@ def wrong_momentum():
         state["v"] = v
         return x - v
 
-    def fresh_v(x, grad, state, lr=0.01, gamma=0.9):               # state not carried
+    def fresh_v(x, grad, state, lr=0.01, gamma=0.9):  # state not carried
         v = gamma * np.zeros_like(x) + lr * grad(x)
         return x - v
 
@@ -92,25 +96,32 @@ def wrong_momentum():
         v = gamma * v + lr * grad(x)
         return x - v
 
-    def lr_twice(x, grad, state, lr=0.01, gamma=0.9):              # PyTorch's b mixed with v
+    def lr_twice(x, grad, state, lr=0.01, gamma=0.9):  # PyTorch's b mixed with v
         v = gamma * state.get("v", np.zeros_like(x)) + lr * grad(x)
         state["v"] = v
         return x - lr * v
 
-    def stale_v(x, grad, state, lr=0.01, gamma=0.9):               # steps with the old v
+    def stale_v(x, grad, state, lr=0.01, gamma=0.9):  # steps with the old v
         v = state.get("v", np.zeros_like(x))
         state["v"] = gamma * v + lr * grad(x)
         return x - v
 
     global_v = _global_velocity_steps()[0]
-    return {"sign error": sign_error, "(1 − γ) instead of η": one_minus_gamma,
-            "η × EMA of g": ema_times_lr, "γ hard-coded": gamma_hard_coded,
-            "fresh v each call": fresh_v, "v not stored": v_not_stored, "η twice": lr_twice,
-            "old v applied": stale_v, "global velocity": global_v}
+    return {
+        "sign error": sign_error,
+        "(1 − γ) instead of η": one_minus_gamma,
+        "η × EMA of g": ema_times_lr,
+        "γ hard-coded": gamma_hard_coded,
+        "fresh v each call": fresh_v,
+        "v not stored": v_not_stored,
+        "η twice": lr_twice,
+        "old v applied": stale_v,
+        "global velocity": global_v,
+    }
 
 
 def wrong_nesterov():
-    def gradient_at_x(x, grad, state, lr=0.01, gamma=0.9):         # that is the heavy ball
+    def gradient_at_x(x, grad, state, lr=0.01, gamma=0.9):  # that is the heavy ball
         v = gamma * state.get("v", np.zeros_like(x)) + lr * grad(x)
         state["v"] = v
         return x - v
@@ -150,18 +161,24 @@ def wrong_nesterov():
         state["v"] = v
         return x - v
 
-    def returns_look_ahead(x, grad, state, lr=0.01, gamma=0.9):    # PyTorch's parameter
+    def returns_look_ahead(x, grad, state, lr=0.01, gamma=0.9):  # PyTorch's parameter
         v = state.get("v", np.zeros_like(x))
         v = gamma * v + lr * grad(x - gamma * v)
         state["v"] = v
         return x - v - gamma * v
 
     global_v = _global_velocity_steps()[1]
-    return {"gradient at x": gradient_at_x, "look-ahead x + γv": look_ahead_wrong_sign,
-            "look-ahead x − v": look_ahead_without_gamma, "sign error": sign_error,
-            "γ hard-coded": gamma_hard_coded, "fresh v each call": fresh_v,
-            "(1 − γ) instead of η": one_minus_gamma, "returns y = x − γv": returns_look_ahead,
-            "global velocity": global_v}
+    return {
+        "gradient at x": gradient_at_x,
+        "look-ahead x + γv": look_ahead_wrong_sign,
+        "look-ahead x − v": look_ahead_without_gamma,
+        "sign error": sign_error,
+        "γ hard-coded": gamma_hard_coded,
+        "fresh v each call": fresh_v,
+        "(1 − γ) instead of η": one_minus_gamma,
+        "returns y = x − γv": returns_look_ahead,
+        "global velocity": global_v,
+    }
 
 
 def _renamed(fn, name):
@@ -190,8 +207,7 @@ def test_reports_point_at_the_mistake():
     assert "step 2 is the first that disagrees" in text and "look-ahead point" in text
     text = str(checks.evaluate_step(_renamed(wrong_momentum()["sign error"], "momentum")))
     assert "wrong sign" in text
-    text = str(checks.evaluate_step(_renamed(wrong_momentum()["(1 − γ) instead of η"],
-                                             "momentum")))
+    text = str(checks.evaluate_step(_renamed(wrong_momentum()["(1 − γ) instead of η"], "momentum")))
     assert "case 2/3" in text and "(1 − γ)" in text
     text = str(checks.evaluate_step(_renamed(wrong_momentum()["fresh v each call"], "momentum")))
     assert "step 2 is the first" in text and "state" in text
@@ -209,17 +225,24 @@ def test_global_velocity_fails_even_when_the_first_case_passes():
 
 # --- Exercise 2.3: heavy-ball tuning ----------------------------------------------------
 
+
 def heavy_ball_tuning(lam_min, lam_max):
     sqrt_kappa = np.sqrt(lam_max / lam_min)
-    return 4 / (np.sqrt(lam_max) + np.sqrt(lam_min)) ** 2, ((sqrt_kappa - 1) / (sqrt_kappa + 1)) ** 2
+    return 4 / (np.sqrt(lam_max) + np.sqrt(lam_min)) ** 2, (
+        (sqrt_kappa - 1) / (sqrt_kappa + 1)
+    ) ** 2
 
 
 WRONG_TUNINGS = {
-    "γ not squared": lambda lo, hi: (heavy_ball_tuning(lo, hi)[0],
-                                     np.sqrt(heavy_ball_tuning(lo, hi)[1])),
+    "γ not squared": lambda lo, hi: (
+        heavy_ball_tuning(lo, hi)[0],
+        np.sqrt(heavy_ball_tuning(lo, hi)[1]),
+    ),
     "GD's η*": lambda lo, hi: (2 / (lo + hi), heavy_ball_tuning(lo, hi)[1]),
-    "κ instead of √κ": lambda lo, hi: (heavy_ball_tuning(lo, hi)[0],
-                                       ((hi / lo - 1) / (hi / lo + 1)) ** 2),
+    "κ instead of √κ": lambda lo, hi: (
+        heavy_ball_tuning(lo, hi)[0],
+        ((hi / lo - 1) / (hi / lo + 1)) ** 2,
+    ),
     "(γ, η) swapped": lambda lo, hi: heavy_ball_tuning(lo, hi)[::-1],
     "Nesterov's η = 1/λ_max": lambda lo, hi: (1 / hi, heavy_ball_tuning(lo, hi)[1]),
     "sum of squares": lambda lo, hi: (4 / (hi + lo), heavy_ball_tuning(lo, hi)[1]),
@@ -242,6 +265,7 @@ def test_heavy_ball_tuning_check_rejects(mistake):
 
 # --- course_lib.rates against the iteration matrices (numpy.linalg) -------------------
 
+
 def iteration_matrix(method, h, gamma):
     """One step on an eigendirection with ηλ = h, acting on (x, v); see lesson 02 §4."""
     if method == "gd":
@@ -251,8 +275,10 @@ def iteration_matrix(method, h, gamma):
 
 
 def worst_radius(method, lr, gamma, eigenvalues):
-    return max(np.abs(np.linalg.eigvals(iteration_matrix(method, lr * lam, gamma))).max()
-               for lam in eigenvalues)
+    return max(
+        np.abs(np.linalg.eigvals(iteration_matrix(method, lr * lam, gamma))).max()
+        for lam in eigenvalues
+    )
 
 
 SPECTRA = [np.array([0.2, 4.0]), np.geomspace(1, 100, 15), np.linspace(0.5, 30, 9)]
@@ -264,21 +290,27 @@ def test_tunings_reach_their_predicted_rates_and_are_optimal(eigs):
     kappa = hi / lo
     lr = rates.gd_tuning(lo, hi)
     assert worst_radius("gd", lr, 0, eigs) == pytest.approx(rates.gd_rate(kappa), rel=1e-12)
-    for f in (0.98, 1.02):                                  # any other η is worse
+    for f in (0.98, 1.02):  # any other η is worse
         assert worst_radius("gd", lr * f, 0, eigs) > rates.gd_rate(kappa)
 
     lr, gamma = rates.heavy_ball_tuning(lo, hi)
     # Double roots at λ_min and λ_max: eigvals is accurate to ~√ε there.
     assert worst_radius("momentum", lr, gamma, eigs) == pytest.approx(
-        rates.heavy_ball_rate(kappa), abs=1e-6)
+        rates.heavy_ball_rate(kappa), abs=1e-6
+    )
     for df, dg in [(0.97, 1), (1.03, 1), (1, 0.97), (1, 1.03)]:
-        assert worst_radius("momentum", lr * df, gamma * dg, eigs) > \
-            rates.heavy_ball_rate(kappa) + 1e-4
+        assert (
+            worst_radius("momentum", lr * df, gamma * dg, eigs)
+            > rates.heavy_ball_rate(kappa) + 1e-4
+        )
 
     lr, gamma = rates.nesterov_tuning(lo, hi)
-    assert lr == pytest.approx(1 / hi) and gamma == pytest.approx(np.sqrt(rates.heavy_ball_tuning(lo, hi)[1]))
+    assert lr == pytest.approx(1 / hi) and gamma == pytest.approx(
+        np.sqrt(rates.heavy_ball_tuning(lo, hi)[1])
+    )
     assert worst_radius("nesterov", lr, gamma, eigs) == pytest.approx(
-        rates.nesterov_rate(kappa), abs=1e-6)
+        rates.nesterov_rate(kappa), abs=1e-6
+    )
 
 
 def test_theory_rates_order_and_limits():
@@ -303,7 +335,7 @@ def test_convergence_rate_on_exact_geometric_sequences():
 def test_convergence_rate_rejects_too_few_steps():
     with pytest.raises(ValueError, match="usable steps"):
         rates.convergence_rate(np.array([[1.0], [0.5]]), np.zeros(1))
-    with pytest.raises(ValueError, match="usable steps"):                # x0 is x*
+    with pytest.raises(ValueError, match="usable steps"):  # x0 is x*
         rates.convergence_rate(np.zeros((10, 2)), np.zeros(2))
 
 
@@ -311,15 +343,16 @@ def test_measured_rates_match_theory_on_a_quadratic():
     q = quadratic_with_spectrum(np.geomspace(1, 50, 10), seed=3)
     lo, hi = q.eigenvalues[0], q.eigenvalues[-1]
     r = run(optimizers.gd, q, steps=1500, lr=rates.gd_tuning(lo, hi))
-    assert rates.convergence_rate(r, q.minima[0]) == pytest.approx(rates.gd_rate(hi / lo),
-                                                                   abs=2e-4)
+    assert rates.convergence_rate(r, q.minima[0]) == pytest.approx(rates.gd_rate(hi / lo), abs=2e-4)
     lr, gamma = rates.heavy_ball_tuning(lo, hi)
     r = run(optimizers.momentum, q, steps=1500, lr=lr, gamma=gamma)
     assert rates.convergence_rate(r, q.minima[0]) == pytest.approx(
-        rates.heavy_ball_rate(hi / lo), abs=3e-3)
+        rates.heavy_ball_rate(hi / lo), abs=3e-3
+    )
 
 
 # --- the raw torch.optim.SGD reference (section "sgd") --------------------------------
+
 
 def test_torch_sgd_state_maps_onto_the_course_form():
     runs = checks.load_references("sgd")["runs"]
@@ -332,12 +365,14 @@ def test_torch_sgd_state_maps_onto_the_course_form():
             x = optimizers.STEPS[name](x, grad, state, **hp)
             p = x - hp["gamma"] * state["v"] if name == "nesterov" else x
             np.testing.assert_allclose(p, ref["params"][k], rtol=1e-12, atol=1e-14)
-            np.testing.assert_allclose(state["v"] / hp["lr"], ref["buffers"][k], rtol=1e-12,
-                                       atol=1e-14)
+            np.testing.assert_allclose(
+                state["v"] / hp["lr"], ref["buffers"][k], rtol=1e-12, atol=1e-14
+            )
     # and the course's x is not torch's parameter for Nesterov: the mapping matters
-    assert not np.allclose(runs["nesterov"]["params"][2],
-                           checks.load_references("steps")["rules"]["nesterov"]["cases"][0]
-                           ["expected"][2])
+    assert not np.allclose(
+        runs["nesterov"]["params"][2],
+        checks.load_references("steps")["rules"]["nesterov"]["cases"][0]["expected"][2],
+    )
     assert course_quadratic.x0.tolist() == runs["momentum"]["params"][0]
 
 
@@ -361,5 +396,6 @@ def test_solution_exercises_pass_and_match_course_lib_signatures():
         assert checks.evaluate_step(fn), name
         assert inspect.signature(fn) == inspect.signature(optimizers.STEPS[name]), name
     assert checks.evaluate_heavy_ball_tuning(namespace["heavy_ball_tuning"])
-    assert list(inspect.signature(namespace["heavy_ball_tuning"]).parameters) == \
-        list(inspect.signature(rates.heavy_ball_tuning).parameters)
+    assert list(inspect.signature(namespace["heavy_ball_tuning"]).parameters) == list(
+        inspect.signature(rates.heavy_ball_tuning).parameters
+    )

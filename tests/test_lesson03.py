@@ -2,8 +2,9 @@
 steps and reject deliberately wrong ones (ε outside the root or omitted, s averaged instead
 of summed, ρ and 1 − ρ swapped, ρ hard-coded, Adadelta's new u or an early η, state not
 carried, sign error); PyTorch's ε-outside convention is checked against torch.optim's own
-runs (tests/test_references.py regenerates them); and the lesson's claims hold (λ-free iterates on a diagonal quadratic, Adadelta's
-first step √(ε/(1−ρ)))."""
+runs (tests/test_references.py regenerates them); and the lesson's claims hold (λ-free
+iterates on a diagonal quadratic, Adadelta's first step √(ε/(1−ρ)))."""
+
 import json
 import pathlib
 
@@ -20,28 +21,30 @@ LESSON = "03-adaptive-learning-rates.ipynb"
 
 # --- right versions, written as a student might (own state keys, other arithmetic) ----
 
+
 def adagrad_right(x, grad, state, lr=0.01, eps=1e-10):
     g = grad(x)
-    state["sum_g2"] = state.get("sum_g2", 0.0) + g ** 2
+    state["sum_g2"] = state.get("sum_g2", 0.0) + g**2
     return x - lr / np.sqrt(state["sum_g2"] + eps) * g
 
 
 def rmsprop_right(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
     g = grad(x)
-    state["s"] = rho * state.get("s", np.zeros_like(x)) + (1 - rho) * g ** 2
+    state["s"] = rho * state.get("s", np.zeros_like(x)) + (1 - rho) * g**2
     return x - lr * g / np.sqrt(state["s"] + eps)
 
 
 def adadelta_right(x, grad, state, lr=1.0, rho=0.9, eps=1e-6):
     g = grad(x)
-    s = rho * state.get("s", np.zeros_like(x)) + (1 - rho) * g ** 2
+    s = rho * state.get("s", np.zeros_like(x)) + (1 - rho) * g**2
     u = state.get("u", np.zeros_like(x))
     delta = -np.sqrt(u + eps) / np.sqrt(s + eps) * g
-    state["s"], state["u"] = s, rho * u + (1 - rho) * delta ** 2
+    state["s"], state["u"] = s, rho * u + (1 - rho) * delta**2
     return x + lr * delta
 
 
 # --- wrong versions: one usual mistake each -------------------------------------------
+
 
 def adagrad_eps_outside(x, grad, state, lr=0.01, eps=1e-10):
     g = grad(x)
@@ -122,8 +125,24 @@ def rmsprop_sign_error(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
     return x + lr * g / np.sqrt(state["s"] + eps)
 
 
-def _adadelta(x, grad, state, lr, rho, eps, *, new_u=False, lr_early=False, eps_s=None,
-              eps_u=None, rho_s=None, rho_u=None, carry=True, sign=1.0, outside=False):
+def _adadelta(
+    x,
+    grad,
+    state,
+    lr,
+    rho,
+    eps,
+    *,
+    new_u=False,
+    lr_early=False,
+    eps_s=None,
+    eps_u=None,
+    rho_s=None,
+    rho_u=None,
+    carry=True,
+    sign=1.0,
+    outside=False,
+):
     """Adadelta with one mistake switched on; the defaults are the right rule."""
     eps_s = eps if eps_s is None else eps_s
     eps_u = eps if eps_u is None else eps_u
@@ -141,7 +160,7 @@ def _adadelta(x, grad, state, lr, rho, eps, *, new_u=False, lr_early=False, eps_
     if lr_early:
         delta = lr * delta
     u = rho_u * u + (1 - rho_u) * delta * delta
-    if new_u:          # recomputes the step with the u it has just updated
+    if new_u:  # recomputes the step with the u it has just updated
         delta = -np.sqrt(u + eps_u) / np.sqrt(s + eps_s) * g
     state["s"], state["u"] = s, u
     return x + sign * (delta if lr_early else lr * delta)
@@ -150,6 +169,7 @@ def _adadelta(x, grad, state, lr, rho, eps, *, new_u=False, lr_early=False, eps_
 def adadelta_mutant(name, **mistake):
     def step(x, grad, state, lr=1.0, rho=0.9, eps=1e-6):
         return _adadelta(x, grad, state, lr, rho, eps, **mistake)
+
     step.__name__ = step.__qualname__ = f"adadelta_{name}"
     return step
 
@@ -167,8 +187,6 @@ ADADELTA_WRONG = [
 ]
 
 
-
-
 def adadelta_rho_swapped(x, grad, state, lr=1.0, rho=0.9, eps=1e-6):
     return _adadelta(x, grad, state, lr, 1 - rho, eps)
 
@@ -177,11 +195,23 @@ ADADELTA_WRONG.append(adadelta_rho_swapped)
 
 RIGHT = {"adagrad": adagrad_right, "rmsprop": rmsprop_right, "adadelta": adadelta_right}
 WRONG = {
-    "adagrad": [adagrad_eps_outside, adagrad_eps_omitted, adagrad_s_averaged,
-                adagrad_state_not_carried, adagrad_sign_error],
-    "rmsprop": [rmsprop_eps_outside, rmsprop_eps_omitted, rmsprop_rho_swapped,
-                rmsprop_rho_hard_coded, rmsprop_rho_hard_coded_0_9, rmsprop_summed_like_adagrad,
-                rmsprop_state_not_carried, rmsprop_sign_error],
+    "adagrad": [
+        adagrad_eps_outside,
+        adagrad_eps_omitted,
+        adagrad_s_averaged,
+        adagrad_state_not_carried,
+        adagrad_sign_error,
+    ],
+    "rmsprop": [
+        rmsprop_eps_outside,
+        rmsprop_eps_omitted,
+        rmsprop_rho_swapped,
+        rmsprop_rho_hard_coded,
+        rmsprop_rho_hard_coded_0_9,
+        rmsprop_summed_like_adagrad,
+        rmsprop_state_not_carried,
+        rmsprop_sign_error,
+    ],
     "adadelta": ADADELTA_WRONG,
 }
 
@@ -193,8 +223,11 @@ def test_check_accepts_the_right_version(rule):
     assert str(report).startswith("✔")
 
 
-@pytest.mark.parametrize("rule, wrong", [(r, w) for r, ws in WRONG.items() for w in ws],
-                         ids=lambda v: getattr(v, "__name__", v))
+@pytest.mark.parametrize(
+    "rule, wrong",
+    [(r, w) for r, ws in WRONG.items() for w in ws],
+    ids=lambda v: getattr(v, "__name__", v),
+)
 def test_check_rejects_wrong_version(rule, wrong):
     with np.errstate(all="ignore"):
         report = evaluate_step(wrong, rule)
@@ -220,9 +253,14 @@ def test_adadelta_new_u_gets_the_old_u_hint():
 
 # --- PyTorch's own convention (references_adaptive.json, from torch.optim) --------------
 
-@pytest.mark.parametrize("rule, outside, inside", [
-    ("adagrad_eps_outside", adagrad_eps_outside, optimizers.adagrad),
-    ("rmsprop_eps_outside", rmsprop_eps_outside, optimizers.rmsprop)])
+
+@pytest.mark.parametrize(
+    "rule, outside, inside",
+    [
+        ("adagrad_eps_outside", adagrad_eps_outside, optimizers.adagrad),
+        ("rmsprop_eps_outside", rmsprop_eps_outside, optimizers.rmsprop),
+    ],
+)
 def test_torch_convention_is_eps_outside(rule, outside, inside):
     assert evaluate_torch_convention(outside, rule)
     report = evaluate_torch_convention(inside, rule)
@@ -231,9 +269,15 @@ def test_torch_convention_is_eps_outside(rule, outside, inside):
 
 # --- the lesson's claims ---------------------------------------------------------------
 
-@pytest.mark.parametrize("step, hp", [(optimizers.adagrad, dict(lr=1.0, eps=0.0)),
-                                      (optimizers.rmsprop, dict(lr=0.1, rho=0.9, eps=0.0)),
-                                      (optimizers.adadelta, dict(rho=0.9, eps=1e-6))])
+
+@pytest.mark.parametrize(
+    "step, hp",
+    [
+        (optimizers.adagrad, dict(lr=1.0, eps=0.0)),
+        (optimizers.rmsprop, dict(lr=0.1, rho=0.9, eps=0.0)),
+        (optimizers.adadelta, dict(rho=0.9, eps=1e-6)),
+    ],
+)
 def test_adaptive_iterates_do_not_depend_on_the_curvatures(step, hp):
     """On ½Σλ_i x_i², g_i/√s_i is λ-free: the course quadratic and x1² + x2² give one path
     (Adadelta's ε in s breaks it only at gradients ~√ε)."""
@@ -242,20 +286,21 @@ def test_adaptive_iterates_do_not_depend_on_the_curvatures(step, hp):
     np.testing.assert_allclose(a.xs, b.xs, rtol=1e-5, atol=1e-9)
     gd_a = run(optimizers.gd, course_quadratic, steps=5, lr=0.1)
     gd_b = run(optimizers.gd, other, steps=5, lr=0.1)
-    assert not np.allclose(gd_a.xs, gd_b.xs)           # GD's path does depend on them
+    assert not np.allclose(gd_a.xs, gd_b.xs)  # GD's path does depend on them
 
 
 def test_adadelta_first_step_is_sqrt_eps_over_one_minus_rho():
     for eps in (1e-6, 1e-4):
         x1 = optimizers.adadelta(course_quadratic.x0, course_quadratic.grad, {}, eps=eps)
         g = course_quadratic.grad(course_quadratic.x0)
-        np.testing.assert_allclose(np.abs(x1 - course_quadratic.x0),
-                                   np.sqrt(eps) * np.abs(g) / np.sqrt(0.1 * g * g + eps))
-        np.testing.assert_allclose(np.abs(x1 - course_quadratic.x0), np.sqrt(eps / 0.1),
-                                   rtol=1e-3)
+        np.testing.assert_allclose(
+            np.abs(x1 - course_quadratic.x0), np.sqrt(eps) * np.abs(g) / np.sqrt(0.1 * g * g + eps)
+        )
+        np.testing.assert_allclose(np.abs(x1 - course_quadratic.x0), np.sqrt(eps / 0.1), rtol=1e-3)
 
 
 # --- the generated exercise notebook -----------------------------------------------------
+
 
 def test_exercise_notebook_hides_every_solution():
     path = ROOT / "notebooks" / LESSON

@@ -2,6 +2,7 @@
 deliberately wrong ones, each of a usual mistake (missing or off-by-one bias correction,
 swapped β's, ε misplaced, the maximum or the belief on the wrong quantity, L2 instead of
 decoupled decay, state not carried between calls)."""
+
 import functools
 import inspect
 import json
@@ -13,8 +14,8 @@ import pytest
 from course_lib import optimizers
 from course_lib.checks import evaluate_step
 
-
 # --- building blocks for the wrong versions ----------------------------------------
+
 
 def _ema(state, key, beta, value):
     state[key] = beta * state.get(key, np.zeros_like(value)) + (1 - beta) * value
@@ -28,11 +29,12 @@ def _tick(state, start=0):
 
 # --- Adam ------------------------------------------------------------------------------
 
+
 def adam_right(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     g = grad(x)
     t = _tick(state)
     m, v = _ema(state, "m", beta1, g), _ema(state, "v", beta2, g * g)
-    return x - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps)
+    return x - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
 
 
 def adam_no_bias_correction(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -45,22 +47,22 @@ def adam_only_m_corrected(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
     g = grad(x)
     t = _tick(state)
     m, v = _ema(state, "m", beta1, g), _ema(state, "v", beta2, g * g)
-    return x - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v) + eps)
+    return x - lr * (m / (1 - beta1**t)) / (np.sqrt(v) + eps)
 
 
 def adam_t_from_zero(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     g = grad(x)
-    t = state.get("t", 0)            # used before it is incremented: 1 − β^0 = 0 at step 1
+    t = state.get("t", 0)  # used before it is incremented: 1 − β^0 = 0 at step 1
     state["t"] = t + 1
     m, v = _ema(state, "m", beta1, g), _ema(state, "v", beta2, g * g)
-    return x - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps)
+    return x - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
 
 
 def adam_t_plus_one(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     g = grad(x)
     t = _tick(state) + 1
     m, v = _ema(state, "m", beta1, g), _ema(state, "v", beta2, g * g)
-    return x - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps)
+    return x - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
 
 
 def adam_betas_swapped(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -71,7 +73,7 @@ def adam_eps_inside_root(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e
     g = grad(x)
     t = _tick(state)
     m, v = _ema(state, "m", beta1, g), _ema(state, "v", beta2, g * g)
-    return x - lr * (m / (1 - beta1 ** t)) / np.sqrt(v / (1 - beta2 ** t) + eps)
+    return x - lr * (m / (1 - beta1**t)) / np.sqrt(v / (1 - beta2**t) + eps)
 
 
 def adam_eps_before_correction(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -79,7 +81,7 @@ def adam_eps_before_correction(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, 
     g = grad(x)
     t = _tick(state)
     m, v = _ema(state, "m", beta1, g), _ema(state, "v", beta2, g * g)
-    return x - lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t) * m / (np.sqrt(v) + eps)
+    return x - lr * np.sqrt(1 - beta2**t) / (1 - beta1**t) * m / (np.sqrt(v) + eps)
 
 
 def adam_state_not_carried(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -96,20 +98,22 @@ def adam_sign_error(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
 
 # --- AMSGrad ---------------------------------------------------------------------------
 
+
 def _amsgrad(which, paper=False):
     def amsgrad(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         g = grad(x)
         t = _tick(state)
         m, v = _ema(state, "m", beta1, g), _ema(state, "v", beta2, g * g)
-        c2 = 1 - beta2 ** t
-        if which == "v_hat":             # the maximum of the bias-corrected v̂
+        c2 = 1 - beta2**t
+        if which == "v_hat":  # the maximum of the bias-corrected v̂
             vmax = state["vmax"] = np.maximum(state.get("vmax", np.zeros_like(x)), v / c2)
-            return x - lr * m / (1 - beta1 ** t) / (np.sqrt(vmax) + eps)
+            return x - lr * m / (1 - beta1**t) / (np.sqrt(vmax) + eps)
         new = {"v": v, "g2": g * g}[which]
         vmax = state["vmax"] = np.maximum(state.get("vmax", np.zeros_like(x)), new)
-        if paper:                        # Reddi et al.: no bias correction at all
+        if paper:  # Reddi et al.: no bias correction at all
             return x - lr * m / (np.sqrt(vmax) + eps)
-        return x - lr * m / (1 - beta1 ** t) / (np.sqrt(vmax) / np.sqrt(c2) + eps)
+        return x - lr * m / (1 - beta1**t) / (np.sqrt(vmax) / np.sqrt(c2) + eps)
+
     return amsgrad
 
 
@@ -129,6 +133,7 @@ def amsgrad_state_not_carried(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, e
 
 # --- AdaMax ----------------------------------------------------------------------------
 
+
 def _adamax(kind):
     def adamax(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         g = grad(x)
@@ -136,7 +141,7 @@ def _adamax(kind):
         m = _ema(state, "m", beta1, g)
         u_old = state.get("u", np.zeros_like(x))
         if kind == "squares":
-            u = np.sqrt(np.maximum(beta2 * u_old ** 2, g * g + eps))
+            u = np.sqrt(np.maximum(beta2 * u_old**2, g * g + eps))
         elif kind == "eps_outside":
             u = np.maximum(beta2 * u_old, np.abs(g))
         elif kind == "u_corrected":
@@ -145,10 +150,11 @@ def _adamax(kind):
             u = np.maximum(beta2 * u_old, np.abs(g) + eps)
         state["u"] = u
         if kind == "eps_outside":
-            return x - lr / (1 - beta1 ** t) * m / (u + eps)
+            return x - lr / (1 - beta1**t) * m / (u + eps)
         if kind == "u_corrected":
-            return x - lr / (1 - beta1 ** t) * m / (u / (1 - beta2 ** t))
-        return x - lr / (1 - beta1 ** t) * m / u
+            return x - lr / (1 - beta1**t) * m / (u / (1 - beta2**t))
+        return x - lr / (1 - beta1**t) * m / u
+
     return adamax
 
 
@@ -164,17 +170,20 @@ def adamax_state_not_carried(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, ep
 
 # --- Nadam -----------------------------------------------------------------------------
 
+
 def _nadam(next_power=1, current_power=0, use_m_hat_only=False):
     def nadam(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         g = grad(x)
         t = _tick(state)
         m, v = _ema(state, "m", beta1, g), _ema(state, "v", beta2, g * g)
-        denom = np.sqrt(v / (1 - beta2 ** t)) + eps
-        if use_m_hat_only:               # plain Adam: no look-ahead
-            return x - lr * m / (1 - beta1 ** t) / denom
-        look = (beta1 * m / (1 - beta1 ** (t + next_power))
-                + (1 - beta1) * g / (1 - beta1 ** (t + current_power)))
+        denom = np.sqrt(v / (1 - beta2**t)) + eps
+        if use_m_hat_only:  # plain Adam: no look-ahead
+            return x - lr * m / (1 - beta1**t) / denom
+        look = beta1 * m / (1 - beta1 ** (t + next_power)) + (1 - beta1) * g / (
+            1 - beta1 ** (t + current_power)
+        )
         return x - lr * look / denom
+
     return nadam
 
 
@@ -190,6 +199,7 @@ def nadam_state_not_carried(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps
 
 # --- AdaBelief -------------------------------------------------------------------------
 
+
 def _adabelief(belief="new_m", eps_in_s=True):
     def adabelief(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-16):
         g = grad(x)
@@ -199,7 +209,8 @@ def _adabelief(belief="new_m", eps_in_s=True):
         d = {"new_m": g - m, "old_m": g - m_old, "g": g}[belief]
         s = _ema(state, "s", beta2, d * d) + (eps if eps_in_s else 0.0)
         state["s"] = s
-        return x - lr * (m / (1 - beta1 ** t)) / (np.sqrt(s / (1 - beta2 ** t)) + eps)
+        return x - lr * (m / (1 - beta1**t)) / (np.sqrt(s / (1 - beta2**t)) + eps)
+
     return adabelief
 
 
@@ -215,6 +226,7 @@ def adabelief_state_not_carried(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999,
 
 # --- AdamW -----------------------------------------------------------------------------
 
+
 def _adamw(kind="right"):
     def adamw(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
         if kind == "l2":
@@ -222,20 +234,22 @@ def _adamw(kind="right"):
         g = grad(x)
         t = _tick(state)
         m, v = _ema(state, "m", beta1, g), _ema(state, "v", beta2, g * g)
-        adam_step = lr * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps)
+        adam_step = lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
         if kind == "no_lr":
             return x * (1 - weight_decay) - adam_step
-        if kind == "decay_after":        # decays the already-updated x
+        if kind == "decay_after":  # decays the already-updated x
             return (x - adam_step) * (1 - lr * weight_decay)
         if kind == "no_decay":
             return x - adam_step
         return x * (1 - lr * weight_decay) - adam_step
+
     return adamw
 
 
 def adam_l2(x, grad, state, lr, beta1, beta2, eps, weight_decay):
-    return adam_right(x, lambda y: grad(y) + weight_decay * y, state, lr=lr, beta1=beta1,
-                      beta2=beta2, eps=eps)
+    return adam_right(
+        x, lambda y: grad(y) + weight_decay * y, state, lr=lr, beta1=beta1, beta2=beta2, eps=eps
+    )
 
 
 adamw_right = _adamw()
@@ -244,28 +258,65 @@ adamw_decay_without_lr = _adamw("no_lr")
 adamw_no_decay = _adamw("no_decay")
 
 
-def adamw_state_not_carried(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-                            weight_decay=1e-2):
+def adamw_state_not_carried(
+    x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2
+):
     return adamw_right(x, grad, {}, lr, beta1, beta2, eps, weight_decay)
 
 
-RIGHT = {"adam": adam_right, "amsgrad": amsgrad_right, "adamax": adamax_right,
-         "nadam": nadam_right, "adabelief": adabelief_right, "adamw": adamw_right}
+RIGHT = {
+    "adam": adam_right,
+    "amsgrad": amsgrad_right,
+    "adamax": adamax_right,
+    "nadam": nadam_right,
+    "adabelief": adabelief_right,
+    "adamw": adamw_right,
+}
 
 WRONG = {
-    "adam": [adam_no_bias_correction, adam_only_m_corrected, adam_t_from_zero, adam_t_plus_one,
-             adam_betas_swapped, adam_eps_inside_root, adam_eps_before_correction,
-             adam_state_not_carried, adam_hard_coded_betas, adam_sign_error],
-    "amsgrad": [amsgrad_max_of_v_hat, amsgrad_max_of_g2, amsgrad_paper_form, amsgrad_plain_adam,
-                amsgrad_state_not_carried],
-    "adamax": [adamax_squares, adamax_eps_outside_max, adamax_u_bias_corrected,
-               adamax_state_not_carried],
-    "nadam": [nadam_momentum_with_beta1_t, nadam_gradient_with_beta1_t_plus_1, nadam_plain_adam,
-              nadam_state_not_carried],
-    "adabelief": [adabelief_old_m, adabelief_g_squared, adabelief_eps_not_in_s,
-                  adabelief_state_not_carried],
-    "adamw": [adamw_l2_instead_of_decoupled, adamw_decay_without_lr, adamw_no_decay,
-              adamw_state_not_carried],
+    "adam": [
+        adam_no_bias_correction,
+        adam_only_m_corrected,
+        adam_t_from_zero,
+        adam_t_plus_one,
+        adam_betas_swapped,
+        adam_eps_inside_root,
+        adam_eps_before_correction,
+        adam_state_not_carried,
+        adam_hard_coded_betas,
+        adam_sign_error,
+    ],
+    "amsgrad": [
+        amsgrad_max_of_v_hat,
+        amsgrad_max_of_g2,
+        amsgrad_paper_form,
+        amsgrad_plain_adam,
+        amsgrad_state_not_carried,
+    ],
+    "adamax": [
+        adamax_squares,
+        adamax_eps_outside_max,
+        adamax_u_bias_corrected,
+        adamax_state_not_carried,
+    ],
+    "nadam": [
+        nadam_momentum_with_beta1_t,
+        nadam_gradient_with_beta1_t_plus_1,
+        nadam_plain_adam,
+        nadam_state_not_carried,
+    ],
+    "adabelief": [
+        adabelief_old_m,
+        adabelief_g_squared,
+        adabelief_eps_not_in_s,
+        adabelief_state_not_carried,
+    ],
+    "adamw": [
+        adamw_l2_instead_of_decoupled,
+        adamw_decay_without_lr,
+        adamw_no_decay,
+        adamw_state_not_carried,
+    ],
 }
 
 
@@ -276,8 +327,11 @@ def test_check_accepts_the_right_version(rule):
     assert str(report).startswith("✔")
 
 
-@pytest.mark.parametrize("rule, wrong", [(r, w) for r, ws in WRONG.items() for w in ws],
-                         ids=lambda v: getattr(v, "__qualname__", v))
+@pytest.mark.parametrize(
+    "rule, wrong",
+    [(r, w) for r, ws in WRONG.items() for w in ws],
+    ids=lambda v: getattr(v, "__qualname__", v),
+)
 def test_check_rejects_wrong_version(rule, wrong):
     with np.errstate(all="ignore"):
         report = evaluate_step(wrong, rule)
@@ -299,7 +353,7 @@ def test_nadam_schedule_matches_torch_default():
     step = functools.partial(optimizers.nadam, momentum_decay=0.004)
     assert evaluate_step(step, "nadam_schedule")
 
-    def dozat(x, grad, state, momentum_decay=None, **hp):    # ignores the schedule
+    def dozat(x, grad, state, momentum_decay=None, **hp):  # ignores the schedule
         return optimizers.nadam(x, grad, state, **hp)
 
     assert not evaluate_step(dozat, "nadam_schedule")
@@ -339,7 +393,7 @@ def test_solution_exercises_pass_and_match_course_lib_signatures():
         assert evaluate_step(fn, name), name
         ours = inspect.signature(fn).parameters
         lib = inspect.signature(optimizers.STEPS[name]).parameters
-        for p in ours:               # same names and defaults as course_lib.optimizers
+        for p in ours:  # same names and defaults as course_lib.optimizers
             assert p in lib and ours[p].default == lib[p].default, (name, p)
         extra = set(lib) - set(ours)
         assert extra <= {"weight_decay", "momentum_decay"}, (name, extra)

@@ -3,13 +3,21 @@ installed), the flat parameter vector, the finite-sum interface train_minibatch 
 course optimiser training it unchanged, the data split, and the checks of Exercises 6.1
 (softmax cross-entropy) and 6.2 (backward through a tanh layer) accepting right versions and
 rejecting the usual mistakes."""
+
 import numpy as np
 import pytest
 
 from course_lib import data, optimizers, train_minibatch
 from course_lib.checks import evaluate_dense_tanh_backward, evaluate_softmax_cross_entropy
-from course_lib.mlp import (MLP, accuracy, numerical_gradient, relative_error, softmax,
-                            softmax_cross_entropy, split_train_validation)
+from course_lib.mlp import (
+    MLP,
+    accuracy,
+    numerical_gradient,
+    relative_error,
+    softmax,
+    softmax_cross_entropy,
+    split_train_validation,
+)
 from course_lib.runners import ExerciseNotDone
 
 
@@ -28,13 +36,14 @@ def digits():
 
 # --- gradients -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 @pytest.mark.parametrize("sizes", [(5, 3), (5, 4, 3), (5, 6, 4, 3)])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
 def test_gradient_matches_finite_differences(activation, sizes, weight_decay):
     net = toy(sizes, activation=activation, weight_decay=weight_decay)
-    w = net.x0 + 0.05 * np.random.default_rng(1).normal(size=net.dim)   # biases non-zero too
-    for idx in (None, np.array([3, 7, 7, 21])):       # full batch and a mini-batch (with a repeat)
+    w = net.x0 + 0.05 * np.random.default_rng(1).normal(size=net.dim)  # biases non-zero too
+    for idx in (None, np.array([3, 7, 7, 21])):  # full batch and a mini-batch (with a repeat)
         g = net.grad(w, idx)
         g_num = numerical_gradient(lambda v: net.loss(v, idx), w)
         assert g.shape == w.shape
@@ -64,7 +73,7 @@ def test_loss_and_gradient_agree_with_torch_autograd(activation):
     act = torch.tanh if activation == "tanh" else torch.relu
     penalty = 0
     for k, (o, a, b) in enumerate(net.shapes):
-        W, bias = wt[o:o + a * b].reshape(a, b), wt[o + a * b:o + a * b + b]
+        W, bias = wt[o : o + a * b].reshape(a, b), wt[o + a * b : o + a * b + b]
         h = h @ W + bias
         if k < len(net.shapes) - 1:
             h = act(h)
@@ -82,13 +91,14 @@ def test_softmax_cross_entropy_is_stable_and_matches_definition():
     loss, dz = softmax_cross_entropy(z, y)
     assert loss == pytest.approx(-np.mean(np.log(p[np.arange(6), y])), rel=1e-12)
     np.testing.assert_allclose(softmax(z), p, rtol=1e-12)
-    np.testing.assert_allclose(dz.sum(axis=1), 0, atol=1e-15)      # rows of p − onehot sum to 0
-    loss_big, dz_big = softmax_cross_entropy(z + 1000, y)           # no overflow, shift-invariant
+    np.testing.assert_allclose(dz.sum(axis=1), 0, atol=1e-15)  # rows of p − onehot sum to 0
+    loss_big, dz_big = softmax_cross_entropy(z + 1000, y)  # no overflow, shift-invariant
     assert loss_big == pytest.approx(loss, rel=1e-10)
     np.testing.assert_allclose(dz_big, dz, atol=1e-12)
 
 
 # --- the objective interface and the flat vector --------------------------------------------
+
 
 def test_parameters_are_one_flat_vector_with_views():
     net = toy((5, 4, 3))
@@ -96,7 +106,7 @@ def test_parameters_are_one_flat_vector_with_views():
     w = np.zeros(net.dim)
     (W1, b1), (W2, b2) = net.unpack(w)
     assert W1.shape == (5, 4) and b1.shape == (4,) and W2.shape == (4, 3) and b2.shape == (3,)
-    W2[1, 2] = 7.0                                                 # views: writes reach w
+    W2[1, 2] = 7.0  # views: writes reach w
     assert w[5 * 4 + 4 + 1 * 3 + 2] == 7.0
     with pytest.raises(ValueError, match="flat parameter vector"):
         net.unpack(np.zeros((net.dim, 1)))
@@ -115,8 +125,9 @@ def test_minibatch_losses_average_to_the_full_loss():
     w = net.x0 + 0.1
     batches = np.array_split(np.random.default_rng(0).permutation(40), 4)
     assert np.mean([net.loss(w, i) for i in batches]) == pytest.approx(net.loss(w), rel=1e-12)
-    np.testing.assert_allclose(np.mean([net.grad(w, i) for i in batches], axis=0), net.grad(w),
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        np.mean([net.grad(w, i) for i in batches], axis=0), net.grad(w), rtol=1e-10, atol=1e-14
+    )
     loss, g = net.loss_and_grad(w, batches[0])
     assert loss == net.loss(w, batches[0]) and np.array_equal(g, net.grad(w, batches[0]))
 
@@ -125,8 +136,9 @@ def test_blockwise_evaluation_equals_one_forward_pass():
     net = toy(n=2 * MLP.BLOCK + 37)
     w = net.x0 + 0.1
     np.testing.assert_allclose(net.logits(w, net.X), net.forward(w, net.X)[0], rtol=1e-13)
-    assert net.loss(w) == pytest.approx(softmax_cross_entropy(net.forward(w, net.X)[0],
-                                                              net.y)[0], rel=1e-13)
+    assert net.loss(w) == pytest.approx(
+        softmax_cross_entropy(net.forward(w, net.X)[0], net.y)[0], rel=1e-13
+    )
 
 
 def test_accuracy_and_predictions():
@@ -138,12 +150,15 @@ def test_accuracy_and_predictions():
         accuracy([1, 2], [1, 2, 3])
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda X, y: MLP(X[:, :4], y, (5, 3)), "shape"),
-    (lambda X, y: MLP(X, y.astype(float), (5, 3)), "integer labels"),
-    (lambda X, y: MLP(X, y, (5, 2)), "0 … 1"),
-    (lambda X, y: MLP(X, y, (5, 3), activation="sigmoid"), "activation"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda X, y: MLP(X[:, :4], y, (5, 3)), "shape"),
+        (lambda X, y: MLP(X, y.astype(float), (5, 3)), "integer labels"),
+        (lambda X, y: MLP(X, y, (5, 2)), "0 … 1"),
+        (lambda X, y: MLP(X, y, (5, 3), activation="sigmoid"), "activation"),
+    ],
+)
 def test_bad_inputs_raise_clear_errors(make, message):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(10, 5)), np.arange(10) % 3
@@ -153,7 +168,7 @@ def test_bad_inputs_raise_clear_errors(make, message):
 
 def test_split_is_seeded_disjoint_and_standardised_on_train(digits):
     X, y = data.load_digits()
-    X_train, y_train, X_val, y_val = digits
+    X_train, y_train, X_val, _ = digits
     assert len(X_train) + len(X_val) == len(X) and len(X_val) == round(0.2 * len(X))
     again = split_train_validation(X, y, validation=0.2, seed=0)
     np.testing.assert_array_equal(again[0], X_train)
@@ -162,16 +177,27 @@ def test_split_is_seeded_disjoint_and_standardised_on_train(digits):
     assert np.allclose(X_train.mean(0), 0, atol=1e-12)
     std = X_train.std(0)
     assert np.allclose(std[std > 0], 1)
-    assert np.all(np.isfinite(X_val))                         # constant pixels only centred
+    assert np.all(np.isfinite(X_val))  # constant pixels only centred
     raw = split_train_validation(X, y, validation=0.2, seed=0, standardize=False)
     assert sorted(map(tuple, np.vstack([raw[0], raw[2]]))) == sorted(map(tuple, X))
 
 
 # --- every optimiser of the course trains it, unchanged --------------------------------------
 
-LRS = {"gd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.05, "rmsprop": 3e-3,
-       "adadelta": 1.0, "adam": 1e-2, "amsgrad": 1e-2, "adamax": 1e-2, "nadam": 1e-2,
-       "adabelief": 1e-2, "adamw": 1e-2}
+LRS = {
+    "gd": 0.1,
+    "momentum": 0.01,
+    "nesterov": 0.01,
+    "adagrad": 0.05,
+    "rmsprop": 3e-3,
+    "adadelta": 1.0,
+    "adam": 1e-2,
+    "amsgrad": 1e-2,
+    "adamax": 1e-2,
+    "nadam": 1e-2,
+    "adabelief": 1e-2,
+    "adamw": 1e-2,
+}
 
 
 @pytest.mark.parametrize("name", sorted(optimizers.STEPS))
@@ -179,8 +205,15 @@ def test_every_course_optimiser_trains_the_network(name, digits):
     X_train, y_train, X_val, y_val = digits
     net = MLP(X_train[:300], y_train[:300], (64, 16, 10), "tanh", seed=0)
     val = net.on(X_val, y_val)
-    run = train_minibatch(optimizers.STEPS[name], net, epochs=3, batch_size=32, seed=0,
-                          metrics={"val_acc": val.accuracy}, lr=LRS[name])
+    run = train_minibatch(
+        optimizers.STEPS[name],
+        net,
+        epochs=3,
+        batch_size=32,
+        seed=0,
+        metrics={"val_acc": val.accuracy},
+        lr=LRS[name],
+    )
     assert run.diverged_at is None and len(run.losses) == 4
     assert run.losses[-1] < 0.7 * run.losses[0]
     assert run.metrics["val_acc"][-1] > 0.5 > run.metrics["val_acc"][0]
@@ -189,8 +222,12 @@ def test_every_course_optimiser_trains_the_network(name, digits):
 
 def test_a_custom_criterion_is_used_for_loss_and_gradient():
     net = toy(n=20)
-    net2 = MLP(net.X, net.y, net.sizes, criterion=lambda z, y: (2 * sce_right(z, y)[0],
-                                                                2 * sce_right(z, y)[1]))
+    net2 = MLP(
+        net.X,
+        net.y,
+        net.sizes,
+        criterion=lambda z, y: (2 * sce_right(z, y)[0], 2 * sce_right(z, y)[1]),
+    )
     assert net2.loss(net.x0) == pytest.approx(2 * net.loss(net.x0), rel=1e-12)
     np.testing.assert_allclose(net2.grad(net.x0), 2 * net.grad(net.x0), rtol=1e-12)
     assert net2.on(net.X[:5], net.y[:5]).criterion is net2.criterion
@@ -205,7 +242,8 @@ def test_training_is_reproducible():
 
 # --- Exercise 6.1: softmax cross-entropy ------------------------------------------------------
 
-def sce_right(logits, y):                     # a student's version: log-sum-exp written out
+
+def sce_right(logits, y):  # a student's version: log-sum-exp written out
     n = len(y)
     m = logits.max(axis=1, keepdims=True)
     lse = m[:, 0] + np.log(np.sum(np.exp(logits - m), axis=1))
@@ -225,7 +263,7 @@ def _naive(logits, y):
 
 def _softmax_over_batch(logits, y):
     e = np.exp(logits - logits.max(axis=0))
-    p = e / e.sum(axis=0)                                     # normalised down each column
+    p = e / e.sum(axis=0)  # normalised down each column
     return -np.mean(np.log(p[np.arange(len(y)), y])), sce_right(logits, y)[1]
 
 
@@ -235,13 +273,16 @@ def _modify(fn):
 
 SCE_WRONG = {
     "no max shift": (_naive, "subtract each row's maximum"),
-    "sum, not mean": (_modify(lambda l, g, z, y: (l * len(y), g * len(y))), "the sum"),
-    "gradient not divided by N": (_modify(lambda l, g, z, y: (l, g * len(y))), "divide by N"),
-    "gradient sign": (_modify(lambda l, g, z, y: (l, -g)), "wrong sign"),
-    "gradient is softmax only": (_modify(lambda l, g, z, y: (l, softmax(z) / len(y))), "onehot"),
+    "sum, not mean": (_modify(lambda loss, g, z, y: (loss * len(y), g * len(y))), "the sum"),
+    "gradient not divided by N": (_modify(lambda loss, g, z, y: (loss, g * len(y))), "divide by N"),
+    "gradient sign": (_modify(lambda loss, g, z, y: (loss, -g)), "wrong sign"),
+    "gradient is softmax only": (
+        _modify(lambda loss, g, z, y: (loss, softmax(z) / len(y))),
+        "onehot",
+    ),
     "softmax over the batch axis": (lambda z, y: _softmax_over_batch(z, y), "axis=1"),
     "returns only the loss": (lambda z, y: sce_right(z, y)[0], "pair"),
-    "dlogits transposed": (_modify(lambda l, g, z, y: (l, g.T)), "shape"),
+    "dlogits transposed": (_modify(lambda loss, g, z, y: (loss, g.T)), "shape"),
 }
 
 
@@ -261,11 +302,13 @@ def test_softmax_cross_entropy_mistakes_fail_with_hint(mistake):
 def test_softmax_cross_entropy_unfinished_raises_exercise_not_done():
     def softmax_cross_entropy(logits, y):
         raise NotImplementedError("Exercise 6.1: softmax cross-entropy")
-    with pytest.raises(ExerciseNotDone, match="Exercise 6.1"):
+
+    with pytest.raises(ExerciseNotDone, match=r"Exercise 6\.1"):
         evaluate_softmax_cross_entropy(softmax_cross_entropy)
 
 
 # --- Exercise 6.2: backward through one tanh layer ----------------------------------------
+
 
 def dense_right(dh, x, W, h):
     da = dh * (1 - h * h)
@@ -278,17 +321,26 @@ def _da(dh, h):
 
 DENSE_WRONG = {
     "no tanh derivative": (lambda dh, x, W, h: (x.T @ dh, dh.sum(0), dh @ W.T), "tanh derivative"),
-    "1 − tanh(h)²": (lambda dh, x, W, h: dense_right(dh * (1 - np.tanh(h) ** 2) / (1 - h * h),
-                                                      x, W, h), "not 1 − tanh(h)²"),
-    "db averaged": (lambda dh, x, W, h: (x.T @ _da(dh, h), _da(dh, h).mean(0), _da(dh, h) @ W.T),
-                    "do not average"),
-    "dW transposed": (lambda dh, x, W, h: (_da(dh, h).T @ x, _da(dh, h).sum(0), _da(dh, h) @ W.T),
-                      "must have shape"),
-    "db not summed": (lambda dh, x, W, h: (x.T @ _da(dh, h), _da(dh, h), _da(dh, h) @ W.T),
-                      "must have shape"),
+    "1 − tanh(h)²": (
+        lambda dh, x, W, h: dense_right(dh * (1 - np.tanh(h) ** 2) / (1 - h * h), x, W, h),
+        "not 1 − tanh(h)²",
+    ),
+    "db averaged": (
+        lambda dh, x, W, h: (x.T @ _da(dh, h), _da(dh, h).mean(0), _da(dh, h) @ W.T),
+        "do not average",
+    ),
+    "dW transposed": (
+        lambda dh, x, W, h: (_da(dh, h).T @ x, _da(dh, h).sum(0), _da(dh, h) @ W.T),
+        "must have shape",
+    ),
+    "db not summed": (
+        lambda dh, x, W, h: (x.T @ _da(dh, h), _da(dh, h), _da(dh, h) @ W.T),
+        "must have shape",
+    ),
     "dx off by a factor": (
         lambda dh, x, W, h: (x.T @ _da(dh, h), _da(dh, h).sum(0), _da(dh, h) @ W.T * 1.5),
-        "dx = da Wᵀ"),
+        "dx = da Wᵀ",
+    ),
     "sign": (lambda dh, x, W, h: tuple(-g for g in dense_right(dh, x, W, h)), "wrong sign"),
     "returns a list": (lambda dh, x, W, h: list(dense_right(dh, x, W, h)), "triple"),
 }
@@ -309,7 +361,8 @@ def test_dense_backward_mistakes_fail_with_hint(mistake):
 def test_dense_backward_unfinished_raises_exercise_not_done():
     def dense_tanh_backward(dh, x, W, h):
         raise NotImplementedError("Exercise 6.2: backward through a tanh layer")
-    with pytest.raises(ExerciseNotDone, match="Exercise 6.2"):
+
+    with pytest.raises(ExerciseNotDone, match=r"Exercise 6\.2"):
         evaluate_dense_tanh_backward(dense_tanh_backward)
 
 
@@ -320,7 +373,7 @@ def test_network_gradient_is_the_layer_backward_chain():
     H = np.tanh(net.X @ W1 + b1)
     _, dZ = softmax_cross_entropy(H @ W2 + b2, net.y)
     dW1, db1, _ = dense_right(dZ @ W2.T, net.X, W1, H)
-    (gW1, gb1), (gW2, gb2) = net.unpack(net.grad(w))
+    (gW1, gb1), (gW2, _) = net.unpack(net.grad(w))
     np.testing.assert_allclose(dW1, gW1, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(db1, gb1, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(H.T @ dZ, gW2, rtol=1e-12, atol=1e-15)

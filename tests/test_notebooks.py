@@ -1,5 +1,6 @@
 """Notebook invariants: exercises generated and in sync, no leaks, links that resolve,
 solutions executed in order, and exercises that run up to their first unfinished task."""
+
 import json
 import pathlib
 import re
@@ -7,7 +8,7 @@ import re
 import nbformat
 import pytest
 
-import build   # tools/build.py (pytest's pythonpath includes tools/)
+import build  # tools/build.py (pytest's pythonpath includes tools/)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -38,15 +39,21 @@ def test_exercises_leak_no_solution(lesson):
     for c in ex:
         assert not c.get("outputs") and not c.get("execution_count")
         assert "solution-only" not in c.get("metadata", {}).get("tags", [])
-    blocks = re.findall(re.escape(build.BEGIN) + r"\n(.*?)\n\s*" + re.escape(build.END),
-                        "\n".join(c.source for c in sol if c.cell_type == "code"), re.S)
+    blocks = re.findall(
+        re.escape(build.BEGIN) + r"\n(.*?)\n\s*" + re.escape(build.END),
+        "\n".join(c.source for c in sol if c.cell_type == "code"),
+        re.S,
+    )
     assert blocks, "a lesson without exercises"
     for block in blocks:
-        body = "\n".join(l.strip() for l in block.split("\n") if l.strip())
+        body = "\n".join(line.strip() for line in block.split("\n") if line.strip())
         if len(body) > 25:
-            assert body not in "\n".join(l.strip() for l in text.split("\n")), body[:80]
-    answers = re.findall(re.escape(build.MD_BEGIN) + r"(.*?)" + re.escape(build.MD_END),
-                         "\n".join(c.source for c in sol if c.cell_type == "markdown"), re.S)
+            assert body not in "\n".join(line.strip() for line in text.split("\n")), body[:80]
+    answers = re.findall(
+        re.escape(build.MD_BEGIN) + r"(.*?)" + re.escape(build.MD_END),
+        "\n".join(c.source for c in sol if c.cell_type == "markdown"),
+        re.S,
+    )
     for answer in answers:
         if len(answer.strip()) > 25:
             assert answer.strip() not in text
@@ -55,8 +62,12 @@ def test_exercises_leak_no_solution(lesson):
 @pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
 def test_exercises_are_numbered_and_fail_loudly(lesson):
     n = build.lesson_number(lesson["file"])
-    headings = [(int(a), int(b)) for c in cells("solutions", lesson) if c.cell_type == "markdown"
-                for a, b, _ in build.EXERCISE_HEADING.findall(c.source)]
+    headings = [
+        (int(a), int(b))
+        for c in cells("solutions", lesson)
+        if c.cell_type == "markdown"
+        for a, b, _ in build.EXERCISE_HEADING.findall(c.source)
+    ]
     assert headings and all(a == n for a, _ in headings)
     assert [b for _, b in headings] == list(range(1, len(headings) + 1))
     code = "\n".join(c.source for c in cells("notebooks", lesson) if c.cell_type == "code")
@@ -81,7 +92,7 @@ def test_header_badge_setup_and_footer(lesson, folder):
     assert [nb[0].id, nb[1].id, nb[-1].id] == ["header", "setup", "footer"]
     badge = re.search(r"colab\.research\.google\.com/github/([^)]+)\)", nb[0].source).group(1)
     assert badge == f"{COURSE['repository']}/blob/{COURSE['branch']}/{folder}/{lesson['file']}"
-    assert f"@{COURSE['release']}\"" in nb[1].source and "google.colab" in nb[1].source
+    assert f'@{COURSE["release"]}"' in nb[1].source and "google.colab" in nb[1].source
     for c in nb:
         if c.cell_type == "markdown":
             for target in LINK.findall(c.source):
@@ -111,18 +122,28 @@ def test_readme_links_and_badges_point_at_existing_files():
 def test_exercise_notebook_runs_until_its_first_unfinished_exercise(lesson):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+
     n = build.lesson_number(lesson["file"])
     nb = nbformat.read(ROOT / "notebooks" / lesson["file"], as_version=4)
-    client = NotebookClient(nb, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
+    client = NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(ROOT / "notebooks")}},
+    )
     with pytest.raises(CellExecutionError):
         client.execute()
-    failed = [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code"
-              for o in c.get("outputs", []) if o.output_type == "error"]
+    failed = [
+        (i, o)
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
     assert len(failed) == 1
     index, error = failed[0]
     assert error.ename in ("ExerciseNotDone", "NotImplementedError"), error.ename
     assert f"Exercise {n}.1:" in error.evalue, error.evalue
     assert "course_lib" not in json.dumps(error.traceback), "a traceback from course_lib internals"
-    first = next(i for i, c in enumerate(nb.cells) if "NotImplementedError(\"Exercise" in c.source)
+    first = next(i for i, c in enumerate(nb.cells) if 'NotImplementedError("Exercise' in c.source)
     assert index >= first

@@ -1,4 +1,5 @@
 """course_lib's update rules against the stored reference trajectories, to 1e-10."""
+
 import numpy as np
 import pytest
 
@@ -20,8 +21,9 @@ def test_rule_reproduces_reference_to_1e_10(rule):
         x, state = expected[0].copy(), {}
         for k in range(1, len(expected)):
             x = step_for(rule)(x, grad, state, **case["hyperparameters"])
-            np.testing.assert_allclose(x, expected[k], rtol=1e-10, atol=1e-12,
-                                       err_msg=f"{rule}, {case['name']}, step {k}")
+            np.testing.assert_allclose(
+                x, expected[k], rtol=1e-10, atol=1e-12, err_msg=f"{rule}, {case['name']}, step {k}"
+            )
 
 
 def test_every_rule_has_references():
@@ -48,4 +50,4 @@ def test_contract_any_shape_no_mutation_state_in_dict(name):
 @pytest.mark.parametrize("name", sorted(optimizers.STEPS))
 def test_documented_hyperparameters(name):
     doc = optimizers.STEPS[name].__doc__
-    assert doc and "State" in doc or name == "gd"
+    assert (doc and "State" in doc) or name == "gd"

@@ -1,5 +1,6 @@
 """Packaging: runtime dependencies stay few, are the ones course_lib imports, and agree
 everywhere; one source for the URL and the version; a wheel that works on its own."""
+
 import ast
 import json
 import os
@@ -13,10 +14,9 @@ import venv
 import zipfile
 from importlib import metadata
 
-
 try:
     import tomllib
-except ModuleNotFoundError:          # Python 3.10
+except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -53,30 +53,40 @@ def test_declared_runtime_dependencies_are_exactly_what_course_lib_imports():
 def test_runtime_dependencies_stay_numpy_matplotlib_ipywidgets_without_upper_bounds():
     deps = dict(map(requirement, PYPROJECT["project"]["dependencies"]))
     assert {"numpy", "matplotlib", "ipywidgets"} <= set(deps)
-    assert deps["ipywidgets"] == ">=7.6"              # keeps Colab's 7.7.1
+    assert deps["ipywidgets"] == ">=7.6"  # keeps Colab's 7.7.1
     assert not any("<" in v or "==" in v for v in deps.values())
     # Anything else is imported directly but already comes with those three: nothing more
     # to install for a student.
-    brought = {requirement(r)[0] for top in ("matplotlib", "ipywidgets")
-               for r in metadata.requires(top) or [] if "extra ==" not in r}
+    brought = {
+        requirement(r)[0]
+        for top in ("matplotlib", "ipywidgets")
+        for r in metadata.requires(top) or []
+        if "extra ==" not in r
+    }
     assert set(deps) - {"numpy", "matplotlib", "ipywidgets"} <= brought
 
 
 def test_one_version_and_the_release_follows_it():
     import course_lib
+
     assert PYPROJECT["project"]["dynamic"] == ["version"]
     assert "version" not in PYPROJECT["project"]
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {
-        "attr": "course_lib.__version__"}
+        "attr": "course_lib.__version__"
+    }
     assert metadata.version("course-lib") == course_lib.__version__
     assert COURSE["release"] == f"v{course_lib.__version__}", (
         "course.json's release must be v + course_lib.__version__ (python tools/build.py "
-        "retarget … --release)")
+        "retarget … --release)"
+    )
 
 
 def test_environment_yml_agrees_with_pyproject():
-    lines = [l.strip()[2:] for l in (ROOT / "environment.yml").read_text().splitlines()
-             if l.strip().startswith("- ")]
+    lines = [
+        line.strip()[2:]
+        for line in (ROOT / "environment.yml").read_text().splitlines()
+        if line.strip().startswith("- ")
+    ]
     conda = dict(map(requirement, lines))
     for name, spec in map(requirement, PYPROJECT["project"]["dependencies"]):
         assert conda.get(name) == spec, f"environment.yml: {name}{conda.get(name)} vs {spec}"
@@ -85,7 +95,9 @@ def test_environment_yml_agrees_with_pyproject():
 
 
 def test_repository_url_has_one_source():
-    assert PYPROJECT["project"]["urls"]["Repository"] == f"https://github.com/{COURSE['repository']}"
+    assert (
+        PYPROJECT["project"]["urls"]["Repository"] == f"https://github.com/{COURSE['repository']}"
+    )
 
 
 def test_ci_runs_the_readme_test_command():
@@ -108,12 +120,19 @@ def new_venv(path):
 
 def pip_without_warnings(*args):
     """Run pip and fail on any warning it reports from building course_lib."""
-    done = subprocess.run([sys.executable, "-m", "pip", *args, "--no-deps", "--no-cache-dir"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", *args, "--no-deps", "--no-cache-dir"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     # pip relays the build backend's warnings (setuptools prints "!!" banners); the machine's
     # own pip configuration may add "WARNING: Location …" lines, which are not ours.
-    ours = [line for line in (done.stdout + done.stderr).splitlines()
-            if ("warning" in line.lower() or "!!" in line) and "Location 'file:" not in line]
+    ours = [
+        line
+        for line in (done.stdout + done.stderr).splitlines()
+        if ("warning" in line.lower() or "!!" in line) and "Location 'file:" not in line
+    ]
     assert not ours, "\n".join(ours)
 
 
@@ -127,32 +146,57 @@ def test_the_wheel_builds_without_warnings_and_works_from_a_fresh_venv(tmp_path)
     pip_without_warnings("wheel", "-w", str(tmp_path / "dist"), str(ROOT))
     wheel = next((tmp_path / "dist").glob("course_lib-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    data = {p.name for p in (ROOT / "course_lib" / "data").iterdir()
-            if p.suffix in (".gz", ".json", ".md")}
+    data = {
+        p.name
+        for p in (ROOT / "course_lib" / "data").iterdir()
+        if p.suffix in (".gz", ".json", ".md")
+    }
     assert {f"course_lib/data/{name}" for name in data} <= set(names)
     assert not any(n.startswith(("tests/", "tools/", "solutions/", "notebooks/")) for n in names)
 
     env = tmp_path / "venv"
     python = new_venv(env)
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-                    "--no-deps", "--no-index", str(wheel)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        check=True,
+    )
     # The dependencies come from this environment, appended after the venv's own packages
     # (a path in a .pth file: this environment's editable install of course_lib is not seen).
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
-                           "['purelib'])"], capture_output=True, text=True, check=True)
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     pathlib.Path(site.stdout.strip(), "zz_dependencies.pth").write_text(
-        sysconfig.get_paths()["purelib"] + "\n")
+        sysconfig.get_paths()["purelib"] + "\n"
+    )
+    sections = sorted(
+        p.stem.split("_", 1)[1] for p in (ROOT / "course_lib" / "data").glob("references_*.json")
+    )
     script = textwrap.dedent(f"""
         import pathlib, course_lib
         from course_lib import data
         assert pathlib.Path(course_lib.__file__).is_relative_to({str(env)!r}), course_lib.__file__
         X, y = data.load_diabetes(); assert X.shape == (442, 10) and y.shape == (442,)
         X, y = data.load_digits(); assert X.shape == (1797, 64) and set(y) == set(range(10))
-        for section in {sorted(p.stem.split("_", 1)[1] for p in
-                               (ROOT / "course_lib" / "data").glob("references_*.json"))!r}:
+        for section in {sections!r}:
             assert data.load_references(section)["versions"], section
         print("loaded from", course_lib.__file__)
     """)
-    result = subprocess.run([str(python), "-I", "-c", script], cwd=tmp_path,
-                            capture_output=True, text=True)
+
+    result = subprocess.run(
+        [str(python), "-I", "-c", script], cwd=tmp_path, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,13 +1,17 @@
 """Every problem's gradient and Hessian against finite differences, and its minimisers."""
+
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from course_lib import problems as P
 from course_lib.data import load_diabetes
 
-ALL = list(P.PROBLEMS.values()) + [P.quadratic_with_spectrum([0.5, 2.0, 9.0], seed=3),
-                                   P.LeastSquares(*load_diabetes())]
+ALL = list(P.PROBLEMS.values()) + [
+    P.quadratic_with_spectrum([0.5, 2.0, 9.0], seed=3),
+    P.LeastSquares(*load_diabetes()),
+]
 
 
 def fd_grad(f, x, h=1e-6):
@@ -33,7 +37,9 @@ def test_gradient_matches_finite_differences(problem, u):
     x = point(problem, u)
     g = problem.grad(x)
     assert g.shape == x.shape
-    np.testing.assert_allclose(g, fd_grad(problem.f, x), rtol=1e-5, atol=1e-5 * (1 + abs(problem.f(x))) ** 0.5)
+    np.testing.assert_allclose(
+        g, fd_grad(problem.f, x), rtol=1e-5, atol=1e-5 * (1 + abs(problem.f(x))) ** 0.5
+    )
 
 
 @pytest.mark.parametrize("problem", ALL, ids=lambda p: p.name)
@@ -44,7 +50,7 @@ def test_hessian_matches_finite_differences_of_gradient(problem, u):
     H = problem.hess(x)
     assert H.shape == (x.size, x.size)
     np.testing.assert_allclose(H, H.T, atol=1e-9)
-    fd = fd_grad(lambda y: problem.grad(y), x).T     # column i: ∂g/∂x_i
+    fd = fd_grad(lambda y: problem.grad(y), x).T  # column i: ∂g/∂x_i
     np.testing.assert_allclose(H, fd, rtol=1e-5, atol=1e-4)
 
 
@@ -96,7 +102,7 @@ def test_saddle_and_double_well_shapes():
     assert np.allclose(P.saddle.grad(np.zeros(2)), 0)
     assert sorted(np.linalg.eigvalsh(P.saddle.hess(np.zeros(2)))) == [-2, 2]
     left, right = P.double_well.minima
-    assert P.double_well.f(left) < P.double_well.f(right)      # the right one is the shallow one
+    assert P.double_well.f(left) < P.double_well.f(right)  # the right one is the shallow one
 
 
 def test_contour_grid_is_cached():

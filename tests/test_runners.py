@@ -1,11 +1,22 @@
 """Runners: shapes, divergence as a lesson, clear errors for bad step functions."""
+
 import warnings
 
 import numpy as np
 import pytest
 
-from course_lib import (DivergenceWarning, ExerciseNotDone, LeastSquares, StepError,
-                        course_quadratic, optimizers, rosenbrock, run, train_2d, train_minibatch)
+from course_lib import (
+    DivergenceWarning,
+    ExerciseNotDone,
+    LeastSquares,
+    StepError,
+    course_quadratic,
+    optimizers,
+    rosenbrock,
+    run,
+    train_2d,
+    train_minibatch,
+)
 from course_lib.data import load_diabetes
 
 
@@ -21,7 +32,7 @@ def test_divergent_rate_of_lesson_01_runs_its_20_steps_unstopped():
         warnings.simplefilter("error")
         r = train_2d(optimizers.gd, course_quadratic, lr=0.6, steps=20)
     assert len(r.xs) == 21 and r.diverged_at is None
-    assert r.x[1] == pytest.approx(-2 * (-1.4) ** 20)          # x2 ≈ −1673
+    assert r.x[1] == pytest.approx(-2 * (-1.4) ** 20)  # x2 ≈ −1673
     assert round(r.x[1]) == -1673
     r = train_2d(optimizers.gd, course_quadratic, lr=0.4, steps=20)
     assert r.x[1] == pytest.approx(-2 * (-0.6) ** 20)
@@ -35,7 +46,7 @@ def test_divergence_stops_with_one_clear_warning_and_no_runtime_warnings():
     assert kinds == [DivergenceWarning], kinds
     msg = str(caught[0].message)
     assert f"step {r.diverged_at}" in msg and "gd diverged" in msg
-    assert caught[0].filename == __file__            # points at the caller, not course_lib
+    assert caught[0].filename == __file__  # points at the caller, not course_lib
     assert np.all(np.isfinite(r.xs)) and np.all(np.isfinite(r.losses))
     assert len(r.xs) <= r.diverged_at + 1
 
@@ -43,15 +54,19 @@ def test_divergence_stops_with_one_clear_warning_and_no_runtime_warnings():
 def bad(value):
     def step(x, grad, state, lr=0.1):
         return value(x)
+
     return step
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda x: None, ["returned None", "shape (2,)", "return"]),
-    (lambda x: list(x), ["returned a list", "numpy array"]),
-    (lambda x: x[:1], ["returned shape (1,)", "(2,)"]),
-    (lambda x: x.astype(int), ["dtype int"]),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda x: None, ["returned None", "shape (2,)", "return"]),
+        (lambda x: list(x), ["returned a list", "numpy array"]),
+        (lambda x: x[:1], ["returned shape (1,)", "(2,)"]),
+        (lambda x: x.astype(int), ["dtype int"]),
+    ],
+)
 def test_bad_returns_name_the_function_and_what_was_expected(make, words):
     with pytest.raises(StepError) as err:
         train_2d(bad(make), course_quadratic, steps=3)
@@ -63,6 +78,7 @@ def test_bad_returns_name_the_function_and_what_was_expected(make, words):
 def test_nan_from_finite_inputs_is_an_error_not_divergence():
     def sqrt_of_negative(x, grad, state, lr=0.1):
         return x - lr * grad(x) / np.sqrt(-np.abs(x))
+
     with pytest.raises(StepError, match="sqrt_of_negative\\(\\) at step 1 returned NaN"):
         train_2d(sqrt_of_negative, course_quadratic, steps=3)
 
@@ -70,11 +86,12 @@ def test_nan_from_finite_inputs_is_an_error_not_divergence():
 def test_unfinished_exercise_raises_one_clean_line():
     def momentum(x, grad, state, lr=0.1, gamma=0.9):
         raise NotImplementedError("Exercise 2.1: heavy-ball momentum")
+
     with pytest.raises(ExerciseNotDone) as err:
         train_2d(momentum, course_quadratic, steps=3)
     assert "Exercise 2.1: heavy-ball momentum" in str(err.value)
     assert err.value.__cause__ is None and err.value.__suppress_context__
-    rendered = err.value._render_traceback_()      # what IPython shows instead of a traceback
+    rendered = err.value._render_traceback_()  # what IPython shows instead of a traceback
     assert len(rendered) == 1 and "Exercise 2.1" in rendered[0]
 
 
@@ -86,12 +103,14 @@ def test_unknown_hyperparameter_is_explained():
 def test_steps_asking_for_the_hessian_get_it_from_the_problem():
     def newton(x, grad, state, hess, lr=1.0):
         return x - lr * np.linalg.solve(hess(x), grad(x))
+
     r = train_2d(newton, course_quadratic, steps=1)
-    np.testing.assert_allclose(r.x, 0, atol=1e-12)    # one Newton step solves a quadratic
+    np.testing.assert_allclose(r.x, 0, atol=1e-12)  # one Newton step solves a quadratic
 
 
 def test_run_handles_n_dimensional_problems():
     from course_lib import quadratic_with_spectrum
+
     q = quadratic_with_spectrum([1, 2, 3, 4, 5], seed=0)
     r = run(optimizers.gd, q, steps=50, lr=0.3)
     assert r.xs.shape == (51, 5) and r.gap[-1] < 1e-6
@@ -137,8 +156,16 @@ def test_minibatch_schedule_record_every_and_metrics():
     def gd(x, grad, state, lr=0.1):
         lrs.append(lr)
         return x - lr * grad(x)
-    r = train_minibatch(gd, ls, epochs=1, batch_size=100, schedule=lambda t: 0.1 / (t + 1),
-                        record_every=2, metrics={"norm": np.linalg.norm})
+
+    r = train_minibatch(
+        gd,
+        ls,
+        epochs=1,
+        batch_size=100,
+        schedule=lambda t: 0.1 / (t + 1),
+        record_every=2,
+        metrics={"norm": np.linalg.norm},
+    )
     assert lrs == [0.1 / (t + 1) for t in range(5)]
     assert list(r.steps) == [0, 2, 4, 5]
     assert r.metrics["norm"].shape == (4,) and r.times[-1] > 0

@@ -2,6 +2,7 @@
 (directly when torch is installed, and through the stored references always); the checks of
 Exercises 6.3–6.4 accept right schedules and reject the usual mistakes (off-by-one t,
 π(t + 1)/T, a missing or half-applied η_min, clipping, no min(t, T), a wrong end factor)."""
+
 import math
 from functools import partial
 
@@ -10,15 +11,17 @@ import pytest
 
 from course_lib import optimizers, schedules, train_minibatch
 from course_lib.checks import evaluate_schedule, load_references
-from course_lib.runners import ExerciseNotDone
 from course_lib.problems import LeastSquares
+from course_lib.runners import ExerciseNotDone
 
 S = schedules
 
 
 def torch_rates(make, lr, steps):
     """lr_0 … lr_steps from a torch scheduler stepped once per update (after optimizer.step())."""
-    torch = pytest.importorskip("torch", reason="comparing with torch.optim.lr_scheduler needs torch")
+    torch = pytest.importorskip(
+        "torch", reason="comparing with torch.optim.lr_scheduler needs torch"
+    )
     p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.SGD([p], lr=lr)
     scheduler = make(torch.optim.lr_scheduler, opt)
@@ -33,37 +36,96 @@ def torch_rates(make, lr, steps):
 T = np.arange(121)
 
 TORCH_CASES = [
-    ("StepLR", lambda L, o: L.StepLR(o, step_size=30, gamma=0.1), 0.1,
-     partial(S.step_lr, lr=0.1, step_size=30, gamma=0.1)),
-    ("ExponentialLR", lambda L, o: L.ExponentialLR(o, gamma=0.97), 0.3,
-     partial(S.exponential_lr, lr=0.3, gamma=0.97)),
-    ("CosineAnnealingLR over 2.4 periods", lambda L, o: L.CosineAnnealingLR(o, T_max=25,
-                                                                            eta_min=1e-3), 0.1,
-     partial(S.cosine_annealing_lr, lr=0.1, T_max=25, eta_min=1e-3)),
-    ("CosineAnnealingLR, T_max = 120", lambda L, o: L.CosineAnnealingLR(o, T_max=120), 0.05,
-     partial(S.cosine_annealing_lr, lr=0.05, T_max=120)),
-    ("LinearLR warm-up", lambda L, o: L.LinearLR(o, start_factor=0.01, total_iters=40), 0.2,
-     partial(S.linear_lr, lr=0.2, start_factor=0.01, end_factor=1.0, total_iters=40)),
+    (
+        "StepLR",
+        lambda L, o: L.StepLR(o, step_size=30, gamma=0.1),
+        0.1,
+        partial(S.step_lr, lr=0.1, step_size=30, gamma=0.1),
+    ),
+    (
+        "ExponentialLR",
+        lambda L, o: L.ExponentialLR(o, gamma=0.97),
+        0.3,
+        partial(S.exponential_lr, lr=0.3, gamma=0.97),
+    ),
+    (
+        "CosineAnnealingLR over 2.4 periods",
+        lambda L, o: L.CosineAnnealingLR(o, T_max=25, eta_min=1e-3),
+        0.1,
+        partial(S.cosine_annealing_lr, lr=0.1, T_max=25, eta_min=1e-3),
+    ),
+    (
+        "CosineAnnealingLR, T_max = 120",
+        lambda L, o: L.CosineAnnealingLR(o, T_max=120),
+        0.05,
+        partial(S.cosine_annealing_lr, lr=0.05, T_max=120),
+    ),
+    (
+        "LinearLR warm-up",
+        lambda L, o: L.LinearLR(o, start_factor=0.01, total_iters=40),
+        0.2,
+        partial(S.linear_lr, lr=0.2, start_factor=0.01, end_factor=1.0, total_iters=40),
+    ),
     ("LinearLR defaults", lambda L, o: L.LinearLR(o), 0.2, partial(S.linear_lr, lr=0.2)),
-    ("OneCycleLR defaults", lambda L, o: L.OneCycleLR(o, max_lr=0.4, total_steps=120,
-                                                      cycle_momentum=False), 0.1,
-     partial(S.one_cycle_lr, max_lr=0.4, total_steps=120)),
-    ("OneCycleLR pct_start 0.1, odd total", lambda L, o: L.OneCycleLR(
-        o, max_lr=1.0, total_steps=121, pct_start=0.1, div_factor=5.0, final_div_factor=50.0,
-        cycle_momentum=False), 0.1,
-     partial(S.one_cycle_lr, max_lr=1.0, total_steps=121, pct_start=0.1, div_factor=5.0,
-             final_div_factor=50.0)),
-    ("OneCycleLR three phases, linear", lambda L, o: L.OneCycleLR(
-        o, max_lr=0.5, total_steps=120, three_phase=True, anneal_strategy="linear",
-        cycle_momentum=False), 0.1,
-     partial(S.one_cycle_lr, max_lr=0.5, total_steps=120, three_phase=True,
-             anneal_strategy="linear")),
-    ("SequentialLR warm-up then cosine", lambda L, o: L.SequentialLR(
-        o, [L.LinearLR(o, start_factor=0.05, total_iters=20), L.CosineAnnealingLR(o, T_max=100)],
-        milestones=[20]), 0.1,
-     partial(S.sequential_lr, schedules=[
-         partial(S.linear_lr, lr=0.1, start_factor=0.05, total_iters=20),
-         partial(S.cosine_annealing_lr, lr=0.1, T_max=100)], milestones=[20])),
+    (
+        "OneCycleLR defaults",
+        lambda L, o: L.OneCycleLR(o, max_lr=0.4, total_steps=120, cycle_momentum=False),
+        0.1,
+        partial(S.one_cycle_lr, max_lr=0.4, total_steps=120),
+    ),
+    (
+        "OneCycleLR pct_start 0.1, odd total",
+        lambda L, o: L.OneCycleLR(
+            o,
+            max_lr=1.0,
+            total_steps=121,
+            pct_start=0.1,
+            div_factor=5.0,
+            final_div_factor=50.0,
+            cycle_momentum=False,
+        ),
+        0.1,
+        partial(
+            S.one_cycle_lr,
+            max_lr=1.0,
+            total_steps=121,
+            pct_start=0.1,
+            div_factor=5.0,
+            final_div_factor=50.0,
+        ),
+    ),
+    (
+        "OneCycleLR three phases, linear",
+        lambda L, o: L.OneCycleLR(
+            o,
+            max_lr=0.5,
+            total_steps=120,
+            three_phase=True,
+            anneal_strategy="linear",
+            cycle_momentum=False,
+        ),
+        0.1,
+        partial(
+            S.one_cycle_lr, max_lr=0.5, total_steps=120, three_phase=True, anneal_strategy="linear"
+        ),
+    ),
+    (
+        "SequentialLR warm-up then cosine",
+        lambda L, o: L.SequentialLR(
+            o,
+            [L.LinearLR(o, start_factor=0.05, total_iters=20), L.CosineAnnealingLR(o, T_max=100)],
+            milestones=[20],
+        ),
+        0.1,
+        partial(
+            S.sequential_lr,
+            schedules=[
+                partial(S.linear_lr, lr=0.1, start_factor=0.05, total_iters=20),
+                partial(S.cosine_annealing_lr, lr=0.1, T_max=100),
+            ],
+            milestones=[20],
+        ),
+    ),
 ]
 
 
@@ -71,7 +133,7 @@ TORCH_CASES = [
 def test_schedules_agree_with_torch(name, make, lr, ours):
     steps = len(T) - 1
     if "OneCycle" in name:
-        steps = ours.keywords["total_steps"]          # torch refuses to step further
+        steps = ours.keywords["total_steps"]  # torch refuses to step further
     expected = torch_rates(make, lr, steps)
     got = ours(np.arange(steps + 1))
     np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-15)
@@ -83,17 +145,27 @@ def test_schedules_agree_with_torch(name, make, lr, ours):
 
 def test_stored_references_match_course_lib():
     ref = load_references("schedules")
-    assert set(ref["schedules"]) == {"step_lr", "exponential_lr", "cosine_annealing_lr",
-                                     "linear_lr", "one_cycle_lr"}
+    assert set(ref["schedules"]) == {
+        "step_lr",
+        "exponential_lr",
+        "cosine_annealing_lr",
+        "linear_lr",
+        "one_cycle_lr",
+    }
     for name, rule in ref["schedules"].items():
         for case in rule["cases"]:
             t = np.arange(len(case["expected"]))
-            np.testing.assert_allclose(S.SCHEDULES[name](t, **case["hyperparameters"]),
-                                       case["expected"], rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(
+                S.SCHEDULES[name](t, **case["hyperparameters"]),
+                case["expected"],
+                rtol=1e-12,
+                atol=1e-15,
+            )
 
 
-@pytest.mark.parametrize("name", ["step_lr", "exponential_lr", "cosine_annealing_lr",
-                                  "linear_lr", "one_cycle_lr"])
+@pytest.mark.parametrize(
+    "name", ["step_lr", "exponential_lr", "cosine_annealing_lr", "linear_lr", "one_cycle_lr"]
+)
 def test_course_lib_schedules_pass_their_checks(name):
     assert evaluate_schedule(S.SCHEDULES[name])
 
@@ -111,15 +183,18 @@ def test_one_cycle_endpoints():
     assert f(99) == pytest.approx(1.0 / 25 / 1e4)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: S.cosine_annealing_lr(-1, lr=0.1, T_max=10), "starts at 0"),
-    (lambda: S.cosine_annealing_lr(3, lr=0.1, T_max=0), "T_max"),
-    (lambda: S.step_lr(3, lr=0.1, step_size=0), "step_size"),
-    (lambda: S.linear_lr(3, lr=0.1, total_iters=0), "total_iters"),
-    (lambda: S.one_cycle_lr(101, max_lr=0.1, total_steps=100), "total_steps"),
-    (lambda: S.one_cycle_lr(1, max_lr=0.1, total_steps=100, anneal_strategy="cosine"), "cos"),
-    (lambda: S.sequential_lr(1, [S.constant_lr], [5]), "milestones"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: S.cosine_annealing_lr(-1, lr=0.1, T_max=10), "starts at 0"),
+        (lambda: S.cosine_annealing_lr(3, lr=0.1, T_max=0), "T_max"),
+        (lambda: S.step_lr(3, lr=0.1, step_size=0), "step_size"),
+        (lambda: S.linear_lr(3, lr=0.1, total_iters=0), "total_iters"),
+        (lambda: S.one_cycle_lr(101, max_lr=0.1, total_steps=100), "total_steps"),
+        (lambda: S.one_cycle_lr(1, max_lr=0.1, total_steps=100, anneal_strategy="cosine"), "cos"),
+        (lambda: S.sequential_lr(1, [S.constant_lr], [5]), "milestones"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -135,37 +210,61 @@ def test_train_minibatch_uses_schedule_t_for_update_t():
     rng = np.random.default_rng(0)
     ls = LeastSquares(rng.normal(size=(40, 3)), rng.normal(size=40))
     schedule = partial(S.cosine_annealing_lr, lr=0.05, T_max=20)
-    train_minibatch(recording_gd, ls, np.zeros(3), epochs=2, batch_size=4, seed=0,
-                    schedule=schedule)
+    train_minibatch(
+        recording_gd, ls, np.zeros(3), epochs=2, batch_size=4, seed=0, schedule=schedule
+    )
     np.testing.assert_allclose(seen, schedule(np.arange(20)), rtol=0, atol=0)
     # and the course's own steps take the scheduled lr unchanged
-    run = train_minibatch(optimizers.gd, ls, np.zeros(3), epochs=1, batch_size=40, seed=0,
-                          schedule=partial(S.constant_lr, lr=0.0))
+    run = train_minibatch(
+        optimizers.gd,
+        ls,
+        np.zeros(3),
+        epochs=1,
+        batch_size=40,
+        seed=0,
+        schedule=partial(S.constant_lr, lr=0.0),
+    )
     assert np.all(run.xs == 0)
 
 
 # --- Exercise 6.3: cosine annealing -------------------------------------------------------
 
-def cosine_right(t, lr, T_max, eta_min=0.0):          # a student's scalar version
+
+def cosine_right(t, lr, T_max, eta_min=0.0):  # a student's scalar version
     return eta_min + (lr - eta_min) * (1 + math.cos(math.pi * t / T_max)) / 2
 
 
 COSINE_WRONG = {
-    "π(t + 1)/T": (lambda t, lr, T_max, eta_min=0.0:
-                   eta_min + 0.5 * (lr - eta_min) * (1 + math.cos(math.pi * (t + 1) / T_max)),
-                   "one update early"),
-    "t − 1": (lambda t, lr, T_max, eta_min=0.0:
-              eta_min + 0.5 * (lr - eta_min) * (1 + math.cos(math.pi * (t - 1) / T_max)),
-              "one update late"),
-    "η_min missing": (lambda t, lr, T_max, eta_min=0.0:
-                      0.5 * lr * (1 + math.cos(math.pi * t / T_max)), "floor"),
-    "η_min not off the amplitude": (lambda t, lr, T_max, eta_min=0.0:
-                                    eta_min + 0.5 * lr * (1 + math.cos(math.pi * t / T_max)),
-                                    "amplitude"),
-    "clipped at T_max": (lambda t, lr, T_max, eta_min=0.0:
-                         cosine_right(min(t, T_max), lr, T_max, eta_min), "no clipping"),
-    "cos(t / T) without π": (lambda t, lr, T_max, eta_min=0.0:
-                             eta_min + 0.5 * (lr - eta_min) * (1 + math.cos(t / T_max)), "π t"),
+    "π(t + 1)/T": (
+        lambda t, lr, T_max, eta_min=0.0: (
+            eta_min + 0.5 * (lr - eta_min) * (1 + math.cos(math.pi * (t + 1) / T_max))
+        ),
+        "one update early",
+    ),
+    "t − 1": (
+        lambda t, lr, T_max, eta_min=0.0: (
+            eta_min + 0.5 * (lr - eta_min) * (1 + math.cos(math.pi * (t - 1) / T_max))
+        ),
+        "one update late",
+    ),
+    "η_min missing": (
+        lambda t, lr, T_max, eta_min=0.0: 0.5 * lr * (1 + math.cos(math.pi * t / T_max)),
+        "floor",
+    ),
+    "η_min not off the amplitude": (
+        lambda t, lr, T_max, eta_min=0.0: eta_min + 0.5 * lr * (1 + math.cos(math.pi * t / T_max)),
+        "amplitude",
+    ),
+    "clipped at T_max": (
+        lambda t, lr, T_max, eta_min=0.0: cosine_right(min(t, T_max), lr, T_max, eta_min),
+        "no clipping",
+    ),
+    "cos(t / T) without π": (
+        lambda t, lr, T_max, eta_min=0.0: (
+            eta_min + 0.5 * (lr - eta_min) * (1 + math.cos(t / T_max))
+        ),
+        "π t",
+    ),
     "returns None": (lambda t, lr, T_max, eta_min=0.0: None, "return"),
     "returns a list": (lambda t, lr, T_max, eta_min=0.0: [lr, lr], "one number"),
 }
@@ -187,11 +286,13 @@ def test_cosine_mistakes_fail_with_hint(mistake):
 def test_unfinished_schedule_raises_exercise_not_done():
     def cosine_annealing_lr(t, lr, T_max, eta_min=0.0):
         raise NotImplementedError("Exercise 6.3: cosine annealing")
-    with pytest.raises(ExerciseNotDone, match="Exercise 6.3"):
+
+    with pytest.raises(ExerciseNotDone, match=r"Exercise 6\.3"):
         evaluate_schedule(cosine_annealing_lr)
 
 
 # --- Exercise 6.4: linear warm-up ---------------------------------------------------------
+
 
 def linear_right(t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5):
     if t >= total_iters:
@@ -200,20 +301,40 @@ def linear_right(t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5):
 
 
 LINEAR_WRONG = {
-    "no min(t, T)": (lambda t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5:
-                     lr * (start_factor + (end_factor - start_factor) * t / total_iters),
-                     "min(t, T)"),
-    "one update early": (lambda t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5:
-                         linear_right(t + 1, lr, start_factor, end_factor, total_iters),
-                         "one update early"),
-    "end factor taken as 1": (lambda t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5:
-                              linear_right(t, lr, start_factor, 1.0, total_iters), "e < s"),
-    "divides by T − 1": (lambda t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5:
-                         lr * (start_factor + (end_factor - start_factor)
-                               * min(t, total_iters - 1) / (total_iters - 1)), "s + (e − s)"),
-    "factor not times lr": (lambda t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5:
-                            linear_right(t, 1.0, start_factor, end_factor, total_iters),
-                            "factor"),
+    "no min(t, T)": (
+        lambda t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5: (
+            lr * (start_factor + (end_factor - start_factor) * t / total_iters)
+        ),
+        "min(t, T)",
+    ),
+    "one update early": (
+        lambda t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5: linear_right(
+            t + 1, lr, start_factor, end_factor, total_iters
+        ),
+        "one update early",
+    ),
+    "end factor taken as 1": (
+        lambda t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5: linear_right(
+            t, lr, start_factor, 1.0, total_iters
+        ),
+        "e < s",
+    ),
+    "divides by T − 1": (
+        lambda t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5: (
+            lr
+            * (
+                start_factor
+                + (end_factor - start_factor) * min(t, total_iters - 1) / (total_iters - 1)
+            )
+        ),
+        "s + (e − s)",
+    ),
+    "factor not times lr": (
+        lambda t, lr, start_factor=1 / 3, end_factor=1.0, total_iters=5: linear_right(
+            t, 1.0, start_factor, end_factor, total_iters
+        ),
+        "factor",
+    ),
 }
 
 
@@ -232,5 +353,6 @@ def test_linear_mistakes_fail_with_hint(mistake):
 def test_student_error_is_reported_with_its_line():
     def cosine_annealing_lr(t, lr, T_max, eta_min=0.0):
         return eta_min + 0.5 * (lr - eta_min) * (1 + math.cos(math.pi * t / T_maximum))  # noqa
+
     report = evaluate_schedule(cosine_annealing_lr)
     assert not report and "NameError" in str(report) and "T_maximum" in str(report)

@@ -1,5 +1,6 @@
 """Lesson 05: course_lib.second_order against scipy / numpy and finite differences, and
 the lesson's checks accept right answers and reject the usual wrong ones."""
+
 import numpy as np
 import pytest
 
@@ -22,6 +23,7 @@ def fd_grad(f, x, h=1e-6):
 
 # --- Newton, line search, modified Hessians ------------------------------------
 
+
 def test_newton_one_step_on_a_quadratic_is_exact():
     r = run(so.newton, course_quadratic, steps=1)
     np.testing.assert_allclose(r.x, course_quadratic.minima[0], atol=1e-12)
@@ -32,7 +34,7 @@ def test_newton_converges_quadratically_near_the_minimum():
     e = np.linalg.norm(r.xs - 1.0, axis=1)
     e = e[e > 1e-12]
     assert len(e) >= 4
-    ratios = e[1:] / e[:-1] ** 2                 # bounded: e_{k+1} ≤ C e_k²
+    ratios = e[1:] / e[:-1] ** 2  # bounded: e_{k+1} ≤ C e_k²
     assert np.all(ratios < 10) and e[-1] < 1e-8
 
 
@@ -49,8 +51,9 @@ def test_newton_jumps_to_the_saddle_and_modified_hessians_escape():
 def test_modify_hessian():
     H = np.array([[2.0, 1.0], [1.0, -3.0]])
     lam = np.linalg.eigvalsh(H)
-    np.testing.assert_allclose(np.linalg.eigvalsh(so.modify_hessian(H, "abs")),
-                               np.sort(np.abs(lam)))
+    np.testing.assert_allclose(
+        np.linalg.eigvalsh(so.modify_hessian(H, "abs")), np.sort(np.abs(lam))
+    )
     shifted = so.modify_hessian(H, "shift", delta=0.5)
     np.testing.assert_allclose(np.linalg.eigvalsh(shifted)[0], 0.5)
     np.testing.assert_allclose(shifted - H, (0.5 - lam[0]) * np.eye(2))
@@ -65,7 +68,7 @@ def test_backtracking_returns_the_first_armijo_step(x, c):
     x = np.array(x)
     g = rosenbrock.grad(x)
     alpha = so.backtracking(rosenbrock.f, x, g, -g, alpha=1.0, c=c, shrink=0.5)
-    armijo = lambda a: rosenbrock.f(x - a * g) <= rosenbrock.f(x) - c * a * g @ g  # noqa: E731
+    armijo = lambda a: rosenbrock.f(x - a * g) <= rosenbrock.f(x) - c * a * g @ g
     assert armijo(alpha)
     assert all(not armijo(a) for a in 2.0 ** np.arange(np.log2(alpha) + 1, 1))
 
@@ -79,7 +82,7 @@ def test_backtracking_rejects_an_ascent_direction():
 def test_damped_newton_beats_pure_newton_on_rosenbrock():
     pure = run(so.newton, rosenbrock, x0=X0, steps=30)
     damped = run(so.damped_newton, rosenbrock, x0=X0, steps=30)
-    assert np.all(np.diff(damped.losses) <= 0)            # monotone, unlike pure Newton
+    assert np.all(np.diff(damped.losses) <= 0)  # monotone, unlike pure Newton
     assert np.any(np.diff(pure.losses) > 0)
     np.testing.assert_allclose(damped.x, [1, 1], atol=1e-10)
 
@@ -96,21 +99,29 @@ def test_rosenbrock_derivatives_agree_with_scipy_and_finite_differences():
 
 # --- trust region ---------------------------------------------------------------
 
+
 def test_trust_region_reproduces_scipy_dogleg_iterates():
     ref = REF["minimize"]["dogleg"]
     opts = ref["options"]
-    r = so.minimize_trust_region(rosenbrock.f, rosenbrock.grad, rosenbrock.hess, ref["x0"],
-                                 radius=opts["initial_trust_radius"],
-                                 max_radius=opts["max_trust_radius"], eta=opts["eta"],
-                                 gtol=opts["gtol"])
+    r = so.minimize_trust_region(
+        rosenbrock.f,
+        rosenbrock.grad,
+        rosenbrock.hess,
+        ref["x0"],
+        radius=opts["initial_trust_radius"],
+        max_radius=opts["max_trust_radius"],
+        eta=opts["eta"],
+        gtol=opts["gtol"],
+    )
     assert len(r.xs) - 1 == ref["nit"]
     np.testing.assert_allclose(r.xs, ref["xs"], rtol=1e-9, atol=1e-12)
-    assert not r.metrics["accepted"].all()       # the run has rejected steps: the ratio test works
+    assert not r.metrics["accepted"].all()  # the run has rejected steps: the ratio test works
 
 
 def test_dogleg_agrees_with_scipy_subproblem():
     tr = pytest.importorskip("scipy.optimize._trustregion_dogleg")
     from scipy.optimize import rosen, rosen_der, rosen_hess
+
     for x in ([-1.2, 1.0], [0.9, 0.8], [1.5, 2.0]):
         x = np.array(x)
         sub = tr.DoglegSubproblem(x, rosen, rosen_der, rosen_hess)
@@ -128,11 +139,11 @@ def test_dogleg_rejects_an_indefinite_model():
 
 def test_cauchy_point():
     g, B = np.array([1.0, -2.0]), np.array([[3.0, 0.5], [0.5, 1.0]])
-    model = lambda p: g @ p + 0.5 * p @ B @ p  # noqa: E731
+    model = lambda p: g @ p + 0.5 * p @ B @ p
     for radius in (0.05, 0.5, 5.0):
         p = so.cauchy_point(g, B, radius)
         assert np.linalg.norm(p) <= radius * (1 + 1e-12)
-        np.testing.assert_allclose(p[0] * g[1] - p[1] * g[0], 0, atol=1e-12)    # along −g
+        np.testing.assert_allclose(p[0] * g[1] - p[1] * g[0], 0, atol=1e-12)  # along −g
         ts = np.linspace(0, radius / np.linalg.norm(g), 401)
         assert model(p) <= min(model(-t * g) for t in ts) + 1e-12
     # negative curvature along g: go to the boundary
@@ -142,8 +153,10 @@ def test_cauchy_point():
 
 # --- quasi-Newton -----------------------------------------------------------------
 
-@pytest.mark.parametrize("method,mine", [("BFGS", so.minimize_bfgs),
-                                         ("L-BFGS-B", so.minimize_lbfgs)])
+
+@pytest.mark.parametrize(
+    "method,mine", [("BFGS", so.minimize_bfgs), ("L-BFGS-B", so.minimize_lbfgs)]
+)
 def test_quasi_newton_agrees_with_scipy(method, mine):
     ref = REF["minimize"][method]
     r = mine(rosenbrock.f, rosenbrock.grad, ref["x0"], gtol=ref["options"]["gtol"])
@@ -172,8 +185,9 @@ def test_bfgs_update_equals_its_rank_one_expansion():
     H, s = M @ M.T + np.eye(5), rng.standard_normal(5)
     y = s + 0.3 * rng.standard_normal(5)
     rho, Hy = 1 / (y @ s), H @ y
-    expanded = (H - rho * (np.outer(s, Hy) + np.outer(Hy, s))
-                + (rho ** 2 * y @ Hy + rho) * np.outer(s, s))
+    expanded = (
+        H - rho * (np.outer(s, Hy) + np.outer(Hy, s)) + (rho**2 * y @ Hy + rho) * np.outer(s, s)
+    )
     np.testing.assert_allclose(so.bfgs_update(H, s, y), expanded, rtol=1e-10, atol=1e-12)
 
 
@@ -198,8 +212,9 @@ def test_wolfe_line_search_satisfies_the_strong_wolfe_conditions():
         x = np.array(x)
         g = rosenbrock.grad(x)
         p = -g / np.linalg.norm(g)
-        a, fa, ga, n = so.wolfe_line_search(rosenbrock.f, rosenbrock.grad, x, p,
-                                            rosenbrock.f(x), g, c1=1e-4, c2=0.9)
+        a, fa, ga, n = so.wolfe_line_search(
+            rosenbrock.f, rosenbrock.grad, x, p, rosenbrock.f(x), g, c1=1e-4, c2=0.9
+        )
         assert fa <= rosenbrock.f(x) + 1e-4 * a * g @ p
         assert abs(ga @ p) <= 0.9 * abs(g @ p)
         np.testing.assert_allclose(ga, rosenbrock.grad(x + a * p))
@@ -207,6 +222,7 @@ def test_wolfe_line_search_satisfies_the_strong_wolfe_conditions():
 
 
 # --- Kronecker factors --------------------------------------------------------------
+
 
 def layer(seed=0, n=50, d_in=4, d_out=3):
     rng = np.random.default_rng(seed)
@@ -219,20 +235,22 @@ def test_kronecker_identities():
     A, B, X = rng.standard_normal((4, 4)), rng.standard_normal((3, 3)), rng.standard_normal((3, 4))
     np.testing.assert_allclose(np.kron(A, B) @ so.vec(X), so.vec(so.kron_matvec(A, B, X)))
     np.testing.assert_allclose(so.unvec(so.vec(X), X.shape), X)
-    np.testing.assert_allclose(np.linalg.inv(np.kron(A, B)),
-                               np.kron(np.linalg.inv(A), np.linalg.inv(B)), atol=1e-10)
+    np.testing.assert_allclose(
+        np.linalg.inv(np.kron(A, B)), np.kron(np.linalg.inv(A), np.linalg.inv(B)), atol=1e-10
+    )
     A, B = A @ A.T + np.eye(4), B @ B.T + np.eye(3)
-    np.testing.assert_allclose(so.vec(so.kfac_precondition(X, A, B)),
-                               np.linalg.solve(np.kron(A, B), so.vec(X)))
+    np.testing.assert_allclose(
+        so.vec(so.kfac_precondition(X, A, B)), np.linalg.solve(np.kron(A, B), so.vec(X))
+    )
 
 
 def test_softmax_layer_gradient_and_curvature_match_finite_differences():
     a, y, W = layer()
-    loss = lambda W: so.softmax_layer(W, a, y)[0]  # noqa: E731
-    _, grad_W, p, delta = so.softmax_layer(W, a, y)
+    loss = lambda W: so.softmax_layer(W, a, y)[0]
+    _, grad_W, p, _ = so.softmax_layer(W, a, y)
     np.testing.assert_allclose(grad_W, fd_grad(loss, W), rtol=1e-6, atol=1e-9)
     # s = W a is linear in W, so the Gauss–Newton matrix is the Hessian of the loss.
-    vec_loss_grad = lambda v: so.vec(so.softmax_layer(so.unvec(v, W.shape), a, y)[1])  # noqa
+    vec_loss_grad = lambda v: so.vec(so.softmax_layer(so.unvec(v, W.shape), a, y)[1])
     H_fd = np.array([fd_grad(lambda v: vec_loss_grad(v)[i], so.vec(W)) for i in range(W.size)])
     np.testing.assert_allclose(so.fisher_exact(a, p), H_fd, rtol=1e-5, atol=1e-8)
 
@@ -261,6 +279,7 @@ def test_fisher_is_the_expected_outer_product_and_kfac_is_exact_for_equal_output
 
 # --- the checks accept right answers and reject the usual mistakes ---------------------
 
+
 def newton_h_times_g(x, grad, state, hess, lr=1.0):
     return x - lr * hess(x) @ grad(x)
 
@@ -282,8 +301,9 @@ def newton_hess_once(x, grad, state, hess, lr=1.0):
     return x - lr * np.linalg.solve(H, grad(x))
 
 
-@pytest.mark.parametrize("wrong", [newton_h_times_g, newton_wrong_sign, newton_no_lr,
-                                   newton_diagonal, newton_hess_once])
+@pytest.mark.parametrize(
+    "wrong", [newton_h_times_g, newton_wrong_sign, newton_no_lr, newton_diagonal, newton_hess_once]
+)
 def test_newton_check_rejects(wrong):
     wrong.__name__ = "newton"
     report = checks.evaluate_newton(wrong)
@@ -300,6 +320,7 @@ def test_newton_check_accepts_and_reports_unfinished():
 
     def newton(x, grad, state, hess, lr=1.0):
         raise NotImplementedError("Exercise 5.1: Newton step")
+
     with pytest.raises(ExerciseNotDone):
         checks.evaluate_newton(newton)
 
@@ -311,6 +332,7 @@ def armijo_variant(condition):
                 return alpha
             alpha *= shrink
         return alpha
+
     return backtracking
 
 
@@ -325,8 +347,9 @@ BACKTRACKING_MUTANTS = {
 
 
 def test_backtracking_check_accepts_the_right_version():
-    assert checks.evaluate_backtracking(armijo_variant(
-        lambda fn, f0, a, c, s: fn <= f0 + c * a * s))
+    assert checks.evaluate_backtracking(
+        armijo_variant(lambda fn, f0, a, c, s: fn <= f0 + c * a * s)
+    )
     assert checks.evaluate_backtracking(so.backtracking)
 
 
@@ -341,6 +364,7 @@ def test_backtracking_check_rejects_ignored_arguments():
 
     def fixed_shrink(f, x, g, p, alpha=1.0, c=1e-4, shrink=0.5):
         return so.backtracking(f, x, g, p, alpha=alpha, c=c, shrink=0.5)
+
     assert not checks.evaluate_backtracking(fixed_start)
     assert not checks.evaluate_backtracking(fixed_shrink)
 
@@ -352,6 +376,7 @@ def radius_variant(shrink_below=0.25, grow_above=0.75, need_boundary=True, cap=T
         if rho > grow_above and (on_boundary or not need_boundary):
             return min(2 * radius, max_radius) if cap else 2 * radius
         return radius
+
     return update_radius
 
 
@@ -359,9 +384,15 @@ def test_update_radius_check_accepts_the_right_version():
     assert checks.evaluate_update_radius(radius_variant())
 
 
-@pytest.mark.parametrize("kw", [dict(shrink_below=0.75, grow_above=0.25),
-                                dict(need_boundary=False), dict(cap=False),
-                                dict(shrink_below=0.15)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(shrink_below=0.75, grow_above=0.25),
+        dict(need_boundary=False),
+        dict(cap=False),
+        dict(shrink_below=0.15),
+    ],
+)
 def test_update_radius_check_rejects(kw):
     assert not checks.evaluate_update_radius(radius_variant(**kw))
 
@@ -373,6 +404,7 @@ def test_update_radius_check_rejects_swapped_comparisons():
         if rho < 0.75 and on_boundary:
             return min(2 * radius, max_radius)
         return radius
+
     assert not checks.evaluate_update_radius(update_radius)
 
 
@@ -385,12 +417,15 @@ def inverse_update(H, s, y, left, right, rho):
 BFGS_MUTANTS = {
     "s and y swapped": lambda H, s, y: so.bfgs_update(H, y, s),
     "outer products swapped": lambda H, s, y: inverse_update(
-        H, s, y, np.outer(y, s), np.outer(s, y), 1 / (y @ s)),
+        H, s, y, np.outer(y, s), np.outer(s, y), 1 / (y @ s)
+    ),
     "ρ = 1/(sᵀs)": lambda H, s, y: inverse_update(
-        H, s, y, np.outer(s, y), np.outer(y, s), 1 / (s @ s)),
+        H, s, y, np.outer(s, y), np.outer(y, s), 1 / (s @ s)
+    ),
     "no ρssᵀ term": lambda H, s, y: so.bfgs_update(H, s, y) - np.outer(s, s) / (y @ s),
     "direct (B) update instead of inverse": lambda H, s, y: (
-        H - H @ np.outer(s, s) @ H / (s @ H @ s) + np.outer(y, y) / (y @ s)),
+        H - H @ np.outer(s, s) @ H / (s @ H @ s) + np.outer(y, y) / (y @ s)
+    ),
 }
 
 
@@ -406,8 +441,11 @@ def test_bfgs_check_rejects(mistake):
 
 
 KFAC_MUTANTS = {
-    "factors in the wrong order": lambda X, A, G: np.linalg.solve(G, np.linalg.solve(A, X.T).T).T
-    if X.shape[0] == X.shape[1] else np.linalg.solve(A, X.T).T @ np.linalg.inv(G),
+    "factors in the wrong order": lambda X, A, G: (
+        np.linalg.solve(G, np.linalg.solve(A, X.T).T).T
+        if X.shape[0] == X.shape[1]
+        else np.linalg.solve(A, X.T).T @ np.linalg.inv(G)
+    ),
     "row-major vec": lambda X, A, G: np.linalg.solve(np.kron(A, G), X.ravel()).reshape(X.shape),
     "A and G multiplied, not inverted": lambda X, A, G: G @ X @ A.T,
     "only G inverted": lambda X, A, G: np.linalg.solve(G, X),
@@ -416,8 +454,9 @@ KFAC_MUTANTS = {
 
 def test_kfac_check_accepts_the_right_versions():
     assert checks.evaluate_kfac_precondition(so.kfac_precondition)
-    assert checks.evaluate_kfac_precondition(lambda X, A, G: so.unvec(
-        np.linalg.solve(np.kron(A, G), so.vec(X)), X.shape))
+    assert checks.evaluate_kfac_precondition(
+        lambda X, A, G: so.unvec(np.linalg.solve(np.kron(A, G), so.vec(X)), X.shape)
+    )
 
 
 @pytest.mark.parametrize("mistake", sorted(KFAC_MUTANTS))

@@ -1,4 +1,5 @@
 """Lint and format: ruff (configured in pyproject.toml) is clean on course_lib, tools and tests."""
+
 import importlib.util
 import pathlib
 import subprocess
@@ -13,8 +14,12 @@ PATHS = ["course_lib", "tools", "tests"]
 def ruff(*args):
     if importlib.util.find_spec("ruff") is None:
         pytest.skip("ruff is not installed (the 'test' extra installs it)")
-    return subprocess.run([sys.executable, "-m", "ruff", *args, "--no-cache", *PATHS],
-                          cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *args, "--no-cache", *PATHS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_ruff_check_is_clean():

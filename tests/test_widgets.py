@@ -1,4 +1,5 @@
 """The explorers: sliders from step signatures, redraws without a browser, bad input."""
+
 import ipywidgets
 import numpy as np
 import pytest
@@ -11,14 +12,14 @@ def _pixels(png):
     import io
 
     import PIL.Image
+
     return np.asarray(PIL.Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
 
 
 def test_sliders_come_from_the_signature_with_log_scale_for_lr_and_eps():
     e = explore(optimizers.adam, course_quadratic)
     s = e.sliders
-    assert set(s) == {"problem", "x1", "x2", "steps", "lr", "beta1", "beta2", "eps",
-                      "weight_decay"}
+    assert set(s) == {"problem", "x1", "x2", "steps", "lr", "beta1", "beta2", "eps", "weight_decay"}
     assert isinstance(s["lr"], ipywidgets.FloatLogSlider)
     assert isinstance(s["eps"], ipywidgets.FloatLogSlider)
     for name in ("beta1", "beta2", "weight_decay"):
@@ -28,7 +29,7 @@ def test_sliders_come_from_the_signature_with_log_scale_for_lr_and_eps():
         assert s[name].value == pytest.approx(default, rel=1e-12), name
     assert isinstance(s["problem"], ipywidgets.Dropdown)
     assert set(s["problem"].options) == set(PROBLEMS)
-    assert isinstance(e, ipywidgets.VBox)        # a cell that ends with it displays it
+    assert isinstance(e, ipywidgets.VBox)  # a cell that ends with it displays it
 
 
 def test_every_optimiser_gets_an_explorer_and_linear_sliders_for_momentum_terms():
@@ -44,7 +45,7 @@ def test_every_optimiser_gets_an_explorer_and_linear_sliders_for_momentum_terms(
 def test_overrides_set_range_and_value():
     e = explore(optimizers.gd, course_quadratic, lr=(1e-3, 1.0, 0.05))
     lr = e.sliders["lr"]
-    assert (lr.min, lr.max) == pytest.approx((-3.0, 0.0))     # exponents of ten
+    assert (lr.min, lr.max) == pytest.approx((-3.0, 0.0))  # exponents of ten
     assert lr.value == pytest.approx(0.05)
     e = explore(optimizers.momentum, course_quadratic, gamma=0.5)
     assert e.sliders["gamma"].value == 0.5
@@ -66,6 +67,7 @@ def test_a_redraw_follows_the_sliders_and_changes_the_picture():
     e.update(lr=0.4)
     # the runs use the slider values: the same as calling the runner directly
     from course_lib import run
+
     expected = run(optimizers.gd, course_quadratic, steps=20, lr=0.4)
     np.testing.assert_allclose(e.runs[0].xs, expected.xs, rtol=1e-6)
     assert e.image.value == e.png
@@ -78,7 +80,7 @@ def test_a_redraw_follows_the_sliders_and_changes_the_picture():
 def test_moving_a_slider_redraws_through_the_widget_callbacks():
     e = explore(optimizers.momentum, course_quadratic)
     n = e.redraws
-    e.sliders["gamma"].value = 0.5          # what a browser does
+    e.sliders["gamma"].value = 0.5  # what a browser does
     assert e.redraws == n + 1
     assert e.runs[0].hyperparameters["gamma"] == 0.5
     e.sliders["steps"].value = 7
@@ -92,7 +94,7 @@ def test_switching_problem_moves_the_start_into_the_new_window():
     np.testing.assert_allclose([e.x1.value, e.x2.value], PROBLEMS["Beale"].x0, atol=0.05)
     (a, b), (c, d) = PROBLEMS["Beale"].window
     assert (e.x1.min, e.x1.max, e.x2.min, e.x2.max) == (a, b, c, d)
-    e.update(problem="saddle")              # f* = −∞: a linear loss axis
+    e.update(problem="saddle")  # f* = −∞: a linear loss axis
     assert e.ax_loss.get_yscale() == "linear"
 
 
@@ -116,8 +118,15 @@ def test_divergence_and_errors_show_in_the_status_line_without_raising():
 
 
 def test_compare_has_one_lr_slider_per_optimiser_and_fixed_values():
-    c = compare({"GD": (optimizers.gd, {"lr": 1e-3}), "momentum": (optimizers.momentum, {"lr": 0.05, "gamma": 0.8}),
-                 "Adam": (optimizers.adam, {"lr": 0.3})}, "Beale", steps=25)
+    c = compare(
+        {
+            "GD": (optimizers.gd, {"lr": 1e-3}),
+            "momentum": (optimizers.momentum, {"lr": 0.05, "gamma": 0.8}),
+            "Adam": (optimizers.adam, {"lr": 0.3}),
+        },
+        "Beale",
+        steps=25,
+    )
     s = c.sliders
     assert {"GD.lr", "momentum.lr", "Adam.lr"} <= set(s)
     assert all(isinstance(s[k], ipywidgets.FloatLogSlider) for k in ("GD.lr", "momentum.lr"))
@@ -127,14 +136,16 @@ def test_compare_has_one_lr_slider_per_optimiser_and_fixed_values():
     before = c.runs[0].xs.copy()
     after_adam = c.runs[2].xs.copy()
     c.update(**{"GD.lr": 3e-3})
-    assert not np.allclose(c.runs[0].xs, before)          # GD changed
-    np.testing.assert_array_equal(c.runs[2].xs, after_adam)   # Adam did not
+    assert not np.allclose(c.runs[0].xs, before)  # GD changed
+    np.testing.assert_array_equal(c.runs[2].xs, after_adam)  # Adam did not
     with pytest.raises(ValueError, match="unknown control"):
         c.update(lr=0.1)
     with pytest.raises(ValueError, match="labels must differ"):
         compare([optimizers.gd, optimizers.gd])
-    c2 = compare([("a", optimizers.gd, {}), ("b", optimizers.nesterov, {"gamma": 0.5})],
-                 sliders=("lr", "gamma"))
+    c2 = compare(
+        [("a", optimizers.gd, {}), ("b", optimizers.nesterov, {"gamma": 0.5})],
+        sliders=("lr", "gamma"),
+    )
     assert "b.gamma" in c2.sliders and "a.gamma" not in c2.sliders
 
 
@@ -142,8 +153,11 @@ def test_redraw_is_fast_enough_for_live_teaching():
     # A loose bound (the benchmark, tools/benchmark.py widgets, measures the real target,
     # ≤ 100 ms median); here only a gross slowdown fails, e.g. contours recomputed each time.
     import time
-    e = compare({"GD": optimizers.gd, "momentum": optimizers.momentum, "Adam": optimizers.adam},
-                "Rosenbrock")
+
+    e = compare(
+        {"GD": optimizers.gd, "momentum": optimizers.momentum, "Adam": optimizers.adam},
+        "Rosenbrock",
+    )
     times = []
     for k in range(8):
         t = time.perf_counter()

@@ -11,6 +11,7 @@ unless --strict is given (then 1 when a goal is missed). Goals, on a 2-core
 machine: a lesson ≤ 15 s of cell time top to bottom, no cell over 2 s, an
 explorer redraw ≤ 50 ms median, the whole test suite ≤ 4 min after set-up.
 """
+
 import argparse
 import pathlib
 import subprocess
@@ -29,8 +30,11 @@ LESSON_GOAL, CELL_GOAL, REDRAW_GOAL, SUITE_GOAL = 15.0, 2.0, 50.0, 240.0
 
 def _stats(name, seconds):
     ms = 1000 * np.asarray(seconds)
-    print(f"{name:<44} median {np.median(ms):6.1f} ms   p90 {np.percentile(ms, 90):6.1f} ms"
-          f"   max {ms.max():6.1f} ms   ({len(ms)} redraws)", flush=True)
+    print(
+        f"{name:<44} median {np.median(ms):6.1f} ms   p90 {np.percentile(ms, 90):6.1f} ms"
+        f"   max {ms.max():6.1f} ms   ({len(ms)} redraws)",
+        flush=True,
+    )
     return float(np.median(ms))
 
 
@@ -53,24 +57,40 @@ def bench_widgets(redraws=REDRAWS):
     e = explore(optimizers.adam, "course quadratic", steps=30)
     results["explore(adam): lr slider"] = _time_updates(e, [{"lr": v} for v in lrs])
     results["explore(adam): start slider"] = _time_updates(
-        e, [{"x1": v} for v in np.linspace(-5.5, 5.5, redraws)])
+        e, [{"x1": v} for v in np.linspace(-5.5, 5.5, redraws)]
+    )
     e = explore(optimizers.momentum, "Rosenbrock", steps=100, lr=1e-3)
     results["explore(momentum), Rosenbrock, 100 steps"] = _time_updates(
-        e, [{"gamma": v} for v in np.linspace(0.5, 0.95, redraws)])
-    c = compare({"GD": optimizers.gd, "momentum": optimizers.momentum,
-                 "RMSprop": optimizers.rmsprop, "Adam": optimizers.adam}, "Beale", steps=50)
+        e, [{"gamma": v} for v in np.linspace(0.5, 0.95, redraws)]
+    )
+    c = compare(
+        {
+            "GD": optimizers.gd,
+            "momentum": optimizers.momentum,
+            "RMSprop": optimizers.rmsprop,
+            "Adam": optimizers.adam,
+        },
+        "Beale",
+        steps=50,
+    )
     results["compare(4 optimisers), Beale, 50 steps"] = _time_updates(
-        c, [{"Adam.lr": v} for v in lrs])
+        c, [{"Adam.lr": v} for v in lrs]
+    )
     problems = ["Rosenbrock", "Beale", "saddle", "Himmelblau", "double well", "course quadratic"]
     results["explore(gd): problem drop-down"] = _time_updates(
-        explore(optimizers.gd, lr=0.01), [{"problem": problems[k % 6]} for k in range(12)])
-    print(f"Explorer redraws (ipywidgets {__import__('ipywidgets').__version__}, "
-          f"matplotlib {__import__('matplotlib').__version__}):")
+        explore(optimizers.gd, lr=0.01), [{"problem": problems[k % 6]} for k in range(12)]
+    )
+    print(
+        f"Explorer redraws (ipywidgets {__import__('ipywidgets').__version__}, "
+        f"matplotlib {__import__('matplotlib').__version__}):"
+    )
     medians = {name: _stats(name, s) for name, s in results.items()}
     slider_medians = [m for name, m in medians.items() if "drop-down" not in name]
     worst = max(slider_medians)
-    print(f"worst slider median {worst:.1f} ms (goal ≤ {REDRAW_GOAL:.0f} ms; a new problem "
-          "renders its contours once, then is cached)")
+    print(
+        f"worst slider median {worst:.1f} ms (goal ≤ {REDRAW_GOAL:.0f} ms; a new problem "
+        "renders its contours once, then is cached)"
+    )
     return [] if worst <= REDRAW_GOAL else [f"explorer redraw {worst:.0f} ms"]
 
 
@@ -80,14 +100,17 @@ def bench_notebooks(names=()):
     Cell time is what the kernel spends in the cells (what a class waits for); the wall
     time adds the kernel's start-up."""
     import build
+
     lessons = build.existing_lessons()
     if names:
         wanted = {pathlib.Path(n).name for n in names}
         lessons = [lesson for lesson in lessons if lesson["file"] in wanted]
     c = build.course()
     missed, total = [], 0.0
-    print(f"Solution notebooks, top to bottom in a fresh kernel (goals: ≤ {LESSON_GOAL:.0f} s "
-          f"of cell time, every cell ≤ {CELL_GOAL:.0f} s):")
+    print(
+        f"Solution notebooks, top to bottom in a fresh kernel (goals: ≤ {LESSON_GOAL:.0f} s "
+        f"of cell time, every cell ≤ {CELL_GOAL:.0f} s):"
+    )
     for lesson in lessons:
         nb = build.stamp(build.read(build.SOLUTIONS / lesson["file"]), lesson, c)
         started = time.perf_counter()
@@ -97,8 +120,11 @@ def bench_notebooks(names=()):
         cell_time = float(np.nansum(seconds))
         total += cell_time
         flag = "ok  " if cell_time <= LESSON_GOAL else "OVER"
-        print(f"  {flag} {lesson['file']:<36} {cell_time:5.1f} s of cell time "
-              f"({wall:4.1f} s wall, {len(code)} code cells)", flush=True)
+        print(
+            f"  {flag} {lesson['file']:<36} {cell_time:5.1f} s of cell time "
+            f"({wall:4.1f} s wall, {len(code)} code cells)",
+            flush=True,
+        )
         if cell_time > LESSON_GOAL:
             missed.append(f"{lesson['file']}: {cell_time:.1f} s")
         for i in np.argsort(np.nan_to_num(seconds, nan=0.0))[::-1][:3]:
@@ -114,10 +140,14 @@ def bench_notebooks(names=()):
 def bench_tests(args=()):
     """Run the whole suite once and say where its time goes: per test file and per notebook."""
     import re
+
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--durations=0",
-                             "--durations-min=0", *args], cwd=ROOT, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--durations=0", "--durations-min=0", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     took = time.perf_counter() - started
     per_file = {}
     for line in result.stdout.splitlines():
@@ -125,8 +155,10 @@ def bench_tests(args=()):
         if m:
             per_file[m.group(2)] = per_file.get(m.group(2), 0.0) + float(m.group(1))
     tail = [line for line in result.stdout.splitlines() if line.strip()][-1:]
-    print(f"Test suite: {took:.0f} s (goal ≤ {SUITE_GOAL:.0f} s after set-up), "
-          f"{tail[0] if tail else 'no output'}; exit {result.returncode}")
+    print(
+        f"Test suite: {took:.0f} s (goal ≤ {SUITE_GOAL:.0f} s after set-up), "
+        f"{tail[0] if tail else 'no output'}; exit {result.returncode}"
+    )
     for file, seconds in sorted(per_file.items(), key=lambda kv: -kv[1]):
         print(f"  {seconds:6.1f} s  {file}")
     missed = [] if took <= SUITE_GOAL else [f"test suite {took:.0f} s"]
@@ -137,8 +169,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", nargs="?", choices=["widgets", "notebooks", "tests"])
     parser.add_argument("notebooks", nargs="*", help="with 'notebooks': which ones")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 1 when a goal is missed (a benchmark, not a test, otherwise)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a goal is missed (a benchmark, not a test, otherwise)",
+    )
     args = parser.parse_args(argv)
     missed = []
     if args.what in (None, "widgets"):

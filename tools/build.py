@@ -18,6 +18,7 @@ N.k and the title come from the nearest markdown heading above
 "*Your answer here.*"; cells tagged ``solution-only`` are dropped; ``# NBVAL_``
 markers, outputs and execution counts are removed.
 """
+
 import argparse
 import copy
 import json
@@ -35,7 +36,7 @@ COURSE_FILE = ROOT / "course.json"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 MD_BEGIN, MD_END = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
 EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+)\.(\d+)\s*[—:–-]\s*(.+?)\s*$", re.M)
-STAMPED = ("header", "setup", "footer")       # ids (and tags) of the stamped cells
+STAMPED = ("header", "setup", "footer")  # ids (and tags) of the stamped cells
 README_BEGIN, README_END = "<!-- BEGIN LESSONS -->", "<!-- END LESSONS -->"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = "(interactive: run this cell in Jupyter or Colab to get the sliders)"
@@ -51,12 +52,16 @@ def lesson_number(file):
 
 def existing_lessons(c=None):
     """Lessons of course.json whose solution notebook exists, in course order."""
-    return [lesson for lesson in (c or course())["lessons"] if (SOLUTIONS / lesson["file"]).exists()]
+    return [
+        lesson for lesson in (c or course())["lessons"] if (SOLUTIONS / lesson["file"]).exists()
+    ]
 
 
 def colab_url(c, folder, file):
-    return (f"https://colab.research.google.com/github/{c['repository']}/blob/{c['branch']}/"
-            f"{folder}/{file}")
+    return (
+        f"https://colab.research.google.com/github/{c['repository']}/blob/{c['branch']}/"
+        f"{folder}/{file}"
+    )
 
 
 def github_url(c):
@@ -75,35 +80,43 @@ def install_spec(c):
 
 # --- stamped cells ---------------------------------------------------------------
 
+
 def header_source(c, lesson, folder):
     n = lesson_number(lesson["file"])
     other = "solutions" if folder == "notebooks" else "notebooks"
-    kind = ("**Exercises.** Fill in each `# YOUR CODE HERE`; the check below it says ✔ or ✘."
-            if folder == "notebooks" else "**Solutions**, executed.")
-    return "\n".join([
-        f"# {n:02d} · {lesson['title']}",
-        "",
-        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-        f"({colab_url(c, folder, lesson['file'])})",
-        "",
-        f"{kind} The {'solved' if other == 'solutions' else 'exercise'} version: "
-        f"[{other}/{lesson['file']}](../{other}/{lesson['file']}).",
-        "",
-        f"*In this lesson:* {lesson['teaches']}",
-        "",
-        f"Part of [*{c['title']}*](../README.md#lessons).",
-    ])
+    kind = (
+        "**Exercises.** Fill in each `# YOUR CODE HERE`; the check below it says ✔ or ✘."
+        if folder == "notebooks"
+        else "**Solutions**, executed."
+    )
+    return "\n".join(
+        [
+            f"# {n:02d} · {lesson['title']}",
+            "",
+            f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"({colab_url(c, folder, lesson['file'])})",
+            "",
+            f"{kind} The {'solved' if other == 'solutions' else 'exercise'} version: "
+            f"[{other}/{lesson['file']}](../{other}/{lesson['file']}).",
+            "",
+            f"*In this lesson:* {lesson['teaches']}",
+            "",
+            f"Part of [*{c['title']}*](../README.md#lessons).",
+        ]
+    )
 
 
 def setup_source(c):
-    return "\n".join([
-        "# Set-up: on Colab, install course_lib pinned to the course's release (Colab's numpy,",
-        "# matplotlib and ipywidgets are kept); elsewhere it is installed already (see README).",
-        "import sys",
-        "",
-        'if "google.colab" in sys.modules:',
-        f'    %pip install --quiet "{install_spec(c)}"',
-    ])
+    return "\n".join(
+        [
+            "# Set-up: on Colab, install course_lib pinned to the course's release (Colab's numpy,",
+            "# matplotlib and ipywidgets are kept); elsewhere it is installed already (see README).",
+            "import sys",
+            "",
+            'if "google.colab" in sys.modules:',
+            f'    %pip install --quiet "{install_spec(c)}"',
+        ]
+    )
 
 
 def footer_source(c, lesson):
@@ -133,11 +146,13 @@ def stamp(nb, lesson, c, folder="solutions"):
     """Put the header, set-up and footer cells in place, keeping outputs of unchanged cells."""
     nb = copy.deepcopy(nb)
     body = [cell for cell in nb.cells if cell.get("id") not in STAMPED]
-    fresh = {"header": _cell("markdown", header_source(c, lesson, folder), "header"),
-             "setup": _cell("code", setup_source(c), "setup"),
-             "footer": _cell("markdown", footer_source(c, lesson), "footer")}
+    fresh = {
+        "header": _cell("markdown", header_source(c, lesson, folder), "header"),
+        "setup": _cell("code", setup_source(c), "setup"),
+        "footer": _cell("markdown", footer_source(c, lesson), "footer"),
+    }
     old = {cell.get("id"): cell for cell in nb.cells if cell.get("id") in STAMPED}
-    for key, cell in fresh.items():     # an unchanged stamped cell keeps its outputs
+    for key, cell in fresh.items():  # an unchanged stamped cell keeps its outputs
         if key in old and old[key].source == cell.source:
             fresh[key] = old[key]
     nb.cells = [fresh["header"], fresh["setup"]] + body + [fresh["footer"]]
@@ -145,6 +160,7 @@ def stamp(nb, lesson, c, folder="solutions"):
 
 
 # --- exercises -------------------------------------------------------------------
+
 
 def _strip_code(source, number, where):
     out, inside, heading = [], False, number
@@ -156,12 +172,15 @@ def _strip_code(source, number, where):
             if inside:
                 raise ValueError(f"{where}: nested {BEGIN}")
             if heading is None:
-                raise ValueError(f"{where}: a solution block with no 'Exercise N.k — title' "
-                                 "heading above it")
+                raise ValueError(
+                    f"{where}: a solution block with no 'Exercise N.k — title' heading above it"
+                )
             indent = line[: len(line) - len(line.lstrip())]
             n, k, title = heading
-            out += [f"{indent}# YOUR CODE HERE",
-                    f'{indent}raise NotImplementedError("Exercise {n}.{k}: {title}")']
+            out += [
+                f"{indent}# YOUR CODE HERE",
+                f'{indent}raise NotImplementedError("Exercise {n}.{k}: {title}")',
+            ]
             inside = True
         elif stripped.startswith(END):
             if not inside:
@@ -213,18 +232,30 @@ def make_exercise(solution, lesson, c):
 
 # --- execution -------------------------------------------------------------------
 
+
 def clean_metadata(meta):
     """Notebook metadata without what changes from run to run or machine to machine."""
-    return {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
-                           "name": "python3"},
-            "language_info": {"name": "python"}}
+    return {
+        "kernelspec": {
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+            "name": "python3",
+        },
+        "language_info": {"name": "python"},
+    }
 
 
 def execute(nb, timeout=120):
     """Run a notebook top to bottom in a fresh kernel; return it and each code cell's seconds."""
     from nbclient import NotebookClient
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
-                            resources={"metadata": {"path": str(SOLUTIONS)}})
+
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=True,
+        resources={"metadata": {"path": str(SOLUTIONS)}},
+    )
     client.execute()
     seconds = []
     for cell in nb.cells:
@@ -246,11 +277,13 @@ def execute(nb, timeout=120):
 
 def _seconds(start, end):
     from datetime import datetime
-    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))   # noqa: E731
+
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
     return (parse(end) - parse(start)).total_seconds() if start and end else float("nan")
 
 
 # --- README ------------------------------------------------------------------------
+
 
 def readme_table(c):
     badge = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -259,15 +292,19 @@ def readme_table(c):
     for lesson in c["lessons"]:
         n, f = lesson_number(lesson["file"]), lesson["file"]
         if f in have:
-            lines.append(f"| {n:02d} | [{lesson['title']}](solutions/{f}) | {lesson['teaches']} "
-                         f"| [![Open In Colab]({badge})]({colab_url(c, 'notebooks', f)}) "
-                         f"[notebook](notebooks/{f}) "
-                         f"| [![Open In Colab]({badge})]({colab_url(c, 'solutions', f)}) "
-                         f"[notebook](solutions/{f}) |")
+            lines.append(
+                f"| {n:02d} | [{lesson['title']}](solutions/{f}) | {lesson['teaches']} "
+                f"| [![Open In Colab]({badge})]({colab_url(c, 'notebooks', f)}) "
+                f"[notebook](notebooks/{f}) "
+                f"| [![Open In Colab]({badge})]({colab_url(c, 'solutions', f)}) "
+                f"[notebook](solutions/{f}) |"
+            )
         else:
             lines.append(f"| {n:02d} | {lesson['title']} | {lesson['teaches']} | coming | coming |")
-    binder = (f"[![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/"
-              f"{c['repository']}/{c['branch']}?urlpath=lab/tree/notebooks)")
+    binder = (
+        f"[![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/"
+        f"{c['repository']}/{c['branch']}?urlpath=lab/tree/notebooks)"
+    )
     return "\n".join([binder, "", *lines])
 
 
@@ -279,6 +316,7 @@ def stamp_readme(text, c):
 
 
 # --- commands ----------------------------------------------------------------------
+
 
 def read(path):
     return nbformat.read(path, as_version=4)
@@ -332,19 +370,25 @@ def cmd_execute(c, names):
         started = time.perf_counter()
         nb, seconds = execute(stamp(read(path), lesson, c))
         write(nb, path)
-        print(f"{lesson['file']}: {time.perf_counter() - started:.1f} s, "
-              f"slowest cell {max(seconds, default=0):.2f} s")
+        print(
+            f"{lesson['file']}: {time.perf_counter() - started:.1f} s, "
+            f"slowest cell {max(seconds, default=0):.2f} s"
+        )
 
 
 def cmd_check(c):
     problems = []
     for path, text in expected_files(c).items():
         if not path.exists() or path.read_text() != text:
-            problems.append(f"{path.relative_to(ROOT)} is out of date: run python tools/build.py "
-                            + ("stamp" if path.parent != EXERCISES else "exercises"))
+            problems.append(
+                f"{path.relative_to(ROOT)} is out of date: run python tools/build.py "
+                + ("stamp" if path.parent != EXERCISES else "exercises")
+            )
     if c["release"] != f"v{package_version()}":
-        problems.append(f"course.json's release {c['release']} is not v + course_lib.__version__ "
-                        f"({package_version()}): the set-up cells would install another version")
+        problems.append(
+            f"course.json's release {c['release']} is not v + course_lib.__version__ "
+            f"({package_version()}): the set-up cells would install another version"
+        )
     listed = {lesson["file"] for lesson in c["lessons"]}
     for folder in (SOLUTIONS, EXERCISES):
         for nb in folder.glob("*.ipynb"):
@@ -359,13 +403,16 @@ def cmd_retarget(c, repository, release):
     c["repository"] = repository
     if release:
         if release != f"v{package_version()}":
-            sys.exit(f"the release must be v + course_lib.__version__ (v{package_version()}): "
-                     "change __version__ in course_lib/__init__.py first")
+            sys.exit(
+                f"the release must be v + course_lib.__version__ (v{package_version()}): "
+                "change __version__ in course_lib/__init__.py first"
+            )
         c["release"] = release
     COURSE_FILE.write_text(json.dumps(c, indent=2, ensure_ascii=False) + "\n")
     pyproject = ROOT / "pyproject.toml"
-    text = re.sub(r'(Repository = )"[^"]*"', lambda m: f'{m.group(1)}"{github_url(c)}"',
-                  pyproject.read_text())
+    text = re.sub(
+        r'(Repository = )"[^"]*"', lambda m: f'{m.group(1)}"{github_url(c)}"', pyproject.read_text()
+    )
     pyproject.write_text(text)
     cmd_stamp(c)
     cmd_exercises(c)
@@ -373,8 +420,9 @@ def cmd_retarget(c, repository, release):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["stamp", "exercises", "execute", "all", "check",
-                                            "retarget"])
+    parser.add_argument(
+        "command", choices=["stamp", "exercises", "execute", "all", "check", "retarget"]
+    )
     parser.add_argument("args", nargs="*")
     parser.add_argument("--release")
     a = parser.parse_args(argv)

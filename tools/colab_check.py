@@ -20,6 +20,7 @@
 Exit status 0 when everything passes, 1 when a check fails, 3 when the
 environment cannot be built (no network to the package index, no git).
 """
+
 import argparse
 import hashlib
 import json
@@ -62,8 +63,10 @@ def key():
 
 
 def venv_dir():
-    return pathlib.Path(os.environ.get("COURSE_COLAB_VENV")
-                        or pathlib.Path(tempfile.gettempdir()) / f"course-colab-{key()}")
+    return pathlib.Path(
+        os.environ.get("COURSE_COLAB_VENV")
+        or pathlib.Path(tempfile.gettempdir()) / f"course-colab-{key()}"
+    )
 
 
 def python_of(env):
@@ -85,8 +88,18 @@ def build_env(env):
         shutil.rmtree(env)
     venv.EnvBuilder(with_pip=True).create(env)
     pins = [f"{name}=={version}" for name, version in COLAB.items()]
-    result = run([python_of(env), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                  *pins, *RUNNER])
+    result = run(
+        [
+            python_of(env),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *pins,
+            *RUNNER,
+        ]
+    )
     if result.returncode:
         sys.exit(BUILD_FAILED)
     stamp.write_text(key())
@@ -94,12 +107,18 @@ def build_env(env):
 
 def freeze(env):
     """Versions of the packages Colab ships, as pip sees them in the environment."""
-    out = subprocess.run([python_of(env), "-m", "pip", "list", "--format=json",
-                          "--disable-pip-version-check"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [python_of(env), "-m", "pip", "list", "--format=json", "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     wanted = {name.lower().replace("_", "-") for name in COLAB}
-    return {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(out)
-            if p["name"].lower().replace("_", "-") in wanted}
+    return {
+        p["name"].lower().replace("_", "-"): p["version"]
+        for p in json.loads(out)
+        if p["name"].lower().replace("_", "-") in wanted
+    }
 
 
 def install_like_colab(env, ref, workdir, worktree=False):
@@ -112,34 +131,50 @@ def install_like_colab(env, ref, workdir, worktree=False):
     clone = workdir / "repo"
     if run(["git", "clone", "--quiet", ROOT, clone]).returncode:
         sys.exit(BUILD_FAILED)
-    if worktree:   # the working tree's course_lib, committed in the clone (not here)
+    if worktree:  # the working tree's course_lib, committed in the clone (not here)
         for name in ("course_lib", "pyproject.toml"):
             target = clone / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
             copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
-            copy(ROOT / name, target, **({"ignore": shutil.ignore_patterns("__pycache__")}
-                                         if name == "course_lib" else {}))
+            copy(
+                ROOT / name,
+                target,
+                **(
+                    {"ignore": shutil.ignore_patterns("__pycache__")}
+                    if name == "course_lib"
+                    else {}
+                ),
+            )
         git = ["git", "-c", "user.name=colab-check", "-c", "user.email=colab-check@localhost"]
         subprocess.run(git + ["add", "-A"], cwd=clone, check=True)
-        subprocess.run(git + ["commit", "--quiet", "--allow-empty", "-m", "working tree"],
-                       cwd=clone, check=True)
+        subprocess.run(
+            git + ["commit", "--quiet", "--allow-empty", "-m", "working tree"],
+            cwd=clone,
+            check=True,
+        )
         ref = "HEAD"
-    sha = subprocess.run(["git", "rev-parse", ref], cwd=clone, capture_output=True,
-                         text=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", ref], cwd=clone, capture_output=True, text=True
+    ).stdout.strip()
     if not sha:
         sys.exit(f"unknown ref {ref!r}")
     # The release tag of the set-up cell, put on the commit under test in the clone.
-    subprocess.run(["git", "tag", "--force", c["release"], sha], cwd=clone, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "tag", "--force", c["release"], sha], cwd=clone, check=True, capture_output=True
+    )
     # The same requirement as the set-up cell, the GitHub URL swapped for the clone's.
     # (file://localhost/…: pip < 24 rejects file:/// URLs with an empty host here.)
-    local = spec.replace(f"git+{build.github_url(c)}@",
-                         f"git+file://localhost{clone.resolve().as_posix()}@")
+    local = spec.replace(
+        f"git+{build.github_url(c)}@", f"git+file://localhost{clone.resolve().as_posix()}@"
+    )
     # As on a fresh Colab runtime: no course_lib before the set-up cell runs.
-    run([python_of(env), "-m", "pip", "uninstall", "--quiet", "--yes", c["package"]],
-        capture_output=True)
-    if run([python_of(env), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            local]).returncode:
+    run(
+        [python_of(env), "-m", "pip", "uninstall", "--quiet", "--yes", c["package"]],
+        capture_output=True,
+    )
+    if run(
+        [python_of(env), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", local]
+    ).returncode:
         sys.exit(BUILD_FAILED)
     return sha
 
@@ -185,8 +220,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", help="solution notebooks (default: all)")
     parser.add_argument("--ref", default="HEAD", help="git ref of course_lib to install")
-    parser.add_argument("--worktree", action="store_true",
-                        help="install the working tree's course_lib (uncommitted changes too)")
+    parser.add_argument(
+        "--worktree",
+        action="store_true",
+        help="install the working tree's course_lib (uncommitted changes too)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("git") is None:
         print("git is missing: pip cannot install from a git URL")
@@ -208,19 +246,31 @@ def main(argv=None):
             problems.append(f"installing course_lib changed what Colab ships: {changed}")
         print(f"course_lib {sha[:10]} installed; Colab's packages unchanged: {not changed}")
         probe = subprocess.run(
-            [python_of(env), "-c", "import course_lib, ipywidgets, numpy, matplotlib, IPython; "
-             "print(course_lib.__file__, ipywidgets.__version__, numpy.__version__, "
-             "matplotlib.__version__, IPython.__version__)"],
-            capture_output=True, text=True, cwd=tmp)
+            [
+                python_of(env),
+                "-c",
+                "import course_lib, ipywidgets, numpy, matplotlib, IPython; "
+                "print(course_lib.__file__, ipywidgets.__version__, numpy.__version__, "
+                "matplotlib.__version__, IPython.__version__)",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+        )
         print("kernel sees:", probe.stdout.strip() or probe.stderr[-2000:])
         if probe.returncode or "site-packages" not in probe.stdout:
             problems.append("course_lib does not import from the installed package")
-        notebooks = [pathlib.Path(n).resolve() for n in args.notebooks] or \
-            [build.SOLUTIONS / lesson["file"] for lesson in build.existing_lessons()]
+        notebooks = [pathlib.Path(n).resolve() for n in args.notebooks] or [
+            build.SOLUTIONS / lesson["file"] for lesson in build.existing_lessons()
+        ]
         # The live-teaching helpers with Colab's ipywidgets 7 and IPython 7, in a kernel.
         widget_demo = pathlib.Path(tmp, "widget-demo.ipynb")
-        nbformat.write(nbformat.v4.new_notebook(cells=[
-            nbformat.v4.new_code_cell(source) for source in WIDGET_DEMO]), widget_demo)
+        nbformat.write(
+            nbformat.v4.new_notebook(
+                cells=[nbformat.v4.new_code_cell(source) for source in WIDGET_DEMO]
+            ),
+            widget_demo,
+        )
         notebooks.insert(0, widget_demo)
         # As on Colab: the inline backend (not a test run's MPLBACKEND=Agg), no PYTHONPATH.
         kernel_env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTHONPATH")}
@@ -229,19 +279,28 @@ def main(argv=None):
             copy = pathlib.Path(tmp, "run", nb.name)
             copy.parent.mkdir(exist_ok=True)
             shutil.copy(nb, copy)
-            result = subprocess.run([python_of(env), "-c", EXECUTE, copy, copy.parent],
-                                    capture_output=True, text=True,
-                                    env=kernel_env)
+            result = subprocess.run(
+                [python_of(env), "-c", EXECUTE, copy, copy.parent],
+                capture_output=True,
+                text=True,
+                env=kernel_env,
+            )
             verdict = result.stdout.strip().splitlines()[-1:] or [result.stderr[-500:]]
-            print(f"{nb.name}: {'ok' if result.returncode == 0 else 'FAILED'} {verdict[0]}",
-                  flush=True)
+            print(
+                f"{nb.name}: {'ok' if result.returncode == 0 else 'FAILED'} {verdict[0]}",
+                flush=True,
+            )
             if result.returncode:
-                problems.append(f"{nb.name} failed in the Colab-like environment:\n"
-                                f"{result.stdout[-3000:]}{result.stderr[-2000:]}")
+                problems.append(
+                    f"{nb.name} failed in the Colab-like environment:\n"
+                    f"{result.stdout[-3000:]}{result.stderr[-2000:]}"
+                )
     for p in problems:
         print("✘", p)
-    print(f"Colab-like check: {'passed' if not problems else 'FAILED'} in "
-          f"{time.perf_counter() - started:.0f} s")
+    print(
+        f"Colab-like check: {'passed' if not problems else 'FAILED'} in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     return 1 if problems else 0
 
 

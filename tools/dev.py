@@ -12,6 +12,7 @@ regenerate the reference data are then skipped, with the reason). Anything
 after ``--`` goes to pytest or JupyterLab. Set-up is skipped when .venv is
 already installed from the same pyproject.toml.
 """
+
 import hashlib
 import os
 import pathlib
@@ -23,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
-QUICK = "not (notebook or browser or colab or regenerate)"   # test --quick leaves these out
+QUICK = "not (notebook or browser or colab or regenerate)"  # test --quick leaves these out
 
 
 def sh(*cmd):
@@ -32,7 +33,7 @@ def sh(*cmd):
 
 
 def set_up(extras):
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 (this script may be started by an older python3)
         sys.exit(f"Python ≥ 3.10 is needed; this is {sys.version.split()[0]}.")
     spec = f".[{','.join(extras)}]"
     stamp = VENV / ".course-installed"
@@ -51,12 +52,13 @@ def main(argv):
     if not argv or argv[0] not in ("lab", "test"):
         sys.exit(__doc__)
     command, rest = argv[0], argv[1:]
-    passthrough = rest[rest.index("--") + 1:] if "--" in rest else []
+    passthrough = rest[rest.index("--") + 1 :] if "--" in rest else []
     options = rest[: rest.index("--")] if "--" in rest else rest
     if command == "lab":
         set_up(["lab"])
-        os.execv(PYTHON, [str(PYTHON), "-m", "jupyter", "lab", str(ROOT / "notebooks"),
-                          *passthrough])
+        os.execv(
+            PYTHON, [str(PYTHON), "-m", "jupyter", "lab", str(ROOT / "notebooks"), *passthrough]
+        )
     unknown = set(options) - {"--no-torch", "--quick"}
     if unknown:
         sys.exit(f"unknown option(s) {sorted(unknown)}\n\n{__doc__}")
@@ -73,8 +75,9 @@ def main(argv):
             subprocess.run(["bash", str(ROOT / "tools" / "install_browser.sh")], cwd=ROOT)
     # MPLBACKEND: tests draw figures without a screen; notebooks use the inline backend anyway.
     env = {**os.environ, "MPLBACKEND": "Agg"}
-    result = subprocess.run([str(PYTHON), "-m", "pytest", *selection, *passthrough],
-                            cwd=ROOT, env=env)
+    result = subprocess.run(
+        [str(PYTHON), "-m", "pytest", *selection, *passthrough], cwd=ROOT, env=env
+    )
     sys.exit(result.returncode)
 
 

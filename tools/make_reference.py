@@ -16,6 +16,8 @@ hyperparameters) and the trajectory x_0 … x_T in the course's convention
 torch.optim through the mappings given there. Each case is chosen to expose one
 usual mistake, which its hint names.
 """
+
+import itertools
 import json
 import pathlib
 import sys
@@ -26,9 +28,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT / "course_lib" / "data"
 
 # --- problems, in a form both numpy (course_lib.checks) and torch can build ---------
-QUAD2 = {"kind": "quadratic", "a": [0.2, 4.0], "b": [0.0, 0.0]}          # the course quadratic
-QUAD23 = {"kind": "quadratic",                                            # x of shape (2, 3)
-          "a": [[1.0, 0.5, 3.0], [0.1, 2.0, 0.7]], "b": [[0.5, -1.0, 0.2], [0.0, 0.3, -0.4]]}
+QUAD2 = {"kind": "quadratic", "a": [0.2, 4.0], "b": [0.0, 0.0]}  # the course quadratic
+QUAD23 = {
+    "kind": "quadratic",  # x of shape (2, 3)
+    "a": [[1.0, 0.5, 3.0], [0.1, 2.0, 0.7]],
+    "b": [[0.5, -1.0, 0.2], [0.0, 0.3, -0.4]],
+}
 ROSEN = {"kind": "rosenbrock"}
 X_QUAD2 = [-5.0, -2.0]
 X_QUAD23 = [[1.0, -2.0, 0.5], [3.0, 0.2, -1.0]]
@@ -36,8 +41,14 @@ X_ROSEN = [-1.2, 1.0]
 
 
 def case(name, problem, x0, steps, hint="", **hyperparameters):
-    return {"name": name, "problem": problem, "x0": x0, "steps": steps,
-            "hyperparameters": hyperparameters, "hint": hint}
+    return {
+        "name": name,
+        "problem": problem,
+        "x0": x0,
+        "steps": steps,
+        "hyperparameters": hyperparameters,
+        "hint": hint,
+    }
 
 
 def torch_loss(torch, spec, p):
@@ -92,166 +103,439 @@ def make_steps():
     o = torch.optim
     adam_hints = {
         "betas": "β1 belongs to m (the mean of g), β2 to v (the mean of g²): are they swapped, "
-                 "or is a default hard-coded instead of the argument?",
+        "or is a default hard-coded instead of the argument?",
         "eps": "ε = 0.1 is large here on purpose: it goes outside the square root, after the "
-               "bias correction: √v̂ + ε.",
+        "bias correction: √v̂ + ε.",
         "first": "at t = 1 the bias-corrected m̂ is exactly g and v̂ exactly g²: is t incremented "
-                 "before use (1 − β^t with t = 1 at the first step)?",
+        "before use (1 − β^t with t = 1 at the first step)?",
     }
     R = {}
 
     def rule(name, source, make, cases, to_course=None, custom=None):
         for c in cases:
-            c["expected"] = (custom(torch, c) if custom else
-                             trajectory(torch, c, make, to_course))
+            c["expected"] = custom(torch, c) if custom else trajectory(torch, c, make, to_course)
         R[name] = {"source": source, "cases": cases}
 
-    rule("gd", "torch.optim.SGD(lr=η)", lambda p, lr: o.SGD(p, lr=lr), [
-        case("course quadratic, η = 0.4", QUAD2, X_QUAD2, 6,
-             "x ← x − η ∇f(x): call grad(x) and step against it.", lr=0.4),
-        case("x of shape (2, 3), η = 0.3", QUAD23, X_QUAD23, 5,
-             "x can have any shape: use array arithmetic, not x[0], x[1].", lr=0.3),
-        case("Rosenbrock, η = 0.001", ROSEN, X_ROSEN, 5, "", lr=1e-3)])
+    rule(
+        "gd",
+        "torch.optim.SGD(lr=η)",
+        lambda p, lr: o.SGD(p, lr=lr),
+        [
+            case(
+                "course quadratic, η = 0.4",
+                QUAD2,
+                X_QUAD2,
+                6,
+                "x ← x − η ∇f(x): call grad(x) and step against it.",
+                lr=0.4,
+            ),
+            case(
+                "x of shape (2, 3), η = 0.3",
+                QUAD23,
+                X_QUAD23,
+                5,
+                "x can have any shape: use array arithmetic, not x[0], x[1].",
+                lr=0.3,
+            ),
+            case("Rosenbrock, η = 0.001", ROSEN, X_ROSEN, 5, "", lr=1e-3),
+        ],
+    )
 
     def sgd_momentum(nesterov):
         return lambda p, lr, gamma: o.SGD(p, lr=lr, momentum=gamma, nesterov=nesterov)
 
-    rule("momentum", "torch.optim.SGD(momentum=γ) (same iterates, v = η·b)", sgd_momentum(False), [
-        case("course quadratic, η = 0.1, γ = 0.9", QUAD2, X_QUAD2, 8,
-             "v ← γv + η∇f(x), then x ← x − v, with v starting at 0 and kept in state.",
-             lr=0.1, gamma=0.9),
-        case("x of shape (2, 3), η = 0.05, γ = 0.5", QUAD23, X_QUAD23, 6,
-             "γ = 0.5 here: use the argument gamma, not 0.9; and η multiplies ∇f, not (1 − γ).",
-             lr=0.05, gamma=0.5),
-        case("Rosenbrock, η = 0.001, γ = 0.8", ROSEN, X_ROSEN, 6, "", lr=1e-3, gamma=0.8)])
+    rule(
+        "momentum",
+        "torch.optim.SGD(momentum=γ) (same iterates, v = η·b)",
+        sgd_momentum(False),
+        [
+            case(
+                "course quadratic, η = 0.1, γ = 0.9",
+                QUAD2,
+                X_QUAD2,
+                8,
+                "v ← γv + η∇f(x), then x ← x − v, with v starting at 0 and kept in state.",
+                lr=0.1,
+                gamma=0.9,
+            ),
+            case(
+                "x of shape (2, 3), η = 0.05, γ = 0.5",
+                QUAD23,
+                X_QUAD23,
+                6,
+                "γ = 0.5 here: use the argument gamma, not 0.9; and η multiplies ∇f, not (1 − γ).",
+                lr=0.05,
+                gamma=0.5,
+            ),
+            case("Rosenbrock, η = 0.001, γ = 0.8", ROSEN, X_ROSEN, 6, "", lr=1e-3, gamma=0.8),
+        ],
+    )
 
     def nesterov_x(y, st, hp):
         # torch keeps y = x − γv as its parameter and b = v/η as its buffer.
         return y + hp["gamma"] * hp["lr"] * st["momentum_buffer"]
 
-    look = ("the gradient is taken at the look-ahead point x − γv (with the old v), not at x; "
-            "step 1 cannot tell the two apart because v starts at 0.")
-    rule("nesterov", "torch.optim.SGD(nesterov=True), its look-ahead iterates y_t mapped to "
-         "x_t = y_t + γ·η·b_t", sgd_momentum(True), [
-             case("course quadratic, η = 0.1, γ = 0.9", QUAD2, X_QUAD2, 8, look,
-                  lr=0.1, gamma=0.9),
-             case("x of shape (2, 3), η = 0.05, γ = 0.5", QUAD23, X_QUAD23, 6,
-                  "γ = 0.5 here: use the argument gamma. " + look, lr=0.05, gamma=0.5),
-             case("Rosenbrock, η = 0.001, γ = 0.8", ROSEN, X_ROSEN, 6, look, lr=1e-3, gamma=0.8)],
-         to_course=nesterov_x)
+    look = (
+        "the gradient is taken at the look-ahead point x − γv (with the old v), not at x; "
+        "step 1 cannot tell the two apart because v starts at 0."
+    )
+    rule(
+        "nesterov",
+        "torch.optim.SGD(nesterov=True), its look-ahead iterates y_t mapped to x_t = y_t + γ·η·b_t",
+        sgd_momentum(True),
+        [
+            case("course quadratic, η = 0.1, γ = 0.9", QUAD2, X_QUAD2, 8, look, lr=0.1, gamma=0.9),
+            case(
+                "x of shape (2, 3), η = 0.05, γ = 0.5",
+                QUAD23,
+                X_QUAD23,
+                6,
+                "γ = 0.5 here: use the argument gamma. " + look,
+                lr=0.05,
+                gamma=0.5,
+            ),
+            case("Rosenbrock, η = 0.001, γ = 0.8", ROSEN, X_ROSEN, 6, look, lr=1e-3, gamma=0.8),
+        ],
+        to_course=nesterov_x,
+    )
 
     # torch.optim.Adagrad has ε outside the root; with eps = 0 and the accumulator starting
     # at ε, it computes η g / √(ε + Σg²): the course's form, exactly.
-    rule("adagrad", "torch.optim.Adagrad(eps=0, initial_accumulator_value=ε) (= ε inside the root)",
-         lambda p, lr, eps: o.Adagrad(p, lr=lr, eps=0.0, initial_accumulator_value=eps), [
-             case("course quadratic, η = 0.5, ε = 1e-10", QUAD2, X_QUAD2, 8,
-                  "s ← s + g² (a sum, not an average), x ← x − η g / √(s + ε).", lr=0.5, eps=1e-10),
-             case("x of shape (2, 3), η = 0.3, ε = 0.5", QUAD23, X_QUAD23, 6,
-                  "ε = 0.5 is large on purpose: in this course it goes inside the root, √(s + ε).",
-                  lr=0.3, eps=0.5),
-             case("Rosenbrock, η = 0.1, ε = 1e-3", ROSEN, X_ROSEN, 6, "", lr=0.1, eps=1e-3)])
+    rule(
+        "adagrad",
+        "torch.optim.Adagrad(eps=0, initial_accumulator_value=ε) (= ε inside the root)",
+        lambda p, lr, eps: o.Adagrad(p, lr=lr, eps=0.0, initial_accumulator_value=eps),
+        [
+            case(
+                "course quadratic, η = 0.5, ε = 1e-10",
+                QUAD2,
+                X_QUAD2,
+                8,
+                "s ← s + g² (a sum, not an average), x ← x − η g / √(s + ε).",
+                lr=0.5,
+                eps=1e-10,
+            ),
+            case(
+                "x of shape (2, 3), η = 0.3, ε = 0.5",
+                QUAD23,
+                X_QUAD23,
+                6,
+                "ε = 0.5 is large on purpose: in this course it goes inside the root, √(s + ε).",
+                lr=0.3,
+                eps=0.5,
+            ),
+            case("Rosenbrock, η = 0.1, ε = 1e-3", ROSEN, X_ROSEN, 6, "", lr=0.1, eps=1e-3),
+        ],
+    )
 
     rms = "s ← ρs + (1 − ρ)g² (ρ multiplies the old s), x ← x − η g / √(s + ε)."
-    rule("rmsprop", "torch.optim.RMSprop(alpha=ρ) where ε is negligible (1e-14); the large-ε case "
-         "follows the course's √(s + ε) in torch tensor ops",
-         lambda p, lr, rho, eps: o.RMSprop(p, lr=lr, alpha=rho, eps=eps), [
-             case("course quadratic, η = 0.1, ρ = 0.9", QUAD2, X_QUAD2, 8, rms,
-                  lr=0.1, rho=0.9, eps=1e-14),
-             case("x of shape (2, 3), η = 0.05, ρ = 0.5", QUAD23, X_QUAD23, 6,
-                  "ρ = 0.5 here: use the argument rho. " + rms, lr=0.05, rho=0.5, eps=1e-14),
-             case("Rosenbrock, η = 0.01, ρ = 0.99", ROSEN, X_ROSEN, 6, rms,
-                  lr=0.01, rho=0.99, eps=1e-14)])
-    R["rmsprop"]["cases"].append(dict(
-        case("course quadratic, η = 0.1, ρ = 0.9, ε = 0.5", QUAD2, X_QUAD2, 6,
-             "ε = 0.5 is large on purpose: in this course it goes inside the root, √(s + ε) "
-             "(PyTorch puts it outside).", lr=0.1, rho=0.9, eps=0.5)))
+    rule(
+        "rmsprop",
+        "torch.optim.RMSprop(alpha=ρ) where ε is negligible (1e-14); the large-ε case "
+        "follows the course's √(s + ε) in torch tensor ops",
+        lambda p, lr, rho, eps: o.RMSprop(p, lr=lr, alpha=rho, eps=eps),
+        [
+            case(
+                "course quadratic, η = 0.1, ρ = 0.9",
+                QUAD2,
+                X_QUAD2,
+                8,
+                rms,
+                lr=0.1,
+                rho=0.9,
+                eps=1e-14,
+            ),
+            case(
+                "x of shape (2, 3), η = 0.05, ρ = 0.5",
+                QUAD23,
+                X_QUAD23,
+                6,
+                "ρ = 0.5 here: use the argument rho. " + rms,
+                lr=0.05,
+                rho=0.5,
+                eps=1e-14,
+            ),
+            case(
+                "Rosenbrock, η = 0.01, ρ = 0.99",
+                ROSEN,
+                X_ROSEN,
+                6,
+                rms,
+                lr=0.01,
+                rho=0.99,
+                eps=1e-14,
+            ),
+        ],
+    )
+    R["rmsprop"]["cases"].append(
+        dict(
+            case(
+                "course quadratic, η = 0.1, ρ = 0.9, ε = 0.5",
+                QUAD2,
+                X_QUAD2,
+                6,
+                "ε = 0.5 is large on purpose: in this course it goes inside the root, √(s + ε) "
+                "(PyTorch puts it outside).",
+                lr=0.1,
+                rho=0.9,
+                eps=0.5,
+            )
+        )
+    )
     R["rmsprop"]["cases"][-1]["expected"] = rmsprop_eps_inside(torch, R["rmsprop"]["cases"][-1])
     # The tensor-op form must itself agree with torch.optim.RMSprop where ε is negligible.
     for c in R["rmsprop"]["cases"][:3]:
         assert np.allclose(rmsprop_eps_inside(torch, c), c["expected"], rtol=1e-11, atol=0)
 
-    rule("adadelta", "torch.optim.Adadelta", lambda p, lr, rho, eps: o.Adadelta(
-        p, lr=lr, rho=rho, eps=eps), [
-            case("course quadratic, defaults (η = 1, ρ = 0.9, ε = 1e-6)", QUAD2, X_QUAD2, 8,
-                 "Δ = −√(u + ε)/√(s + ε)·g uses the old u; update u with Δ² afterwards.",
-                 lr=1.0, rho=0.9, eps=1e-6),
-            case("x of shape (2, 3), η = 0.5, ρ = 0.8, ε = 1e-2", QUAD23, X_QUAD23, 6,
-                 "η scales Δ only when it is applied: u accumulates the unscaled Δ².",
-                 lr=0.5, rho=0.8, eps=1e-2),
-            case("Rosenbrock, η = 1, ρ = 0.95, ε = 1e-4", ROSEN, X_ROSEN, 6, "",
-                 lr=1.0, rho=0.95, eps=1e-4)])
+    rule(
+        "adadelta",
+        "torch.optim.Adadelta",
+        lambda p, lr, rho, eps: o.Adadelta(p, lr=lr, rho=rho, eps=eps),
+        [
+            case(
+                "course quadratic, defaults (η = 1, ρ = 0.9, ε = 1e-6)",
+                QUAD2,
+                X_QUAD2,
+                8,
+                "Δ = −√(u + ε)/√(s + ε)·g uses the old u; update u with Δ² afterwards.",
+                lr=1.0,
+                rho=0.9,
+                eps=1e-6,
+            ),
+            case(
+                "x of shape (2, 3), η = 0.5, ρ = 0.8, ε = 1e-2",
+                QUAD23,
+                X_QUAD23,
+                6,
+                "η scales Δ only when it is applied: u accumulates the unscaled Δ².",
+                lr=0.5,
+                rho=0.8,
+                eps=1e-2,
+            ),
+            case(
+                "Rosenbrock, η = 1, ρ = 0.95, ε = 1e-4",
+                ROSEN,
+                X_ROSEN,
+                6,
+                "",
+                lr=1.0,
+                rho=0.95,
+                eps=1e-4,
+            ),
+        ],
+    )
 
     def adam_like(**fixed):
-        return lambda p, lr, beta1, beta2, eps, **kw: o.Adam(p, lr=lr, betas=(beta1, beta2),
-                                                             eps=eps, **fixed, **kw)
+        return lambda p, lr, beta1, beta2, eps, **kw: o.Adam(
+            p, lr=lr, betas=(beta1, beta2), eps=eps, **fixed, **kw
+        )
 
     def family(name, source, make, first_lr, first_hint, extra_hint="", **extra):
-        rule(name, source, make, [
-            case(f"course quadratic, η = {first_lr}, default β's", QUAD2, X_QUAD2, 8,
-                 first_hint, lr=first_lr, beta1=0.9, beta2=0.999, eps=1e-8, **extra),
-            case("x of shape (2, 3), β1 = 0.5, β2 = 0.9", QUAD23, X_QUAD23, 8,
-                 adam_hints["betas"] + extra_hint, lr=0.1, beta1=0.5, beta2=0.9, eps=1e-8,
-                 **extra),
-            case("Rosenbrock, ε = 0.1 (large on purpose)", ROSEN, X_ROSEN, 6,
-                 adam_hints["eps"], lr=0.05, beta1=0.9, beta2=0.99, eps=0.1, **extra)])
+        rule(
+            name,
+            source,
+            make,
+            [
+                case(
+                    f"course quadratic, η = {first_lr}, default β's",
+                    QUAD2,
+                    X_QUAD2,
+                    8,
+                    first_hint,
+                    lr=first_lr,
+                    beta1=0.9,
+                    beta2=0.999,
+                    eps=1e-8,
+                    **extra,
+                ),
+                case(
+                    "x of shape (2, 3), β1 = 0.5, β2 = 0.9",
+                    QUAD23,
+                    X_QUAD23,
+                    8,
+                    adam_hints["betas"] + extra_hint,
+                    lr=0.1,
+                    beta1=0.5,
+                    beta2=0.9,
+                    eps=1e-8,
+                    **extra,
+                ),
+                case(
+                    "Rosenbrock, ε = 0.1 (large on purpose)",
+                    ROSEN,
+                    X_ROSEN,
+                    6,
+                    adam_hints["eps"],
+                    lr=0.05,
+                    beta1=0.9,
+                    beta2=0.99,
+                    eps=0.1,
+                    **extra,
+                ),
+            ],
+        )
 
     family("adam", "torch.optim.Adam", adam_like(), 0.5, adam_hints["first"])
-    rule("adam_l2", "torch.optim.Adam(weight_decay=λ): an L2 term, g ← g + λx", adam_like(), [
-        case("x of shape (2, 3), λ = 0.5", QUAD23, X_QUAD23, 6, "g ← ∇f(x) + λx, then Adam.",
-             lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.5)])
-    family("amsgrad", "torch.optim.Adam(amsgrad=True)", adam_like(amsgrad=True), 0.5,
-           adam_hints["first"] + " v_max ← max(v_max, v) keeps the raw v (not v̂); the root of "
-           "v_max is then divided by √(1 − β2^t).",
-           " The maximum is over v, not over g² nor v̂.")
-    family("adamax", "torch.optim.Adamax (ε inside the max)",
-           lambda p, lr, beta1, beta2, eps: o.Adamax(p, lr=lr, betas=(beta1, beta2), eps=eps),
-           0.5, "u ← max(β2·u, |g| + ε): the infinity norm, no square and no √; only m is "
-           "bias-corrected, η/(1 − β1^t).", " u is a max of β2·u and |g| + ε, not of squares.")
-    family("nadam", "torch.optim.NAdam(momentum_decay=1e9), i.e. without the μ schedule",
-           lambda p, lr, beta1, beta2, eps: o.NAdam(p, lr=lr, betas=(beta1, beta2), eps=eps,
-                                                   momentum_decay=1e9),
-           0.5, "x ← x − η/(√v̂ + ε)·(β1 m/(1 − β1^(t+1)) + (1 − β1) g/(1 − β1^t)): the momentum "
-           "term uses the *next* bias correction.")
-    rule("nadam_schedule", "torch.optim.NAdam (default momentum_decay ψ = 0.004)",
-         lambda p, lr, beta1, beta2, eps, momentum_decay: o.NAdam(
-             p, lr=lr, betas=(beta1, beta2), eps=eps, momentum_decay=momentum_decay), [
-             case("x of shape (2, 3), ψ = 0.004", QUAD23, X_QUAD23, 8, "",
-                  lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=0.004)])
-    family("adabelief", "the authors' adabelief-pytorch (rectify=False, weight_decouple=False)",
-           lambda p, lr, beta1, beta2, eps: AdaBelief(
-               p, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=0.0, amsgrad=False,
-               weight_decouple=False, fixed_decay=False, rectify=False, print_change_log=False),
-           0.5, "s ← β2 s + (1 − β2)(g − m)² + ε with m already updated at this step; "
-           "then x ← x − η m̂ / (√ŝ + ε).",
-           " The belief is the spread of g around the *new* m: (g − m)², not g².")
-    R["adabelief"]["cases"][2]["hint"] = ("ε = 0.1 is large on purpose: it is added to s at "
-                                          "every step *and* to √ŝ in the denominator.")
-    R["adamax"]["cases"][2]["hint"] = ("ε = 0.1 is large on purpose: AdaMax has it inside the "
-                                       "max, u ← max(β2·u, |g| + ε), and nowhere else.")
-    R["amsgrad"]["cases"][2]["hint"] = ("ε = 0.1 is large on purpose: it goes outside the root, "
-                                        "after the bias correction: √v_max/√(1 − β2^t) + ε.")
-    rule("adamw", "torch.optim.AdamW", lambda p, lr, beta1, beta2, eps, weight_decay: o.AdamW(
-        p, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay), [
-            case("course quadratic, η = 0.5, λ = 0.1", QUAD2, X_QUAD2, 8,
-                 "decoupled decay: x ← x − ηλx, then the Adam step with the plain gradient "
-                 "(not g + λx).", lr=0.5, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1),
-            case("x of shape (2, 3), β1 = 0.5, β2 = 0.9, λ = 0.5", QUAD23, X_QUAD23, 8,
-                 adam_hints["betas"] + " The decay is multiplied by η: x(1 − ηλ).",
-                 lr=0.1, beta1=0.5, beta2=0.9, eps=1e-8, weight_decay=0.5),
-            case("Rosenbrock, ε = 0.1, λ = 0.01", ROSEN, X_ROSEN, 6, adam_hints["eps"],
-                 lr=0.05, beta1=0.9, beta2=0.99, eps=0.1, weight_decay=0.01)])
+    rule(
+        "adam_l2",
+        "torch.optim.Adam(weight_decay=λ): an L2 term, g ← g + λx",
+        adam_like(),
+        [
+            case(
+                "x of shape (2, 3), λ = 0.5",
+                QUAD23,
+                X_QUAD23,
+                6,
+                "g ← ∇f(x) + λx, then Adam.",
+                lr=0.1,
+                beta1=0.9,
+                beta2=0.999,
+                eps=1e-8,
+                weight_decay=0.5,
+            )
+        ],
+    )
+    family(
+        "amsgrad",
+        "torch.optim.Adam(amsgrad=True)",
+        adam_like(amsgrad=True),
+        0.5,
+        adam_hints["first"] + " v_max ← max(v_max, v) keeps the raw v (not v̂); the root of "
+        "v_max is then divided by √(1 − β2^t).",
+        " The maximum is over v, not over g² nor v̂.",
+    )
+    family(
+        "adamax",
+        "torch.optim.Adamax (ε inside the max)",
+        lambda p, lr, beta1, beta2, eps: o.Adamax(p, lr=lr, betas=(beta1, beta2), eps=eps),
+        0.5,
+        "u ← max(β2·u, |g| + ε): the infinity norm, no square and no √; only m is "
+        "bias-corrected, η/(1 − β1^t).",
+        " u is a max of β2·u and |g| + ε, not of squares.",
+    )
+    family(
+        "nadam",
+        "torch.optim.NAdam(momentum_decay=1e9), i.e. without the μ schedule",
+        lambda p, lr, beta1, beta2, eps: o.NAdam(
+            p, lr=lr, betas=(beta1, beta2), eps=eps, momentum_decay=1e9
+        ),
+        0.5,
+        "x ← x − η/(√v̂ + ε)·(β1 m/(1 − β1^(t+1)) + (1 − β1) g/(1 − β1^t)): the momentum "
+        "term uses the *next* bias correction.",
+    )
+    rule(
+        "nadam_schedule",
+        "torch.optim.NAdam (default momentum_decay ψ = 0.004)",
+        lambda p, lr, beta1, beta2, eps, momentum_decay: o.NAdam(
+            p, lr=lr, betas=(beta1, beta2), eps=eps, momentum_decay=momentum_decay
+        ),
+        [
+            case(
+                "x of shape (2, 3), ψ = 0.004",
+                QUAD23,
+                X_QUAD23,
+                8,
+                "",
+                lr=0.1,
+                beta1=0.9,
+                beta2=0.999,
+                eps=1e-8,
+                momentum_decay=0.004,
+            )
+        ],
+    )
+    family(
+        "adabelief",
+        "the authors' adabelief-pytorch (rectify=False, weight_decouple=False)",
+        lambda p, lr, beta1, beta2, eps: AdaBelief(
+            p,
+            lr=lr,
+            betas=(beta1, beta2),
+            eps=eps,
+            weight_decay=0.0,
+            amsgrad=False,
+            weight_decouple=False,
+            fixed_decay=False,
+            rectify=False,
+            print_change_log=False,
+        ),
+        0.5,
+        "s ← β2 s + (1 − β2)(g − m)² + ε with m already updated at this step; "
+        "then x ← x − η m̂ / (√ŝ + ε).",
+        " The belief is the spread of g around the *new* m: (g − m)², not g².",
+    )
+    R["adabelief"]["cases"][2]["hint"] = (
+        "ε = 0.1 is large on purpose: it is added to s at "
+        "every step *and* to √ŝ in the denominator."
+    )
+    R["adamax"]["cases"][2]["hint"] = (
+        "ε = 0.1 is large on purpose: AdaMax has it inside the "
+        "max, u ← max(β2·u, |g| + ε), and nowhere else."
+    )
+    R["amsgrad"]["cases"][2]["hint"] = (
+        "ε = 0.1 is large on purpose: it goes outside the root, "
+        "after the bias correction: √v_max/√(1 − β2^t) + ε."
+    )
+    rule(
+        "adamw",
+        "torch.optim.AdamW",
+        lambda p, lr, beta1, beta2, eps, weight_decay: o.AdamW(
+            p, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay
+        ),
+        [
+            case(
+                "course quadratic, η = 0.5, λ = 0.1",
+                QUAD2,
+                X_QUAD2,
+                8,
+                "decoupled decay: x ← x − ηλx, then the Adam step with the plain gradient "
+                "(not g + λx).",
+                lr=0.5,
+                beta1=0.9,
+                beta2=0.999,
+                eps=1e-8,
+                weight_decay=0.1,
+            ),
+            case(
+                "x of shape (2, 3), β1 = 0.5, β2 = 0.9, λ = 0.5",
+                QUAD23,
+                X_QUAD23,
+                8,
+                adam_hints["betas"] + " The decay is multiplied by η: x(1 − ηλ).",
+                lr=0.1,
+                beta1=0.5,
+                beta2=0.9,
+                eps=1e-8,
+                weight_decay=0.5,
+            ),
+            case(
+                "Rosenbrock, ε = 0.1, λ = 0.01",
+                ROSEN,
+                X_ROSEN,
+                6,
+                adam_hints["eps"],
+                lr=0.05,
+                beta1=0.9,
+                beta2=0.99,
+                eps=0.1,
+                weight_decay=0.01,
+            ),
+        ],
+    )
     for c in (c for r in R.values() for c in r["cases"]):
-        del c["x0"], c["steps"]          # the trajectory holds both: x_0 first, then T steps
+        del c["x0"], c["steps"]  # the trajectory holds both: x_0 first, then T steps
     return {"rules": R}
 
 
 # --- section "sgd" (lesson 02, torch.optim.SGD's own parameter and buffer) ---
+
 
 def make_sgd():
     """torch.optim.SGD(momentum=γ[, nesterov=True]) as torch stores it: its parameter p_t and its
     momentum buffer b_t at every step, untranslated, so that lesson 02 can map the course's
     (x_t, v_t) onto them (b = v/η; with Nesterov p = x − γv) without importing torch."""
     import torch
+
     torch.set_default_dtype(torch.float64)
     runs = {}
     for name, nesterov in (("momentum", False), ("nesterov", True)):
@@ -265,14 +549,18 @@ def make_sgd():
             opt.step()
             params.append(p.detach().clone().numpy())
             buffers.append(opt.state[p]["momentum_buffer"].clone().numpy())
-        runs[name] = {"source": f"torch.optim.SGD(lr=η, momentum=γ, nesterov={nesterov})",
-                      "problem": QUAD2, "hyperparameters": hp,
-                      "params": np.array(params).tolist(), "buffers": np.array(buffers).tolist()}
+        runs[name] = {
+            "source": f"torch.optim.SGD(lr=η, momentum=γ, nesterov={nesterov})",
+            "problem": QUAD2,
+            "hyperparameters": hp,
+            "params": np.array(params).tolist(),
+            "buffers": np.array(buffers).tolist(),
+        }
     return {"runs": runs}
 
 
 # --- section "adaptive" (lesson 03, torch.optim's own convention: ε outside the root) ---
-TINY2 = {"kind": "quadratic", "a": [2e-7, 4e-6], "b": [0.0, 0.0]}     # course quadratic × 1e-6
+TINY2 = {"kind": "quadratic", "a": [2e-7, 4e-6], "b": [0.0, 0.0]}  # course quadratic × 1e-6
 
 
 def make_adaptive():
@@ -280,26 +568,78 @@ def make_adaptive():
     lesson 03 checks its few-line "ε outside" variants against them, where ε is large (0.5)
     and where the gradients are tiny (~1e-6, below √ε), the two cases where the placement shows."""
     import torch
+
     torch.set_default_dtype(torch.float64)
     o = torch.optim
     hint = "PyTorch puts ε outside the root, η g / (√s + ε), and starts s at 0."
     R = {}
     for name, source, make, cases in [
-        ("adagrad", "torch.optim.Adagrad (ε outside the root, s starting at 0)",
-         lambda p, lr, eps: o.Adagrad(p, lr=lr, eps=eps), [
-             case("course quadratic, η = 0.5, ε = 0.5", QUAD2, X_QUAD2, 8, hint, lr=0.5, eps=0.5),
-             case("x of shape (2, 3), η = 0.3, ε = 0.1", QUAD23, X_QUAD23, 6, hint,
-                  lr=0.3, eps=0.1),
-             case("course quadratic × 1e-6, η = 0.5, ε = 1e-10", TINY2, X_QUAD2, 8, hint,
-                  lr=0.5, eps=1e-10)]),
-        ("rmsprop", "torch.optim.RMSprop(alpha=ρ) (ε outside the root)",
-         lambda p, lr, rho, eps: o.RMSprop(p, lr=lr, alpha=rho, eps=eps), [
-             case("course quadratic, η = 0.1, ρ = 0.9, ε = 0.5", QUAD2, X_QUAD2, 8, hint,
-                  lr=0.1, rho=0.9, eps=0.5),
-             case("x of shape (2, 3), η = 0.05, ρ = 0.5, ε = 0.1", QUAD23, X_QUAD23, 6, hint,
-                  lr=0.05, rho=0.5, eps=0.1),
-             case("course quadratic × 1e-6, η = 0.1, ρ = 0.99, ε = 1e-8", TINY2, X_QUAD2, 8,
-                  hint, lr=0.1, rho=0.99, eps=1e-8)])]:
+        (
+            "adagrad",
+            "torch.optim.Adagrad (ε outside the root, s starting at 0)",
+            lambda p, lr, eps: o.Adagrad(p, lr=lr, eps=eps),
+            [
+                case(
+                    "course quadratic, η = 0.5, ε = 0.5", QUAD2, X_QUAD2, 8, hint, lr=0.5, eps=0.5
+                ),
+                case(
+                    "x of shape (2, 3), η = 0.3, ε = 0.1",
+                    QUAD23,
+                    X_QUAD23,
+                    6,
+                    hint,
+                    lr=0.3,
+                    eps=0.1,
+                ),
+                case(
+                    "course quadratic × 1e-6, η = 0.5, ε = 1e-10",
+                    TINY2,
+                    X_QUAD2,
+                    8,
+                    hint,
+                    lr=0.5,
+                    eps=1e-10,
+                ),
+            ],
+        ),
+        (
+            "rmsprop",
+            "torch.optim.RMSprop(alpha=ρ) (ε outside the root)",
+            lambda p, lr, rho, eps: o.RMSprop(p, lr=lr, alpha=rho, eps=eps),
+            [
+                case(
+                    "course quadratic, η = 0.1, ρ = 0.9, ε = 0.5",
+                    QUAD2,
+                    X_QUAD2,
+                    8,
+                    hint,
+                    lr=0.1,
+                    rho=0.9,
+                    eps=0.5,
+                ),
+                case(
+                    "x of shape (2, 3), η = 0.05, ρ = 0.5, ε = 0.1",
+                    QUAD23,
+                    X_QUAD23,
+                    6,
+                    hint,
+                    lr=0.05,
+                    rho=0.5,
+                    eps=0.1,
+                ),
+                case(
+                    "course quadratic × 1e-6, η = 0.1, ρ = 0.99, ε = 1e-8",
+                    TINY2,
+                    X_QUAD2,
+                    8,
+                    hint,
+                    lr=0.1,
+                    rho=0.99,
+                    eps=1e-8,
+                ),
+            ],
+        ),
+    ]:
         for c in cases:
             c["expected"] = trajectory(torch, c, make)
             del c["x0"], c["steps"]
@@ -317,9 +657,10 @@ X_ROSEN3 = [-1.2, 1.0, 0.8]
 def newton_trajectory(spec, x0, steps, lr):
     """x_0 … x_T of x ← x − η H⁻¹∇f(x), with numpy.linalg.solve and scipy's derivatives."""
     from scipy.optimize import rosen_der, rosen_hess
+
     if spec["kind"] == "rosenbrock":
         grad, hess = rosen_der, rosen_hess
-    else:                                     # quadratic_matrix: ½xᵀAx − bᵀx
+    else:  # quadratic_matrix: ½xᵀAx − bᵀx
         A, b = np.array(spec["A"]), np.array(spec["b"])
         grad, hess = (lambda x: A @ x - b), (lambda x: A)
     xs = [np.array(x0, dtype=float)]
@@ -332,17 +673,30 @@ def bfgs_cases(x0, updates):
     """(s, y) pairs along scipy's BFGS run on Rosenbrock and the inverse-Hessian
     approximations scipy.optimize.BFGS(init_scale=1) makes of them, starting from I."""
     from scipy.optimize import BFGS, minimize, rosen, rosen_der
+
     xs = [np.array(x0, dtype=float)]
-    minimize(rosen, x0, jac=rosen_der, method="BFGS", options={"maxiter": updates},
-             callback=lambda xk: xs.append(np.copy(xk)))
+    minimize(
+        rosen,
+        x0,
+        jac=rosen_der,
+        method="BFGS",
+        options={"maxiter": updates},
+        callback=lambda xk: xs.append(np.copy(xk)),
+    )
     strategy = BFGS(init_scale=1.0)
     strategy.initialize(len(x0), "inv_hess")
     cases, H = [], np.eye(len(x0))
-    for a, b in zip(xs[:-1], xs[1:]):
+    for a, b in itertools.pairwise(xs):
         s, y = b - a, rosen_der(b) - rosen_der(a)
         strategy.update(s, y)
-        cases.append({"H": H.tolist(), "s": s.tolist(), "y": y.tolist(),
-                      "expected": strategy.get_matrix().tolist()})
+        cases.append(
+            {
+                "H": H.tolist(),
+                "s": s.tolist(),
+                "y": y.tolist(),
+                "expected": strategy.get_matrix().tolist(),
+            }
+        )
         H = strategy.get_matrix()
     return cases
 
@@ -356,51 +710,107 @@ def make_second_order():
     quad3 = {"kind": "quadratic_matrix", "A": (0.5 * (A + A.T)).tolist(), "b": [1.0, -2.0, 0.5]}
     quad2 = {"kind": "quadratic_matrix", "A": [[0.2, 0.0], [0.0, 4.0]], "b": [0.0, 0.0]}
     newton_cases = [
-        case("course quadratic, η = 1: one step lands on the minimum", quad2, X_QUAD2, 2,
-             "x ← x − η H⁻¹∇f(x): solve H p = ∇f(x) (np.linalg.solve), then step against p.",
-             lr=1.0),
-        case("3-D quadratic with off-diagonal Hessian, η = 1", quad3, [1.0, 1.0, 1.0], 2,
-             "multiply by the inverse of H (np.linalg.solve(H, g)), not by H, and not "
-             "g / diag(H): H has off-diagonal entries here.", lr=1.0),
-        case("Rosenbrock, η = 1", ROSEN, X_ROSEN, 5,
-             "call hess(x) at the current x at every step.", lr=1.0),
-        case("Rosenbrock, η = 0.5", ROSEN, X_ROSEN, 4,
-             "η = 0.5 here: use the argument lr to scale the Newton step.", lr=0.5)]
+        case(
+            "course quadratic, η = 1: one step lands on the minimum",
+            quad2,
+            X_QUAD2,
+            2,
+            "x ← x − η H⁻¹∇f(x): solve H p = ∇f(x) (np.linalg.solve), then step against p.",
+            lr=1.0,
+        ),
+        case(
+            "3-D quadratic with off-diagonal Hessian, η = 1",
+            quad3,
+            [1.0, 1.0, 1.0],
+            2,
+            "multiply by the inverse of H (np.linalg.solve(H, g)), not by H, and not "
+            "g / diag(H): H has off-diagonal entries here.",
+            lr=1.0,
+        ),
+        case(
+            "Rosenbrock, η = 1",
+            ROSEN,
+            X_ROSEN,
+            5,
+            "call hess(x) at the current x at every step.",
+            lr=1.0,
+        ),
+        case(
+            "Rosenbrock, η = 0.5",
+            ROSEN,
+            X_ROSEN,
+            4,
+            "η = 0.5 here: use the argument lr to scale the Newton step.",
+            lr=0.5,
+        ),
+    ]
     for c in newton_cases:
-        c["expected"] = newton_trajectory(c["problem"], c["x0"], c["steps"],
-                                          c["hyperparameters"]["lr"])
+        c["expected"] = newton_trajectory(
+            c["problem"], c["x0"], c["steps"], c["hyperparameters"]["lr"]
+        )
         del c["x0"], c["steps"]
 
     def run(method, x0, **options):
         xs = [np.array(x0, dtype=float)]
-        r = minimize(rosen, x0, jac=rosen_der, method=method, options=options,
-                     hess=rosen_hess if method == "dogleg" else None,
-                     callback=lambda xk: xs.append(np.copy(xk)))
-        out = {"method": method, "options": options, "x0": x0, "nit": int(r.nit),
-               "nfev": int(r.nfev), "njev": int(r.njev), "x": r.x.tolist(), "fun": float(r.fun),
-               "success": bool(r.success)}
+        r = minimize(
+            rosen,
+            x0,
+            jac=rosen_der,
+            method=method,
+            options=options,
+            hess=rosen_hess if method == "dogleg" else None,
+            callback=lambda xk: xs.append(np.copy(xk)),
+        )
+        out = {
+            "method": method,
+            "options": options,
+            "x0": x0,
+            "nit": int(r.nit),
+            "nfev": int(r.nfev),
+            "njev": int(r.njev),
+            "x": r.x.tolist(),
+            "fun": float(r.fun),
+            "success": bool(r.success),
+        }
         if method == "dogleg":
             out["nhev"] = int(r.nhev)
-            out["xs"] = np.array(xs).tolist()      # every iteration; rejected steps repeat x
+            out["xs"] = np.array(xs).tolist()  # every iteration; rejected steps repeat x
         return out
 
     return {
-        "newton": {"source": "numpy.linalg.solve with scipy.optimize.rosen_der / rosen_hess",
-                   "cases": newton_cases},
-        "bfgs_update": {"source": "scipy.optimize.BFGS(init_scale=1.0), inverse-Hessian form",
-                        "cases": [dict(c, name=f"Rosenbrock 2-D, update {k}")
-                                  for k, c in enumerate(bfgs_cases(X_ROSEN, 3), 1)]
-                        + [dict(c, name=f"Rosenbrock 3-D, update {k}")
-                           for k, c in enumerate(bfgs_cases(X_ROSEN3, 2), 1)]},
-        "minimize": {"source": "scipy.optimize.minimize on scipy.optimize.rosen",
-                     "BFGS": run("BFGS", X_ROSEN, gtol=1e-5),
-                     "L-BFGS-B": run("L-BFGS-B", X_ROSEN, gtol=1e-5, ftol=1e-12),
-                     "dogleg": run("dogleg", X_ROSEN, initial_trust_radius=1.0,
-                                   max_trust_radius=1000.0, eta=0.15, gtol=1e-4)},
+        "newton": {
+            "source": "numpy.linalg.solve with scipy.optimize.rosen_der / rosen_hess",
+            "cases": newton_cases,
+        },
+        "bfgs_update": {
+            "source": "scipy.optimize.BFGS(init_scale=1.0), inverse-Hessian form",
+            "cases": [
+                dict(c, name=f"Rosenbrock 2-D, update {k}")
+                for k, c in enumerate(bfgs_cases(X_ROSEN, 3), 1)
+            ]
+            + [
+                dict(c, name=f"Rosenbrock 3-D, update {k}")
+                for k, c in enumerate(bfgs_cases(X_ROSEN3, 2), 1)
+            ],
+        },
+        "minimize": {
+            "source": "scipy.optimize.minimize on scipy.optimize.rosen",
+            "BFGS": run("BFGS", X_ROSEN, gtol=1e-5),
+            "L-BFGS-B": run("L-BFGS-B", X_ROSEN, gtol=1e-5, ftol=1e-12),
+            "dogleg": run(
+                "dogleg",
+                X_ROSEN,
+                initial_trust_radius=1.0,
+                max_trust_radius=1000.0,
+                eta=0.15,
+                gtol=1e-4,
+            ),
+        },
     }
 
 
 # --- section "schedules" (lesson 06, from torch.optim.lr_scheduler) ---
+
 
 def schedule_case(name, steps, hint="", **hyperparameters):
     return {"name": name, "steps": steps, "hyperparameters": hyperparameters, "hint": hint}
@@ -413,7 +823,7 @@ def torch_learning_rates(torch, make_scheduler, lr, steps):
     scheduler = make_scheduler(opt)
     rates = [opt.param_groups[0]["lr"]]
     for _ in range(steps):
-        opt.step()            # (no gradient: nothing moves) then the scheduler, in torch's order
+        opt.step()  # (no gradient: nothing moves) then the scheduler, in torch's order
         scheduler.step()
         rates.append(opt.param_groups[0]["lr"])
     return [float(r) for r in rates]
@@ -422,76 +832,147 @@ def torch_learning_rates(torch, make_scheduler, lr, steps):
 def make_schedules():
     """Per schedule of course_lib.schedules: cases (hyperparameters, T) and lr_0 … lr_T from torch."""
     import torch
+
     torch.set_default_dtype(torch.float64)
     S = torch.optim.lr_scheduler
     # course_lib name → (torch class, how its keyword arguments map onto torch's)
     makers = {
         "step_lr": ("StepLR", lambda o, lr, step_size, gamma: S.StepLR(o, step_size, gamma)),
         "exponential_lr": ("ExponentialLR", lambda o, lr, gamma: S.ExponentialLR(o, gamma)),
-        "cosine_annealing_lr": ("CosineAnnealingLR", lambda o, lr, T_max, eta_min:
-                                S.CosineAnnealingLR(o, T_max, eta_min)),
-        "linear_lr": ("LinearLR", lambda o, lr, start_factor, end_factor, total_iters:
-                      S.LinearLR(o, start_factor, end_factor, total_iters)),
+        "cosine_annealing_lr": (
+            "CosineAnnealingLR",
+            lambda o, lr, T_max, eta_min: S.CosineAnnealingLR(o, T_max, eta_min),
+        ),
+        "linear_lr": (
+            "LinearLR",
+            lambda o, lr, start_factor, end_factor, total_iters: S.LinearLR(
+                o, start_factor, end_factor, total_iters
+            ),
+        ),
         # the momentum cycle needs an optimiser with momentum; a schedule(t) → lr has none
-        "one_cycle_lr": ("OneCycleLR(cycle_momentum=False)", lambda o, lr, **kw:
-                         S.OneCycleLR(o, cycle_momentum=False, **kw)),
+        "one_cycle_lr": (
+            "OneCycleLR(cycle_momentum=False)",
+            lambda o, lr, **kw: S.OneCycleLR(o, cycle_momentum=False, **kw),
+        ),
     }
     cosine = "η_t = η_min + ½(η − η_min)(1 + cos(π t / T_max)), with t = 0 at the first update."
-    warm = ("factor = s + (e − s)·min(t, T)/T: start_factor s at t = 0, end_factor e from "
-            "t = total_iters = T on.")
+    warm = (
+        "factor = s + (e − s)·min(t, T)/T: start_factor s at t = 0, end_factor e from "
+        "t = total_iters = T on."
+    )
     cases = {
         "step_lr": [
             schedule_case("η = 0.1, step_size = 3, γ = 0.5", 10, lr=0.1, step_size=3, gamma=0.5),
-            schedule_case("η = 1, step_size = 4, γ = 0.1", 12, lr=1.0, step_size=4, gamma=0.1)],
-        "exponential_lr": [
-            schedule_case("η = 0.1, γ = 0.9", 10, lr=0.1, gamma=0.9)],
+            schedule_case("η = 1, step_size = 4, γ = 0.1", 12, lr=1.0, step_size=4, gamma=0.1),
+        ],
+        "exponential_lr": [schedule_case("η = 0.1, γ = 0.9", 10, lr=0.1, gamma=0.9)],
         "cosine_annealing_lr": [
-            schedule_case("η = 0.1, T_max = 10, η_min = 0", 10, cosine, lr=0.1, T_max=10,
-                          eta_min=0.0),
-            schedule_case("η = 0.5, T_max = 8, η_min = 0.02", 8,
-                          "η_min is the floor *and* comes off the amplitude: "
-                          "η_min + ½(η − η_min)(…), not η_min + ½η(…) nor ½η(…).",
-                          lr=0.5, T_max=8, eta_min=0.02),
-            schedule_case("η = 0.2, T_max = 5, η_min = 0.05, t up to 12", 12,
-                          "past T_max the cosine climbs again, exactly as torch's does "
-                          "(period 2·T_max): no clipping, no max(…).",
-                          lr=0.2, T_max=5, eta_min=0.05)],
+            schedule_case(
+                "η = 0.1, T_max = 10, η_min = 0", 10, cosine, lr=0.1, T_max=10, eta_min=0.0
+            ),
+            schedule_case(
+                "η = 0.5, T_max = 8, η_min = 0.02",
+                8,
+                "η_min is the floor *and* comes off the amplitude: "
+                "η_min + ½(η − η_min)(…), not η_min + ½η(…) nor ½η(…).",
+                lr=0.5,
+                T_max=8,
+                eta_min=0.02,
+            ),
+            schedule_case(
+                "η = 0.2, T_max = 5, η_min = 0.05, t up to 12",
+                12,
+                "past T_max the cosine climbs again, exactly as torch's does "
+                "(period 2·T_max): no clipping, no max(…).",
+                lr=0.2,
+                T_max=5,
+                eta_min=0.05,
+            ),
+        ],
         "linear_lr": [
-            schedule_case("η = 0.1, torch's defaults s = 1/3, e = 1, T = 5", 8, warm, lr=0.1,
-                          start_factor=1.0 / 3, end_factor=1.0, total_iters=5),
-            schedule_case("warm-up η = 0.3 from s = 0.01 over T = 10 updates", 14,
-                          "after total_iters updates the factor stays at end_factor: "
-                          "min(t, total_iters).", lr=0.3, start_factor=0.01, end_factor=1.0,
-                          total_iters=10),
-            schedule_case("decay η = 1 from s = 1 to e = 0.1 over T = 4", 6,
-                          "end_factor need not be 1: the same line decays when e < s.",
-                          lr=1.0, start_factor=1.0, end_factor=0.1, total_iters=4)],
+            schedule_case(
+                "η = 0.1, torch's defaults s = 1/3, e = 1, T = 5",
+                8,
+                warm,
+                lr=0.1,
+                start_factor=1.0 / 3,
+                end_factor=1.0,
+                total_iters=5,
+            ),
+            schedule_case(
+                "warm-up η = 0.3 from s = 0.01 over T = 10 updates",
+                14,
+                "after total_iters updates the factor stays at end_factor: min(t, total_iters).",
+                lr=0.3,
+                start_factor=0.01,
+                end_factor=1.0,
+                total_iters=10,
+            ),
+            schedule_case(
+                "decay η = 1 from s = 1 to e = 0.1 over T = 4",
+                6,
+                "end_factor need not be 1: the same line decays when e < s.",
+                lr=1.0,
+                start_factor=1.0,
+                end_factor=0.1,
+                total_iters=4,
+            ),
+        ],
         "one_cycle_lr": [
-            schedule_case("max_lr = 0.5, total_steps = 20, torch's defaults", 20, lr=0.5,
-                          max_lr=0.5, total_steps=20, pct_start=0.3, anneal_strategy="cos",
-                          div_factor=25.0, final_div_factor=1e4, three_phase=False),
-            schedule_case("max_lr = 1, total_steps = 30, pct_start = 0.25, linear, three phases",
-                          30, lr=1.0, max_lr=1.0, total_steps=30, pct_start=0.25,
-                          anneal_strategy="linear", div_factor=10.0, final_div_factor=100.0,
-                          three_phase=True)],
+            schedule_case(
+                "max_lr = 0.5, total_steps = 20, torch's defaults",
+                20,
+                lr=0.5,
+                max_lr=0.5,
+                total_steps=20,
+                pct_start=0.3,
+                anneal_strategy="cos",
+                div_factor=25.0,
+                final_div_factor=1e4,
+                three_phase=False,
+            ),
+            schedule_case(
+                "max_lr = 1, total_steps = 30, pct_start = 0.25, linear, three phases",
+                30,
+                lr=1.0,
+                max_lr=1.0,
+                total_steps=30,
+                pct_start=0.25,
+                anneal_strategy="linear",
+                div_factor=10.0,
+                final_div_factor=100.0,
+                three_phase=True,
+            ),
+        ],
     }
     out = {}
     for name, (source, make) in makers.items():
         for c in cases[name]:
             hp = c["hyperparameters"]
-            c["expected"] = torch_learning_rates(torch, lambda o: make(o, **hp), hp["lr"],
-                                                 c["steps"])
+            c["expected"] = torch_learning_rates(
+                torch, lambda o: make(o, **hp), hp["lr"], c["steps"]
+            )
             if name == "one_cycle_lr":
-                del hp["lr"]          # the optimiser's lr is ignored: max_lr sets the cycle
+                del hp["lr"]  # the optimiser's lr is ignored: max_lr sets the cycle
         out[name] = {"source": f"torch.optim.lr_scheduler.{source}", "cases": cases[name]}
     return {"schedules": out}
 
 
-SECTIONS = {"steps": make_steps, "sgd": make_sgd, "adaptive": make_adaptive,
-             "second_order": make_second_order, "schedules": make_schedules}
+SECTIONS = {
+    "steps": make_steps,
+    "sgd": make_sgd,
+    "adaptive": make_adaptive,
+    "second_order": make_second_order,
+    "schedules": make_schedules,
+}
 # The libraries whose results each section stores (numpy and Python are recorded for all).
-MADE_WITH = {"steps": ["torch", "adabelief-pytorch"], "sgd": ["torch"], "adaptive": ["torch"],
-             "second_order": ["scipy"], "schedules": ["torch"]}
+MADE_WITH = {
+    "steps": ["torch", "adabelief-pytorch"],
+    "sgd": ["torch"],
+    "adaptive": ["torch"],
+    "second_order": ["scipy"],
+    "schedules": ["torch"],
+}
 
 # --- how a regenerated value must agree with the stored one (tests/test_references.py) ---
 # One rule for every file, by the name of the key that holds the value:
@@ -522,14 +1003,21 @@ def versions(section):
     """The versions of what made a section: Python, numpy and the section's libraries."""
     import platform
     from importlib.metadata import version
-    return {"python": platform.python_version(), "numpy": version("numpy"),
-            **{name: version(name) for name in MADE_WITH[section]}}
+
+    return {
+        "python": platform.python_version(),
+        "numpy": version("numpy"),
+        **{name: version(name) for name in MADE_WITH[section]},
+    }
 
 
 def generate(section):
     """The reference dict of one section, freshly computed, with the versions that made it."""
-    return {"generated_by": "tools/make_reference.py", "versions": versions(section),
-            **SECTIONS[section]()}
+    return {
+        "generated_by": "tools/make_reference.py",
+        "versions": versions(section),
+        **SECTIONS[section](),
+    }
 
 
 def write(section, data):

@@ -1,5 +1,6 @@
 """Data shipped inside course_lib: real data sets (no download at run time; see README.md
 in this folder) and the reference data behind the checks (made by tools/make_reference.py)."""
+
 import functools
 import gzip
 import json
@@ -11,9 +12,11 @@ DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s
 
 
 def _load(name, delimiter=None):
-    with resources.files(__package__).joinpath(name).open("rb") as raw:
-        with gzip.open(raw, "rt") as text:
-            return np.loadtxt(text, delimiter=delimiter)
+    with (
+        resources.files(__package__).joinpath(name).open("rb") as raw,
+        gzip.open(raw, "rt") as text,
+    ):
+        return np.loadtxt(text, delimiter=delimiter)
 
 
 def load_diabetes(standardize=True):
@@ -40,8 +43,11 @@ def load_digits():
     return data[:, :-1], data[:, -1].astype(int)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_references(section):
     """The reference file references_<section>.json as a dict (see tools/make_reference.py)."""
-    return json.loads(resources.files(__package__).joinpath(f"references_{section}.json")
-                      .read_text(encoding="utf-8"))
+    return json.loads(
+        resources.files(__package__)
+        .joinpath(f"references_{section}.json")
+        .read_text(encoding="utf-8")
+    )
