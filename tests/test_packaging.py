@@ -53,7 +53,7 @@ def test_declared_runtime_dependencies_are_exactly_what_course_lib_imports():
 def test_runtime_dependencies_stay_numpy_matplotlib_ipywidgets_without_upper_bounds():
     deps = dict(map(requirement, PYPROJECT["project"]["dependencies"]))
     assert {"numpy", "matplotlib", "ipywidgets"} <= set(deps)
-    assert deps["ipywidgets"] == ">=7.6"  # keeps Colab's 7.7.1
+    assert deps["ipywidgets"] == ">=7.6.5"  # keeps Colab's 7.7.1 (7.6.0–7.6.4 miss a dependency)
     assert not any("<" in v or "==" in v for v in deps.values())
     # Anything else is imported directly but already comes with those three: nothing more
     # to install for a student.

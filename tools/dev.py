@@ -6,25 +6,33 @@
                                          # a Colab-like environment, reference regeneration)
     python3 tools/dev.py test --quick    # unit tests, checks and lint only (< 60 s): for the
                                          # edit-test loop; no notebook, browser, Colab or torch
+    python3 tools/dev.py test --lowest   # in .venv-lowest, with every runtime dependency at
+                                         # the oldest release pyproject.toml allows that
+                                         # installs here: unit tests, solutions, exercises
 
 Options: --no-torch skips torch and the AdaBelief package (the tests that
 regenerate the reference data are then skipped, with the reason). Anything
-after ``--`` goes to pytest or JupyterLab. Set-up is skipped when .venv is
-already installed from the same pyproject.toml.
+after ``--`` goes to pytest or JupyterLab. Set-up is skipped when the
+environment is already installed from the same pyproject.toml.
 """
 
 import hashlib
+import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import venv
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+VENV, LOWEST_VENV = ROOT / ".venv", ROOT / ".venv-lowest"
 QUICK = "not (notebook or browser or colab or regenerate)"  # test --quick leaves these out
+LOWEST = "not (browser or colab or regenerate)"  # test --lowest: no browser, Colab or torch
+
+
+def python_of(env):
+    return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
 def sh(*cmd):
@@ -32,20 +40,76 @@ def sh(*cmd):
     subprocess.run(cmd, cwd=ROOT, check=True)
 
 
-def set_up(extras):
+def runtime_bounds():
+    """(name, lowest version) of every runtime dependency in pyproject.toml (``name>=x``)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    block = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M).group(1)
+    return re.findall(r'"([A-Za-z0-9_.-]+)>=([0-9.]+)"', block)
+
+
+def oldest_installable(python, name, bound):
+    """The oldest release of ``name`` ≥ bound that has a wheel for this Python and platform."""
+    listed = subprocess.run(
+        [python, "-m", "pip", "index", "versions", "--only-binary=:all:", name],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    versions = re.search(r"Available versions: (.*)", listed).group(1).split(", ")
+    released = [v for v in versions if re.fullmatch(r"[0-9.]+", v)]  # no pre-releases
+
+    def key(v):
+        return tuple(int(part) for part in v.split("."))
+
+    return min((v for v in released if key(v) >= key(bound)), key=key)
+
+
+def set_up(extras, env=VENV, lowest=False):
+    """Create ``env`` and install course_lib with ``extras`` (editable); once per pyproject.
+
+    lowest=True first installs each runtime dependency at its oldest installable release
+    (``oldest_installable``) and keeps it there while the extras are installed."""
     if sys.version_info < (3, 10):  # noqa: UP036 (this script may be started by an older python3)
         sys.exit(f"Python ≥ 3.10 is needed; this is {sys.version.split()[0]}.")
+    python = python_of(env)
     spec = f".[{','.join(extras)}]"
-    stamp = VENV / ".course-installed"
-    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + spec.encode()).hexdigest()
-    if stamp.exists() and stamp.read_text() == key and PYTHON.exists():
+    stamp = env / ".course-installed"
+    key = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + spec.encode() + bytes(lowest)
+    ).hexdigest()
+    if stamp.exists() and stamp.read_text() == key and python.exists():
         return
-    if not PYTHON.exists():
-        print(f"+ creating {VENV.relative_to(ROOT)}", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    sh(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    sh(PYTHON, "-m", "pip", "install", "--quiet", "-e", spec)
+    if not python.exists():
+        print(f"+ creating {env.relative_to(ROOT)}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(env)
+    sh(python, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    constraints = []
+    if lowest:
+        pins = [
+            f"{name}=={oldest_installable(python, name, bound)}" for name, bound in runtime_bounds()
+        ]
+        print("+ oldest supported runtime dependencies:", " ".join(pins), flush=True)
+        file = env / "lowest-constraints.txt"
+        file.write_text("\n".join(pins) + "\n")
+        constraints = ["--constraint", str(file)]
+    sh(python, "-m", "pip", "install", "--quiet", *constraints, "-e", spec)
     stamp.write_text(key)
+
+
+def show_versions(python):
+    """Print the versions a test run uses, so that its result says what it was run with."""
+    names = [name for name, _ in runtime_bounds()] + ["scipy", "torch"]
+    code = (
+        "import json, importlib.metadata as m\n"
+        f"names = {names!r}\n"
+        "out = {}\n"
+        "for n in names:\n"
+        "    try: out[n] = m.version(n)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(out))"
+    )
+    found = json.loads(subprocess.check_output([python, "-c", code], text=True))
+    print("+ testing with " + ", ".join(f"{k} {v}" for k, v in found.items()), flush=True)
 
 
 def main(argv):
@@ -56,27 +120,34 @@ def main(argv):
     options = rest[: rest.index("--")] if "--" in rest else rest
     if command == "lab":
         set_up(["lab"])
-        os.execv(
-            PYTHON, [str(PYTHON), "-m", "jupyter", "lab", str(ROOT / "notebooks"), *passthrough]
-        )
-    unknown = set(options) - {"--no-torch", "--quick"}
+        python = str(python_of(VENV))
+        os.execv(python, [python, "-m", "jupyter", "lab", str(ROOT / "notebooks"), *passthrough])
+    unknown = set(options) - {"--no-torch", "--quick", "--lowest"}
     if unknown:
         sys.exit(f"unknown option(s) {sorted(unknown)}\n\n{__doc__}")
-    extras = ["lab", "test"] + ([] if "--no-torch" in options else ["maintainer"])
-    set_up(extras)
-    if "--quick" in options:
-        # The markers are declared in pyproject.toml; nbval's notebooks live in solutions/.
-        selection = ["tests", "-m", QUICK]
+    # The markers are declared in pyproject.toml; nbval's notebooks live in solutions/.
+    if "--lowest" in options:
+        env, selection = LOWEST_VENV, ["-m", LOWEST]
+        set_up(["test"], env, lowest=True)
     else:
+        env = VENV
+        extras = ["lab", "test"] + ([] if "--no-torch" in options else ["maintainer"])
+        set_up(extras, env)
+    python = python_of(env)
+    if "--quick" in options:
+        selection = ["tests", "-m", QUICK]
+    elif "--lowest" not in options:
         selection = []
         # The real-browser test needs Debian's chromium: installed when root and missing,
         # otherwise the script says why and that test is skipped with the reason.
         if os.name != "nt":
             subprocess.run(["bash", str(ROOT / "tools" / "install_browser.sh")], cwd=ROOT)
     # MPLBACKEND: tests draw figures without a screen; notebooks use the inline backend anyway.
-    env = {**os.environ, "MPLBACKEND": "Agg"}
+    show_versions(python)
     result = subprocess.run(
-        [str(PYTHON), "-m", "pytest", *selection, *passthrough], cwd=ROOT, env=env
+        [str(python), "-m", "pytest", *selection, *passthrough],
+        cwd=ROOT,
+        env={**os.environ, "MPLBACKEND": "Agg"},
     )
     sys.exit(result.returncode)
 
