@@ -15,7 +15,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.colab
+pytestmark = [pytest.mark.colab, pytest.mark.xdist_group("colab")]
 BUILD_FAILED = 3
 
 

@@ -3,6 +3,7 @@
     python tools/colab_check.py            # build (or reuse) the environment, then check
     python tools/colab_check.py --ref v0.1.0 solutions/01-gradient-descent.ipynb
     python tools/colab_check.py --worktree     # uncommitted course_lib changes included
+    python tools/colab_check.py --build-only   # only build the environment (dev.py test's set-up)
 
 1. A virtual environment with the versions Colab ships (``COLAB``: ipywidgets
    7.7.1, numpy 2.1, matplotlib 3.10, IPython 7.34, ipykernel 6.17, …), cached in
@@ -225,7 +226,15 @@ def main(argv=None):
         action="store_true",
         help="install the working tree's course_lib (uncommitted changes too)",
     )
+    parser.add_argument(
+        "--build-only",
+        action="store_true",
+        help="only build (or reuse) the environment: the set-up step of tools/dev.py test",
+    )
     args = parser.parse_args(argv)
+    if args.build_only:
+        build_env(venv_dir())
+        return 0
     if shutil.which("git") is None:
         print("git is missing: pip cannot install from a git URL")
         return BUILD_FAILED

@@ -137,11 +137,17 @@ def main(argv):
     if "--quick" in options:
         selection = ["tests", "-m", QUICK]
     elif "--lowest" not in options:
-        selection = []
+        # Two workers share the suite (tests/conftest.py keeps each notebook, the browser and
+        # the Colab-like check on one worker each).
+        selection = ["-n", "2", "--dist", "loadgroup"]
         # The real-browser test needs Debian's chromium: installed when root and missing,
         # otherwise the script says why and that test is skipped with the reason.
         if os.name != "nt":
             subprocess.run(["bash", str(ROOT / "tools" / "install_browser.sh")], cwd=ROOT)
+        # The Colab-like environment is set-up too; when it cannot be built here, its test
+        # says why (tools/colab_check.py exits 3).
+        if os.environ.get("COURSE_SKIP_COLAB") != "1":
+            subprocess.run([python, str(ROOT / "tools" / "colab_check.py"), "--build-only"])
     # MPLBACKEND: tests draw figures without a screen; notebooks use the inline backend anyway.
     show_versions(python)
     result = subprocess.run(
