@@ -41,11 +41,12 @@ def test_right_versions_pass(rule):
     assert report and report.lines[0].startswith(f"✔ {rule}")
 
 
-@pytest.mark.parametrize("mistake", sorted(MUTANTS))
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize(
+    ("rule", "mistake"),
+    # (plain GD keeps no state: forgetting it is no mistake there)
+    [(r, m) for r in RULES for m in sorted(MUTANTS) if (r, m) != ("gd", "state not carried")],
+)
 def test_generic_mistakes_fail(rule, mistake):
-    if rule == "gd" and mistake == "state not carried":
-        pytest.skip("plain GD keeps no state")
     report = checks.evaluate_step(wrapped(optimizers.STEPS[rule], MUTANTS[mistake]), rule)
     assert not report, f"{mistake} passed the {rule} check"
     assert report.lines[0].startswith(f"✘ {rule}")

@@ -29,6 +29,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV, LOWEST_VENV = ROOT / ".venv", ROOT / ".venv-lowest"
 QUICK = "not (notebook or browser or colab or regenerate)"  # test --quick leaves these out
 LOWEST = "not (browser or colab or regenerate)"  # test --lowest: no browser, Colab or torch
+# The whole suite on two workers (tests/conftest.py keeps each notebook, the browser and the
+# Colab-like check on one worker each).
+WORKERS = ["-n", "2", "--dist", "loadgroup"]
 
 
 def python_of(env):
@@ -137,9 +140,7 @@ def main(argv):
     if "--quick" in options:
         selection = ["tests", "-m", QUICK]
     elif "--lowest" not in options:
-        # Two workers share the suite (tests/conftest.py keeps each notebook, the browser and
-        # the Colab-like check on one worker each).
-        selection = ["-n", "2", "--dist", "loadgroup"]
+        selection = WORKERS
         # The real-browser test needs Debian's chromium: installed when root and missing,
         # otherwise the script says why and that test is skipped with the reason.
         if os.name != "nt":
