@@ -1,16 +1,18 @@
 """course_lib: the small package behind *Optimization for Deep Learning*.
 
-Modules: ``problems`` (test functions with gradients and Hessians), ``optimizers``
-(every first-order update rule, one contract), ``runners`` (``train_2d``, ``run``,
-``train_minibatch``), ``plots``, ``checks`` (feedback on exercises), ``data`` (the
+Modules: ``problems`` (test functions with gradients and Hessians), ``contract``
+(what a step function is, and how it is called and checked), ``optimizers`` (every
+first-order update rule under that contract), ``runners`` (``train_2d``, ``run``,
+``train_minibatch``, ``make_runs``), ``plots``, ``checks`` (feedback on exercises), ``data`` (the
 shipped data sets and reference data), ``rates`` (convergence rates, measured and
 predicted; lesson 02), ``second_order`` (Newton, trust regions, quasi-Newton, K-FAC;
 lesson 05), ``mlp`` (a numpy network) and ``schedules`` (learning-rate schedules;
 lesson 06), ``widgets`` (explorers) and ``animation`` (races) for live teaching.
 """
 
-from . import checks, data, mlp, optimizers, plots, rates, schedules, second_order
-from .animation import make_runs, race
+from . import checks, contract, data, mlp, optimizers, plots, rates, schedules, second_order
+from .animation import race
+from .contract import ExerciseNotDone, StepError
 from .plots import plot_contours, plot_losses, show_grid, show_trace_2d
 from .problems import (
     PROBLEMS,
@@ -25,15 +27,7 @@ from .problems import (
     rosenbrock,
     saddle,
 )
-from .runners import (
-    DivergenceWarning,
-    ExerciseNotDone,
-    Run,
-    StepError,
-    run,
-    train_2d,
-    train_minibatch,
-)
+from .runners import DivergenceWarning, Run, make_runs, run, train_2d, train_minibatch
 from .widgets import compare, explore
 
 __version__ = "0.1.0"
@@ -51,6 +45,7 @@ __all__ = [
     "beale",
     "checks",
     "compare",
+    "contract",
     "course_quadratic",
     "data",
     "double_well",

@@ -31,21 +31,7 @@ from matplotlib.figure import Figure
 
 from .plots import as_runs, plot_contours
 from .problems import PROBLEMS
-from .runners import Run, run
-from .widgets import _normalise
-
-
-def make_runs(optimizers, problem, steps=50, x0=None):
-    """Run several optimisers from the same start: a list of Runs, one per optimiser.
-
-    optimizers: a list of ``(label, step, hyperparameters)``, or a dict ``label →
-    step`` or ``label → (step, hyperparameters)`` (as for ``widgets.compare``).
-    """
-    problem = PROBLEMS[problem] if isinstance(problem, str) else problem
-    return [
-        run(step, problem, x0=x0, steps=steps, label=label, **hp)
-        for label, step, hp in _normalise(optimizers)
-    ]
+from .runners import Run, make_runs
 
 
 class Race(HTML):

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .contract import ExerciseNotDone, StepError, call_step, name_of, not_done
 from .data import load_references
-from .runners import ExerciseNotDone, StepError, _name, call_step, not_done
 
 RTOL, ATOL = 1e-7, 1e-10
 
@@ -127,7 +127,7 @@ def evaluate_trajectories(fn, ref, make_problem, diagnose=None):
     takes from the problem (``hess`` for Newton). diagnose(x, x_new, grad, extras,
     hyperparameters) → a hint for a rule-specific mistake, or "".
     """
-    name = _name(fn)
+    name = name_of(fn)
     for i, case in enumerate(ref["cases"], 1):
         title = f"{i}/{len(ref['cases'])} ({case['name']})"
         grad, extras = make_problem(case["problem"])
@@ -177,7 +177,7 @@ def evaluate_trajectories(fn, ref, make_problem, diagnose=None):
 
 def evaluate_step(fn, rule=None, section="steps"):
     """Run step function ``fn`` on every reference case of ``rule``; return a Report."""
-    ref = load_references(section)["rules"][rule or _name(fn)]
+    ref = load_references(section)["rules"][rule or name_of(fn)]
     return evaluate_trajectories(fn, ref, lambda spec: (problem_from_spec(spec), {}))
 
 
@@ -216,7 +216,7 @@ def _close(got, expected, rtol, atol):
 
 def evaluate_function(fn, cases, name=None):
     """Call ``fn`` on each Case and compare with its expected value; return a Report."""
-    name = name or _name(fn)
+    name = name or name_of(fn)
     for i, case in enumerate(cases, 1):
         title = f"{i}/{len(cases)} ({case.name})"
         got, failed = call_student(fn, name, title, *case.args, **case.kwargs)
@@ -369,7 +369,7 @@ def evaluate_minibatch_grad(fn):
     from .data import load_diabetes
     from .problems import LeastSquares
 
-    name = _name(fn)
+    name = name_of(fn)
     X, y = load_diabetes()
     rng = np.random.default_rng(0)
     Xs, ys = rng.standard_normal((7, 3)), rng.standard_normal(7)
@@ -461,7 +461,7 @@ def evaluate_minibatch_sampler(fn):
     """
     from .runners import minibatches
 
-    name = _name(fn)
+    name = name_of(fn)
     cases = [(10, 3), (442, 32), (7, 7), (6, 1), (12, 4)]
     for i, (n, batch_size) in enumerate(cases, 1):
         title = f"{i}/{len(cases)} (n = {n}, batch_size = {batch_size})"
@@ -810,9 +810,9 @@ def evaluate_schedule(fn, schedule=None, section="schedules"):
     The references are torch.optim.lr_scheduler's learning rates (data/references_schedules.json).
     Returns a Report naming the first t that disagrees, expected against got, and a hint.
     """
-    schedule = schedule or _name(fn)
+    schedule = schedule or name_of(fn)
     ref = load_references(section)["schedules"][schedule]
-    name = _name(fn)
+    name = name_of(fn)
     for i, case in enumerate(ref["cases"], 1):
         title = f"{i}/{len(ref['cases'])} ({case['name']})"
         expected = np.array(case["expected"], dtype=float)
@@ -904,7 +904,7 @@ def evaluate_softmax_cross_entropy(fn):
     gradient, with central finite differences of that loss computed now."""
     from .mlp import numerical_gradient, softmax_cross_entropy
 
-    name = _name(fn)
+    name = name_of(fn)
     cases = softmax_cross_entropy_cases()
     for i, (title, logits, y, hint) in enumerate(cases, 1):
         title = f"{i}/{len(cases)} ({title})"
@@ -1027,7 +1027,7 @@ def evaluate_dense_tanh_backward(fn):
     differences of Σ dh ⊙ tanh(x W + b), computed now."""
     from .mlp import numerical_gradient
 
-    name = _name(fn)
+    name = name_of(fn)
     cases = dense_tanh_cases()
     for i, (title, dh, x, W, b, hint) in enumerate(cases, 1):
         title = f"{i}/{len(cases)} ({title})"

@@ -7,7 +7,7 @@ and ``grad(w, idx)`` take the indices of a mini-batch).
 Divergence is part of the lessons: when the iterate or the loss stops being
 finite or explodes, a run stops, warns once with the step and the reason, and
 returns what it has. A step that returns something that is not an array of the
-right shape gets a ``StepError`` naming it.
+right shape gets a ``StepError`` naming it (the step contract: ``contract``).
 """
 
 import inspect
@@ -18,32 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .contract import call_step, name_of, nan_error, normalise, step_extras
+
 EXPLODE = 1e10  # a loss or iterate this many times larger than at the start counts as diverged
-
-
-class CourseError(Exception):
-    """An error meant for a student: IPython shows its message without a traceback."""
-
-    def _render_traceback_(self):
-        # IPython calls this instead of printing the traceback, so a student sees one
-        # clear line and none of course_lib's internals.
-        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
-
-
-class StepError(CourseError, TypeError):
-    """A step function returned something other than a finite array shaped like x."""
-
-
-class ExerciseNotDone(CourseError, NotImplementedError):
-    """A function used here still raises NotImplementedError: its exercise is unfinished."""
 
 
 class DivergenceWarning(UserWarning):
     """A run stopped because its iterate or loss stopped being finite or exploded."""
-
-
-def _name(fn):
-    return getattr(fn, "__name__", type(fn).__name__)
 
 
 def _user_stacklevel():
@@ -53,64 +34,6 @@ def _user_stacklevel():
     while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here:
         frame, level = frame.f_back, level + 1
     return max(level - 1, 1)
-
-
-def not_done(exc, fn):
-    """Turn a NotImplementedError raised by a student's function into ExerciseNotDone."""
-    msg = str(exc) or f"{_name(fn)}() is not implemented yet"
-    return ExerciseNotDone(
-        f"{msg} — not finished yet: complete {_name(fn)}() above, "
-        "run its cell, then run this cell again."
-    )
-
-
-def call_step(step, x, grad, state, k, kwargs):
-    """Call ``step`` once and check what it returns; k is the step number, for messages."""
-    try:
-        with np.errstate(all="ignore"):
-            x_new = step(x.copy(), grad, state, **kwargs)
-    except NotImplementedError as exc:
-        raise not_done(exc, step) from None
-    except TypeError as exc:
-        if "unexpected keyword argument" in str(exc) and _name(step) in str(exc):
-            accepted = list(inspect.signature(step).parameters)[3:]
-            raise StepError(
-                f"{_name(step)}() was called with {sorted(kwargs)} but accepts only "
-                f"{accepted}: {exc}"
-            ) from None
-        raise
-    check_return(x_new, x, step, k)
-    return x_new
-
-
-def check_return(x_new, x, step, k):
-    """Raise StepError unless x_new is a float numpy array shaped like x."""
-    where = f"{_name(step)}() at step {k}"
-    expected = f"a float numpy array of shape {x.shape}, like x"
-    if x_new is None:
-        raise StepError(f"{where} returned None; expected {expected}. Did you forget `return`?")
-    if not isinstance(x_new, np.ndarray):
-        raise StepError(
-            f"{where} returned a {type(x_new).__name__}; expected {expected} "
-            "(compute with numpy arrays, or wrap the result in np.asarray)."
-        )
-    if x_new.shape != x.shape:
-        raise StepError(f"{where} returned shape {x_new.shape}; expected {expected}.")
-    if not np.issubdtype(x_new.dtype, np.floating):
-        raise StepError(f"{where} returned dtype {x_new.dtype}; expected {expected}.")
-
-
-def nan_error(step, k):
-    return StepError(
-        f"{_name(step)}() at step {k} returned NaN although x and its gradient were "
-        "finite: look for 0/0, a square root of a negative number, or ε = 0."
-    )
-
-
-def step_extras(step, objective):
-    """The objective callables a step asks for by name: ``f`` and/or ``hess``."""
-    params = inspect.signature(step).parameters
-    return {name: getattr(objective, name) for name in ("f", "hess") if name in params}
 
 
 @dataclass
@@ -175,7 +98,7 @@ def _warn(label, k, reason):
 def run(step, problem, x0=None, steps=20, label=None, **hyperparameters):
     """Run ``steps`` steps of ``step`` on ``problem`` from x0 (default: the problem's start)."""
     x = np.array(problem.x0 if x0 is None else x0, dtype=float)
-    label = label or _name(step)
+    label = label or name_of(step)
     kwargs = {**step_extras(step, problem), **hyperparameters}
     state, xs = {}, [x.copy()]
     with np.errstate(all="ignore"):
@@ -213,6 +136,22 @@ def run(step, problem, x0=None, steps=20, label=None, **hyperparameters):
         hyperparameters=hyperparameters,
         steps=np.arange(len(losses)),
     )
+
+
+def make_runs(optimizers, problem, steps=50, x0=None):
+    """Run several optimisers from the same start: a list of Runs, one per optimiser.
+
+    optimizers: a list of ``(label, step, hyperparameters)``, or a dict ``label →
+    step`` or ``label → (step, hyperparameters)`` (``contract.normalise``); problem: a
+    Problem or its name in ``course_lib.PROBLEMS``.
+    """
+    from .problems import PROBLEMS
+
+    problem = PROBLEMS[problem] if isinstance(problem, str) else problem
+    return [
+        run(step, problem, x0=x0, steps=steps, label=label, **hp)
+        for label, step, hp in normalise(optimizers)
+    ]
 
 
 def train_2d(step, problem, x0=None, steps=20, label=None, **hyperparameters):
@@ -260,7 +199,7 @@ def train_minibatch(
     n = objective.n
     batch_size = n if batch_size is None else int(batch_size)
     rng = np.random.default_rng(seed)
-    label = label or _name(step)
+    label = label or name_of(step)
     keep = x.size <= 1000 if keep_iterates is None else keep_iterates
     metrics = metrics or {}
     state, t, evals, busy = {}, 0, 0, 0.0

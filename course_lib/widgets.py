@@ -21,7 +21,6 @@ benchmarks) call ``explorer.update(lr=0.3, steps=50)`` or ``explorer.redraw()``;
 ``explorer.runs`` holds the last runs and ``explorer.png`` the last picture.
 """
 
-import inspect
 import math
 import warnings
 from io import BytesIO
@@ -33,9 +32,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator, ScalarFormatter
 
+from .contract import CourseError, hyperparameters_of, name_of, normalise
 from .plots import plot_contours
 from .problems import PROBLEMS
-from .runners import CourseError, DivergenceWarning, run
+from .runners import DivergenceWarning, run
 
 # Default slider per hyperparameter name: ("log", min, max) in powers of ten, or
 # ("linear", min, max, step). Anything else numeric gets a linear slider around its default.
@@ -48,23 +48,10 @@ SLIDERS = {
     "beta2": ("linear", 0.9, 0.9999, 0.0001),
     "weight_decay": ("linear", 0.0, 0.5, 0.005),
 }
-RUNNER_ARGUMENTS = ("f", "hess")  # passed by the runners from the problem, never sliders
 COLORS = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7"]
 FIGSIZE, DPI = (9.6, 3.8), 80  # one PNG of 768×304 pixels: small and quick to encode
 PANEL_LEFT = (0.065, 0.13, 0.40, 0.78)  # axes positions, fixed: no layout engine per redraw
 PANEL_RIGHT = (0.575, 0.13, 0.40, 0.78)
-
-
-def hyperparameters_of(step):
-    """The numeric hyperparameters of a step function and their defaults, from its signature."""
-    out = {}
-    params = list(inspect.signature(step).parameters.values())[3:]  # after x, grad, state
-    for p in params:
-        if p.name in RUNNER_ARGUMENTS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if isinstance(p.default, (bool, int, float)) and p.default is not inspect.Parameter.empty:
-            out[p.name] = p.default
-    return out
 
 
 def _log_slider(name, value, lo, hi, description=None):
@@ -152,10 +139,6 @@ def make_slider(name, default, spec=None, description=None):
 
 def _outside(name, value, lo_hi):
     raise ValueError(f"{name}: the value {value} lies outside its range {lo_hi}")
-
-
-def _label(step):
-    return getattr(step, "__name__", type(step).__name__)
 
 
 def _set_range(slider, lo, hi, value):
@@ -510,12 +493,12 @@ def explore(
     unknown = sorted(set(sliders) - set(defaults))
     if unknown:
         raise ValueError(
-            f"{_label(step)}() has no numeric hyperparameter(s) {unknown}; "
+            f"{name_of(step)}() has no numeric hyperparameter(s) {unknown}; "
             f"its sliders are {sorted(defaults)}"
         )
     made = {name: make_slider(name, value, sliders.get(name)) for name, value in defaults.items()}
     return Explorer(
-        [(label or _label(step), step, made, {})],
+        [(label or name_of(step), step, made, {})],
         problem,
         steps=steps,
         x0=x0,
@@ -543,12 +526,12 @@ def compare(
     Returns an ``Explorer``.
     """
     entries = []
-    for label, step, hp in _normalise(optimizers):
+    for label, step, hp in normalise(optimizers):
         defaults = hyperparameters_of(step)
         unknown = sorted(set(hp) - set(defaults))
         if unknown:
             raise ValueError(
-                f"{label}: {_label(step)}() has no hyperparameter(s) {unknown}; "
+                f"{label}: {name_of(step)}() has no hyperparameter(s) {unknown}; "
                 f"it has {sorted(defaults)}"
             )
         values = {**defaults, **hp}
@@ -565,23 +548,3 @@ def compare(
     return Explorer(
         entries, problem, steps=steps, x0=x0, max_steps=max_steps, continuous=continuous
     )
-
-
-def _normalise(optimizers):
-    """(label, step, hyperparameters) triples from a dict or list (shared with ``animation``)."""
-    items = optimizers.items() if isinstance(optimizers, dict) else enumerate(optimizers)
-    out = []
-    for key, item in items:
-        if callable(item):
-            label, step, hp = (key if isinstance(key, str) else _label(item)), item, {}
-        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(key, str):
-            (step, hp), label = item, key
-        elif isinstance(item, (tuple, list)) and len(item) == 3:
-            label, step, hp = item
-        else:
-            raise TypeError(
-                f"cannot read optimiser {item!r}: give a step function, "
-                "(step, hyperparameters) under a label, or (label, step, hyperparameters)"
-            )
-        out.append((label, step, dict(hp or {})))
-    return out

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from course_lib import checks, course_quadratic, optimizers, train_2d
-from course_lib.runners import ExerciseNotDone, minibatches
+from course_lib.contract import ExerciseNotDone
+from course_lib.runners import minibatches
 
 # --- Exercise 1.1: the GD step (reference trajectories of torch.optim.SGD) -----------
 

@@ -9,6 +9,7 @@ import pytest
 
 from course_lib import data, optimizers, train_minibatch
 from course_lib.checks import evaluate_dense_tanh_backward, evaluate_softmax_cross_entropy
+from course_lib.contract import ExerciseNotDone
 from course_lib.mlp import (
     MLP,
     accuracy,
@@ -18,7 +19,6 @@ from course_lib.mlp import (
     softmax_cross_entropy,
     split_train_validation,
 )
-from course_lib.runners import ExerciseNotDone
 
 
 def toy(sizes=(5, 4, 3), n=30, seed=0, **kw):

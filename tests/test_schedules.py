@@ -11,8 +11,8 @@ import pytest
 
 from course_lib import optimizers, schedules, train_minibatch
 from course_lib.checks import evaluate_schedule, load_references
+from course_lib.contract import ExerciseNotDone
 from course_lib.problems import LeastSquares
-from course_lib.runners import ExerciseNotDone
 
 S = schedules
 

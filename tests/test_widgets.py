@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from course_lib import PROBLEMS, course_quadratic, optimizers, quadratic_with_spectrum, widgets
-from course_lib.widgets import compare, explore, hyperparameters_of
+from course_lib.contract import hyperparameters_of
+from course_lib.widgets import compare, explore
 
 
 def _pixels(png):

@@ -1,0 +1,149 @@
+"""The step contract, in one place: what a step function is, how it is called and checked.
+
+Every update rule of the course is a step function (``course_lib.optimizers``)::
+
+    x_new = step(x, grad, state, **hyperparameters)
+
+- ``x``: the current iterate, a float numpy array of any shape (not modified).
+- ``grad``: a callable, ``grad(x)`` → ∇f(x) shaped like x (a callable, so that
+  Nesterov can take the gradient at a look-ahead point).
+- ``state``: a dict the step keeps its buffers and step counter ``t`` in; one per run.
+- hyperparameters: keyword arguments with defaults; the numeric ones become
+  explorer sliders (``hyperparameters_of``).
+- A step that needs more than the gradient declares a keyword parameter named ``f``
+  (the objective) or ``hess`` (its Hessian): the runners pass them from the problem
+  (``EXTRAS``, ``step_extras``).
+
+Runners, checks, explorers and races all call a step through ``call_step``, which
+turns what a student can get wrong into one clear line: ``ExerciseNotDone`` for an
+unfinished exercise, ``StepError`` for a wrong return value or an unknown keyword.
+"""
+
+import inspect
+
+import numpy as np
+
+# Parameters the runners fill in from the problem, by name: never hyperparameters.
+EXTRAS = ("f", "hess")
+POSITIONAL = 3  # x, grad, state
+
+
+class CourseError(Exception):
+    """An error meant for a student: IPython shows its message without a traceback."""
+
+    def _render_traceback_(self):
+        # IPython calls this instead of printing the traceback, so a student sees one
+        # clear line and none of course_lib's internals.
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class StepError(CourseError, TypeError):
+    """A step function returned something other than a finite array shaped like x."""
+
+
+class ExerciseNotDone(CourseError, NotImplementedError):
+    """A function used here still raises NotImplementedError: its exercise is unfinished."""
+
+
+def name_of(fn):
+    """The name a message uses for a function (or for a callable object, its class)."""
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def not_done(exc, fn):
+    """Turn a NotImplementedError raised by a student's function into ExerciseNotDone."""
+    msg = str(exc) or f"{name_of(fn)}() is not implemented yet"
+    return ExerciseNotDone(
+        f"{msg} — not finished yet: complete {name_of(fn)}() above, "
+        "run its cell, then run this cell again."
+    )
+
+
+def keyword_parameters(step):
+    """The parameters of a step after x, grad and state (hyperparameters and extras)."""
+    return list(inspect.signature(step).parameters.values())[POSITIONAL:]
+
+
+def hyperparameters_of(step):
+    """The numeric hyperparameters of a step function and their defaults, from its signature."""
+    out = {}
+    for p in keyword_parameters(step):
+        if p.name in EXTRAS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if isinstance(p.default, (bool, int, float)) and p.default is not inspect.Parameter.empty:
+            out[p.name] = p.default
+    return out
+
+
+def step_extras(step, objective):
+    """The objective's callables a step asks for by name: ``f`` and/or ``hess``."""
+    params = inspect.signature(step).parameters
+    return {name: getattr(objective, name) for name in EXTRAS if name in params}
+
+
+def call_step(step, x, grad, state, k, kwargs):
+    """Call ``step`` once and check what it returns; k is the step number, for messages."""
+    try:
+        with np.errstate(all="ignore"):
+            x_new = step(x.copy(), grad, state, **kwargs)
+    except NotImplementedError as exc:
+        raise not_done(exc, step) from None
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc) and name_of(step) in str(exc):
+            accepted = [p.name for p in keyword_parameters(step)]
+            raise StepError(
+                f"{name_of(step)}() was called with {sorted(kwargs)} but accepts only "
+                f"{accepted}: {exc}"
+            ) from None
+        raise
+    check_return(x_new, x, step, k)
+    return x_new
+
+
+def check_return(x_new, x, step, k):
+    """Raise StepError unless x_new is a float numpy array shaped like x."""
+    where = f"{name_of(step)}() at step {k}"
+    expected = f"a float numpy array of shape {x.shape}, like x"
+    if x_new is None:
+        raise StepError(f"{where} returned None; expected {expected}. Did you forget `return`?")
+    if not isinstance(x_new, np.ndarray):
+        raise StepError(
+            f"{where} returned a {type(x_new).__name__}; expected {expected} "
+            "(compute with numpy arrays, or wrap the result in np.asarray)."
+        )
+    if x_new.shape != x.shape:
+        raise StepError(f"{where} returned shape {x_new.shape}; expected {expected}.")
+    if not np.issubdtype(x_new.dtype, np.floating):
+        raise StepError(f"{where} returned dtype {x_new.dtype}; expected {expected}.")
+
+
+def nan_error(step, k):
+    """The StepError for a step that made NaN out of finite x and gradient."""
+    return StepError(
+        f"{name_of(step)}() at step {k} returned NaN although x and its gradient were "
+        "finite: look for 0/0, a square root of a negative number, or ε = 0."
+    )
+
+
+def normalise(optimizers):
+    """(label, step, hyperparameters) triples from a dict or list of optimisers.
+
+    Accepted: a dict ``label → step`` or ``label → (step, hyperparameters)``, or a list
+    of steps or of ``(label, step, hyperparameters)``.
+    """
+    items = optimizers.items() if isinstance(optimizers, dict) else enumerate(optimizers)
+    out = []
+    for key, item in items:
+        if callable(item):
+            label, step, hp = (key if isinstance(key, str) else name_of(item)), item, {}
+        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(key, str):
+            (step, hp), label = item, key
+        elif isinstance(item, (tuple, list)) and len(item) == 3:
+            label, step, hp = item
+        else:
+            raise TypeError(
+                f"cannot read optimiser {item!r}: give a step function, "
+                "(step, hyperparameters) under a label, or (label, step, hyperparameters)"
+            )
+        out.append((label, step, dict(hp or {})))
+    return out
