@@ -112,6 +112,10 @@ def test_lessons_are_named_nn_slug_in_order():
     assert [int(f[:2]) for f in files] == list(range(1, len(files) + 1))
 
 
+# pip and the new venvs must see only what is installed, not a PYTHONPATH of the caller's.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def new_venv(path):
     """A virtual environment without pip (this environment's pip installs into it)."""
     venv.EnvBuilder(with_pip=False).create(path)
@@ -122,6 +126,7 @@ def pip_without_warnings(*args):
     """Run pip and fail on any warning it reports from building course_lib."""
     done = subprocess.run(
         [sys.executable, "-m", "pip", *args, "--no-deps", "--no-cache-dir"],
+        env=CLEAN_ENV,
         capture_output=True,
         text=True,
         check=True,
@@ -169,6 +174,7 @@ def test_the_wheel_builds_without_warnings_and_works_from_a_fresh_venv(tmp_path)
             "--no-index",
             str(wheel),
         ],
+        env=CLEAN_ENV,
         check=True,
     )
     # The dependencies come from this environment, appended after the venv's own packages

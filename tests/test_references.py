@@ -3,9 +3,10 @@ tolerance that fits each quantity (make_reference.TOLERANCES)."""
 
 import json
 
-import make_reference
 import numpy as np
 import pytest
+
+import make_reference
 
 MODULES = {"torch": "torch", "adabelief-pytorch": "adabelief_pytorch", "scipy": "scipy"}
 
