@@ -1,8 +1,9 @@
 """Plotting: contours with trajectories, loss curves, and grids of panels.
 
-Every helper returns its figure and closes it in pyplot, so that a figure shows
-exactly once: when it is the value of a notebook cell, or through ``display``.
-Pass ``ax`` to draw into an existing figure instead.
+One way to show a figure, everywhere in the course: it is the value of its cell.
+Every helper returns its figure closed in pyplot, so that it shows exactly once;
+``subplots`` makes such a figure for drawing by hand. Pass ``ax`` to a helper to
+draw into an existing figure instead.
 """
 
 import matplotlib.pyplot as plt
@@ -12,12 +13,23 @@ from matplotlib.colors import LogNorm
 from .runners import Run
 
 
+def subplots(nrows=1, ncols=1, **kwargs):
+    """``plt.subplots`` for a figure that shows as the value of its cell, and only then.
+
+    The course's one way to show a figure: make it here (or with a helper below) and
+    end the cell with it. It is closed in pyplot, so the inline backend does not show
+    it a second time. Layout "constrained" unless given.
+    """
+    kwargs.setdefault("layout", "constrained")
+    fig, axes = plt.subplots(nrows, ncols, **kwargs)
+    plt.close(fig)
+    return fig, axes
+
+
 def _new(ax, figsize):
     if ax is not None:
         return ax.figure, ax
-    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-    plt.close(fig)  # shown by returning it, never a second time by the inline backend
-    return fig, ax
+    return subplots(figsize=figsize)
 
 
 def as_runs(runs):

@@ -52,6 +52,9 @@ class Run:
     grad_evals: np.ndarray = None  # mini-batch runs: example gradients computed so far
     times: np.ndarray = None  # mini-batch runs: seconds spent in updates so far
     metrics: dict = field(default_factory=dict)
+    # Minimisers (second_order.minimize_*) say why they stopped, like scipy's OptimizeResult.
+    success: bool = None  # True: converged; False: stopped short (max_iter, divergence)
+    message: str = ""
 
     def __iter__(self):
         return iter((self.xs, self.losses))
