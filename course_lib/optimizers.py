@@ -102,14 +102,6 @@ def adadelta(x, grad, state, lr=1.0, rho=0.9, eps=1e-6):
     return x + lr * delta
 
 
-def _moments(x, g, state, beta1, beta2):
-    """Advance t and the two exponential moving averages shared by the Adam family."""
-    t = state["t"] = state.get("t", 0) + 1
-    m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
-    v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
-    return t, m, v
-
-
 def adam(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
     """Adam: m ← β1m + (1−β1)g, v ← β2v + (1−β2)g², x ← x − η m̂ / (√v̂ + ε).
 
@@ -118,7 +110,9 @@ def adam(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay
     Identical to torch.optim.Adam.
     """
     g = grad(x) + weight_decay * x
-    t, m, v = _moments(x, g, state, beta1, beta2)
+    t = state["t"] = state.get("t", 0) + 1
+    m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
+    v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
     m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
     return x - lr * m_hat / (np.sqrt(v_hat) + eps)
 
@@ -130,7 +124,9 @@ def amsgrad(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     Reddi et al.'s paper has no bias correction: x ← x − η m / (√v_max + ε).
     """
     g = grad(x)
-    t, m, v = _moments(x, g, state, beta1, beta2)
+    t = state["t"] = state.get("t", 0) + 1
+    m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
+    v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
     v_max = state["v_max"] = np.maximum(state.get("v_max", np.zeros_like(x)), v)
     m_hat = m / (1 - beta1**t)
     return x - lr * m_hat / (np.sqrt(v_max) / np.sqrt(1 - beta2**t) + eps)
@@ -159,7 +155,9 @@ def nadam(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, momentum_de
     and mu_product when scheduled.
     """
     g = grad(x)
-    t, m, v = _moments(x, g, state, beta1, beta2)
+    t = state["t"] = state.get("t", 0) + 1
+    m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
+    v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
     denom = np.sqrt(v / (1 - beta2**t)) + eps
     if momentum_decay is None:
         mu, mu_next = beta1, beta1
@@ -194,7 +192,9 @@ def adamw(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_deca
     State: t, m, v. Identical to torch.optim.AdamW.
     """
     g = grad(x)
-    t, m, v = _moments(x, g, state, beta1, beta2)
+    t = state["t"] = state.get("t", 0) + 1
+    m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
+    v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
     m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
     return x * (1 - lr * weight_decay) - lr * m_hat / (np.sqrt(v_hat) + eps)
 

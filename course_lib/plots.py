@@ -1,10 +1,13 @@
 """Plotting: contours with trajectories, loss curves, and grids of panels.
 
 One way to show a figure, everywhere in the course: it is the value of its cell.
-Every helper returns its figure closed in pyplot, so that it shows exactly once;
-``subplots`` makes such a figure for drawing by hand. Pass ``ax`` to a helper to
-draw into an existing figure instead.
+``show_trace_2d``, ``plot_losses`` and ``show_grid`` return their figure closed in
+pyplot, so that it shows exactly once; ``subplots`` makes such a figure for drawing
+by hand; ``plot_contours`` draws into an axes and returns it. Pass ``ax`` to a
+helper to draw into an existing figure instead.
 """
+
+import dataclasses
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -33,15 +36,14 @@ def _new(ax, figsize):
 
 
 def as_runs(runs):
-    """A Run, a list of Runs, or a dict label → Run, as a list of Runs with labels."""
+    """A Run, a list of Runs, or a dict label → Run, as a list of Runs with their labels.
+
+    A dict's labels go on copies: the caller's Runs keep their own.
+    """
     if isinstance(runs, Run):
         return [runs]
     if isinstance(runs, dict):
-        out = []
-        for label, r in runs.items():
-            r.label = label
-            out.append(r)
-        return out
+        return [dataclasses.replace(r, label=label) for label, r in runs.items()]
     return list(runs)
 
 
@@ -120,14 +122,7 @@ def show_grid(panels, ncols=3, size=(3.8, 3.2), legend="first"):
     legend: "first" draws the legend in the first panel only, "all" in every one.
     """
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(size[0] * ncols, size[1] * nrows),
-        layout="constrained",
-        squeeze=False,
-    )
-    plt.close(fig)
+    fig, axes = subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i >= len(panels):
             ax.set_visible(False)

@@ -34,6 +34,28 @@ class Problem:
 
     __call__ = f
 
+    def replace(self, **changes):
+        """A copy with some of the constructor's arguments changed, e.g. a noisy gradient:
+        ``problem.replace(grad=noisy_grad, name="Beale, noisy gradient")``."""
+        fields = {
+            "name": self.name,
+            "f": self._f,
+            "grad": self._grad,
+            "hess": self._hess,
+            "minima": self.minima,
+            "x0": self.x0,
+            "window": self.window,
+            "f_star": self.f_star,
+            "levels": self.levels,
+        }
+        unknown = sorted(set(changes) - set(fields))
+        if unknown:
+            raise TypeError(f"Problem.replace() got {unknown}; it takes {sorted(fields)}")
+        new = Problem(**{**fields, **changes})
+        if "f" not in changes:
+            new._grids = self._grids  # same function: share the cached contour grids
+        return new
+
     def grid(self, n=160, window=None):
         """Return X1, X2, F on an n×n grid over the window, computed once and cached."""
         window = tuple(map(tuple, window or self.window))

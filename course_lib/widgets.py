@@ -21,6 +21,7 @@ benchmarks) call ``explorer.update(lr=0.3, steps=50)`` or ``explorer.redraw()``;
 ``explorer.runs`` holds the last runs and ``explorer.png`` the last picture.
 """
 
+import html
 import math
 import warnings
 from io import BytesIO
@@ -54,91 +55,74 @@ PANEL_LEFT = (0.065, 0.13, 0.40, 0.78)  # axes positions, fixed: no layout engin
 PANEL_RIGHT = (0.575, 0.13, 0.40, 0.78)
 
 
-def _log_slider(name, value, lo, hi, description=None):
-    value = float(value)
-    if value > 0:  # a default outside the usual range widens it rather than being clipped
-        lo, hi = min(lo, math.floor(math.log10(value))), max(hi, math.ceil(math.log10(value)))
-    else:
-        value = 10.0**lo
-    return widgets.FloatLogSlider(
-        value=value,
-        base=10,
-        min=lo,
-        max=hi,
-        step=0.01,
-        description=description or name,
-        readout_format=".2e",
-        continuous_update=False,
-        style={"description_width": "initial"},
-    )
+def _range(name, spec):
+    """(value override, (min, max) or None) from a slider spec: a value, (min, max) or
+    (min, max, value)."""
+    if not isinstance(spec, (tuple, list)):
+        return spec, None
+    if len(spec) not in (2, 3):
+        raise ValueError(f"{name}={spec!r}: give (min, max) or (min, max, value)")
+    lo_hi = (float(spec[0]), float(spec[1]))
+    if not lo_hi[0] < lo_hi[1]:
+        raise ValueError(f"{name}={spec!r}: the minimum must be below the maximum")
+    return (spec[2] if len(spec) == 3 else None), lo_hi
 
 
 def make_slider(name, default, spec=None, description=None):
-    """One slider for hyperparameter ``name``; spec overrides the range: see the module docstring."""
+    """One slider for hyperparameter ``name``; spec overrides the range: see the module docstring.
+
+    Log-scale sliders (``SLIDERS``) take their range in powers of ten. Without an
+    explicit range, a value outside the usual one widens it; with one, a value outside
+    it is an error.
+    """
     if isinstance(spec, widgets.ValueWidget):
         return spec
-    value = default
-    lo_hi = None
-    if isinstance(spec, (tuple, list)):
-        if len(spec) not in (2, 3):
-            raise ValueError(f"{name}={spec!r}: give (min, max) or (min, max, value)")
-        lo_hi = (float(spec[0]), float(spec[1]))
-        if not lo_hi[0] < lo_hi[1]:
-            raise ValueError(f"{name}={spec!r}: the minimum must be below the maximum")
-        if len(spec) == 3:
-            value = spec[2]
-    elif spec is not None:
-        value = spec
+    given, lo_hi = _range(name, spec)
+    value = default if given is None else given
+    description = description or name
     if isinstance(default, bool):
-        return widgets.Checkbox(value=bool(value), description=description or name)
+        return widgets.Checkbox(value=bool(value), description=description)
     kind = SLIDERS.get(name)
-    if kind is None:
+    if kind is None:  # a linear slider around the default
         top = 2 * abs(float(value)) if value else 1.0
         kind = ("linear", 0.0 if float(value) >= 0 else -top, top, top / 200)
-    if kind[0] == "log":
-        if lo_hi is not None:
-            if lo_hi[0] <= 0:
-                raise ValueError(f"{name}={spec!r}: a log-scale slider needs a positive range")
-            if not lo_hi[0] <= value <= lo_hi[1]:
-                value = lo_hi[0] if len(spec) == 2 else _outside(name, value, lo_hi)
-            lo, hi = math.log10(lo_hi[0]), math.log10(lo_hi[1])
-            return widgets.FloatLogSlider(
-                value=value,
-                base=10,
-                min=lo,
-                max=hi,
-                step=(hi - lo) / 200,
-                description=description or name,
-                readout_format=".2e",
-                continuous_update=False,
-                style={"description_width": "initial"},
-            )
-        return _log_slider(name, value, kind[1], kind[2], description)
-    lo, hi, step = (lo_hi + ((lo_hi[1] - lo_hi[0]) / 200,)) if lo_hi else kind[1:]
-    cls = (
-        widgets.IntSlider
-        if isinstance(default, int) and isinstance(value, int)
-        else widgets.FloatSlider
-    )
-    extra = {} if cls is widgets.IntSlider else {"readout_format": ".4g"}
-    if lo_hi is None:  # a value outside the usual range widens it
+    log = kind[0] == "log"
+    if lo_hi is not None:
+        if log and lo_hi[0] <= 0:
+            raise ValueError(f"{name}={spec!r}: a log-scale slider needs a positive range")
+        if given is None:
+            value = min(max(value, lo_hi[0]), lo_hi[1])  # (min, max) alone: the default, inside
+        elif not lo_hi[0] <= value <= lo_hi[1]:
+            raise ValueError(f"{name}: the value {value} lies outside its range {lo_hi}")
+        lo, hi = (math.log10(lo_hi[0]), math.log10(lo_hi[1])) if log else lo_hi
+        step = (hi - lo) / 200
+    elif log:
+        lo, hi, step = kind[1], kind[2], 0.01
+        if value > 0:  # a default outside the usual range widens it rather than being clipped
+            lo = min(lo, math.floor(math.log10(value)))
+            hi = max(hi, math.ceil(math.log10(value)))
+        else:
+            value = 10.0**lo
+    else:
+        lo, hi, step = kind[1:]
         lo, hi = min(lo, value), max(hi, value)
-    elif not lo <= value <= hi:
-        value = lo if len(spec) == 2 else _outside(name, value, lo_hi)
+    options = {"readout_format": ".2e", "base": 10} if log else {"readout_format": ".4g"}
+    if log:
+        cls = widgets.FloatLogSlider
+    elif isinstance(default, int) and isinstance(value, int):
+        cls, options, step = widgets.IntSlider, {}, max(step, 1)
+    else:
+        cls = widgets.FloatSlider
     return cls(
-        value=value,
+        value=float(value) if log else value,
         min=lo,
         max=hi,
-        step=max(step, 1) if cls is widgets.IntSlider else step,
-        description=description or name,
+        step=step,
+        description=description,
         continuous_update=False,
         style={"description_width": "initial"},
-        **extra,
+        **options,
     )
-
-
-def _outside(name, value, lo_hi):
-    raise ValueError(f"{name}: the value {value} lies outside its range {lo_hi}")
 
 
 def _set_range(slider, lo, hi, value):
@@ -330,7 +314,8 @@ class Explorer(widgets.VBox):
             canvas = FigureCanvasAgg(fig)
             ax = fig.add_axes((0, 0, 1, 1))
             plot_contours(problem, ax=ax)
-            ax.lines[-1].remove() if len(problem.minima) else None  # stars are drawn on top later
+            if len(problem.minima):
+                ax.lines[-1].remove()  # the minima's stars are drawn on top later
             ax.set_axis_off()
             canvas.draw()
             self._backgrounds[problem.name] = np.asarray(canvas.buffer_rgba()).copy()
@@ -341,9 +326,8 @@ class Explorer(widgets.VBox):
         (a, b), (c, d) = p.window
         self.background.set_data(self._contour_image(p))
         self.background.set_extent((a, b, c, d))
-        self.minima.set_data(p.minima[:, 0], p.minima[:, 1]) if len(
-            p.minima
-        ) else self.minima.set_data([], [])
+        minima = p.minima if len(p.minima) else np.empty((0, 2))
+        self.minima.set_data(minima[:, 0], minima[:, 1])
         self.ax_path.set(xlim=(a, b), ylim=(c, d))
         self.ax_path.set_title(p.name, fontsize=10)
         self.log_loss = bool(np.isfinite(p.f_star))
@@ -390,7 +374,9 @@ class Explorer(widgets.VBox):
             self.runs.append(r)
         self._draw_runs(x0)
         self.status.value = (
-            "<br>".join(f"<span style='color:#b00'>{_escape(n)}</span>" for n in notes)
+            "<br>".join(
+                f"<span style='color:#b00'>{html.escape(n, quote=False)}</span>" for n in notes
+            )
             or self._summary()
         )
         self.png = self._render()
@@ -453,7 +439,7 @@ class Explorer(widgets.VBox):
                     f"{r.label}: f = {r.losses[-1]:.4g} at x = "
                     f"({r.x[0]:.4g}, {r.x[1]:.4g}) after {len(r.losses) - 1} steps"
                 )
-        return "<small>" + _escape(" · ".join(parts)) + "</small>"
+        return "<small>" + html.escape(" · ".join(parts), quote=False) + "</small>"
 
     def __repr__(self):
         return f"<Explorer of {[e[0] for e in self.entries]} on {self.problem.name!r}>"
@@ -462,10 +448,6 @@ class Explorer(widgets.VBox):
 def _power_of_ten(value, _):
     """Tick label such as 1e-03 or 0.5 in plain text: mathtext labels are slow to draw."""
     return f"{value:.0e}" if value < 1e-3 or value >= 1e4 else f"{value:g}"
-
-
-def _escape(text):
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def explore(
