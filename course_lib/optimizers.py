@@ -120,7 +120,8 @@ def adam(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay
 def amsgrad(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     """AMSGrad as in torch.optim.Adam(amsgrad=True): v_max ← max(v_max, v).
 
-    x ← x − η m̂ / (√v_max / √(1−β2^t) + ε). State: t, m, v, v_max.
+    m, v and m̂ as in ``adam`` (β1, β2), then x ← x − η m̂ / (√v_max / √(1−β2^t) + ε).
+    State: t, m, v, v_max.
     Reddi et al.'s paper has no bias correction: x ← x − η m / (√v_max + ε).
     """
     g = grad(x)
@@ -148,6 +149,7 @@ def adamax(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8):
 def nadam(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=None):
     """Nadam (Dozat): x ← x − η/(√v̂+ε) · (β1 m/(1−β1^(t+1)) + (1−β1) g/(1−β1^t)).
 
+    m and v as in ``adam`` (β1, β2), v̂ = v/(1−β2^t).
     With momentum_decay ψ (torch.optim.NAdam's default is 0.004) β1 follows the
     schedule μ_t = β1(1 − ½·0.96^(tψ)) and the products of the μ's replace the
     powers of β1, exactly as torch.optim.NAdam; None (the default) is Dozat's
@@ -189,7 +191,8 @@ def adabelief(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-16):
 def adamw(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
     """AdamW: decoupled weight decay x ← x − ηλx, then the Adam step (on g, not g + λx).
 
-    State: t, m, v. Identical to torch.optim.AdamW.
+    m, v, m̂, v̂ as in ``adam`` (β1, β2, ε); weight_decay λ multiplies η, not the
+    gradient. State: t, m, v. Identical to torch.optim.AdamW.
     """
     g = grad(x)
     t = state["t"] = state.get("t", 0) + 1

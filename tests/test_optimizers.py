@@ -5,6 +5,7 @@ import pytest
 
 from course_lib import optimizers
 from course_lib.checks import load_references, problem_from_spec
+from course_lib.contract import hyperparameters_of
 
 REFS = load_references("steps")["rules"]
 
@@ -48,6 +49,29 @@ def test_contract_any_shape_no_mutation_state_in_dict(name):
 
 
 @pytest.mark.parametrize("name", sorted(optimizers.STEPS))
-def test_documented_hyperparameters(name):
-    doc = optimizers.STEPS[name].__doc__
-    assert (doc and "State" in doc) or name == "gd"
+def test_docstring_names_every_hyperparameter_and_the_state_it_keeps(name):
+    step = optimizers.STEPS[name]
+    doc = step.__doc__
+    symbols = {
+        "lr": "η",
+        "gamma": "γ",
+        "rho": "ρ",
+        "beta1": "β1",
+        "beta2": "β2",
+        "eps": "ε",
+        "weight_decay": "λ",
+        "momentum_decay": "ψ",
+    }
+    for p in hyperparameters_of(step):
+        assert p in doc or symbols[p] in doc, f"{name}: {p} ({symbols.get(p)}) undocumented"
+    # What the step keeps between calls, after two steps (NAdam's schedule keeps one more).
+    state, x = {}, np.array([1.0, -2.0])
+    hp = {"momentum_decay": 0.004} if name == "nadam" else {}
+    for _ in range(2):
+        x = step(x, lambda z: np.array([0.2, 4.0]) * z, state, **hp)
+    if not state:
+        assert "State: none" in doc, name
+        return
+    listed = doc.split("State:")[1].split(".")[0]
+    for key in state:
+        assert key in listed, f"{name} keeps {key!r} but its docstring's State lists {listed!r}"

@@ -30,7 +30,13 @@ def test_sliders_come_from_the_signature_with_log_scale_for_lr_and_eps():
         assert s[name].value == pytest.approx(default, rel=1e-12), name
     assert isinstance(s["problem"], ipywidgets.Dropdown)
     assert set(s["problem"].options) == set(PROBLEMS)
-    assert isinstance(e, ipywidgets.VBox)  # a cell that ends with it displays it
+    # A cell that ends with it displays it: a view of its own model, holding the picture.
+    if hasattr(e, "_repr_mimebundle_"):  # ipywidgets 8
+        view = e._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]
+        assert view["model_id"] == e.model_id
+    else:  # ipywidgets 7 displays through _ipython_display_, with its model's id
+        assert e.model_id and callable(e._ipython_display_)
+    assert any(isinstance(w, ipywidgets.Image) and w.value for w in e.children)
 
 
 def test_every_optimiser_gets_an_explorer_and_linear_sliders_for_momentum_terms():
