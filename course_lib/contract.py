@@ -17,9 +17,31 @@ Every update rule of the course is a step function (``course_lib.optimizers``)::
 Runners, checks, explorers and races all call a step through ``call_step``, which
 turns what a student can get wrong into one clear line: ``ExerciseNotDone`` for an
 unfinished exercise, ``StepError`` for a wrong return value or an unknown keyword.
+Before a run, ``check_hyperparameters`` holds every hyperparameter to the range its
+name documents (``RANGES``, as torch.optim does: a β of 1.5 is refused, not run),
+for the course's rules and a student's own step alike; ``InputError`` says which.
+
+What a student sees when… (each line is a test in tests/test_bad_input.py)
+
+- the exercise is unfinished: ``ExerciseNotDone: Exercise 4.1: Adam — not finished yet…``
+- the step returns None, a list, ints or the wrong shape: ``StepError: adam() at step 1
+  returned …; expected a float numpy array of shape (2,), like x``
+- the step makes NaN from finite input (ε = 0, 0/0): ``StepError: … returned NaN
+  although x and its gradient were finite: look for 0/0 …, or ε = 0`` (both runners)
+- a hyperparameter is out of range or not a number: ``InputError: adam(): beta1 = 1.5
+  is out of range: beta1 is a decay rate β1 in [0, 1).`` (lr < 0 is refused too)
+- x0 has the wrong shape or is not finite: ``InputError: x0 has shape (3,), but course
+  quadratic takes points of shape (2,) (2 numbers).``
+- steps, epochs or batch_size is not a whole number, or f returns an array:
+  ``InputError`` naming the argument (``steps must be a whole number ≥ 0; got 1000.0
+  (write 1000, or int(1e3))``)
+- the run diverges: one ``DivergenceWarning`` with the step, the reason, what the run
+  returns and what to try; a gradient that is not finite is named as the problem's,
+  not the learning rate's.
 """
 
 import inspect
+import math
 
 import numpy as np
 
@@ -43,6 +65,40 @@ class StepError(CourseError, TypeError):
 
 class ExerciseNotDone(CourseError, NotImplementedError):
     """A function used here still raises NotImplementedError: its exercise is unfinished."""
+
+
+class InputError(CourseError, ValueError):
+    """An argument is not what the function takes (a shape, a range, a type): says which."""
+
+
+# What each hyperparameter name stands for: low ≤ value < high, and how to say it.
+RANGES = {
+    "lr": (0.0, math.inf, "a learning rate η ≥ 0 (a negative one climbs the function)"),
+    "eps": (0.0, math.inf, "ε ≥ 0"),
+    "gamma": (0.0, 1.0, "a momentum γ in [0, 1)"),
+    "rho": (0.0, 1.0, "a decay rate ρ in [0, 1)"),
+    "beta1": (0.0, 1.0, "a decay rate β1 in [0, 1)"),
+    "beta2": (0.0, 1.0, "a decay rate β2 in [0, 1)"),
+    "weight_decay": (0.0, math.inf, "a weight decay λ ≥ 0"),
+    "momentum_decay": (0.0, math.inf, "a momentum decay ψ ≥ 0, or None"),
+}
+
+
+def check_hyperparameters(step, hyperparameters):
+    """Raise InputError for the first hyperparameter that is not a number in its range."""
+    for name, value in hyperparameters.items():
+        if name not in RANGES or (value is None and name == "momentum_decay"):
+            continue
+        low, high, meaning = RANGES[name]
+        where = f"{name_of(step)}(): {name} = {value!r}"
+        try:
+            values = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            values = None
+        if values is None or isinstance(value, (str, bytes, bool)):
+            raise InputError(f"{where} is not a number; {name} is {meaning}.")
+        if not np.all((values >= low) & (values < high)):
+            raise InputError(f"{where} is out of range: {name} is {meaning}.")
 
 
 def name_of(fn):

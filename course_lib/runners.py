@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .contract import call_step, name_of, nan_error, normalise, step_extras
+from .contract import (
+    InputError,
+    call_step,
+    check_hyperparameters,
+    name_of,
+    nan_error,
+    normalise,
+    step_extras,
+)
 
 EXPLODE = 1e10  # a loss or iterate this many times larger than at the start counts as diverged
 
@@ -89,42 +97,98 @@ def _divergence(x_new, loss, x0, loss0):
     return ""
 
 
-def _warn(label, k, reason):
+def stop_reason(step, k, x, x_new, grad, loss, last_loss, x0, loss0):
+    """Why a run must stop after step k, and what to try ("" and "" if it goes on).
+
+    The one diagnosis of both runners: a gradient that is not finite at a finite x is
+    the problem's, not the learning rate's; NaN that a step makes from a finite x, a
+    finite gradient and a modest loss is the step's own bug (StepError); anything
+    else that is not finite or explodes is divergence.
+    """
+    reason = _divergence(x_new, loss, x0, loss0)
+    if not reason:
+        return "", ""
+    if not np.all(np.isfinite(x_new)):
+        with np.errstate(all="ignore"):
+            g = np.asarray(grad(x), dtype=float)
+        if not np.all(np.isfinite(g)):
+            return (
+                f"the gradient at x_{k - 1} = {np.array2string(x, precision=4)} is not finite",
+                "the problem's gradient is undefined there: this is not the learning rate",
+            )
+        if np.isnan(x_new).any() and np.isfinite(last_loss) and abs(last_loss) < EXPLODE:
+            raise nan_error(step, k)
+    return reason, "try a smaller learning rate"
+
+
+def _warn(label, k, reason, advice, returned):
     warnings.warn(
         f"{label} diverged at step {k}: {reason}. The run stopped there and returns "
-        f"the {k} steps before it; try a smaller learning rate.",
+        f"{returned}; {advice}.",
         DivergenceWarning,
         stacklevel=_user_stacklevel(),
     )
 
 
+def whole_number(name, value, minimum):
+    """value as an int ≥ minimum, or an InputError naming the argument."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum:
+        return int(value)
+    hint = ""
+    if isinstance(value, float) and value.is_integer() and value >= minimum:
+        hint = f" (write {int(value)}, or int({value:g}))"
+    raise InputError(f"{name} must be a whole number ≥ {minimum}; got {value!r}{hint}.")
+
+
+def starting_point(objective, x0):
+    """x0 (or the objective's own start) as a float array of the objective's shape."""
+    x = np.array(objective.x0 if x0 is None else x0, dtype=float)
+    shape = np.shape(objective.x0) if hasattr(objective, "x0") else x.shape
+    what = getattr(objective, "name", type(objective).__name__)
+    if x.shape != shape:
+        raise InputError(
+            f"x0 has shape {x.shape}, but {what} takes points of shape {shape} "
+            f"({int(np.prod(shape))} numbers)."
+        )
+    if not np.all(np.isfinite(x)):
+        raise InputError(f"x0 = {x} is not finite: start from finite numbers.")
+    return x
+
+
+def loss_of(f, x, what="f"):
+    """f(x) as one float, or an InputError when f returns something else."""
+    with np.errstate(all="ignore"):
+        value = f(x)
+    if np.ndim(value) != 0:
+        raise InputError(
+            f"{what}(x) returned an array of shape {np.shape(value)}; it must return one "
+            "number (sum over the coordinates)."
+        )
+    return float(value)
+
+
 def run(step, problem, x0=None, steps=20, label=None, **hyperparameters):
     """Run ``steps`` steps of ``step`` on ``problem`` from x0 (default: the problem's start)."""
-    x = np.array(problem.x0 if x0 is None else x0, dtype=float)
+    steps = whole_number("steps", steps, 0)
+    x = starting_point(problem, x0)
+    check_hyperparameters(step, hyperparameters)
     label = label or name_of(step)
     kwargs = {**step_extras(step, problem), **hyperparameters}
     state, xs = {}, [x.copy()]
-    with np.errstate(all="ignore"):
-        losses = [float(problem.f(x))]
+    losses = [loss_of(problem.f, x, f"{problem.name}.f")]
     diverged_at, reason = None, ""
     for k in range(1, steps + 1):
         x_new = call_step(step, x, problem.grad, state, k, kwargs)
-        with np.errstate(all="ignore"):
-            loss = float(problem.f(x_new))
-            if (
-                np.isnan(x_new).any()
-                and np.isfinite(losses[-1])
-                and abs(losses[-1]) < EXPLODE
-                and np.all(np.isfinite(problem.grad(x)))
-            ):
-                raise nan_error(step, k)
-        reason = _divergence(x_new, loss, xs[0], losses[0])
+        loss = loss_of(problem.f, x_new, f"{problem.name}.f")
+        reason, advice = stop_reason(
+            step, k, x, x_new, problem.grad, loss, losses[-1], xs[0], losses[0]
+        )
         if reason:
             if np.all(np.isfinite(x_new)) and np.isfinite(loss):
                 xs.append(x_new.copy())  # still drawable: shows where the run was heading
                 losses.append(loss)
             diverged_at = k
-            _warn(label, k, reason)
+            _warn(label, k, reason, advice, f"x_0 … x_{len(xs) - 1}" if len(xs) > 1 else "x_0 only")
             break
         x = x_new
         xs.append(x.copy())
@@ -198,9 +262,11 @@ def train_minibatch(
     The full loss (and each ``metrics[name](w)``) is recorded at the start, every
     ``record_every`` updates, and at the end of every epoch (default: only then).
     """
-    x = np.array(objective.x0 if x0 is None else x0, dtype=float)
+    x = starting_point(objective, x0)
+    epochs = whole_number("epochs", epochs, 0)
     n = objective.n
-    batch_size = n if batch_size is None else int(batch_size)
+    batch_size = n if batch_size is None else whole_number("batch_size", batch_size, 1)
+    check_hyperparameters(step, hyperparameters)
     rng = np.random.default_rng(seed)
     label = label or name_of(step)
     keep = x.size <= 1000 if keep_iterates is None else keep_iterates
@@ -211,8 +277,7 @@ def train_minibatch(
     rec_metrics = {name: [] for name in metrics}
 
     def record(epoch):
-        with np.errstate(all="ignore"):
-            loss = float(objective.loss(x))
+        loss = loss_of(objective.loss, x, "loss")
         for key, value in (
             ("losses", loss),
             ("steps", t),
@@ -241,15 +306,17 @@ def train_minibatch(
             x_new = call_step(step, x, grad, state, t + 1, {**extras, **kwargs})
             busy += time.perf_counter() - started
             t, evals = t + 1, evals + len(idx)
-            reason = _divergence(x_new, 0.0, x_start, loss0)
+            last = rec["losses"][-1]
+            reason, advice = stop_reason(step, t, x, x_new, grad, 0.0, last, x_start, loss0)
             if not reason:
                 x = x_new
                 if (record_every and t % record_every == 0) or b == len(batches) - 1:
                     loss = record(epoch + (b + 1) / len(batches))
-                    reason = _divergence(x, loss, x_start, loss0)
+                    reason, advice = stop_reason(step, t, x, x, grad, loss, last, x_start, loss0)
             if reason:
                 diverged_at = t
-                _warn(label, t, reason)
+                kept = len(rec["losses"])
+                _warn(label, t, reason, advice, f"its {kept} record{'s' * (kept > 1)} before it")
                 break
         if reason:
             break

@@ -14,6 +14,8 @@ agrees with its torch scheduler to ~1e-12 (tests/test_schedules.py). All of them
 accept an array of t as well, for plots.
 """
 
+import itertools
+
 import numpy as np
 
 
@@ -129,6 +131,15 @@ def one_cycle_lr(
             (pct_start * total_steps - 1, initial, max_lr),
             (total_steps - 1, max_lr, minimum),
         ]
+    # torch refuses a phase without an update (its formula would divide by zero): so do we
+    ends = [0.0] + [end for end, _, _ in phases]
+    for i, (a, b) in enumerate(itertools.pairwise(ends), 1):
+        if not b > a:
+            raise ValueError(
+                f"one_cycle_lr: pct_start = {pct_start} with total_steps = {total_steps} leaves "
+                f"phase {i} of {len(phases)} empty (from update {a:g} to update {b:g}): "
+                "choose pct_start so that every phase has at least one update."
+            )
     out = np.empty_like(t)
     start, done = 0.0, np.zeros(t.shape, dtype=bool)
     for i, (end, lr_a, lr_b) in enumerate(phases):
