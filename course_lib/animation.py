@@ -11,11 +11,24 @@ HTML) and small (about 0.1 MB; ``max_mb`` is the hard limit): what never changes
 player's frames, which are transparent palette PNGs of the runs only. For
 slides, ``race(...).save_gif("race.gif")`` writes the same frames as a GIF with
 Pillow (the still picture included).
+
+In class: frames are drawn at twice the pixel density they are shown at (sharp on a
+projector or a high-density screen); the player's buttons are plain characters, so
+it needs no web font (works offline); its ``<img>`` holds the finished race as a
+picture, so a notebook whose scripts do not run (an untrusted or stored one) still
+shows it; and every display gets its own ids, so two players on one page (a copied
+cell, an exercise notebook beside its solution) each drive their own picture. The
+ids are a hash of the race, a per-kernel nonce and a display counter; the nonce is
+``$COURSE_RACE_NONCE`` when set (tools/build.py sets it so that stored outputs do
+not change from one execution to the next).
 """
 
 import base64
 import hashlib
+import itertools
+import os
 import re
+import secrets
 import tempfile
 from io import BytesIO
 from pathlib import Path
@@ -33,16 +46,42 @@ from .plots import as_runs, plot_contours
 from .problems import PROBLEMS
 from .runners import Run, make_runs
 
+PLAYER = "RACEPLAYERID"  # in a race's HTML, where each display puts its own id
+_NONCE = os.environ.get("COURSE_RACE_NONCE") or secrets.token_hex(3)
+_DISPLAYS = itertools.count(1)
+# matplotlib's player draws its buttons with a web font (Font Awesome, from a CDN);
+# plain characters need no network.
+BUTTONS = {
+    "fa fa-minus": "−",
+    "fa fa-fast-backward": "|◀◀",
+    "fa fa-step-backward": "|◀",
+    "fa fa-play fa-flip-horizontal": "◀",
+    "fa fa-pause": "❚❚",
+    "fa fa-play": "▶",
+    "fa fa-step-forward": "▶|",
+    "fa fa-fast-forward": "▶▶|",
+    "fa fa-plus": "+",
+}
+
 
 class Race(HTML):
-    """A race as HTML (the JavaScript player); ``save_gif(path)`` writes it as a GIF."""
+    """A race as HTML (the JavaScript player); ``save_gif(path)`` writes it as a GIF.
+
+    ``data`` is the HTML with the race's own hash as id (deterministic); what a
+    notebook displays (``_repr_html_``) has an id of its own each time.
+    """
 
     def __init__(self, html, animation, fps, labels=(), dpi=72, background=None):
-        super().__init__(html)
+        self.template = html
+        self.digest = hashlib.sha1(html.encode()).hexdigest()[:16]
+        super().__init__(html.replace(PLAYER, self.digest))
         self.animation, self.fps, self.labels, self.dpi = animation, fps, list(labels), dpi
         self.background = background  # the still part of every frame (a PIL image)
         self.keep = [f"C{i}" for i in range(len(self.labels))]  # colours a GIF keeps exactly
         self.size_mb = len(html.encode()) / 1e6
+
+    def _repr_html_(self):
+        return self.template.replace(PLAYER, f"{self.digest}{_NONCE}{next(_DISPLAYS)}")
 
     def __repr__(self):
         # Also the text/plain of a stored output: no memory address, so diffs stay clean.
@@ -66,7 +105,7 @@ def race(
     fps=6,
     title=None,
     figsize=(4.8, 3.6),
-    dpi=72,
+    dpi=144,
     max_mb=1.0,
     gif=None,
 ):
@@ -75,7 +114,8 @@ def race(
     runs: Runs (a list, or a dict label → Run), or optimisers as for
     ``make_runs`` (then ``steps`` and ``x0`` apply). frames: at most this many
     frames, evenly spread over the steps (fewer frames, smaller HTML).
-    fps: frames per second. figsize, dpi: the size of every frame. max_mb:
+    fps: frames per second. figsize: the size shown, in inches at 72 pixels per inch;
+    dpi: the pixels drawn per inch (144: twice as sharp as shown). max_mb:
     matplotlib's embed limit; a race larger than that raises instead of being
     cut short. gif: also save a GIF to this path.
     """
@@ -132,7 +172,7 @@ def race(
             fontsize=10,
             bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8},
         )
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=9, loc="lower right")
 
         def draw(k):
             for r, line, head in zip(runs, lines, heads):
@@ -145,7 +185,7 @@ def race(
         animation = FuncAnimation(fig, draw, frames=ticks, interval=1000 / fps, repeat=False)
         # Everything drawn on a frame: the runs' colours, black to white for text and boxes.
         colors = [f"C{i}" for i in range(len(runs))] + [str(g) for g in np.linspace(0, 1, 9)]
-        html = _to_jshtml(animation, fps, background, dpi, colors)
+        html = _to_jshtml(animation, fps, background, dpi, colors, finish=_finish(runs, draw, fig))
     size = len(html.encode()) / 1e6
     if size > max_mb:
         raise ValueError(
@@ -167,7 +207,11 @@ def make_palette(rgba, colors, keep=()):
         method=PIL.Image.Quantize.FASTOCTREE,
         dither=PIL.Image.Dither.NONE,
     )
-    entries = fitted.getpalette()[: 3 * max(colors - len(keep), 2)] + [v for c in keep for v in c]
+    fit = np.array(fitted.getpalette()[: 3 * max(colors - len(keep), 2)]).reshape(-1, 3)
+    if keep:  # a fitted colour next to a kept one would take its pixels (Pillow maps coarsely)
+        near = np.abs(fit[:, None, :] - np.array(keep)[None]).max(axis=-1).min(axis=1) <= 12
+        fit = fit[~near]
+    entries = [v for c in keep for v in c] + fit.reshape(-1).tolist()
     palette = PIL.Image.new("P", (1, 1))
     palette.putpalette(entries + entries[:3] * (256 - len(entries) // 3))
     return palette
@@ -249,9 +293,17 @@ class _PaletteGIFWriter(PillowWriter):
         )
 
 
-def _to_jshtml(animation, fps, background, dpi, colors):
+def _finish(runs, draw, fig):
+    """The last frame, as transparent RGBA pixels (drawn now, before the animation runs)."""
+    draw(max(len(r.xs) for r in runs) - 1)
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+
+def _to_jshtml(animation, fps, background, dpi, colors, finish):
     """``to_jshtml`` with default_mode "once", overlay frames shown over ``background``,
-    and a deterministic id."""
+    the finished race in the ``<img>`` itself, buttons without a web font, and the
+    placeholder id ``PLAYER``."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "race.html")
         writer = _OverlayHTMLWriter(fps=fps, embed_frames=True, default_mode="once", colors=colors)
@@ -261,19 +313,28 @@ def _to_jshtml(animation, fps, background, dpi, colors):
     if len(ids) != 1:
         raise RuntimeError("matplotlib's HTMLWriter output changed: cannot find its <img>")
     (player,) = ids
+    html = html.replace(player, PLAYER)
+    html = re.sub(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">', "", html)
+    for icon, text in BUTTONS.items():
+        html = html.replace(f'<i class="{icon}"></i>', f"<span>{text}</span>")
+    if "font-awesome" in html or 'class="fa ' in html:
+        raise RuntimeError("matplotlib's player changed: it still asks for Font Awesome")
+    # The picture shows at 72 pixels per inch, drawn at dpi: sharper on dense screens.
+    height, width = background.size[1], background.size[0]
+    shown = f'width="{round(width * 72 / dpi)}" height="{round(height * 72 / dpi)}"'
+    finished = PIL.Image.alpha_composite(background, PIL.Image.fromarray(finish, "RGBA"))
+    runs = [c for c in colors if c.startswith("C")]
+    picture = encode_png(finished, make_palette(finished, 64, [*runs, "white", "black"]))
+    picture = base64.b64encode(picture).decode("ascii")
+    html = html.replace(
+        f'<img id="_anim_img{PLAYER}">',
+        f'<img id="_anim_img{PLAYER}" {shown} alt="the race, finished" '
+        f'src="data:image/png;base64,{picture}">',
+    )
     still = base64.b64encode(encode_png(background, make_palette(background, 64))).decode("ascii")
     # The still picture is the background of the player's <img>, stretched with it.
     html += (
-        f"<style>#_anim_img{player} {{background-image: url(data:image/png;base64,{still});"
+        f"<style>#_anim_img{PLAYER} {{background-image: url(data:image/png;base64,{still});"
         " background-size: 100% 100%; background-repeat: no-repeat}</style>\n"
     )
-    # HTMLWriter names its player with uuid4(): replace it by a hash of the frames, so the
-    # same race gives the same HTML (clean diffs) and two different races never clash.
-    ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))
-    stripped = html
-    for old in ids:
-        stripped = stripped.replace(old, "")
-    digest = hashlib.sha1(stripped.encode()).hexdigest()[:32]
-    for old in ids:
-        html = html.replace(old, digest)
     return html

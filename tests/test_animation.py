@@ -25,11 +25,17 @@ def quadratic_race():
     return race(RACERS, course_quadratic, steps=40)
 
 
+def _png(data):
+    return PIL.Image.open(io.BytesIO(base64.b64decode(data)))
+
+
 def _frames(html):
-    return [
-        PIL.Image.open(io.BytesIO(base64.b64decode(f)))
-        for f in re.findall(r'"data:image/png;base64,([^"]*)"', html)
-    ]
+    """The player's frames (not the pictures in its <img> and its style)."""
+    return [_png(f) for f in re.findall(r'frames\[\d+\] = "data:image/png;base64,([^"]*)"', html)]
+
+
+def _ids(html):
+    return set(re.findall(r'<img id="_anim_img(\w+)"', html))
 
 
 def test_race_is_html_under_one_megabyte_and_plays_once(quadratic_race):
@@ -110,7 +116,7 @@ def test_gif_keeps_each_run_colour_exactly(tmp_path, quadratic_race):
 
 def test_player_shows_frames_over_the_still_picture(quadratic_race):
     html = quadratic_race.data
-    (player,) = set(re.findall(r'<img id="_anim_img([0-9a-f]{32})"', html))
+    (player,) = _ids(html)
     style = re.search(
         r"#_anim_img" + player + r" \{background-image: url\(data:image/png;base64,"
         r"([^)]*)\)",
@@ -123,3 +129,44 @@ def test_player_shows_frames_over_the_still_picture(quadratic_race):
     # a frame is transparent where only the still picture should show
     alpha = np.asarray(frames[0].convert("RGBA"))[..., 3]
     assert (alpha == 0).mean() > 0.5
+
+
+def test_each_display_has_ids_of_its_own(quadratic_race):
+    # Two players on one page (a copied cell, an exercise beside its solution) must not
+    # share ids: each would find the other's picture.
+    first, second = quadratic_race._repr_html_(), quadratic_race._repr_html_()
+    ((a,), (b,)) = _ids(first), _ids(second)
+    assert a != b
+    assert first.replace(a, "") == second.replace(b, "")  # the same race otherwise
+    for html, player in ((first, a), (second, b)):
+        ids = re.findall(r"_anim_(?:img|slider|loop_select|radio\d_)(\w+)", html)
+        ids += re.findall(r"\banim(\w+)\.", html)  # the player's JavaScript object
+        assert len(ids) > 10 and set(ids) == {player}, set(ids)
+
+
+def test_the_player_needs_no_network_and_no_script_to_show_the_race(quadratic_race):
+    html = quadratic_race.data
+    assert "font-awesome" not in html and "https://" not in html and 'class="fa ' not in html
+    assert "▶" in html and "❚❚" in html  # the buttons are characters
+    # the <img> itself holds the finished race (shown where scripts do not run), at a
+    # fixed size: half its pixels, so it is drawn at twice the density it is shown
+    img = re.search(
+        r'<img id="_anim_img\w+" width="(\d+)" height="(\d+)"[^>]*'
+        r'src="data:image/png;base64,([^"]*)"',
+        html,
+    )
+    assert img, "no picture in the player's <img>"
+    width, height = int(img.group(1)), int(img.group(2))
+    finished, last = _png(img.group(3)), _frames(html)[-1]
+    assert finished.size == last.size == (2 * width, 2 * height)
+    # the finished picture is the last frame over the still one: where the last frame
+    # draws a run, opaque, the picture has the run's exact colour (but where lines cross)
+    import matplotlib.colors
+
+    rgb = np.asarray(finished.convert("RGB"), dtype=int)
+    frame = np.asarray(last.convert("RGBA"), dtype=int)
+    for i in range(3):
+        colour = [round(255 * v) for v in matplotlib.colors.to_rgb(f"C{i}")]
+        where = (frame[..., 3] == 255) & np.all(frame[..., :3] == colour, axis=-1)
+        exact = np.all(rgb[where] == colour, axis=-1)
+        assert where.sum() > 20 and exact.mean() > 0.9, f"C{i}: {exact.mean():.2f} exact"

@@ -22,6 +22,7 @@ markers, outputs and execution counts are removed.
 import argparse
 import copy
 import json
+import os
 import pathlib
 import re
 import sys
@@ -249,6 +250,9 @@ def execute(nb, timeout=120):
     """Run a notebook top to bottom in a fresh kernel; return it and each code cell's seconds."""
     from nbclient import NotebookClient
 
+    # Races name their player from a per-kernel nonce: a fixed one keeps stored outputs
+    # identical from one execution to the next (course_lib/animation.py).
+    os.environ["COURSE_RACE_NONCE"] = "stored"
     client = NotebookClient(
         nb,
         timeout=timeout,
