@@ -53,6 +53,7 @@ COLORS = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7"]
 FIGSIZE, DPI = (9.6, 3.8), 80  # one PNG of 768×304 pixels: small and quick to encode
 PANEL_LEFT = (0.065, 0.13, 0.40, 0.78)  # axes positions, fixed: no layout engine per redraw
 PANEL_RIGHT = (0.575, 0.13, 0.40, 0.78)
+GROWTH = 1e3  # a run whose f − f* grows this many times is flagged as diverging
 
 
 def _range(name, spec):
@@ -296,14 +297,28 @@ class Explorer(widgets.VBox):
         self.ax_loss.xaxis.set_major_locator(MaxNLocator(6, integer=True))
         for axis in (self.ax_path.xaxis, self.ax_path.yaxis):
             axis.set_major_locator(MaxNLocator(5))
-        if len(self.entries) > 1:
-            self.ax_loss.legend(fontsize=8, loc="upper right")
-        # Blitting: what depends only on the problem (contours, the left panel's frame
-        # and ticks) is drawn once per problem and kept as pixels; a redraw pastes it
-        # back and draws the "animated" artists: the paths and the whole loss panel.
-        for artist in (self.start, *self.paths, *self.ends, self.ax_loss):
+        if len(self.entries) > 1:  # above the loss panel, where no curve runs under it
+            self.ax_loss.legend(
+                fontsize=8,
+                loc="lower right",
+                bbox_to_anchor=(1.0, 1.0),
+                ncol=min(len(self.entries), 4),
+                frameon=False,
+                borderaxespad=0.1,
+                handlelength=1.5,
+                columnspacing=1.0,
+            )
+        # A plain text, not the axis label: it is drawn once, with the static pixels.
+        self.loss_label = self.ax_loss.text(
+            -0.19, 0.5, "", rotation=90, va="center", ha="center", transform=self.ax_loss.transAxes
+        )
+        # Blitting: what depends only on the problem and the number of steps (contours,
+        # frames, the x ticks, labels, the legend) is drawn once and kept as pixels; a
+        # redraw pastes it back and draws the "animated" artists: the paths, the loss
+        # curves and the loss panel's y axis (its ticks follow the losses).
+        for artist in (self.start, *self.paths, *self.ends, *self.curves, self.ax_loss.yaxis):
             artist.set_animated(True)
-        self._pixels = {}  # problem name → the figure's static pixels
+        self._pixels = {}  # (problem name, loss panel's x range) → the static pixels
         self._show_problem()
 
     def _contour_image(self, problem):
@@ -337,7 +352,7 @@ class Explorer(widgets.VBox):
             LogLocator(numticks=6) if self.log_loss else MaxNLocator(5)
         )
         self.ax_loss.yaxis.set_minor_locator(NullLocator())
-        self.ax_loss.set_ylabel("$f(x) - f^*$" if self.log_loss else "$f(x)$")
+        self.loss_label.set_text("$f(x) - f^*$" if self.log_loss else "$f(x)$")
         self.ax_loss.yaxis.set_major_formatter(
             FuncFormatter(_power_of_ten) if self.log_loss else ScalarFormatter()
         )
@@ -373,12 +388,11 @@ class Explorer(widgets.VBox):
             ]
             self.runs.append(r)
         self._draw_runs(x0)
-        self.status.value = (
-            "<br>".join(
-                f"<span style='color:#b00'>{html.escape(n, quote=False)}</span>" for n in notes
-            )
-            or self._summary()
-        )
+        # Problems in red, then the summary of every run that has one (a diverging run
+        # does not hide the others').
+        notes += [f"{r.label} is diverging: {why}" for r, why in self._growing()]
+        red = [f"<span style='color:#b00'>{html.escape(n, quote=False)}</span>" for n in notes]
+        self.status.value = "<br>".join([*red, self._summary()])
         self.png = self._render()
         self.image.value = self.png
         self.redraws += 1
@@ -387,14 +401,16 @@ class Explorer(widgets.VBox):
     def _render(self):
         """The figure as PNG bytes: static pixels pasted back, changing artists drawn on them."""
         canvas = self.figure.canvas
-        pixels = self._pixels.get(self.problem.name)
+        key = (self.problem.name, self.ax_loss.get_xlim())
+        pixels = self._pixels.get(key)
         if pixels is None:
             canvas.draw()  # draws everything but the animated artists
-            pixels = self._pixels[self.problem.name] = canvas.copy_from_bbox(self.figure.bbox)
+            pixels = self._pixels[key] = canvas.copy_from_bbox(self.figure.bbox)
         canvas.restore_region(pixels)
         for artist in (self.start, *self.paths, *self.ends):
             self.ax_path.draw_artist(artist)
-        self.figure.draw_artist(self.ax_loss)
+        for artist in (self.ax_loss.yaxis, *self.curves):
+            self.ax_loss.draw_artist(artist)
         rgba = np.asarray(canvas.buffer_rgba())
         buffer = BytesIO()
         # compress_level=1: a third of the default's encoding time for a slightly larger file.
@@ -431,14 +447,26 @@ class Explorer(widgets.VBox):
                 pad = 0.05 * (ymax - ymin) + 1e-12
                 self.ax_loss.set_ylim(ymin - pad, ymax + pad)
 
-    def _summary(self):
-        parts = []
+    def _growing(self):
+        """(run, why) for runs that did not stop but whose f − f* grew by 1000× or more."""
+        out = []
         for r in self.runs:
-            if r is not None:
-                parts.append(
-                    f"{r.label}: f = {r.losses[-1]:.4g} at x = "
-                    f"({r.x[0]:.4g}, {r.x[1]:.4g}) after {len(r.losses) - 1} steps"
+            if r is None or r.diverged_at:
+                continue
+            gap = np.abs(r.gap)
+            if gap[-1] > GROWTH * max(gap[0], 1e-12):
+                out.append(
+                    (r, f"f − f* grew from {gap[0]:.3g} to {gap[-1]:.3g} in {len(gap) - 1} steps")
                 )
+        return out
+
+    def _summary(self):
+        parts = [
+            f"{r.label}: f = {r.losses[-1]:.4g} at x = ({r.x[0]:.4g}, {r.x[1]:.4g}) after "
+            f"{len(r.losses) - 1} steps"
+            for r in self.runs
+            if r is not None and not r.diverged_at
+        ]
         return "<small>" + html.escape(" · ".join(parts), quote=False) + "</small>"
 
     def __repr__(self):

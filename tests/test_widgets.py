@@ -177,3 +177,17 @@ def test_ipywidgets_version_is_supported():
     major = int(ipywidgets.__version__.split(".")[0])
     assert major in (7, 8), ipywidgets.__version__
     assert widgets.Explorer.__mro__[1] is ipywidgets.VBox
+
+
+def test_a_run_that_blows_up_slowly_is_flagged_and_others_keep_their_summaries():
+    # η = 0.55 > 2/λmax = 0.5: f grows by orders of magnitude without reaching 1e10×
+    e = explore(optimizers.gd, course_quadratic, lr=0.55, steps=40)
+    assert "gd is diverging: f − f* grew from 10.5 to" in e.status.value
+    c = compare(
+        {"GD": (optimizers.gd, {"lr": 0.6}), "Adam": (optimizers.adam, {"lr": 0.1})},
+        course_quadratic,
+        steps=40,
+    )
+    status = c.status.value
+    assert "GD diverged at step" in status or "GD is diverging" in status
+    assert "Adam: f = " in status  # one diverging optimiser does not hide the other
