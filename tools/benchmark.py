@@ -17,6 +17,7 @@ import pathlib
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -76,6 +77,66 @@ def bench_widgets(redraws=REDRAWS):
     results["compare(4 optimisers), Beale, 50 steps"] = _time_updates(
         c, [{"Adam.lr": v} for v in lrs]
     )
+    # Each lesson's own explorer cell (course_lib's rules stand in for the students' own),
+    # its learning-rate slider dragged across its range.
+    from course_lib import second_order
+
+    lesson = {
+        "01: explore(gd), course quadratic": (
+            explore(optimizers.gd, "course quadratic", steps=20, lr=(1e-3, 0.6, 0.4)),
+            "lr",
+            (1e-3, 0.6),
+        ),
+        "02: explore(momentum), course quadratic": (
+            explore(
+                optimizers.momentum,
+                "course quadratic",
+                steps=40,
+                lr=(1e-3, 1.0, 0.1),
+                gamma=(0.0, 0.99, 0.5),
+            ),
+            "lr",
+            (1e-3, 1.0),
+        ),
+        "03: compare(4 optimisers), course quadratic": (
+            compare(
+                {
+                    "GD": (optimizers.gd, {"lr": 0.1}),
+                    "Adagrad": (optimizers.adagrad, {"lr": 0.5}),
+                    "RMSprop": (optimizers.rmsprop, {"lr": 0.05}),
+                    "Adadelta": (optimizers.adadelta, {"lr": 1.0}),
+                },
+                "course quadratic",
+                steps=60,
+            ),
+            "Adagrad.lr",
+            (1e-2, 1.0),
+        ),
+        "04: explore(adam), Beale, 100 steps": (
+            explore(optimizers.adam, "Beale", steps=100, lr=(1e-3, 1.0, 0.05)),
+            "lr",
+            (1e-3, 1.0),
+        ),
+        "05: compare(GD, momentum, damped Newton), Rosenbrock": (
+            compare(
+                {
+                    "GD": (optimizers.gd, {"lr": 1e-3}),
+                    "momentum": (optimizers.momentum, {"lr": 1e-3, "gamma": 0.9}),
+                    "damped Newton": (second_order.damped_newton, {}),
+                },
+                "Rosenbrock",
+                steps=40,
+                x0=[-1.2, 1.0],
+            ),
+            "momentum.lr",
+            (1e-4, 2e-3),
+        ),
+    }
+    for name, (explorer, slider, (lo, hi)) in lesson.items():
+        values = np.geomspace(lo, hi, redraws)
+        with warnings.catch_warnings():  # a slider at its top may diverge: that is fine here
+            warnings.simplefilter("ignore")
+            results[name] = _time_updates(explorer, [{slider: v} for v in values])
     problems = ["Rosenbrock", "Beale", "saddle", "Himmelblau", "double well", "course quadratic"]
     results["explore(gd): problem drop-down"] = _time_updates(
         explore(optimizers.gd, lr=0.01), [{"problem": problems[k % 6]} for k in range(12)]
