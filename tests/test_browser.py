@@ -6,7 +6,10 @@ live cell (``explore(``, ``compare(``, ``race(`` or ``interact(``), or lesson 01
 yet. For each, Chromium runs all cells, waits for the kernel, then checks: no
 error output, every widget rendered (no "Error displaying widget"), every race
 player shows a frame; in notebooks with an explorer, a keyboard move of a
-slider changes the picture.
+slider changes the picture. The demo shows the same race twice: each player must
+drive its own picture. (c) A solution with its stored outputs, opened as a reader
+would, without running it (untrusted: no script runs): its race still shows the
+finished race as a picture.
 
 Needs Debian's ``chromium`` (``tools/install_browser.sh``) and Playwright for
 Python (pip; its own browser download is not used). Skipped, with the reason,
@@ -60,6 +63,8 @@ DEMO = [
     'race([("GD", optimizers.gd, {"lr": 0.4}), ("momentum", optimizers.momentum, {"lr": 0.05})],'
     ' "course quadratic", steps=30, frames=10)',
 ]
+DEMO.append(DEMO[-1])  # the same race twice on one page (a copied cell)
+STORED = "stored-race.ipynb"  # a solution with its outputs, opened without running it
 
 
 def lesson_notebooks():
@@ -98,6 +103,9 @@ def lab():
     nbformat.write(demo, root / "00-widget-demo.ipynb")
     for path in lesson_notebooks():
         _copy_without_outputs(path, root / path.name)
+    raced = [p for p in lesson_notebooks() if "race(" in p.read_text()]
+    if raced:
+        shutil.copy(raced[0], root / STORED)
     # Render every cell (no virtual scrolling), so the whole notebook can be inspected.
     settings = work / "settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
@@ -232,6 +240,29 @@ def _image_srcs(page, pictures=".widget-image"):
     )
 
 
+def test_a_stored_race_shows_without_running_anything(lab, browser):
+    page = browser.new_page()
+    try:
+        page.goto(
+            f"{lab['url']}/lab/workspaces/wstored/tree/{STORED}?reset&token={lab['token']}",
+            timeout=60_000,
+        )
+        page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
+        page.wait_for_timeout(1500)
+        # No script has run (the notebook is not trusted): the <img> shows its own picture.
+        pictures = page.evaluate(
+            """() => [...document.querySelectorAll('.jp-OutputArea-output img')]
+                .filter(img => (img.getAttribute('alt') || '').includes('race'))
+                .map(img => [img.naturalWidth, img.getBoundingClientRect().width,
+                             img.getAttribute('src').slice(0, 22)])"""
+        )
+        assert pictures, "the stored race shows no picture"
+        for natural, shown, src in pictures:
+            assert src == "data:image/png;base64," and natural > 0 and shown > 0
+    finally:
+        page.close()
+
+
 @pytest.mark.parametrize("name", ["00-widget-demo.ipynb"] + [p.name for p in lesson_notebooks()])
 def test_notebook_runs_in_a_real_browser(lab, browser, name):
     started = time.perf_counter()
@@ -273,6 +304,8 @@ def test_notebook_runs_in_a_real_browser(lab, browser, name):
             assert still.startswith('url("data:image/png'), "the race's still picture is missing"
             players.first.scroll_into_view_if_needed()
             _screenshot(page, name.replace(".ipynb", "-race"))
+        if name == "00-widget-demo.ipynb":  # it shows the same race twice
+            _each_player_drives_its_own_picture(page)
         print(f"{name}: {time.perf_counter() - started:.1f} s in the browser")
     finally:
         page.close()
@@ -301,3 +334,23 @@ def _move_a_slider_and_see_the_picture_change(page, pictures=".widget-image"):
     # key press → kernel redraw → new PNG shown: what a presenter waits for
     print(f"slider moved, new picture after {1000 * (time.perf_counter() - started):.0f} ms")
     assert not _problems(page)
+
+
+def _each_player_drives_its_own_picture(page):
+    """Two identical races: their ids differ, and one's buttons move only its picture."""
+    players = page.locator(".jp-OutputArea-output .animation")
+    assert players.count() >= 2, "the two races did not both render"
+    ids = [players.nth(i).locator("img").get_attribute("id") for i in range(2)]
+    assert ids[0] != ids[1], f"two players share the id {ids[0]}"
+    first, second = (players.nth(i).locator("img") for i in range(2))
+    players.nth(0).locator("button[title='Pause']").click()
+    players.nth(1).locator("button[title='Pause']").click()
+    players.nth(0).locator("button[title='Last frame']").click()
+    players.nth(1).locator("button[title='Last frame']").click()
+    page.wait_for_timeout(300)
+    last = first.get_attribute("src")
+    assert second.get_attribute("src") == last  # the same race, at the same frame
+    players.nth(1).locator("button[title='First frame']").click()
+    page.wait_for_timeout(300)
+    assert second.get_attribute("src") != last, "the second player's button did not move it"
+    assert first.get_attribute("src") == last, "the second player's button moved the first"
