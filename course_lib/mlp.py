@@ -18,11 +18,16 @@ The loss is the mean softmax cross-entropy plus an optional L2 penalty
 import numpy as np
 
 
-def softmax(logits):
-    """Row-wise softmax, shifted by each row's maximum so that exp never overflows."""
+def log_softmax(logits):
+    """Row-wise log softmax(z) = z − log Σ_k exp(z_k), by the log-sum-exp trick: each row
+    is shifted by its maximum first, so that exp never overflows."""
     z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def softmax(logits):
+    """Row-wise softmax: probabilities over the last axis, without overflow."""
+    return np.exp(log_softmax(np.asarray(logits, dtype=float)))
 
 
 def softmax_cross_entropy(logits, y):
@@ -32,15 +37,13 @@ def softmax_cross_entropy(logits, y):
     Returns (loss, dlogits): loss = −(1/N) Σ_i log softmax(logits_i)[y_i] and
     dlogits = (softmax(logits) − onehot(y)) / N, the gradient of that loss.
     """
-    logits = np.asarray(logits, dtype=float)
+    log_p = log_softmax(np.asarray(logits, dtype=float))
+    rows = np.arange(len(log_p))
     y = np.asarray(y)
-    n = logits.shape[0]
-    z = logits - logits.max(axis=1, keepdims=True)  # log-sum-exp trick: no overflow
-    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    loss = -log_p[np.arange(n), y].mean()
+    loss = -log_p[rows, y].mean()
     dlogits = np.exp(log_p)
-    dlogits[np.arange(n), y] -= 1
-    return float(loss), dlogits / n
+    dlogits[rows, y] -= 1
+    return float(loss), dlogits / len(log_p)
 
 
 ACTIVATIONS = {
@@ -134,7 +137,15 @@ class MLP:
 
     def on(self, X, y):
         """The same network (architecture, λ) on other data, e.g. the validation set."""
-        return MLP(X, y, self.sizes, self.activation, self.weight_decay, self.seed, self.criterion)
+        return MLP(
+            X,
+            y,
+            sizes=self.sizes,
+            activation=self.activation,
+            weight_decay=self.weight_decay,
+            seed=self.seed,
+            criterion=self.criterion,
+        )
 
     def forward(self, w, X):
         """Logits (N, C) for inputs X, and the activations of every layer (for backward)."""
@@ -217,9 +228,10 @@ def numerical_gradient(f, w, coords=None, h=1e-6):
     Error O(h²) from truncation plus O(ε·|f|/h) from rounding: h = 1e-6 balances
     them for float64 losses of order one.
     """
+    if coords is None:
+        return numerical_gradient(f, w, np.arange(np.size(w)), h).reshape(np.shape(w))
     w = np.array(w, dtype=float)
-    shape = w.shape if coords is None else np.shape(coords)
-    coords = np.arange(w.size) if coords is None else np.asarray(coords)
+    coords = np.asarray(coords)
     out = np.empty(coords.shape)
     flat = w.reshape(-1)
     for j, i in enumerate(coords.flat):
@@ -230,7 +242,7 @@ def numerical_gradient(f, w, coords=None, h=1e-6):
         down = f(w)
         flat[i] = old
         out.flat[j] = (up - down) / (2 * h)
-    return out.reshape(shape)
+    return out
 
 
 def relative_error(a, b):

@@ -3,14 +3,20 @@
 Step functions follow the optimiser contract of ``optimizers`` (``newton``,
 ``damped_newton``); the minimisers (``minimize_trust_region``, ``minimize_bfgs``,
 ``minimize_lbfgs``) run to convergence like ``scipy.optimize.minimize`` and
-return a ``Run`` whose ``grad_evals`` counts gradient evaluations and whose
-``metrics`` hold what else they record. Their building blocks (``backtracking``,
-``update_radius``, ``bfgs_update``, …) are the lesson's exercises and can be
-swapped for a student's version through keyword arguments.
+return a ``Run`` whose ``success`` and ``message`` say why they stopped (as
+scipy's ``OptimizeResult`` does), whose ``grad_evals`` counts gradient
+evaluations and whose ``metrics`` hold what else they record. Their building
+blocks (``backtracking``, ``update_radius``, ``bfgs_update``, …) are the
+lesson's exercises and can be swapped for a student's version through keyword
+arguments. ``SoftmaxLayer`` is one softmax layer as an objective of its weights,
+with its Fisher as ``hess`` and its K-FAC factors, for the lesson's last section.
 """
+
+from collections import deque
 
 import numpy as np
 
+from .mlp import softmax, softmax_cross_entropy
 from .runners import Run
 
 # --- Newton -------------------------------------------------------------------
@@ -130,6 +136,23 @@ def dogleg(g, B, radius):
     return p_u + tau * d, True
 
 
+def _outcome(gnorm, gtol, iterations, max_iter, norm="‖∇f‖"):
+    """(success, message) of a minimiser that stops when norm(∇f) < gtol or after max_iter.
+
+    gnorm: that norm at the last iterate; iterations: how many were done. The
+    message reads like scipy's, e.g. "converged: ‖∇f‖ < gtol = 0.0001 after 23
+    iterations" or "stopped: max_iter = 5 reached before ‖∇f‖ < gtol = 0.0001
+    (‖∇f‖ = 0.47)".
+    """
+    if gnorm < gtol:
+        plural = "" if iterations == 1 else "s"
+        return True, f"converged: {norm} < gtol = {gtol:g} after {iterations} iteration{plural}"
+    return False, (
+        f"stopped: max_iter = {max_iter} reached before {norm} < gtol = {gtol:g} "
+        f"({norm} = {gnorm:.2g})"
+    )
+
+
 def minimize_trust_region(
     f,
     grad,
@@ -147,11 +170,12 @@ def minimize_trust_region(
     """Trust-region Newton (N&W Algorithm 4.1) with model m(p) = f + gᵀp + ½pᵀ∇²f p.
 
     radius: initial Δ; max_radius: Δ_max; eta: accept the step when ρ > η;
-    stops when ‖∇f‖ < gtol. subproblem(g, B, Δ) → (p, on_boundary);
-    update(Δ, ρ, on_boundary, max_radius) → new Δ. The defaults are those of
-    scipy.optimize.minimize(method="trust-dogleg"). Returns a Run with one
-    record per iteration (rejected steps repeat x) and metrics "radius" (Δ used
-    at that iteration, nan for x0), "rho" and "accepted".
+    stops when ‖∇f‖ < gtol, or after max_iter iterations (accepted or not).
+    subproblem(g, B, Δ) → (p, on_boundary); update(Δ, ρ, on_boundary, max_radius)
+    → new Δ. The defaults are those of scipy.optimize.minimize(method="trust-dogleg").
+    Returns a Run with one record per iteration (rejected steps repeat x), metrics
+    "radius" (Δ used at that iteration, nan for x0), "rho" and "accepted", and
+    success / message: whether ‖∇f‖ < gtol was reached.
     """
     x = np.array(x0, dtype=float)
     fx, g = f(x), grad(x)
@@ -168,8 +192,13 @@ def minimize_trust_region(
         radii.append(radius)
         radius = update(radius, rho, on_boundary, max_radius)
         if rho > eta:
-            x, fx, g = x + p, f_new, grad(x + p)
-        xs.append(x.copy()), fs.append(fx), rhos.append(rho), accepted.append(rho > eta)
+            x = x + p
+            fx, g = f_new, grad(x)
+        xs.append(x.copy())
+        fs.append(fx)
+        rhos.append(rho)
+        accepted.append(rho > eta)
+    success, message = _outcome(np.linalg.norm(g), gtol, len(xs) - 1, max_iter, "‖∇f‖")
     return Run(
         label,
         np.array(xs),
@@ -177,6 +206,8 @@ def minimize_trust_region(
         steps=np.arange(len(fs)),
         hyperparameters=hyperparameters,
         metrics={"radius": np.array(radii), "rho": np.array(rhos), "accepted": np.array(accepted)},
+        success=success,
+        message=message,
     )
 
 
@@ -222,10 +253,11 @@ def wolfe_line_search(f, grad, x, p, fx, gx, alpha=1.0, c1=1e-4, c2=0.9, max_ite
     interpolation. Returns (α, f(x+αp), ∇f(x+αp), evaluations of f and ∇f).
     """
     phi0, dphi0 = fx, gx @ p
-    evals = [0]
+    evals = 0
 
     def phi(a):
-        evals[0] += 1
+        nonlocal evals
+        evals += 1
         fa, ga = f(x + a * p), grad(x + a * p)
         return fa, ga, ga @ p
 
@@ -250,17 +282,22 @@ def wolfe_line_search(f, grad, x, p, fx, gx, alpha=1.0, c1=1e-4, c2=0.9, max_ite
     for i in range(max_iter):
         fa, ga, da = phi(alpha)
         if fa > phi0 + c1 * alpha * dphi0 or (i > 0 and fa >= f_prev):
-            return (*zoom(a_prev, f_prev, d_prev, alpha, fa), evals[0])
+            alpha, fa, ga = zoom(a_prev, f_prev, d_prev, alpha, fa)
+            return alpha, fa, ga, evals
         if abs(da) <= -c2 * dphi0:
-            return alpha, fa, ga, evals[0]
+            return alpha, fa, ga, evals
         if da >= 0:
-            return (*zoom(alpha, fa, da, a_prev, f_prev), evals[0])
+            alpha, fa, ga = zoom(alpha, fa, da, a_prev, f_prev)
+            return alpha, fa, ga, evals
         a_prev, f_prev, d_prev, alpha = alpha, fa, da, 2 * alpha
-    return alpha, fa, ga, evals[0]
+    return alpha, fa, ga, evals
 
 
 def _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, hyperparameters):
-    """The loop shared by BFGS and L-BFGS: direction(g) → p, Wolfe step, remember(s, y)."""
+    """The loop shared by BFGS and L-BFGS: direction(g) → p, Wolfe step, remember(s, y).
+
+    Stops when max|∇f| < gtol (scipy's BFGS test), or after max_iter iterations.
+    """
     x = np.array(x0, dtype=float)
     fx, g = f(x), grad(x)
     xs, fs, evals = [x.copy()], [fx], [1]
@@ -275,7 +312,10 @@ def _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, hyper
         if y @ s > 1e-12 * np.linalg.norm(s) * np.linalg.norm(y):  # curvature condition
             remember(s, y)
         x, fx, g = x + s, f_new, g_new
-        xs.append(x.copy()), fs.append(fx), evals.append(evals[-1] + n)
+        xs.append(x.copy())
+        fs.append(fx)
+        evals.append(evals[-1] + n)
+    success, message = _outcome(np.max(np.abs(g)), gtol, len(xs) - 1, max_iter, "max|∇f|")
     return Run(
         label,
         np.array(xs),
@@ -283,6 +323,8 @@ def _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, hyper
         steps=np.arange(len(fs)),
         grad_evals=np.array(evals),
         hyperparameters=hyperparameters,
+        success=success,
+        message=message,
     )
 
 
@@ -290,37 +332,37 @@ def minimize_bfgs(f, grad, x0, gtol=1e-5, max_iter=500, update=bfgs_update, labe
     """BFGS with H_0 = I and a strong Wolfe line search; stops when max|∇f| < gtol.
 
     update(H, s, y) → new inverse-Hessian approximation. Returns a Run
-    (grad_evals: cumulative evaluations of f and ∇f, counted together).
+    (grad_evals: cumulative evaluations of f and ∇f, counted together;
+    success / message: whether max|∇f| < gtol was reached within max_iter).
     """
-    H = [np.eye(np.size(x0))]
+    H = np.eye(np.size(x0))
+
+    def direction(g):
+        return -H @ g
 
     def remember(s, y):
-        H[0] = update(H[0], s, y)
+        nonlocal H
+        H = update(H, s, y)
 
-    return _quasi_newton(
-        f, grad, x0, lambda g: -H[0] @ g, remember, gtol, max_iter, label, dict(gtol=gtol)
-    )
+    return _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, dict(gtol=gtol))
 
 
 def minimize_lbfgs(f, grad, x0, m=10, gtol=1e-5, max_iter=500, label="L-BFGS"):
-    """L-BFGS keeping the last m pairs (s, y), with a strong Wolfe line search. Returns a Run."""
-    s_list, y_list = [], []
+    """L-BFGS keeping the last m pairs (s, y), with a strong Wolfe line search.
+
+    Returns a Run, as ``minimize_bfgs``.
+    """
+    s_list, y_list = deque(maxlen=m), deque(maxlen=m)  # appending drops the oldest pair
+
+    def direction(g):
+        return lbfgs_direction(g, s_list, y_list)
 
     def remember(s, y):
-        s_list.append(s), y_list.append(y)
-        if len(s_list) > m:
-            s_list.pop(0), y_list.pop(0)
+        s_list.append(s)
+        y_list.append(y)
 
     return _quasi_newton(
-        f,
-        grad,
-        x0,
-        lambda g: lbfgs_direction(g, s_list, y_list),
-        remember,
-        gtol,
-        max_iter,
-        label,
-        dict(m=m, gtol=gtol),
+        f, grad, x0, direction, remember, gtol, max_iter, label, dict(m=m, gtol=gtol)
     )
 
 
@@ -358,14 +400,8 @@ def softmax_layer(W, a, labels):
     probabilities p (n, out), δ = ∂ℓ_i/∂s_i = p_i − onehot(y_i) (n, out)).
     """
     s = a @ W.T
-    s = s - s.max(axis=1, keepdims=True)  # stable softmax
-    p = np.exp(s)
-    p /= p.sum(axis=1, keepdims=True)
-    n = len(labels)
-    loss = -np.mean(np.log(p[np.arange(n), labels]))
-    delta = p.copy()
-    delta[np.arange(n), labels] -= 1
-    return loss, delta.T @ a / n, p, delta
+    loss, dlogits = softmax_cross_entropy(s, labels)  # dlogits = δ / n: the mean's gradient
+    return loss, dlogits.T @ a, softmax(s), len(labels) * dlogits
 
 
 def output_hessians(p):
@@ -394,3 +430,40 @@ def fisher_empirical(a, delta):
 def kfac_factors(a, p):
     """K-FAC's factors A = E[a aᵀ] and G = E[δ δᵀ] (δ with labels drawn from the model)."""
     return a.T @ a / len(a), output_hessians(p).mean(axis=0)
+
+
+class SoftmaxLayer:
+    """One linear layer s = W a with softmax cross-entropy, as an objective of W for the runners.
+
+    a: inputs (n, in); labels: (n,) ints; x0: the starting W, (out, in). ``f``, ``grad``
+    and ``hess`` as a Problem's; the iterate is the matrix W. hess(W): the Hessian of
+    the loss in vec(W), which for this layer (s is linear in W) is the Gauss–Newton
+    matrix and so the Fisher, ``fisher_exact``: a step that asks for ``hess`` gets the
+    Fisher. kfac_factors(W) → (A, G), K-FAC's two factors at W.
+    """
+
+    f_star = np.nan  # unknown: runs show the loss itself
+
+    def __init__(self, a, labels, x0, name="softmax layer"):
+        self.a, self.labels = np.asarray(a, dtype=float), np.asarray(labels)
+        self.x0 = np.asarray(x0, dtype=float)
+        self.name, self.dim = name, self.x0.size
+
+    def __repr__(self):
+        return f"<SoftmaxLayer {self.name!r}: W {self.x0.shape}, {len(self.a)} examples>"
+
+    def probabilities(self, W):
+        """softmax(W a_i) for every example: (n, out)."""
+        return softmax(self.a @ np.asarray(W).T)
+
+    def f(self, W):
+        return softmax_layer(W, self.a, self.labels)[0]
+
+    def grad(self, W):
+        return softmax_layer(W, self.a, self.labels)[1]
+
+    def hess(self, W):
+        return fisher_exact(self.a, self.probabilities(W))
+
+    def kfac_factors(self, W):
+        return kfac_factors(self.a, self.probabilities(W))

@@ -167,6 +167,33 @@ def test_quasi_newton_agrees_with_scipy(method, mine):
     assert abs(r.grad_evals[-1] - ref["njev"]) <= 0.25 * ref["njev"]
 
 
+MINIMISERS = {
+    "trust region": lambda **kw: so.minimize_trust_region(
+        rosenbrock.f, rosenbrock.grad, rosenbrock.hess, X0, **kw
+    ),
+    "BFGS": lambda **kw: so.minimize_bfgs(rosenbrock.f, rosenbrock.grad, X0, **kw),
+    "L-BFGS": lambda **kw: so.minimize_lbfgs(rosenbrock.f, rosenbrock.grad, X0, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MINIMISERS))
+def test_a_minimiser_that_converges_says_so(name):
+    r = MINIMISERS[name]()
+    iterations = len(r.xs) - 1
+    assert r.success is True
+    assert r.message.startswith("converged") and f"after {iterations} iterations" in r.message
+    np.testing.assert_allclose(r.x, [1.0, 1.0], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(MINIMISERS))
+def test_a_minimiser_stopped_by_max_iter_says_so(name):
+    r = MINIMISERS[name](max_iter=5)
+    assert len(r.xs) - 1 == 5  # the trust region counts rejected iterations too
+    assert r.success is False
+    assert r.message.startswith("stopped: max_iter = 5 reached before")
+    assert "converged" not in r.message
+
+
 def test_bfgs_update_secant_equation_and_symmetry():
     rng = np.random.default_rng(0)
     H = np.eye(4)
@@ -275,6 +302,27 @@ def test_fisher_is_the_expected_outer_product_and_kfac_is_exact_for_equal_output
     np.testing.assert_allclose(so.fisher_exact(a, p0), np.kron(A, G), atol=1e-12)
     A, G = so.kfac_factors(a, p)
     assert not np.allclose(so.fisher_exact(a, p), np.kron(A, G), atol=1e-3)
+
+
+def natural_gradient(x, grad, state, hess, lr=1.0, damping=1e-3):
+    F = hess(x)
+    step = np.linalg.solve(F + damping * np.eye(len(F)), so.vec(grad(x)))
+    return x - lr * so.unvec(step, x.shape)
+
+
+def test_softmax_layer_objective_runs_like_a_problem():
+    a, y, W = layer(seed=2)
+    objective = so.SoftmaxLayer(a, y, x0=W)
+    _, grad_W, p, _ = so.softmax_layer(W, a, y)
+    np.testing.assert_allclose(objective.grad(W), grad_W)
+    np.testing.assert_allclose(objective.probabilities(W), p)
+    np.testing.assert_allclose(objective.hess(W), so.fisher_exact(a, p))  # Fisher = Hessian
+    for mine, ref in zip(objective.kfac_factors(W), so.kfac_factors(a, p)):
+        np.testing.assert_allclose(mine, ref)
+    # the runners train the matrix W, passing the Fisher to a step that asks for hess
+    r = run(natural_gradient, objective, steps=3, lr=0.5)
+    assert r.xs.shape == (4, *W.shape) and np.all(np.diff(r.losses) < 0)
+    assert np.isnan(r.f_star) and np.array_equal(r.gap, r.losses)
 
 
 # --- the checks accept right answers and reject the usual mistakes ---------------------
