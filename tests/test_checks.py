@@ -4,7 +4,9 @@ Lesson-specific wrong versions (bias corrections, ε placement, look-ahead point
 are in the tests of each lesson; here every rule meets generic mistakes.
 """
 
+import ast
 import inspect
+import pathlib
 
 import numpy as np
 import pytest
@@ -123,3 +125,88 @@ def test_check_function_and_check_value():
 def test_check_step_prints_the_report(capsys):
     checks.check_step(optimizers.adam)
     assert capsys.readouterr().out.startswith("✔ adam: 3 cases")
+
+
+# --- the engine: cases with parts, the diagnose hook, copies, printing twins ---------------
+
+
+def test_a_case_with_parts_names_the_first_wrong_part_with_its_own_tolerance_and_hint():
+    seen = []
+
+    def doubled(got, expected):  # called on the wrong part only, with floats
+        seen.append(got.dtype)
+        return "b is doubled" if np.allclose(got, 2 * expected) else ""
+
+    case = checks.Case(
+        "c",
+        (),
+        (1.0, np.ones(2)),
+        parts=("a", "b"),
+        rtol=(0.0, 1e-3),
+        atol=0.0,
+        diagnose=(None, doubled),
+        hint="see the lesson",
+    )
+    assert checks.evaluate_function(lambda: (1.0, np.ones(2) + 1e-4), [case], name="f")
+    text = str(checks.evaluate_function(lambda: (1.0, [2, 2]), [case], name="f"))
+    assert text.startswith("✘ f: case 1/1 (c): b is wrong (a is right)\n  expected [1., 1.]")
+    assert text.endswith("  hint: b is doubled\n  hint: see the lesson")
+    assert seen == [np.float64]
+    text = str(checks.evaluate_function(lambda: (1 + 1e-4, np.ones(2)), [case], name="f"))
+    assert text.startswith("✘ f: case 1/1 (c): a is wrong\n") and "b is doubled" not in text
+
+
+def test_a_result_with_parts_must_be_a_tuple_of_them():
+    case = checks.Case("c", (), (1.0, np.ones(2)), parts=("loss", "dlogits"))
+    for got, kind in [(1.0, "float"), ([1.0, np.ones(2)], "list"), ((1.0, 2.0, 3.0), "tuple")]:
+        assert str(checks.evaluate_function(lambda: got, [case], name="f")) == (
+            f"✘ f: case 1/1 (c) returned {kind}; expected a pair (loss, dlogits)."
+        )
+
+
+def test_without_parts_a_list_is_as_good_as_a_tuple():
+    assert checks.evaluate_value("v", [np.ones(2), np.zeros(3)], (np.ones(2), np.zeros(3)))
+    assert checks.evaluate_value("v", [0.5, 2.0], (0.5, 2.0))
+
+
+def test_a_function_that_changes_its_arguments_cannot_change_the_cases():
+    def total(x):
+        s = x.sum()
+        x[:] = 0  # in place: the next case, and the next run, must still see ones
+        return s
+
+    cases = [checks.Case("ones", (np.ones(3),), 3.0)] * 2
+    assert checks.evaluate_function(total, cases) and checks.evaluate_function(total, cases)
+
+
+def test_a_bug_in_a_checked_function_is_reported_with_its_line():
+    def sq(x):
+        return x * undefined_name  # noqa: F821
+
+    text = str(checks.evaluate_function(sq, [checks.Case("x = 3", (3.0,), 9.0)]))
+    assert text.startswith(
+        "✘ sq: case 1/1 (x = 3) raised NameError in sq(), `return x * undefined_name"
+    )
+
+
+@pytest.mark.parametrize("name", [n for n in checks.__all__ if n.startswith("check_")])
+def test_each_check_is_the_printing_twin_of_an_evaluate(name):
+    check, evaluate = getattr(checks, name), getattr(checks, "evaluate_" + name[len("check_") :])
+    assert check.__name__ == name and check.__wrapped__ is evaluate
+    assert inspect.signature(check) == inspect.signature(evaluate)
+    assert inspect.cleandoc(evaluate.__doc__) in check.__doc__
+
+
+def test_a_printing_check_prints_the_report_and_returns_nothing(capsys):
+    assert checks.check_value("eta", 0.21, 0.2, hint="η = 0.2") is None
+    assert capsys.readouterr().out == str(checks.evaluate_value("eta", 0.21, 0.2, "η = 0.2")) + "\n"
+
+
+def test_checks_import_at_the_top_and_no_private_names():
+    for path in pathlib.Path(checks.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                where = f"{path.name}:{node.lineno}"
+                assert node in tree.body, f"{where}: an import inside a function"
+                assert not any(a.name.startswith("_") for a in node.names), where

@@ -3,11 +3,10 @@ the right ones; course_lib.rates agrees with the spectral radius of the iteratio
 the raw torch.optim.SGD reference maps onto the course's form as the lesson states."""
 
 import inspect
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from lessons import Exercise, exercise_tests, solution_functions
 
 from course_lib import checks, optimizers, quadratic_with_spectrum, rates, run
 from course_lib.problems import course_quadratic
@@ -29,22 +28,12 @@ def nesterov(x, grad, state, lr=0.01, gamma=0.9):
     return x - v
 
 
-def test_right_versions_pass():
-    for fn in (momentum, nesterov, optimizers.momentum, optimizers.nesterov):
-        report = checks.evaluate_step(fn)
-        assert report, str(report)
-        assert str(report).startswith(f"✔ {fn.__name__}: 3 cases")
-
-
-def test_velocity_in_place_update_also_passes():
+def momentum_in_place(x, grad, state, lr=0.01, gamma=0.9):
     # v *= γ; v += η g on a buffer the step owns is fine: nothing outside sees it.
-    def momentum(x, grad, state, lr=0.01, gamma=0.9):
-        v = state.setdefault("v", np.zeros_like(x))
-        v *= gamma
-        v += lr * grad(x)
-        return x - v
-
-    assert checks.evaluate_step(momentum)
+    v = state.setdefault("v", np.zeros_like(x))
+    v *= gamma
+    v += lr * grad(x)
+    return x - v
 
 
 # --- wrong versions -------------------------------------------------------------------
@@ -186,22 +175,6 @@ def _renamed(fn, name):
     return fn
 
 
-@pytest.mark.parametrize("mistake", sorted(wrong_momentum()))
-def test_momentum_check_rejects(mistake):
-    fn = _renamed(wrong_momentum()[mistake], "momentum")
-    report = checks.evaluate_step(fn)
-    assert not report, f"{mistake!r} passed the momentum check"
-    assert str(report).startswith("✘ momentum: case")
-
-
-@pytest.mark.parametrize("mistake", sorted(wrong_nesterov()))
-def test_nesterov_check_rejects(mistake):
-    fn = _renamed(wrong_nesterov()[mistake], "nesterov")
-    report = checks.evaluate_step(fn)
-    assert not report, f"{mistake!r} passed the nesterov check"
-    assert str(report).startswith("✘ nesterov: case")
-
-
 def test_reports_point_at_the_mistake():
     text = str(checks.evaluate_step(_renamed(wrong_nesterov()["gradient at x"], "nesterov")))
     assert "step 2 is the first that disagrees" in text and "look-ahead point" in text
@@ -250,17 +223,34 @@ WRONG_TUNINGS = {
 }
 
 
-def test_heavy_ball_tuning_check():
-    assert checks.evaluate_heavy_ball_tuning(heavy_ball_tuning)
-    assert checks.evaluate_heavy_ball_tuning(rates.heavy_ball_tuning)
+EXERCISES = {
+    # Exercises 2.1 and 2.2
+    "momentum": Exercise(
+        checks.evaluate_step,
+        right=[momentum, momentum_in_place, optimizers.momentum],
+        wrong={k: _renamed(f, "momentum") for k, f in wrong_momentum().items()},
+        args=("momentum",),
+    ),
+    "nesterov": Exercise(
+        checks.evaluate_step,
+        right=[nesterov, optimizers.nesterov],
+        wrong={k: _renamed(f, "nesterov") for k, f in wrong_nesterov().items()},
+        args=("nesterov",),
+    ),
+    # Exercise 2.3
+    "heavy-ball tuning": Exercise(
+        checks.evaluate_heavy_ball_tuning,
+        right=[heavy_ball_tuning, rates.heavy_ball_tuning],
+        wrong={k: _renamed(f, "heavy_ball_tuning") for k, f in WRONG_TUNINGS.items()},
+    ),
+}
+
+test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISES)
 
 
-@pytest.mark.parametrize("mistake", sorted(WRONG_TUNINGS))
-def test_heavy_ball_tuning_check_rejects(mistake):
-    fn = _renamed(WRONG_TUNINGS[mistake], "heavy_ball_tuning")
-    report = checks.evaluate_heavy_ball_tuning(fn)
-    assert not report, f"{mistake!r} passed"
-    assert str(report).startswith("✘ heavy_ball_tuning: case")
+def test_the_rule_is_found_by_name_and_every_reference_case_is_run():
+    for fn in (momentum, nesterov, optimizers.momentum, optimizers.nesterov):
+        assert str(checks.evaluate_step(fn)).startswith(f"✔ {fn.__name__}: 3 cases")
 
 
 # --- course_lib.rates against the iteration matrices (numpy.linalg) -------------------
@@ -381,16 +371,9 @@ def test_torch_sgd_state_maps_onto_the_course_form():
 
 # --- the lesson's own solutions -------------------------------------------------------
 
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "02-momentum.ipynb"
 
-
-@pytest.mark.skipif(not SOLUTION.exists(), reason="lesson 02 not built")
 def test_solution_exercises_pass_and_match_course_lib_signatures():
-    namespace = {"np": np}
-    for cell in json.loads(SOLUTION.read_text())["cells"]:
-        source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and "### BEGIN SOLUTION" in source:
-            exec(source, namespace)
+    namespace = solution_functions("02-momentum.ipynb")
     for name in ("momentum", "nesterov"):
         fn = namespace[name]
         assert checks.evaluate_step(fn), name

@@ -11,6 +11,7 @@ import pathlib
 import nbformat
 import numpy as np
 import pytest
+from lessons import Exercise, exercise_tests, solution_functions
 
 from course_lib import Quadratic, course_quadratic, optimizers, run
 from course_lib.checks import evaluate_step, evaluate_torch_convention
@@ -215,56 +216,43 @@ WRONG = {
     "adadelta": ADADELTA_WRONG,
 }
 
+# Words the report of a wrong version must contain: the hint for its mistake.
+HINTS = {
+    "adagrad_eps_outside": "inside the root",
+    "rmsprop_eps_outside": "inside the root",
+    "adagrad_state_not_carried": "step 1 was right, so look at what is kept in `state`",
+    "adadelta_new_u": "uses the old u",
+}
 
-@pytest.mark.parametrize("rule", sorted(RIGHT))
-def test_check_accepts_the_right_version(rule):
-    report = evaluate_step(RIGHT[rule], rule)
-    assert report, str(report)
-    assert str(report).startswith("✔")
+EXERCISES = {
+    rule: Exercise(
+        evaluate_step,
+        right=[RIGHT[rule]],
+        wrong={f.__name__: (f, HINTS.get(f.__name__, "")) for f in WRONG[rule]},
+        args=(rule,),
+    )
+    for rule in RIGHT
+} | {
+    # PyTorch's own convention (references_adaptive.json, from torch.optim)
+    f"{rule}_eps_outside": Exercise(
+        evaluate_torch_convention,
+        right=[outside],
+        wrong={"ε inside the root": (inside, "outside the root")},
+        args=(f"{rule}_eps_outside",),
+    )
+    for rule, outside, inside in [
+        ("adagrad", adagrad_eps_outside, optimizers.adagrad),
+        ("rmsprop", rmsprop_eps_outside, optimizers.rmsprop),
+    ]
+}
 
-
-@pytest.mark.parametrize(
-    "rule, wrong",
-    [(r, w) for r, ws in WRONG.items() for w in ws],
-    ids=lambda v: getattr(v, "__name__", v),
-)
-def test_check_rejects_wrong_version(rule, wrong):
-    with np.errstate(all="ignore"):
-        report = evaluate_step(wrong, rule)
-    assert not report, f"{rule}: the check accepted a wrong version\n{report}"
-    assert str(report).startswith("✘")
-
-
-def test_eps_outside_gets_the_eps_hint():
-    for wrong, rule in ((adagrad_eps_outside, "adagrad"), (rmsprop_eps_outside, "rmsprop")):
-        report = str(evaluate_step(wrong, rule))
-        assert "inside the root" in report, report
-
-
-def test_state_not_carried_gets_the_state_hint():
-    report = str(evaluate_step(adagrad_state_not_carried, "adagrad"))
-    assert "step 1 was right" in report and "state" in report
-
-
-def test_adadelta_new_u_gets_the_old_u_hint():
-    report = str(evaluate_step(ADADELTA_WRONG[0], "adadelta"))
-    assert "uses the old u" in report, report
+test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISES)
 
 
-# --- PyTorch's own convention (references_adaptive.json, from torch.optim) --------------
-
-
-@pytest.mark.parametrize(
-    "rule, outside, inside",
-    [
-        ("adagrad_eps_outside", adagrad_eps_outside, optimizers.adagrad),
-        ("rmsprop_eps_outside", rmsprop_eps_outside, optimizers.rmsprop),
-    ],
-)
-def test_torch_convention_is_eps_outside(rule, outside, inside):
-    assert evaluate_torch_convention(outside, rule)
-    report = evaluate_torch_convention(inside, rule)
-    assert not report and "outside the root" in str(report)
+def test_solution_answers_pass_their_checks():
+    namespace = solution_functions(LESSON)
+    for rule in RIGHT:
+        assert evaluate_step(namespace[rule], rule), rule
 
 
 # --- the lesson's claims ---------------------------------------------------------------

@@ -5,11 +5,9 @@ decoupled decay, state not carried between calls)."""
 
 import functools
 import inspect
-import json
-import pathlib
 
 import numpy as np
-import pytest
+from lessons import Exercise, exercise_tests, solution_functions
 
 from course_lib import optimizers
 from course_lib.checks import evaluate_step
@@ -274,94 +272,84 @@ RIGHT = {
 }
 
 WRONG = {
-    "adam": [
-        adam_no_bias_correction,
-        adam_only_m_corrected,
-        adam_t_from_zero,
-        adam_t_plus_one,
-        adam_betas_swapped,
-        adam_eps_inside_root,
-        adam_eps_before_correction,
-        adam_state_not_carried,
-        adam_hard_coded_betas,
-        adam_sign_error,
-    ],
-    "amsgrad": [
-        amsgrad_max_of_v_hat,
-        amsgrad_max_of_g2,
-        amsgrad_paper_form,
-        amsgrad_plain_adam,
-        amsgrad_state_not_carried,
-    ],
-    "adamax": [
-        adamax_squares,
-        adamax_eps_outside_max,
-        adamax_u_bias_corrected,
-        adamax_state_not_carried,
-    ],
-    "nadam": [
-        nadam_momentum_with_beta1_t,
-        nadam_gradient_with_beta1_t_plus_1,
-        nadam_plain_adam,
-        nadam_state_not_carried,
-    ],
-    "adabelief": [
-        adabelief_old_m,
-        adabelief_g_squared,
-        adabelief_eps_not_in_s,
-        adabelief_state_not_carried,
-    ],
-    "adamw": [
-        adamw_l2_instead_of_decoupled,
-        adamw_decay_without_lr,
-        adamw_no_decay,
-        adamw_state_not_carried,
-    ],
+    "adam": {
+        "no bias correction": adam_no_bias_correction,
+        "only m corrected": adam_only_m_corrected,
+        "t from 0": adam_t_from_zero,
+        "t + 1": adam_t_plus_one,
+        "β's swapped": adam_betas_swapped,
+        "ε inside the root": adam_eps_inside_root,
+        "ε before the correction": adam_eps_before_correction,
+        "state not carried": (
+            adam_state_not_carried,
+            "step 1 was right, so look at what is kept in `state`",
+        ),
+        "β's hard-coded": adam_hard_coded_betas,
+        "sign error": adam_sign_error,
+    },
+    "amsgrad": {
+        "maximum of v̂": amsgrad_max_of_v_hat,
+        "maximum of g²": amsgrad_max_of_g2,
+        "the paper's form": amsgrad_paper_form,
+        "plain Adam": amsgrad_plain_adam,
+        "state not carried": amsgrad_state_not_carried,
+    },
+    "adamax": {
+        "squares": adamax_squares,
+        "ε outside the max": adamax_eps_outside_max,
+        "u bias-corrected": adamax_u_bias_corrected,
+        "state not carried": adamax_state_not_carried,
+    },
+    "nadam": {
+        "momentum with β1^t": nadam_momentum_with_beta1_t,
+        "gradient with β1^(t+1)": nadam_gradient_with_beta1_t_plus_1,
+        "plain Adam": nadam_plain_adam,
+        "state not carried": nadam_state_not_carried,
+    },
+    "adabelief": {
+        "old m": adabelief_old_m,
+        "g²": adabelief_g_squared,
+        "ε not in s": adabelief_eps_not_in_s,
+        "state not carried": adabelief_state_not_carried,
+    },
+    "adamw": {
+        "L2 instead of decoupled": adamw_l2_instead_of_decoupled,
+        "decay without lr": adamw_decay_without_lr,
+        "no decay": adamw_no_decay,
+        "state not carried": adamw_state_not_carried,
+    },
 }
 
 
-@pytest.mark.parametrize("rule", sorted(RIGHT))
-def test_check_accepts_the_right_version(rule):
-    report = evaluate_step(RIGHT[rule], rule)
-    assert report, str(report)
-    assert str(report).startswith("✔")
+def dozat(x, grad, state, momentum_decay=None, **hp):  # ignores the schedule
+    return optimizers.nadam(x, grad, state, **hp)
 
 
-@pytest.mark.parametrize(
-    "rule, wrong",
-    [(r, w) for r, ws in WRONG.items() for w in ws],
-    ids=lambda v: getattr(v, "__qualname__", v),
-)
-def test_check_rejects_wrong_version(rule, wrong):
-    with np.errstate(all="ignore"):
-        report = evaluate_step(wrong, rule)
-    assert not report, f"{rule}: the check accepted a wrong version\n{report}"
-    assert str(report).startswith("✘")
+EXERCISES = {
+    rule: Exercise(evaluate_step, right=[RIGHT[rule]], wrong=WRONG[rule], args=(rule,))
+    for rule in RIGHT
+} | {
+    # torch's default μ schedule (momentum_decay = 0.004), and Adam's weight decay: L2
+    "nadam_schedule": Exercise(
+        evaluate_step,
+        right=[functools.partial(optimizers.nadam, momentum_decay=0.004)],
+        wrong={"no schedule (Dozat)": dozat},
+        args=("nadam_schedule",),
+    ),
+    "adam_l2": Exercise(
+        evaluate_step,
+        right=[optimizers.adam],
+        wrong={"decoupled decay": functools.partial(optimizers.adamw, weight_decay=0.5)},
+        args=("adam_l2",),
+    ),
+}
 
-
-def test_state_not_carried_gets_the_state_hint():
-    report = str(evaluate_step(adam_state_not_carried, "adam"))
-    assert "step 1 was right" in report and "state" in report
+test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISES)
 
 
 def test_wrong_betas_are_reported_with_a_hint():
     report = str(evaluate_step(adam_hard_coded_betas, "adam"))
     assert "case 2/3" in report and "β1 belongs to m" in report
-
-
-def test_nadam_schedule_matches_torch_default():
-    step = functools.partial(optimizers.nadam, momentum_decay=0.004)
-    assert evaluate_step(step, "nadam_schedule")
-
-    def dozat(x, grad, state, momentum_decay=None, **hp):  # ignores the schedule
-        return optimizers.nadam(x, grad, state, **hp)
-
-    assert not evaluate_step(dozat, "nadam_schedule")
-
-
-def test_adam_weight_decay_is_l2():
-    assert evaluate_step(optimizers.adam, "adam_l2")
-    assert not evaluate_step(functools.partial(optimizers.adamw, weight_decay=0.5), "adam_l2")
 
 
 def test_adamax_large_eps_hint_says_inside_the_max():
@@ -371,25 +359,11 @@ def test_adamax_large_eps_hint_says_inside_the_max():
 
 # --- the lesson's own solutions ----------------------------------------------------------
 
-SOLUTION = pathlib.Path(__file__).resolve().parents[1] / "solutions" / "04-adam-family.ipynb"
 
-
-def solution_functions():
-    """The exercise functions of solutions/04-adam-family.ipynb, defined from their cells."""
-    nb = json.loads(SOLUTION.read_text())
-    namespace = {"np": np}
-    for cell in nb["cells"]:
-        source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and "### BEGIN SOLUTION" in source:
-            exec(source, namespace)
-    return {name: namespace[name] for name in RIGHT}
-
-
-@pytest.mark.skipif(not SOLUTION.exists(), reason="lesson 04 not built")
 def test_solution_exercises_pass_and_match_course_lib_signatures():
-    functions = solution_functions()
-    assert set(functions) == set(RIGHT)
-    for name, fn in functions.items():
+    namespace = solution_functions("04-adam-family.ipynb")
+    for name in RIGHT:
+        fn = namespace[name]
         assert evaluate_step(fn, name), name
         ours = inspect.signature(fn).parameters
         lib = inspect.signature(optimizers.STEPS[name]).parameters

@@ -8,10 +8,10 @@ from functools import partial
 
 import numpy as np
 import pytest
+from lessons import Exercise, exercise_tests, solution_functions
 
 from course_lib import optimizers, schedules, train_minibatch
 from course_lib.checks import evaluate_schedule, load_references
-from course_lib.contract import ExerciseNotDone
 from course_lib.problems import LeastSquares
 
 S = schedules
@@ -270,27 +270,6 @@ COSINE_WRONG = {
 }
 
 
-def test_cosine_student_version_passes():
-    cosine_right.__name__ = "cosine_annealing_lr"
-    assert evaluate_schedule(cosine_right, "cosine_annealing_lr")
-
-
-@pytest.mark.parametrize("mistake", list(COSINE_WRONG))
-def test_cosine_mistakes_fail_with_hint(mistake):
-    wrong, hint = COSINE_WRONG[mistake]
-    report = evaluate_schedule(wrong, "cosine_annealing_lr")
-    assert not report and "✘" in str(report)
-    assert hint in str(report), str(report)
-
-
-def test_unfinished_schedule_raises_exercise_not_done():
-    def cosine_annealing_lr(t, lr, T_max, eta_min=0.0):
-        raise NotImplementedError("Exercise 6.3: cosine annealing")
-
-    with pytest.raises(ExerciseNotDone, match=r"Exercise 6\.3"):
-        evaluate_schedule(cosine_annealing_lr)
-
-
 # --- Exercise 6.4: linear warm-up ---------------------------------------------------------
 
 
@@ -338,16 +317,30 @@ LINEAR_WRONG = {
 }
 
 
-def test_linear_student_version_passes():
-    assert evaluate_schedule(linear_right, "linear_lr")
+# --- the checks of Exercises 6.3 and 6.4 ----------------------------------------------------
+
+EXERCISES = {
+    "cosine_annealing_lr": Exercise(
+        evaluate_schedule,
+        right=[cosine_right, S.cosine_annealing_lr],
+        wrong=COSINE_WRONG,
+        args=("cosine_annealing_lr",),
+    ),
+    "linear_lr": Exercise(
+        evaluate_schedule,
+        right=[linear_right, S.linear_lr],
+        wrong=LINEAR_WRONG,
+        args=("linear_lr",),
+    ),
+}
+
+test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISES)
 
 
-@pytest.mark.parametrize("mistake", list(LINEAR_WRONG))
-def test_linear_mistakes_fail_with_hint(mistake):
-    wrong, hint = LINEAR_WRONG[mistake]
-    report = evaluate_schedule(wrong, "linear_lr")
-    assert not report and "✘" in str(report)
-    assert hint in str(report), str(report)
+def test_solution_answers_pass_their_checks():
+    namespace = solution_functions("06-training-a-network.ipynb")
+    for name in EXERCISES:
+        assert evaluate_schedule(namespace[name]), name
 
 
 def test_student_error_is_reported_with_its_line():

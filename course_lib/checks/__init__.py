@@ -1,0 +1,94 @@
+"""Instant feedback on exercises: ✔, or ✘ with the case, the first step (or part) that
+disagrees, expected against got, and a hint for the likely mistake. An unfinished exercise
+raises ``ExerciseNotDone``: one line, no traceback, and Run All stops there.
+
+Each ``check_*`` prints the Report its ``evaluate_*`` twin returns (for tests). ``engine``
+holds Report, Case and the evaluators; ``steps`` the step rules' check (lessons 01–04);
+``lesson01`` … ``lesson06`` each lesson's other exercises, their cases and hints.
+"""
+
+from ..data import load_references
+from .engine import (
+    Case,
+    Report,
+    call_student,
+    check_function,
+    check_value,
+    evaluate_function,
+    evaluate_trajectories,
+    evaluate_value,
+    printing,
+)
+from .lesson01 import (
+    check_gd_contraction,
+    check_minibatch_grad,
+    check_minibatch_sampler,
+    evaluate_gd_contraction,
+    evaluate_minibatch_grad,
+    evaluate_minibatch_sampler,
+)
+from .lesson02 import check_heavy_ball_tuning, evaluate_heavy_ball_tuning
+from .lesson03 import check_torch_convention, evaluate_torch_convention
+from .lesson05 import (
+    check_backtracking,
+    check_bfgs_update,
+    check_kfac_precondition,
+    check_newton,
+    check_update_radius,
+    evaluate_backtracking,
+    evaluate_bfgs_update,
+    evaluate_kfac_precondition,
+    evaluate_newton,
+    evaluate_update_radius,
+)
+from .lesson06 import (
+    check_dense_tanh_backward,
+    check_schedule,
+    check_softmax_cross_entropy,
+    evaluate_dense_tanh_backward,
+    evaluate_schedule,
+    evaluate_softmax_cross_entropy,
+)
+from .steps import check_step, evaluate_step, problem_from_spec
+
+__all__ = [
+    "Case",
+    "Report",
+    "call_student",
+    "check_backtracking",
+    "check_bfgs_update",
+    "check_dense_tanh_backward",
+    "check_function",
+    "check_gd_contraction",
+    "check_heavy_ball_tuning",
+    "check_kfac_precondition",
+    "check_minibatch_grad",
+    "check_minibatch_sampler",
+    "check_newton",
+    "check_schedule",
+    "check_softmax_cross_entropy",
+    "check_step",
+    "check_torch_convention",
+    "check_update_radius",
+    "check_value",
+    "evaluate_backtracking",
+    "evaluate_bfgs_update",
+    "evaluate_dense_tanh_backward",
+    "evaluate_function",
+    "evaluate_gd_contraction",
+    "evaluate_heavy_ball_tuning",
+    "evaluate_kfac_precondition",
+    "evaluate_minibatch_grad",
+    "evaluate_minibatch_sampler",
+    "evaluate_newton",
+    "evaluate_schedule",
+    "evaluate_softmax_cross_entropy",
+    "evaluate_step",
+    "evaluate_torch_convention",
+    "evaluate_trajectories",
+    "evaluate_update_radius",
+    "evaluate_value",
+    "load_references",
+    "printing",
+    "problem_from_spec",
+]

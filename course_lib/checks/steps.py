@@ -1,0 +1,28 @@
+"""check_step (lessons 01–04): a step function against its rule's reference trajectories,
+recorded from torch.optim and the authors' code by tools/make_reference.py."""
+
+import numpy as np
+
+from ..contract import name_of
+from ..data import load_references
+from ..problems import rosenbrock
+from .engine import evaluate_trajectories, printing
+
+
+def problem_from_spec(spec):
+    """Gradient callable of a reference case's problem (specs written by make_reference.py)."""
+    if spec["kind"] == "quadratic":  # f = Σ ½ a x² − b x, elementwise, any shape
+        a, b = np.array(spec["a"], dtype=float), np.array(spec["b"], dtype=float)
+        return lambda x: a * x - b
+    if spec["kind"] == "rosenbrock":
+        return rosenbrock.grad
+    raise ValueError(f"unknown problem kind {spec['kind']!r}")
+
+
+def evaluate_step(fn, rule=None, section="steps"):
+    """Run step function ``fn`` on every reference case of ``rule`` (by default fn's name)."""
+    ref = load_references(section)["rules"][rule or name_of(fn)]
+    return evaluate_trajectories(fn, ref, lambda spec: (problem_from_spec(spec), {}))
+
+
+check_step = printing(evaluate_step)

@@ -1,0 +1,79 @@
+"""What the lessons' tests share: the exercise functions of a solution notebook, and one
+table-driven set of tests for exercise checks (right versions pass, each mistake fails with
+its hint, an unfinished stub says so).
+
+Imported as ``lessons`` (pytest puts this folder on sys.path for the test modules in it)."""
+
+import pathlib
+from dataclasses import dataclass, field
+
+import nbformat
+import numpy as np
+import pytest
+
+from course_lib.contract import ExerciseNotDone, name_of
+
+SOLUTIONS = pathlib.Path(__file__).resolve().parents[1] / "solutions"
+
+
+def solution_functions(notebook):
+    """What the exercise cells (those with ### BEGIN SOLUTION) of solutions/<notebook> define."""
+    namespace = {"np": np}
+    for cell in nbformat.read(SOLUTIONS / notebook, as_version=4).cells:
+        if cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source:
+            exec(cell.source, namespace)
+    return namespace
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("Exercise 9.9: unfinished")
+
+
+@dataclass
+class Exercise:
+    """An exercise's check and the answers it must judge.
+
+    evaluate: a ``checks.evaluate_*``, called as evaluate(fn, *args) (args: e.g. the rule).
+    right: versions that must pass. wrong: mistake → a version with it, or (version, words
+    its report must contain).
+    """
+
+    evaluate: object
+    right: list
+    wrong: dict = field(default_factory=dict)
+    args: tuple = ()
+
+    def report(self, fn):
+        with np.errstate(all="ignore"):
+            return self.evaluate(fn, *self.args)
+
+
+def exercise_tests(exercises):
+    """Three tests over a table {exercise: Exercise}, for a test module to bind to test_* names
+    (``test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISES)``):
+    the right versions pass; each mistake fails, naming the function and its case, with its
+    hint; an unfinished exercise raises ExerciseNotDone."""
+    right = [(label, fn) for label, ex in exercises.items() for fn in ex.right]
+    wrong = [(label, mistake) for label, ex in exercises.items() for mistake in ex.wrong]
+
+    @pytest.mark.parametrize("label, fn", right, ids=[f"{a}-{name_of(f)}" for a, f in right])
+    def test_right_passes(label, fn):
+        report = exercises[label].report(fn)
+        assert report and str(report).startswith(f"✔ {name_of(fn)}: "), str(report)
+
+    @pytest.mark.parametrize("label, mistake", wrong, ids=[f"{a}-{m}" for a, m in wrong])
+    def test_mistake_fails(label, mistake):
+        entry = exercises[label].wrong[mistake]
+        fn, hint = entry if isinstance(entry, tuple) else (entry, "")
+        report = exercises[label].report(fn)
+        text = str(report)
+        assert not report, f"{label}: {mistake!r} passed the check\n{text}"
+        assert text.startswith(f"✘ {name_of(fn)}: case "), text
+        assert hint in text, text
+
+    @pytest.mark.parametrize("label", list(exercises))
+    def test_unfinished(label):
+        with pytest.raises(ExerciseNotDone, match=r"Exercise 9\.9: unfinished — not finished yet"):
+            exercises[label].report(stub)
+
+    return test_right_passes, test_mistake_fails, test_unfinished
