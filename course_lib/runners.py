@@ -27,6 +27,7 @@ from .contract import (
     normalise,
     step_extras,
 )
+from .problems import PROBLEMS
 
 EXPLODE = 1e10  # a loss or iterate this many times larger than at the start counts as diverged
 
@@ -212,8 +213,6 @@ def make_runs(optimizers, problem, steps=50, x0=None):
     step`` or ``label → (step, hyperparameters)`` (``contract.normalise``); problem: a
     Problem or its name in ``course_lib.PROBLEMS``.
     """
-    from .problems import PROBLEMS
-
     problem = PROBLEMS[problem] if isinstance(problem, str) else problem
     return [
         run(step, problem, x0=x0, steps=steps, label=label, **hp)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from course_lib import ExerciseNotDone, checks, optimizers
+from course_lib.contract import InputError
 
 RULES = sorted(optimizers.STEPS)
 
@@ -210,3 +211,12 @@ def test_checks_import_at_the_top_and_no_private_names():
                 where = f"{path.name}:{node.lineno}"
                 assert node in tree.body, f"{where}: an import inside a function"
                 assert not any(a.name.startswith("_") for a in node.names), where
+
+
+def test_a_step_named_like_no_rule_is_told_how_to_name_it():
+    def my_step(x, grad, state, lr=0.1):
+        return x - lr * grad(x)
+
+    with pytest.raises(InputError, match=r"no reference trajectories for a rule named 'my_step'"):
+        checks.evaluate_step(my_step)
+    assert checks.evaluate_step(my_step, "gd")

@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -148,7 +149,16 @@ def test_an_editable_install_prints_no_warning(tmp_path):
 
 def test_the_wheel_builds_without_warnings_and_works_from_a_fresh_venv(tmp_path):
     """Build the wheel as pip does, install it into a new venv, load every data set there."""
-    pip_without_warnings("wheel", "-w", str(tmp_path / "dist"), str(ROOT))
+    # From a copy without build leftovers: setuptools would reuse a stale build/ folder.
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".ipynb_checkpoints"
+        ),
+    )
+    pip_without_warnings("wheel", "-w", str(tmp_path / "dist"), str(source))
     wheel = next((tmp_path / "dist").glob("course_lib-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     data = {

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..data import load_references
 from ..problems import Quadratic, course_quadratic, rosenbrock
-from ..second_order import backtracking, update_radius
+from ..second_order import backtracking, unvec, update_radius, vec
 from .engine import Case, evaluate_function, evaluate_trajectories, printing
 
 # --- Exercise 5.1: the Newton step ----------------------------------------------------------
@@ -206,8 +206,7 @@ def kfac_cases():
         ("W of shape (3, 3): square, the factors' order matters", 3, 3),
     ]:
         A, G, grad_W = spd(d_in), spd(d_out), rng.standard_normal((d_out, d_in))
-        vec = grad_W.reshape(-1, order="F")
-        expected = np.linalg.solve(np.kron(A, G), vec).reshape(d_out, d_in, order="F")
+        expected = unvec(np.linalg.solve(np.kron(A, G), vec(grad_W)), grad_W.shape)
         cases.append(Case(name, (grad_W, A, G), expected, hint=hint, rtol=1e-9))
     return cases
 

@@ -3,7 +3,7 @@ recorded from torch.optim and the authors' code by tools/make_reference.py."""
 
 import numpy as np
 
-from ..contract import name_of
+from ..contract import InputError, name_of
 from ..data import load_references
 from ..problems import rosenbrock
 from .engine import evaluate_trajectories, printing
@@ -21,7 +21,14 @@ def problem_from_spec(spec):
 
 def evaluate_step(fn, rule=None, section="steps"):
     """Run step function ``fn`` on every reference case of ``rule`` (by default fn's name)."""
-    ref = load_references(section)["rules"][rule or name_of(fn)]
+    rules = load_references(section)["rules"]
+    rule = rule or name_of(fn)
+    if rule not in rules:
+        raise InputError(
+            f"no reference trajectories for a rule named {rule!r}: name your function like one "
+            f"of {sorted(rules)}, or pass the rule, e.g. check_step(my_step, 'adam')"
+        )
+    ref = rules[rule]
     return evaluate_trajectories(fn, ref, lambda spec: (problem_from_spec(spec), {}))
 
 
