@@ -35,6 +35,8 @@ MUTANTS = {
     "update twice as large": lambda s, x, g, st, hp: x + 2 * (s(x, g, st, **hp) - x),
     "returns a list": lambda s, x, g, st, hp: list(s(x, g, st, **hp)),
     "returns None": lambda s, x, g, st, hp: None,
+    # np.array([x[0] - lr*g[0], x[1] - lr*g[1]]): right whenever x has 2 rows
+    "only the first two rows": lambda s, x, g, st, hp: s(x, g, st, **hp)[:2],
 }
 
 
@@ -62,7 +64,7 @@ def test_report_names_case_step_expected_got_and_hint():
         return x - v  # forgets to store v
 
     text = str(checks.evaluate_step(momentum))
-    assert "case 1/3 (course quadratic, η = 0.1, γ = 0.9)" in text
+    assert "case 1/4 (course quadratic, η = 0.1, γ = 0.9)" in text
     assert "step 2 is the first that disagrees (the steps before it agree)" in text
     assert "expected x_2 = [" in text and "got      x_2 = [" in text
     assert "state" in text and "hint:" in text
@@ -100,7 +102,7 @@ def test_a_bug_in_the_students_code_is_reported_with_its_line():
         return x - lr * grad(x) / undefined_name  # noqa: F821
 
     text = str(checks.evaluate_step(gd))
-    assert text.startswith("✘ gd: case 1/3") and "NameError" in text
+    assert text.startswith("✘ gd: case 1/4") and "NameError" in text
     assert "`return x - lr * grad(x) / undefined_name" in text
 
 
@@ -125,7 +127,7 @@ def test_check_function_and_check_value():
 
 def test_check_step_prints_the_report(capsys):
     checks.check_step(optimizers.adam)
-    assert capsys.readouterr().out.startswith("✔ adam: 3 cases")
+    assert capsys.readouterr().out.startswith("✔ adam: 4 cases")
 
 
 # --- the engine: cases with parts, the diagnose hook, copies, printing twins ---------------
@@ -220,3 +222,17 @@ def test_a_step_named_like_no_rule_is_told_how_to_name_it():
     with pytest.raises(InputError, match=r"no reference trajectories for a rule named 'my_step'"):
         checks.evaluate_step(my_step)
     assert checks.evaluate_step(my_step, "gd")
+
+
+def test_no_constant_factor_diagnosis_for_a_zero_or_infinite_factor():
+    def gd(x, grad, state, lr=0.1):
+        return x.copy()  # forgets the update
+
+    text = str(checks.evaluate_step(gd))
+    assert "does not move x" in text and "0 ×" not in text
+
+    def gd_inf(x, grad, state, lr=0.1):
+        return x - np.inf * grad(x)
+
+    text = str(checks.evaluate_step(gd_inf, "gd"))
+    assert "inf ×" not in text and "✘ gd" in text

@@ -181,7 +181,7 @@ def test_reports_point_at_the_mistake():
     text = str(checks.evaluate_step(_renamed(wrong_momentum()["sign error"], "momentum")))
     assert "wrong sign" in text
     text = str(checks.evaluate_step(_renamed(wrong_momentum()["(1 − γ) instead of η"], "momentum")))
-    assert "case 2/3" in text and "(1 − γ)" in text
+    assert "case 2/4" in text and "(1 − γ)" in text
     text = str(checks.evaluate_step(_renamed(wrong_momentum()["fresh v each call"], "momentum")))
     assert "step 2 is the first" in text and "state" in text
 
@@ -193,7 +193,7 @@ def test_global_velocity_fails_even_when_the_first_case_passes():
     assert not first
     # Running the check again (a student re-running the cell) fails at once.
     again = checks.evaluate_step(momentum_global)
-    assert not again and "case 1/3" in str(again)
+    assert not again and "case 1/4" in str(again)
 
 
 # --- Exercise 2.3: heavy-ball tuning ----------------------------------------------------
@@ -250,7 +250,7 @@ test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISE
 
 def test_the_rule_is_found_by_name_and_every_reference_case_is_run():
     for fn in (momentum, nesterov, optimizers.momentum, optimizers.nesterov):
-        assert str(checks.evaluate_step(fn)).startswith(f"✔ {fn.__name__}: 3 cases")
+        assert str(checks.evaluate_step(fn)).startswith(f"✔ {fn.__name__}: 4 cases")
 
 
 # --- course_lib.rates against the iteration matrices (numpy.linalg) -------------------

@@ -349,12 +349,12 @@ test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISE
 
 def test_wrong_betas_are_reported_with_a_hint():
     report = str(evaluate_step(adam_hard_coded_betas, "adam"))
-    assert "case 2/3" in report and "β1 belongs to m" in report
+    assert "case 2/4" in report and "β1 belongs to m" in report
 
 
 def test_adamax_large_eps_hint_says_inside_the_max():
     report = str(evaluate_step(adamax_eps_outside_max, "adamax"))
-    assert "case 3/3" in report and "inside the max" in report
+    assert "case 3/4" in report and "inside the max" in report
 
 
 # --- the lesson's own solutions ----------------------------------------------------------

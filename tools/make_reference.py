@@ -34,10 +34,30 @@ QUAD23 = {
     "a": [[1.0, 0.5, 3.0], [0.1, 2.0, 0.7]],
     "b": [[0.5, -1.0, 0.2], [0.0, 0.3, -0.4]],
 }
+QUAD32 = {
+    "kind": "quadratic",  # x of shape (3, 2): a first axis longer than 2
+    "a": [[2.0, 0.3], [0.5, 1.5], [1.0, 4.0]],
+    "b": [[0.1, -0.2], [0.0, 0.4], [-0.3, 0.0]],
+}
 ROSEN = {"kind": "rosenbrock"}
 X_QUAD2 = [-5.0, -2.0]
 X_QUAD23 = [[1.0, -2.0, 0.5], [3.0, 0.2, -1.0]]
+X_QUAD32 = [[1.5, -1.0], [-0.5, 2.0], [0.8, -1.2]]
 X_ROSEN = [-1.2, 1.0]
+
+
+def tall_case(first):
+    """The first case's hyperparameters on an x of shape (3, 2): a step written for two
+    coordinates (x[0], x[1]) passes cases of shape (2,) and (2, 3), and fails this one."""
+    return case(
+        "x of shape (3, 2)",
+        QUAD32,
+        X_QUAD32,
+        5,
+        "x can have any shape, with a first axis longer than 2 here: compute on the whole "
+        "array x (x - lr * g), not on x[0] and x[1].",
+        **first["hyperparameters"],
+    )
 
 
 def case(name, problem, x0, steps, hint="", **hyperparameters):
@@ -112,6 +132,7 @@ def make_steps():
     R = {}
 
     def rule(name, source, make, cases, to_course=None, custom=None):
+        cases = [*cases, tall_case(cases[0])]
         for c in cases:
             c["expected"] = custom(torch, c) if custom else trajectory(torch, c, make, to_course)
         R[name] = {"source": source, "cases": cases}
@@ -640,6 +661,7 @@ def make_adaptive():
             ],
         ),
     ]:
+        cases = [*cases, tall_case(cases[0])]
         for c in cases:
             c["expected"] = trajectory(torch, c, make)
             del c["x0"], c["steps"]

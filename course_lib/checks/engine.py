@@ -105,10 +105,20 @@ def _step_hint(got_step, exp_step):
         return "your update has the wrong sign: it moves uphill."
     nz = np.abs(exp_step) > 1e-12
     if nz.any():
-        ratio = got_step[nz] / exp_step[nz]
-        if np.allclose(ratio, ratio.flat[0], rtol=1e-6) and not np.isclose(ratio.flat[0], 1):
+        with np.errstate(all="ignore"):
+            ratio = got_step[nz] / exp_step[nz]
+        if np.all(got_step == 0):
+            return "your step does not move x: is the update applied (x − …) and returned?"
+        factor = ratio.flat[0]
+        # a finite, non-zero factor only: "0 ×" or "inf ×" would describe nothing useful
+        if (
+            np.isfinite(factor)
+            and factor != 0
+            and np.allclose(ratio, factor, rtol=1e-6)
+            and not np.isclose(factor, 1)
+        ):
             return (
-                f"your update is {ratio.flat[0]:.6g} × the expected one in every coordinate: "
+                f"your update is {factor:.6g} × the expected one in every coordinate: "
                 "a constant factor (η, 1 − β, a bias correction) is off."
             )
     return ""
