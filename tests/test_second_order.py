@@ -510,3 +510,22 @@ def test_kfac_check_accepts_the_right_versions():
 @pytest.mark.parametrize("mistake", sorted(KFAC_MUTANTS))
 def test_kfac_check_rejects(mistake):
     assert not checks.evaluate_kfac_precondition(KFAC_MUTANTS[mistake])
+
+
+def test_a_line_search_that_never_stops_fails_its_check_instead_of_hanging():
+    def alpha_missing_from_the_condition(f, x, g, p, alpha=1.0, c=1e-4, shrink=0.5):
+        fx, slope = f(x), g @ p
+        while f(x + alpha * p) > fx + c * slope:
+            alpha = alpha * shrink
+        return alpha
+
+    def shrink_not_assigned(f, x, g, p, alpha=1.0, c=1e-4, shrink=0.5):
+        fx, slope = f(x), g @ p
+        while f(x + alpha * p) > fx + c * alpha * slope:
+            alpha * shrink  # the slip under test: not assigned
+        return alpha
+
+    for wrong in (alpha_missing_from_the_condition, shrink_not_assigned):
+        report = str(checks.evaluate_backtracking(wrong))
+        assert report.startswith(f"✘ {wrong.__name__}: case") and "LoopNeverEnds" in report
+        assert "alpha = alpha * shrink" in report

@@ -96,9 +96,33 @@ def backtracking_cases():
     ]:
         x = np.array(x)
         g = problem.grad(x)
-        args = (problem.f, x, g, direction(x, g, problem.hess(x)))
-        cases.append(Case(name, args, backtracking(*args, **kw), kwargs=kw, hint=hint))
+        p = direction(x, g, problem.hess(x))
+        expected = backtracking(problem.f, x, g, p, **kw)
+        args = (CallBudget(problem.f), x, g, p)  # fresh for every case: a loop cannot hang
+        cases.append(Case(name, args, expected, kwargs=kw, hint=hint))
     return cases
+
+
+class LoopNeverEnds(RuntimeError):
+    """A loop under check called f far more often than the right answer needs."""
+
+
+class CallBudget:
+    """f, counting its calls: past ``limit`` it raises LoopNeverEnds, so that a search loop
+    that never stops fails its check with one line instead of hanging the notebook."""
+
+    def __init__(self, f, limit=200):
+        self.f, self.limit, self.calls = f, limit, 0
+
+    def __call__(self, x):
+        self.calls += 1
+        if self.calls > self.limit:
+            raise LoopNeverEnds(
+                f"f was called {self.limit} times without the search stopping: is α shrunk "
+                "and assigned (alpha = alpha * shrink), and does the condition use the new α, "
+                "f(x + α p) > f(x) + c·α·gᵀp?"
+            )
+        return self.f(x)
 
 
 def evaluate_backtracking(fn):
