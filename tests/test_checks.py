@@ -236,3 +236,59 @@ def test_no_constant_factor_diagnosis_for_a_zero_or_infinite_factor():
 
     text = str(checks.evaluate_step(gd_inf, "gd"))
     assert "inf ×" not in text and "✘ gd" in text
+
+
+def _slip(rule, step):
+    """A student's step, named like the rule, that makes one slip."""
+    step.__name__ = rule
+    return step
+
+
+def _adam_eps_inside(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    t = state["t"] = state.get("t", 0) + 1
+    g = grad(x)
+    m = state["m"] = beta1 * state.get("m", 0) + (1 - beta1) * g
+    v = state["v"] = beta2 * state.get("v", 0) + (1 - beta2) * g * g
+    return x - lr * (m / (1 - beta1**t)) / np.sqrt(v / (1 - beta2**t) + eps)
+
+
+@pytest.mark.parametrize(
+    ("rule", "step", "words"),
+    [
+        ("adam", _adam_eps_inside, "ε goes outside the root"),
+        (
+            "adam",
+            lambda x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8: optimizers.adam(
+                x, grad, state, lr, beta2, beta1, eps
+            ),
+            "β1 and β2 are swapped",
+        ),
+        (
+            "adamw",
+            lambda x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2: (
+                optimizers.adamw(
+                    x * (1 - lr * weight_decay), grad, state, lr, beta1, beta2, eps, 0.0
+                )
+            ),
+            "the gradient is taken at the decayed x",
+        ),
+        (
+            "adamw",
+            lambda x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2: (
+                optimizers.adam(x, grad, state, lr, beta1, beta2, eps, weight_decay)
+            ),
+            "that is Adam with an L2 term",
+        ),
+        (
+            "nesterov",
+            lambda x, grad, state, lr=0.01, gamma=0.9: optimizers.momentum(
+                x, grad, state, lr, gamma
+            ),
+            "the look-ahead point",
+        ),
+    ],
+)
+def test_the_usual_slips_are_named_with_one_hint_only(rule, step, words):
+    report = checks.evaluate_step(_slip(rule, step))
+    hints = [line for line in report.lines if line.startswith("  hint:")]
+    assert not report and len(hints) == 1 and words in hints[0], str(report)

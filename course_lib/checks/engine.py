@@ -124,13 +124,15 @@ def _step_hint(got_step, exp_step):
     return ""
 
 
-def evaluate_trajectories(fn, ref, make_problem, diagnose=None):
+def evaluate_trajectories(fn, ref, make_problem, diagnose=None, identify=None):
     """Run step function ``fn`` on reference cases and compare every iterate; return a Report.
 
     ref: {"source": …, "cases": [{"name", "problem", "hyperparameters", "expected", "hint"}]}.
     make_problem(spec) → (grad, extras): the gradient and any keyword arguments the step
     takes from the problem (``hess`` for Newton). diagnose(x, x_new, grad, extras,
-    hyperparameters) → a hint for a rule-specific mistake, or "".
+    hyperparameters) → a hint for a rule-specific mistake, or "". identify(x0, k, x_new,
+    grad, kwargs) → the name of a known slip that reproduces the student's x_k from x_0,
+    or "": when it names one, that is the only hint (no generic guesses beside it).
     """
     name = name_of(fn)
     for i, case in enumerate(ref["cases"], 1):
@@ -158,6 +160,9 @@ def evaluate_trajectories(fn, ref, make_problem, diagnose=None):
                 f"  expected x_{k} = {fmt(expected[k])}",
                 f"  got      x_{k} = {fmt(x_new)}",
             ]
+            known = identify(expected[0], k, x_new, grad, kwargs) if identify else ""
+            if known:
+                return Report(name, False, [*lines, f"  hint: {known}"])
             hints = []
             if np.isnan(x_new).any():
                 hints.append("got NaN: a square root of a negative number, or 0/0?")

@@ -3,6 +3,7 @@ recorded from torch.optim and the authors' code by tools/make_reference.py."""
 
 import numpy as np
 
+from .. import optimizers
 from ..contract import InputError, name_of
 from ..data import load_references
 from ..problems import rosenbrock
@@ -29,7 +30,120 @@ def evaluate_step(fn, rule=None, section="steps"):
             f"of {sorted(rules)}, or pass the rule, e.g. check_step(my_step, 'adam')"
         )
     ref = rules[rule]
-    return evaluate_trajectories(fn, ref, lambda spec: (problem_from_spec(spec), {}))
+    return evaluate_trajectories(
+        fn, ref, lambda spec: (problem_from_spec(spec), {}), identify=identify(rule)
+    )
+
+
+# --- the usual slips, told apart by replaying them (the first step that differs names one) ---
+
+
+def _adam(eps_inside=False, corrected=True, t_late=False):
+    """Adam with one slip: ε inside the root, no bias correction, or t incremented late."""
+
+    def adam(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+        g = grad(x) + weight_decay * x
+        t = state.get("t", 0) + (0 if t_late else 1)
+        state["t"] = t + 1 if t_late else t
+        m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
+        v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
+        if corrected:
+            m, v = m / (1 - beta1**t), v / (1 - beta2**t)
+        return x - lr * m / (np.sqrt(v + eps) if eps_inside else np.sqrt(v) + eps)
+
+    return adam
+
+
+def _adamw(at_decayed=False, eta_in_decay=True):
+    """AdamW with one slip: the gradient at the decayed x, or a decay without η."""
+
+    def adamw(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
+        decayed = x * (1 - (lr if eta_in_decay else 1.0) * weight_decay)
+        at = decayed if at_decayed else x
+        step = optimizers.adam(at, grad, state, lr, beta1, beta2, eps)
+        return decayed + (step - at)
+
+    return adamw
+
+
+def _swap(hp):
+    return {**hp, "beta1": hp["beta2"], "beta2": hp["beta1"]}
+
+
+SWAPPED = "β1 and β2 are swapped: β1 belongs to m (the mean of g), β2 to v (the mean of g²)."
+SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, what to say)]
+    "adam": [
+        (
+            _adam(eps_inside=True),
+            None,
+            "ε goes outside the root, after the bias correction: "
+            "√v̂ + ε, not √(v̂ + ε) (lesson 03's convention is not Adam's).",
+        ),
+        (
+            _adam(corrected=False),
+            None,
+            "the bias corrections are missing: m̂ = m/(1 − β1^t), v̂ = v/(1 − β2^t).",
+        ),
+        (
+            _adam(t_late=True),
+            None,
+            "t is incremented after its use: at the first step t = 1 (with t = 0, 1 − β^t = 0).",
+        ),
+        (optimizers.adam, _swap, SWAPPED),
+    ],
+    "adamw": [
+        (
+            optimizers.adam,
+            None,
+            "that is Adam with an L2 term, g + λx: AdamW decays x itself, "
+            "x ← x − ηλx, and Adam sees the plain gradient.",
+        ),
+        (
+            _adamw(at_decayed=True),
+            None,
+            "the gradient is taken at the decayed x: take "
+            "g = ∇f(x) at the current x; the decay and the Adam step both start from x.",
+        ),
+        (
+            _adamw(eta_in_decay=False),
+            None,
+            "the decay is multiplied by η: x(1 − ηλ), not x(1 − λ).",
+        ),
+        (optimizers.adamw, _swap, SWAPPED),
+    ],
+    "nesterov": [
+        (
+            optimizers.momentum,
+            None,
+            "that is plain momentum: Nesterov takes the gradient at "
+            "the look-ahead point x − γv (with the old v), not at x.",
+        ),
+    ],
+    **{
+        rule: [(optimizers.STEPS[rule], _swap, SWAPPED)]
+        for rule in ("amsgrad", "adamax", "nadam", "adabelief")
+    },
+}
+
+
+def identify(rule):
+    """For evaluate_trajectories: the slip of SLIPS[rule] whose replay gives the student's x_k."""
+    slips = SLIPS.get(rule, [])
+
+    def known(x0, k, x_new, grad, kwargs):
+        for step, change, text in slips:
+            x, state = x0.copy(), {}
+            try:
+                with np.errstate(all="ignore"):
+                    for _ in range(k):
+                        x = step(x, grad, state, **(change(kwargs) if change else kwargs))
+            except (TypeError, ValueError):  # a slip that does not apply to this case
+                continue
+            if np.allclose(x, x_new, rtol=1e-7, atol=1e-10, equal_nan=True):
+                return text
+        return ""
+
+    return known
 
 
 check_step = printing(evaluate_step)
