@@ -292,3 +292,12 @@ def test_the_usual_slips_are_named_with_one_hint_only(rule, step, words):
     report = checks.evaluate_step(_slip(rule, step))
     hints = [line for line in report.lines if line.startswith("  hint:")]
     assert not report and len(hints) == 1 and words in hints[0], str(report)
+
+
+def test_an_error_raised_inside_numpy_is_reported_at_the_students_line():
+    def newton(x, grad, state, lr=1.0, hess=None):
+        return x - lr * np.linalg.solve(hess(x), grad(x)[:1])  # wrong shapes for solve
+
+    report = str(checks.evaluate_newton(newton))
+    assert "in newton(), `return x - lr * np.linalg.solve(hess(x), grad(x)[:1])" in report
+    assert "in solve()" not in report  # not numpy's frame

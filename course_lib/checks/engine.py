@@ -5,6 +5,7 @@ function and compare what it returns, and ``printing``, which makes a ``check_*`
 import functools
 import inspect
 import os
+import sysconfig
 import traceback
 from dataclasses import dataclass, field
 
@@ -58,12 +59,22 @@ def fmt_any(a):
     return fmt(arr) + (f" (shape {arr.shape})" if arr.ndim else "")
 
 
+# Code that is not the student's: course_lib, the standard library and installed packages
+# (an error raised inside numpy is reported at the student's line that called numpy).
+NOT_THEIRS = tuple(
+    {
+        PACKAGE,
+        *(os.path.abspath(sysconfig.get_paths()[k]) for k in ("stdlib", "purelib", "platlib")),
+    }
+)
+
+
 def _student_line(exc):
-    """Where in the student's own code exc was raised (its last frame outside course_lib)."""
+    """Where in the student's own code exc was raised (its last frame that is theirs)."""
     frames = [
         f
         for f in traceback.extract_tb(exc.__traceback__)
-        if not os.path.abspath(f.filename).startswith(PACKAGE)
+        if not os.path.abspath(f.filename).startswith(NOT_THEIRS)
     ]
     if not frames:
         return ""
