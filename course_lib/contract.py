@@ -144,6 +144,13 @@ def call_step(step, x, grad, state, k, kwargs):
             x_new = step(x.copy(), grad, state, **kwargs)
     except NotImplementedError as exc:
         raise not_done(exc, step) from None
+    except np.linalg.LinAlgError as exc:  # e.g. Newton's solve with a singular Hessian
+        raise StepError(
+            f"{name_of(step)}() at step {k}: numpy.linalg says {exc!s}: the matrix solved with "
+            "at this x is singular (a Hessian with a zero eigenvalue?), so the step is "
+            "undefined there: start elsewhere, or modify the Hessian "
+            "(second_order.modify_hessian)."
+        ) from None
     except TypeError as exc:
         if "unexpected keyword argument" in str(exc) and name_of(step) in str(exc):
             accepted = [p.name for p in keyword_parameters(step)]

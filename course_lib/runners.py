@@ -122,7 +122,8 @@ def stop_reason(step, k, x, x_new, grad, loss, last_loss, x0, loss0):
     return reason, "try a smaller learning rate"
 
 
-def _warn(label, k, reason, advice, returned):
+def warn_diverged(label, k, reason, advice, returned):
+    """The one DivergenceWarning of a run that stopped at step k, pointing at the caller."""
     warnings.warn(
         f"{label} diverged at step {k}: {reason}. The run stopped there and returns "
         f"{returned}; {advice}.",
@@ -189,7 +190,9 @@ def run(step, problem, x0=None, steps=20, label=None, **hyperparameters):
                 xs.append(x_new.copy())  # still drawable: shows where the run was heading
                 losses.append(loss)
             diverged_at = k
-            _warn(label, k, reason, advice, f"x_0 … x_{len(xs) - 1}" if len(xs) > 1 else "x_0 only")
+            warn_diverged(
+                label, k, reason, advice, f"x_0 … x_{len(xs) - 1}" if len(xs) > 1 else "x_0 only"
+            )
             break
         x = x_new
         xs.append(x.copy())
@@ -315,7 +318,9 @@ def train_minibatch(
             if reason:
                 diverged_at = t
                 kept = len(rec["losses"])
-                _warn(label, t, reason, advice, f"its {kept} record{'s' * (kept > 1)} before it")
+                warn_diverged(
+                    label, t, reason, advice, f"its {kept} record{'s' * (kept > 1)} before it"
+                )
                 break
         if reason:
             break

@@ -17,7 +17,7 @@ from collections import deque
 import numpy as np
 
 from .mlp import softmax, softmax_cross_entropy
-from .runners import Run
+from .runners import Run, warn_diverged
 
 # --- Newton -------------------------------------------------------------------
 
@@ -136,6 +136,23 @@ def dogleg(g, B, radius):
     return p_u + tau * d, True
 
 
+def _not_finite(label, k, x, fx, g):
+    """(success, message) for a minimiser that must stop at iteration k, or None if x, f
+    and ∇f are all finite; warns once, as ``runners.run`` does."""
+    if np.all(np.isfinite(x)) and np.isfinite(fx) and np.all(np.isfinite(g)):
+        return None
+    what = "f" if not np.isfinite(fx) else ("∇f" if np.all(np.isfinite(x)) else "x")
+    reason = f"{what} is no longer finite at iteration {k}"
+    warn_diverged(
+        label,
+        k,
+        reason,
+        "is f bounded below along this path? (a saddle is not)",
+        f"x_0 … x_{k - 1}",
+    )
+    return False, f"stopped: {reason}; the run returns the iterates before it"
+
+
 def _outcome(gnorm, gtol, iterations, max_iter, norm="‖∇f‖"):
     """(success, message) of a minimiser that stops when norm(∇f) < gtol or after max_iter.
 
@@ -181,24 +198,31 @@ def minimize_trust_region(
     fx, g = f(x), grad(x)
     hyperparameters = dict(radius=radius, max_radius=max_radius, eta=eta, gtol=gtol)
     xs, fs, radii, rhos, accepted = [x.copy()], [fx], [np.nan], [np.nan], [True]
-    for _ in range(max_iter):
+    stopped = None
+    for k in range(1, max_iter + 1):
         if np.linalg.norm(g) < gtol:
             break
         B = hess(x)
         p, on_boundary = subproblem(g, B, radius)
         predicted = -(g @ p + 0.5 * p @ B @ p)  # m(0) − m(p)
-        f_new = f(x + p)
-        rho = (fx - f_new) / predicted
+        with np.errstate(all="ignore"):
+            f_new = f(x + p)
+            rho = (fx - f_new) / predicted
         radii.append(radius)
         radius = update(radius, rho, on_boundary, max_radius)
         if rho > eta:
-            x = x + p
-            fx, g = f_new, grad(x)
+            with np.errstate(all="ignore"):
+                g_new = grad(x + p)
+            stopped = _not_finite(label, k, x + p, f_new, g_new)
+            if stopped:
+                radii.pop()
+                break
+            x, fx, g = x + p, f_new, g_new
         xs.append(x.copy())
         fs.append(fx)
         rhos.append(rho)
         accepted.append(rho > eta)
-    success, message = _outcome(np.linalg.norm(g), gtol, len(xs) - 1, max_iter, "‖∇f‖")
+    success, message = stopped or _outcome(np.linalg.norm(g), gtol, len(xs) - 1, max_iter, "‖∇f‖")
     return Run(
         label,
         np.array(xs),
@@ -301,13 +325,18 @@ def _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, hyper
     x = np.array(x0, dtype=float)
     fx, g = f(x), grad(x)
     xs, fs, evals = [x.copy()], [fx], [1]
+    stopped = None
     for k in range(max_iter):
         if np.max(np.abs(g)) < gtol:
             break
         p = direction(g)
         # The first step has no curvature information: keep it of length 1 at most.
         alpha0 = min(1.0, 1.0 / np.linalg.norm(g)) if k == 0 else 1.0
-        alpha, f_new, g_new, n = wolfe_line_search(f, grad, x, p, fx, g, alpha=alpha0)
+        with np.errstate(all="ignore"):
+            alpha, f_new, g_new, n = wolfe_line_search(f, grad, x, p, fx, g, alpha=alpha0)
+        stopped = _not_finite(label, k + 1, x + alpha * p, f_new, g_new)
+        if stopped:
+            break
         s, y = alpha * p, g_new - g
         if y @ s > 1e-12 * np.linalg.norm(s) * np.linalg.norm(y):  # curvature condition
             remember(s, y)
@@ -315,7 +344,9 @@ def _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, hyper
         xs.append(x.copy())
         fs.append(fx)
         evals.append(evals[-1] + n)
-    success, message = _outcome(np.max(np.abs(g)), gtol, len(xs) - 1, max_iter, "max|∇f|")
+    success, message = stopped or _outcome(
+        np.max(np.abs(g)), gtol, len(xs) - 1, max_iter, "max|∇f|"
+    )
     return Run(
         label,
         np.array(xs),

@@ -529,3 +529,23 @@ def test_a_line_search_that_never_stops_fails_its_check_instead_of_hanging():
         report = str(checks.evaluate_backtracking(wrong))
         assert report.startswith(f"✘ {wrong.__name__}: case") and "LoopNeverEnds" in report
         assert "alpha = alpha * shrink" in report
+
+
+@pytest.mark.parametrize("minimize", [so.minimize_bfgs, so.minimize_lbfgs])
+def test_a_minimiser_on_an_unbounded_function_stops_with_one_warning(minimize):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = minimize(saddle.f, saddle.grad, saddle.x0)
+    assert len(caught) == 1 and "is f bounded below" in str(caught[0].message)
+    assert r.success is False and "no longer finite" in r.message
+    assert np.all(np.isfinite(r.losses)) and len(r.xs) < 50
+
+
+def test_newton_at_a_singular_hessian_says_so_in_one_line():
+    from course_lib import Quadratic, StepError
+
+    flat = Quadratic(np.array([[1.0, 0.0], [0.0, 0.0]]), np.zeros(2))
+    with pytest.raises(StepError, match=r"newton\(\) at step 1: numpy.linalg says Singular matrix"):
+        run(so.newton, flat, x0=[1.0, 1.0])
