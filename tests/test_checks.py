@@ -162,8 +162,9 @@ def test_a_case_with_parts_names_the_first_wrong_part_with_its_own_tolerance_and
 def test_a_result_with_parts_must_be_a_tuple_of_them():
     case = checks.Case("c", (), (1.0, np.ones(2)), parts=("loss", "dlogits"))
     for got, kind in [(1.0, "float"), ([1.0, np.ones(2)], "list"), ((1.0, 2.0, 3.0), "tuple")]:
-        assert str(checks.evaluate_function(lambda: got, [case], name="f")) == (
-            f"✘ f: case 1/1 (c) returned {kind}; expected a pair (loss, dlogits)."
+        assert str(checks.evaluate_function(lambda: got, [case], name="f")).startswith(
+            f"✘ f: case 1/1 (c) returned {kind}; expected a pair (loss, dlogits).\n"
+            "  hint: return them as a tuple: `return loss, dlogits`"
         )
 
 
@@ -301,3 +302,26 @@ def test_an_error_raised_inside_numpy_is_reported_at_the_students_line():
     report = str(checks.evaluate_newton(newton))
     assert "in newton(), `return x - lr * np.linalg.solve(hess(x), grad(x)[:1])" in report
     assert "in solve()" not in report  # not numpy's frame
+
+
+def test_minor_slips_get_their_own_hint():
+    # 1.3: a mini-batch gradient that ignores idx
+    def minibatch_grad(X, y, w, idx):
+        return X.T @ (X @ w - y) / len(y)
+
+    assert "use only the rows idx" in str(checks.evaluate_minibatch_grad(minibatch_grad))
+
+    # 1.2: the right number, wrapped in a list
+    def gd_contraction(lr, eigenvalues):
+        return [float(np.max(np.abs(1 - lr * np.asarray(eigenvalues))))]
+
+    assert "return one number, not a list" in str(checks.evaluate_gd_contraction(gd_contraction))
+
+    # 6.1: a list where the exercise returns a tuple
+    def softmax_cross_entropy(logits, y):
+        from course_lib.mlp import softmax_cross_entropy as right
+
+        return list(right(logits, y))
+
+    text = str(checks.evaluate_softmax_cross_entropy(softmax_cross_entropy))
+    assert "return them as a tuple: `return loss, dlogits`" in text

@@ -263,8 +263,15 @@ class Case:
             return [where, *lines] if lines else []
         if not (isinstance(got, tuple) and len(got) == len(self.parts)):
             kind = TUPLES.get(len(self.parts), "a tuple")
+            names = ", ".join(self.parts)
             return [
-                f"{where} returned {type(got).__name__}; expected {kind} ({', '.join(self.parts)})."
+                f"{where} returned {type(got).__name__}; expected {kind} ({names}).",
+                f"  hint: return them as a tuple: `return {names}`"
+                + (
+                    " (a list is not accepted: the lesson's code unpacks a tuple)."
+                    if isinstance(got, list)
+                    else "."
+                ),
             ]
         for k, (part, got_part, expected_part) in enumerate(zip(self.parts, got, self.expected)):
             lines = self._differences(got_part, expected_part, k)
@@ -287,6 +294,12 @@ class Case:
         label = f"expected ({source})" if source else "expected"
         lines = [f"  {label} {fmt_any(expected)}", f"  {'got'.ljust(len(label))} {fmt_any(got)}"]
         floats = _floats(got)
+        if np.ndim(expected) == 0 and floats is not None and floats.size == 1 and floats.ndim:
+            # the right number, wrapped: only the wrapping is wrong
+            return lines + [
+                f"  hint: return one number, not a {type(got).__name__} holding one "
+                "(e.g. `return float(value)`)."
+            ]
         hints = [diagnose(floats, expected) if diagnose and floats is not None else "", self.hint]
         return lines + [f"  hint: {h}" for h in hints if h]
 

@@ -63,8 +63,16 @@ check_gd_contraction = printing(evaluate_gd_contraction)
 # --- Exercise 1.3: the mini-batch gradient --------------------------------------------------
 
 
-def _gradient_hint(got, expected, batch, n):
-    """Name the usual mistakes of a mini-batch gradient from how got relates to expected."""
+def _gradient_hint(got, expected, batch, n, full=None):
+    """Name the usual mistakes of a mini-batch gradient from how got relates to expected.
+
+    full: the gradient over all n examples (a gradient that ignores idx equals it)."""
+    if (
+        full is not None
+        and got.shape == full.shape
+        and np.allclose(got, full, rtol=1e-7, atol=1e-12)
+    ):
+        return "that is the gradient over all the examples: use only the rows idx (X[idx], y[idx])."
     if got.shape != expected.shape:
         return (
             f"the gradient has one entry per weight: shape {expected.shape}, like w (Xᵀr, not X r)."
@@ -104,7 +112,9 @@ def minibatch_grad_cases():
             LeastSquares(X_, y_).grad(w, idx),
             rtol=1e-9,
             atol=1e-12,
-            diagnose=partial(_gradient_hint, batch=len(idx), n=len(y_)),
+            diagnose=partial(
+                _gradient_hint, batch=len(idx), n=len(y_), full=LeastSquares(X_, y_).grad(w)
+            ),
         )
         for name, X_, y_, w, idx in rows
     ]
