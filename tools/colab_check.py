@@ -28,6 +28,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -217,6 +218,31 @@ print(f"{time.perf_counter() - started:.1f} s")
 """
 
 
+RUN_TIMEOUT = 180  # seconds for one notebook (each takes ≤ 15 s): past it, the runner hung
+
+
+def run_notebook(cmd, env, tries=2):
+    """Run one notebook's runner; a runner that hangs (once seen under load: the kernel had
+    finished, nbclient never heard it) is killed with its kernel and started again, once."""
+    for attempt in range(1, tries + 1):
+        process = subprocess.Popen(
+            list(map(str, cmd)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,  # its own process group: the kernel goes with it
+        )
+        try:
+            out, err = process.communicate(timeout=RUN_TIMEOUT)
+            return subprocess.CompletedProcess(cmd, process.returncode, out, err)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+            print(f"  the runner hung for {RUN_TIMEOUT} s (try {attempt} of {tries})", flush=True)
+    return subprocess.CompletedProcess(cmd, 1, out, err + f"\nhung {tries} times")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", help="solution notebooks (default: all)")
@@ -288,12 +314,7 @@ def main(argv=None):
             copy = pathlib.Path(tmp, "run", nb.name)
             copy.parent.mkdir(exist_ok=True)
             shutil.copy(nb, copy)
-            result = subprocess.run(
-                [python_of(env), "-c", EXECUTE, copy, copy.parent],
-                capture_output=True,
-                text=True,
-                env=kernel_env,
-            )
+            result = run_notebook([python_of(env), "-c", EXECUTE, copy, copy.parent], kernel_env)
             verdict = result.stdout.strip().splitlines()[-1:] or [result.stderr[-500:]]
             print(
                 f"{nb.name}: {'ok' if result.returncode == 0 else 'FAILED'} {verdict[0]}",
