@@ -28,7 +28,7 @@ from .problems import (
     saddle,
 )
 from .runners import DivergenceWarning, Run, make_runs, run, train_2d, train_minibatch
-from .widgets import compare, explore
+from .widgets import compare, explore, explore_plot
 
 __version__ = "0.1.0"
 
@@ -50,6 +50,7 @@ __all__ = [
     "data",
     "double_well",
     "explore",
+    "explore_plot",
     "himmelblau",
     "make_runs",
     "mlp",

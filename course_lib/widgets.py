@@ -558,3 +558,85 @@ def compare(
     return Explorer(
         entries, problem, steps=steps, x0=x0, max_steps=max_steps, continuous=continuous
     )
+
+
+class PlotExplorer(widgets.VBox):
+    """Sliders and the figure a function draws from their values (see ``explore_plot``)."""
+
+    def __init__(self, draw, controls):
+        self.draw, self.controls = draw, controls
+        self.image = widgets.Image(format="png")
+        self.status = widgets.HTML()
+        self.png, self.redraws, self._busy = b"", 0, False
+        super().__init__([widgets.HBox(list(controls.values())), self.image, self.status])
+        for control in controls.values():
+            control.observe(self._on_change, names="value")
+        self.redraw()
+
+    def _on_change(self, change):
+        if not self._busy:
+            self.redraw()
+
+    def update(self, **values):
+        """Set controls by name and redraw once; returns the PNG bytes."""
+        unknown = sorted(set(values) - set(self.controls))
+        if unknown:
+            raise ValueError(
+                f"unknown control(s) {unknown}; this explorer has {sorted(self.controls)}"
+            )
+        self._busy = True
+        try:
+            for name, value in values.items():
+                self.controls[name].value = value
+        finally:
+            self._busy = False
+        return self.redraw()
+
+    def redraw(self):
+        """Call the function with the controls' values; show its figure (or its error)."""
+        values = {name: control.value for name, control in self.controls.items()}
+        try:
+            fig = self.draw(**values)
+            if not isinstance(fig, Figure):
+                raise TypeError(
+                    f"{name_of(self.draw)}() returned {type(fig).__name__}, not a figure"
+                )
+            buffer = BytesIO()
+            fig.savefig(buffer, format="png", dpi=DPI)
+            self.png = self.image.value = buffer.getvalue()
+            self.status.value = ""
+        except CourseError as exc:  # e.g. an unfinished exercise: say so, keep the last picture
+            self.status.value = (
+                f"<span style='color:#b00'>{html.escape(str(exc), quote=False)}</span>"
+            )
+        except Exception as exc:  # a bug in the function: show it in the widget
+            message = f"{type(exc).__name__}: {exc}"
+            self.status.value = (
+                f"<span style='color:#b00'>{html.escape(message, quote=False)}</span>"
+            )
+        self.redraws += 1
+        return self.png
+
+    def __repr__(self):
+        return f"<PlotExplorer of {name_of(self.draw)}() with {sorted(self.controls)}>"
+
+
+def explore_plot(draw, **controls):
+    """Sliders for ``draw``'s arguments and the figure it returns, redrawn as they move.
+
+    draw(**values) → a matplotlib Figure (e.g. from ``plots.subplots``); controls: one
+    ipywidgets control per argument (a slider, a drop-down…), or a value or range as for
+    ``explore`` (``make_slider``). Like ``explore``, the picture is a PNG in an
+    ``ipywidgets.Image``: no Output widget, so it works alike with ipywidgets 7 and 8.
+    """
+    made = {}
+    for name, spec in controls.items():
+        if isinstance(spec, (tuple, list)):  # (min, max) or (min, max, value)
+            made[name] = make_slider(name, spec[2] if len(spec) == 3 else spec[0], spec)
+        elif isinstance(spec, widgets.ValueWidget):
+            made[name] = spec
+        else:
+            made[name] = make_slider(name, spec)
+    for control in made.values():
+        control.continuous_update = False
+    return PlotExplorer(draw, made)

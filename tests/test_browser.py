@@ -2,8 +2,8 @@
 
 JupyterLab serves a temporary copy of (a) a small notebook of this test that uses
 ``explore``, ``compare`` and ``race``, (b) every solution notebook that has a
-live cell (``explore(``, ``compare(``, ``race(`` or ``interact(``), or lesson 01 if none has one
-yet. For each, Chromium runs all cells, waits for the kernel, then checks: no
+live cell (``explore(``, ``compare(``, ``explore_plot(``, ``race(`` or ``interact(``),
+or lesson 01 if none has one yet. For each, Chromium runs all cells, waits for the kernel, then checks: no
 error output, every widget rendered (no "Error displaying widget"), every race
 player shows a frame; in notebooks with an explorer, a keyboard move of a
 slider changes the picture. The demo shows the same race twice: each player must
@@ -33,7 +33,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
-LIVE_CALLS = ("explore(", "compare(", "race(", "interact(")
+LIVE_CALLS = ("explore(", "compare(", "explore_plot(", "race(", "interact(")
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -287,7 +287,7 @@ def test_notebook_runs_in_a_real_browser(lab, browser, name):
 
         source = (lab["root"] / name).read_text()
         n_views = page.locator(".jp-OutputArea-output > .jupyter-widgets").count()
-        if "explore(" in source or "compare(" in source:
+        if any(call in source for call in ("explore(", "compare(", "explore_plot(")):
             assert n_views >= 1, "the explorer's cell shows no widget"
             assert page.locator(".jupyter-widgets .widget-slider").count() >= 1, "no slider"
             _move_a_slider_and_see_the_picture_change(page)

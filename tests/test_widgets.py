@@ -191,3 +191,26 @@ def test_a_run_that_blows_up_slowly_is_flagged_and_others_keep_their_summaries()
     status = c.status.value
     assert "GD diverged at step" in status or "GD is diverging" in status
     assert "Adam: f = " in status  # one diverging optimiser does not hide the other
+
+
+def test_explore_plot_redraws_the_figure_its_function_returns():
+    from course_lib import explore_plot, plots
+
+    calls = []
+
+    def draw(scale=1.0, n=10):
+        calls.append((scale, n))
+        fig, ax = plots.subplots(figsize=(3, 2))
+        ax.plot(np.arange(n), scale * np.arange(n))
+        return fig
+
+    e = explore_plot(draw, scale=(0.5, 2.0, 1.0), n=ipywidgets.IntSlider(value=10, min=2, max=50))
+    assert calls == [(1.0, 10)] and e.png.startswith(b"\x89PNG") and e.image.value == e.png
+    before = e.png
+    e.controls["scale"].value = 2.0  # as a browser does: one redraw
+    assert calls[-1] == (2.0, 10) and e.png != before
+    e.update(scale=0.5, n=20)  # both at once: one redraw
+    assert calls[-1] == (0.5, 20) and len(calls) == 3
+    # a function that fails shows why in the widget, and the picture stays
+    e = explore_plot(lambda k=1: 1 / 0, k=(0, 5, 1))
+    assert "ZeroDivisionError" in e.status.value and e.png == b""

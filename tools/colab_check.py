@@ -182,7 +182,16 @@ def install_like_colab(env, ref, workdir, worktree=False):
 
 
 WIDGET_DEMO = [
-    "from course_lib import optimizers, explore, compare, race",
+    "from course_lib import optimizers, explore, compare, explore_plot, plots, race",
+    "def curve(k=1.0):\n"
+    "    fig, ax = plots.subplots(figsize=(3, 2))\n"
+    "    ax.plot([0, 1], [0, k])\n"
+    "    return fig\n"
+    "p = explore_plot(curve, k=(0.5, 2.0, 1.0))\n"
+    "before = p.png\n"
+    'p.controls["k"].value = 2.0\n'
+    "assert p.png != before\n"
+    "p",
     'e = explore(optimizers.momentum, "course quadratic", steps=30)\n'
     "before = e.png\n"
     'e.sliders["gamma"].value = 0.5     # as a browser does\n'
