@@ -356,6 +356,7 @@ def test_newton_check_rejects(wrong):
     wrong.__name__ = "newton"
     report = checks.evaluate_newton(wrong)
     assert not report and report.lines[0].startswith("✘ newton")
+    assert "  hint: " in str(report)  # every case names what to look at
 
 
 def test_newton_check_hint_names_h_instead_of_inverse():
@@ -403,7 +404,8 @@ def test_backtracking_check_accepts_the_right_version():
 
 @pytest.mark.parametrize("mistake", sorted(BACKTRACKING_MUTANTS))
 def test_backtracking_check_rejects(mistake):
-    assert not checks.evaluate_backtracking(armijo_variant(BACKTRACKING_MUTANTS[mistake]))
+    report = checks.evaluate_backtracking(armijo_variant(BACKTRACKING_MUTANTS[mistake]))
+    assert not report and "f(x + αp) ≤ f(x) + c·α·∇f(x)ᵀp" in str(report)  # the Armijo rule
 
 
 def test_backtracking_check_rejects_ignored_arguments():
@@ -442,7 +444,8 @@ def test_update_radius_check_accepts_the_right_version():
     ],
 )
 def test_update_radius_check_rejects(kw):
-    assert not checks.evaluate_update_radius(radius_variant(**kw))
+    report = checks.evaluate_update_radius(radius_variant(**kw))
+    assert not report and "ρ < ¼: Δ ← ¼Δ" in str(report)  # the rule, in the hint
 
 
 def test_update_radius_check_rejects_swapped_comparisons():
@@ -485,7 +488,8 @@ def test_bfgs_check_accepts_the_right_version():
 def test_bfgs_check_rejects(mistake):
     fn = BFGS_MUTANTS[mistake]
     fn.__name__ = "bfgs_update"
-    assert not checks.evaluate_bfgs_update(fn)
+    report = checks.evaluate_bfgs_update(fn)
+    assert not report and "ρ = 1/(yᵀs)" in str(report)  # the update, in the hint
 
 
 KFAC_MUTANTS = {
@@ -509,7 +513,8 @@ def test_kfac_check_accepts_the_right_versions():
 
 @pytest.mark.parametrize("mistake", sorted(KFAC_MUTANTS))
 def test_kfac_check_rejects(mistake):
-    assert not checks.evaluate_kfac_precondition(KFAC_MUTANTS[mistake])
+    report = checks.evaluate_kfac_precondition(KFAC_MUTANTS[mistake])
+    assert not report and "G⁻¹ ∇W A⁻¹" in str(report)  # the identity, in the hint
 
 
 def test_a_line_search_that_never_stops_fails_its_check_instead_of_hanging():

@@ -314,7 +314,8 @@ def evaluate_function(fn, cases, name=None, agree=" agree."):
         args = [_fresh(a) for a in case.args]
         kwargs = {k: _fresh(v) for k, v in case.kwargs.items()}
         got, failed = call_student(fn, name, title, *args, **kwargs)
-        if failed is not None:
+        if failed is not None:  # it raised or returned None: the case's hint still applies
+            failed.lines += [f"  hint: {case.hint}"] if case.hint else []
             return failed
         lines = case.mismatch(got, f"✘ {name}: case {title}")
         if lines:
