@@ -161,24 +161,17 @@ class Explorer(widgets.VBox):
             options=list(self.problems), value=problem.name, description="problem", style=style
         )
         start = problem.x0 if x0 is None else np.asarray(x0, dtype=float)
-        (a, b), (c, d) = problem.window
-        self.x1 = widgets.FloatSlider(
-            value=start[0],
-            min=a,
-            max=b,
-            step=(b - a) / 200,
-            description="start x₁",
-            continuous_update=False,
-            style=style,
-        )
-        self.x2 = widgets.FloatSlider(
-            value=start[1],
-            min=c,
-            max=d,
-            step=(d - c) / 200,
-            description="start x₂",
-            continuous_update=False,
-            style=style,
+        self.x1, self.x2 = (
+            widgets.FloatSlider(
+                value=value,
+                min=lo,
+                max=hi,
+                step=(hi - lo) / 200,
+                description=f"start x{sub}",
+                continuous_update=False,
+                style=style,
+            )
+            for value, (lo, hi), sub in zip(start, problem.window, "₁₂")
         )
         self.steps = widgets.IntSlider(
             value=steps,
