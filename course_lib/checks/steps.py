@@ -59,9 +59,9 @@ def _adamw(at_decayed=False, eta_in_decay=True):
 
     def adamw(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
         decayed = x * (1 - (lr if eta_in_decay else 1.0) * weight_decay)
-        at = decayed if at_decayed else x
-        step = optimizers.adam(at, grad, state, lr, beta1, beta2, eps)
-        return decayed + (step - at)
+        at = decayed if at_decayed else x  # where the gradient is taken
+        adam_move = optimizers.adam(at, grad, state, lr, beta1, beta2, eps) - at
+        return decayed + adam_move
 
     return adamw
 
