@@ -15,7 +15,13 @@ The loss is the mean softmax cross-entropy plus an optional L2 penalty
 ½·λ·Σ‖W‖² on the weight matrices (not the biases).
 """
 
+import time
+import warnings
+
 import numpy as np
+
+from .contract import InputError, call_step, check_hyperparameters, name_of
+from .runners import EXPLODE, DivergenceWarning, Run, _user_stacklevel, tune, whole_number
 
 
 def log_softmax(logits):
@@ -274,3 +280,299 @@ def split_train_validation(X, y, validation=0.2, seed=0, standardize=True):
         std = np.where(std > 0, std, 1.0)
         X_train, X_val = (X_train - mean) / std, (X_val - mean) / std
     return X_train, y[train], X_val, y[val]
+
+
+# --- training K copies of a network in lockstep ---------------------------------------------
+#
+# A learning-rate sweep trains the same small network many times; one at a time, Python's
+# overhead per update dominates. Stacking the K runs' parameter vectors as the rows of a
+# (K, dim) array turns every matrix product into one batched np.matmul, and every step
+# function of course_lib.optimizers works unchanged on the stack, because it is elementwise
+# (per-run hyperparameters are (K, 1) columns, broadcast along the rows).
+
+
+def _stacked_layers(net, w):
+    """[(W (K, d_in, d_out), b (K, d_out)), …]: views into the rows of a (K, dim) array."""
+    return [
+        (w[:, o : o + a * b].reshape(-1, a, b), w[:, o + a * b : o + a * b + b])
+        for o, a, b in net.shapes
+    ]
+
+
+def _stacked_forward(net, w, X):
+    """Logits (K, N, C) of K parameter vectors on X (N, d) or (K, N, d), and the activations."""
+    f = ACTIVATIONS[net.activation][0]
+    layers = _stacked_layers(net, w)
+    acts = [X]
+    for W, b in layers[:-1]:
+        acts.append(f(np.matmul(acts[-1], W) + b[:, None, :]))
+    W, b = layers[-1]
+    return np.matmul(acts[-1], W) + b[:, None, :], acts
+
+
+def _stacked_cross_entropy(logits, y):
+    """Per-run mean cross-entropy (K,) and its gradient, as softmax_cross_entropy row-wise."""
+    log_p = log_softmax(logits)
+    picked = np.take_along_axis(log_p, np.broadcast_to(y, log_p.shape[:-1])[..., None], -1)
+    loss = -picked[..., 0].mean(axis=-1)
+    dlogits = np.exp(log_p)
+    runs, rows = np.arange(len(log_p))[:, None], np.arange(log_p.shape[1])
+    dlogits[runs, rows, y] -= 1
+    return loss, dlogits / log_p.shape[1]
+
+
+def _stacked_data_term(net, logits, y, loss=True):
+    """(loss (K,) or None, dlogits) of net.criterion for each run's logits (K, N, C)."""
+    if net.criterion is softmax_cross_entropy:
+        return _stacked_cross_entropy(logits, y)
+    K, N, C = logits.shape
+    y = np.broadcast_to(y, (K, N))
+    if loss:  # the recorded loss: one call per run, exactly as net.loss
+        return np.array([net.criterion(z, yk)[0] for z, yk in zip(logits, y)]), None
+    # Another criterion (lesson 06: the student's) is a mean over rows: one call on the K·N
+    # rows gives every run's gradient, K times too small (equal to rounding once scaled).
+    d = net.criterion(logits.reshape(-1, C), y.reshape(-1))[1]
+    return None, d.reshape(K, N, C) * K
+
+
+def _stacked_penalty(net, w):
+    if not net.weight_decay:
+        return 0.0
+    return (
+        0.5 * net.weight_decay * sum(np.sum(W * W, axis=(1, 2)) for W, _ in _stacked_layers(net, w))
+    )
+
+
+def stacked_grad(net, w, idx):
+    """Gradients (K, dim) of ``net.loss`` for the K rows of w, each on its own mini-batch.
+
+    idx: the examples of one mini-batch shared by every run, shape (B,), or one per run,
+    shape (K, B). Row k equals ``net.grad(w[k], idx[k])``.
+    """
+    X, y = net.X[idx], net.y[idx]
+    logits, acts = _stacked_forward(net, w, X)
+    delta = _stacked_data_term(net, logits, y, loss=False)[1]
+    dfun = ACTIVATIONS[net.activation][1]
+    layers = _stacked_layers(net, w)
+    g = np.zeros_like(w)
+    dlayers = _stacked_layers(net, g)  # views: filling them fills g
+    for k in range(len(layers) - 1, -1, -1):
+        W, _ = layers[k]
+        dW, db = dlayers[k]
+        dW[...] = np.matmul(np.swapaxes(acts[k], -1, -2), delta) + net.weight_decay * W
+        db[...] = delta.sum(axis=-2)
+        if k:
+            delta = np.matmul(delta, np.swapaxes(W, -1, -2)) * dfun(acts[k])
+    return g
+
+
+def stacked_loss(net, w):
+    """``net.loss`` over all of net's examples for the K rows of w: an array (K,)."""
+    blocks = [
+        _stacked_forward(net, w, net.X[s : s + net.BLOCK])[0] for s in range(0, net.n, net.BLOCK)
+    ]
+    return _stacked_data_term(net, np.concatenate(blocks, axis=1), net.y)[0] + _stacked_penalty(
+        net, w
+    )
+
+
+def stacked_accuracy(net, w):
+    """``net.accuracy`` for the K rows of w: an array (K,)."""
+    blocks = [
+        _stacked_forward(net, w, net.X[s : s + net.BLOCK])[0] for s in range(0, net.n, net.BLOCK)
+    ]
+    return np.mean(np.concatenate(blocks, axis=1).argmax(axis=-1) == net.y, axis=-1)
+
+
+def _per_run(name, value, K):
+    """A per-run argument as a length-K array (one number is repeated K times)."""
+    values = np.asarray(value, dtype=float)
+    return np.full(K, float(values)) if values.ndim == 0 else values
+
+
+def _run_count(x0, seed, schedule, hyperparameters):
+    """K, the common length of the per-run arguments (1 when all are shared)."""
+    lengths = {"x0": len(x0)} if np.ndim(x0) == 2 else {}
+    if schedule is not None and np.ndim(schedule(0)) == 1:
+        lengths["schedule(t)"] = np.size(schedule(0))
+    for name, value in {"seed": seed, **hyperparameters}.items():
+        if np.ndim(value) == 1:
+            lengths[name] = np.size(value)
+    if len(set(lengths.values())) > 1:
+        raise InputError(
+            "the per-run arguments must have one length, the number of runs; got "
+            + ", ".join(f"{k}: {v}" for k, v in lengths.items())
+        )
+    return max(lengths.values(), default=1)
+
+
+def train_lockstep(
+    step,
+    net,
+    x0=None,
+    epochs=5,
+    batch_size=32,
+    seed=0,
+    schedule=None,
+    record_every=None,
+    every_epoch=True,
+    metrics=None,
+    label=None,
+    keep_iterates=None,
+    **hyperparameters,
+):
+    """Train K copies of ``net`` in lockstep: a list of K Runs, as K calls of train_minibatch.
+
+    Run k is ``train_minibatch(step, net, x0=x0[k], seed=seed[k], lr=lr[k], …)`` computed
+    with the K parameter vectors stacked as the rows of one (K, dim) array: each matrix
+    product is one batched np.matmul and the step function updates the whole stack at once
+    (every rule of course_lib.optimizers is elementwise; its state is shared, its t too).
+    Equal to one run at a time to ~1e-12 (tests/test_mlp.py), and many times faster.
+
+    Per run (one value each, or one shared by all): ``seed`` (the mini-batch order), ``x0``
+    ((K, dim), or one vector; default net.x0), every hyperparameter (lr=[…] becomes a (K, 1)
+    column), and ``schedule(t)`` → one rate or K rates for update t. K is their common length.
+    metrics: name → fn(w) of one vector, recorded per run; a network's own ``.loss`` or
+    ``.accuracy`` (e.g. ``net.on(X_val, y_val).accuracy``) is evaluated for all runs at once.
+    Records are taken at the start, every ``record_every`` updates and at the end of every
+    epoch (every_epoch=False: of the last one only); a run's ``times`` is its share (1/K) of
+    the seconds spent in updates. A run that diverges stops recording and keeps its last
+    parameters while the others go on; one DivergenceWarning names them all.
+    """
+    epochs = whole_number("epochs", epochs, 0)
+    n = net.n
+    batch_size = n if batch_size is None else whole_number("batch_size", batch_size, 1)
+    check_hyperparameters(step, hyperparameters)
+    x0 = net.x0 if x0 is None else np.asarray(x0, dtype=float)
+    K = _run_count(x0, seed, schedule, hyperparameters)
+    x = np.array(np.broadcast_to(x0, (K, net.dim)), dtype=float)
+    seeds = [int(s) for s in np.broadcast_to(seed, K)]
+    columns = {k: _per_run(k, v, K) for k, v in hyperparameters.items() if np.ndim(v) == 1}
+    kwargs = {k: columns[k][:, None] if k in columns else v for k, v in hyperparameters.items()}
+    labels = [label or name_of(step)] * K if label is None or isinstance(label, str) else label
+    keep = net.dim <= 1000 if keep_iterates is None else keep_iterates
+    metrics = metrics or {}
+    rngs = [np.random.default_rng(s) for s in seeds]
+    shared = len(set(seeds)) == 1  # one batch order for all: one gather per mini-batch
+
+    def measure(fn):
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, MLP) and fn.__name__ in ("loss", "accuracy"):
+            return (stacked_loss if fn.__name__ == "loss" else stacked_accuracy)(owner, x)
+        return np.array([fn(w) for w in x])
+
+    rec = {"losses": [], "steps": [], "epochs": [], "grad_evals": [], "times": [], "xs": []}
+    rec_metrics = {name: [] for name in metrics}
+    alive, kept = np.ones(K, dtype=bool), np.zeros(K, dtype=int)
+    diverged_at, reasons = [None] * K, [""] * K
+    state, t, evals, busy = {}, 0, 0, 0.0
+    start_norm = np.linalg.norm(x, axis=1)
+
+    def stop(k, reason):
+        alive[k], diverged_at[k], reasons[k] = False, t, reason
+
+    def record(epoch):
+        with np.errstate(all="ignore"):
+            loss = stacked_loss(net, x)
+            for name, fn in metrics.items():
+                rec_metrics[name].append(measure(fn))
+        for key, value in zip(
+            ("losses", "steps", "epochs", "grad_evals", "times"), (loss, t, epoch, evals, busy / K)
+        ):
+            rec[key].append(value)
+        if keep:
+            rec["xs"].append(x.copy())
+        kept[alive] = len(rec["losses"])
+        return loss
+
+    loss0 = record(0.0)
+    batches = range(0, n, batch_size)
+    for epoch in range(epochs):
+        orders = [rng.permutation(n) for rng in (rngs[:1] if shared else rngs)]
+        for b, start in enumerate(batches):
+            idx = np.array([order[start : start + batch_size] for order in orders])
+            idx = idx[0] if shared else idx
+            if schedule is not None:
+                rate = np.asarray(schedule(t), dtype=float)
+                kwargs["lr"] = rate[:, None] if rate.ndim == 1 else float(rate)
+            grad = lambda w, idx=idx: stacked_grad(net, w, idx)
+            started = time.perf_counter()
+            x_new = call_step(step, x, grad, state, t + 1, kwargs)
+            busy += time.perf_counter() - started
+            t, evals = t + 1, evals + idx.shape[-1]
+            with np.errstate(all="ignore"):
+                finite = np.isfinite(x_new).all(axis=1)
+                exploded = np.linalg.norm(x_new, axis=1) > EXPLODE * (start_norm + 1)
+            for k in np.flatnonzero(alive & ~finite):
+                stop(k, "the iterate is no longer finite")
+            for k in np.flatnonzero(alive & finite & exploded):
+                stop(k, "the iterate exploded")
+            x = x_new if alive.all() else np.where(alive[:, None], x_new, x)
+            last = b == len(batches) - 1 and (every_epoch or epoch == epochs - 1)
+            if (record_every and t % record_every == 0) or last:
+                loss = record(epoch + (b + 1) / len(batches))
+                for k in np.flatnonzero(alive & ~np.isfinite(loss)):
+                    stop(k, "the loss is no longer finite")
+                with np.errstate(invalid="ignore"):
+                    blown = np.abs(loss) > EXPLODE * (np.abs(loss0) + 1)
+                for k in np.flatnonzero(alive & blown):
+                    stop(k, f"the loss exploded from {loss0[k]:.3g} to {loss[k]:.3g}")
+    if not alive.all():
+        gone = [f"{labels[k]} (run {k}, step {diverged_at[k]})" for k in np.flatnonzero(~alive)]
+        warnings.warn(
+            f"{len(gone)} of {K} runs diverged: {', '.join(gone)}. Each stopped recording "
+            "there and returns its records before it; try a smaller learning rate.",
+            DivergenceWarning,
+            stacklevel=_user_stacklevel(),
+        )
+    per_run = lambda values, k: np.array([v[k] for v in values[: kept[k]]])
+    same = lambda values, k: np.array(values[: kept[k]])
+    return [
+        Run(
+            labels[k],
+            per_run(rec["xs"], k) if keep else None,
+            per_run(rec["losses"], k),
+            f_star=net.f_star,
+            diverged_at=diverged_at[k],
+            reason=reasons[k],
+            hyperparameters={
+                name: float(columns[name][k]) if name in columns else value
+                for name, value in hyperparameters.items()
+            },
+            steps=same(rec["steps"], k),
+            epochs=same(rec["epochs"], k),
+            grad_evals=same(rec["grad_evals"], k),
+            times=same(rec["times"], k),
+            metrics={name: per_run(values, k) for name, values in rec_metrics.items()},
+        )
+        for k in range(K)
+    ]
+
+
+def tune_lockstep(step, net, lrs, seeds=(0, 1, 2), label=None, score=None, shape=None, **kwargs):
+    """``runners.tune`` for a network, every (η, seed) of the grid trained at once.
+
+    Seed s seeds both the initialisation (``net.init_params(s)``) and the mini-batch order.
+    shape(t) → the factor of update t (a schedule with lr = 1, e.g. a warm-up) multiplies each
+    run's η: the grid then tunes the schedule's peak. kwargs go to ``train_lockstep``
+    (epochs, batch_size, metrics, other hyperparameters). Returns a ``runners.Tuned``.
+    """
+    lrs, seeds = np.asarray(lrs, dtype=float), tuple(int(s) for s in seeds)
+    per_lr, per_seed = np.repeat(lrs, len(seeds)), np.tile(seeds, len(lrs))
+    schedule = None if shape is None else lambda t: per_lr * shape(t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)  # a too-large η is what a grid is for
+        runs = train_lockstep(
+            step,
+            net,
+            x0=np.array([net.init_params(s) for s in seeds])[
+                np.tile(np.arange(len(seeds)), len(lrs))
+            ],
+            seed=per_seed,
+            schedule=schedule,
+            label=label or name_of(step),
+            lr=per_lr,
+            **kwargs,
+        )
+    table = {(lr, s): r for lr, s, r in zip(per_lr, per_seed, runs)}
+    return tune(lambda lr, s: table[lr, s], lrs, seeds, label=label or name_of(step), score=score)

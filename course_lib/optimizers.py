@@ -219,3 +219,15 @@ STEPS = {
         adamw,
     )
 }
+
+
+def sgd_momentum(x, grad, state, lr=0.01, gamma=0.9):
+    """Momentum as torch.optim.SGD(momentum=γ) keeps it: b ← γb + ∇f(x), x ← x − ηb.
+
+    lr: η; gamma: γ. State: b (the momentum buffer, a sum of gradients, starts at 0).
+    For a constant η it makes the same iterates as ``momentum`` (v = ηb); under a
+    schedule it does not: η_t scales the whole buffer at once, where ``momentum``
+    keeps the old rates inside v. Use it with schedules to match torch.
+    """
+    b = state["b"] = gamma * state.get("b", np.zeros_like(x)) + grad(x)
+    return x - lr * b

@@ -4,12 +4,14 @@ course optimiser training it unchanged, the data split, and the checks of Exerci
 (softmax cross-entropy) and 6.2 (backward through a tanh layer) accepting right versions and
 rejecting the usual mistakes."""
 
+import warnings
+
 import numpy as np
 import pytest
 
-from course_lib import data, optimizers, train_minibatch
+from course_lib import DivergenceWarning, data, optimizers, schedules, train_minibatch, tune
 from course_lib.checks import evaluate_dense_tanh_backward, evaluate_softmax_cross_entropy
-from course_lib.contract import ExerciseNotDone
+from course_lib.contract import ExerciseNotDone, InputError
 from course_lib.mlp import (
     MLP,
     accuracy,
@@ -18,6 +20,8 @@ from course_lib.mlp import (
     softmax,
     softmax_cross_entropy,
     split_train_validation,
+    train_lockstep,
+    tune_lockstep,
 )
 
 
@@ -377,3 +381,119 @@ def test_network_gradient_is_the_layer_backward_chain():
     np.testing.assert_allclose(dW1, gW1, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(db1, gb1, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(H.T @ dZ, gW2, rtol=1e-12, atol=1e-15)
+
+
+# --- K networks in lockstep -----------------------------------------------------------------
+
+
+def _one_at_a_time(step, net, x0s, seeds, lrs, **kw):
+    return [
+        train_minibatch(step, net, x0=x0, seed=s, lr=lr, keep_iterates=True, **kw)
+        for x0, s, lr in zip(x0s, seeds, lrs)
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.STEPS))
+def test_lockstep_equals_one_run_at_a_time(name, digits):
+    X_train, y_train, X_val, y_val = digits
+    net = MLP(X_train[:150], y_train[:150], (64, 8, 10), "tanh", weight_decay=1e-3, seed=0)
+    val = net.on(X_val[:100], y_val[:100])
+    metrics = {"val_acc": val.accuracy, "val_loss": val.loss, "norm": np.linalg.norm}
+    x0s, seeds = [net.init_params(s) for s in (0, 1, 2)], [0, 1, 1]
+    lrs = [LRS[name] / 3, LRS[name], 3 * LRS[name]]
+    kw = dict(epochs=2, batch_size=32, metrics=metrics)  # 5 batches, the last one of 22
+    runs = train_lockstep(
+        optimizers.STEPS[name], net, x0=x0s, seed=seeds, lr=lrs, keep_iterates=True, **kw
+    )
+    for r, one in zip(runs, _one_at_a_time(optimizers.STEPS[name], net, x0s, seeds, lrs, **kw)):
+        assert r.hyperparameters == one.hyperparameters and r.label == one.label == name
+        np.testing.assert_allclose(r.xs, one.xs, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(r.losses, one.losses, rtol=1e-12)
+        for key in metrics:
+            np.testing.assert_allclose(r.metrics[key], one.metrics[key], rtol=1e-12)
+        for key in ("steps", "epochs", "grad_evals"):
+            np.testing.assert_array_equal(getattr(r, key), getattr(one, key))
+    assert runs[0].losses[-1] != runs[2].losses[-1]  # the runs really differ
+
+
+def test_lockstep_per_run_schedule_and_records(digits):
+    X_train, y_train, _, _ = digits
+    net = MLP(X_train[:100], y_train[:100], (64, 8, 10), seed=0)
+    peaks = np.array([0.03, 0.1])
+    shape = lambda t: schedules.cosine_annealing_lr(t, lr=1.0, T_max=12)
+    runs = train_lockstep(
+        optimizers.momentum,
+        net,
+        epochs=3,
+        batch_size=25,
+        schedule=lambda t: peaks * shape(t),
+        record_every=3,
+        keep_iterates=True,
+        gamma=0.9,
+    )
+    for peak, r in zip(peaks, runs):
+        one = train_minibatch(
+            optimizers.momentum,
+            net,
+            epochs=3,
+            batch_size=25,
+            record_every=3,
+            schedule=lambda t: peak * shape(t),
+            gamma=0.9,
+            keep_iterates=True,
+        )
+        np.testing.assert_allclose(r.xs, one.xs, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(r.steps, [0, 3, 4, 6, 8, 9, 12])
+    last = train_lockstep(
+        optimizers.gd, net, epochs=3, batch_size=25, lr=[0.1, 0.2], every_epoch=False
+    )
+    assert [list(r.steps) for r in last] == [[0, 12]] * 2
+    assert np.all(np.diff(runs[0].times) >= 0)
+
+
+def test_lockstep_with_a_custom_criterion_agrees_to_rounding(digits):
+    X_train, y_train, _, _ = digits
+    own = lambda z, y: softmax_cross_entropy(z, y)  # not the library's own object
+    net = MLP(X_train[:100], y_train[:100], (64, 8, 10), seed=0, criterion=own)
+    runs = train_lockstep(optimizers.adam, net, epochs=2, lr=[1e-3, 1e-2, 3e-2], keep_iterates=True)
+    for r in runs:
+        one = train_minibatch(
+            optimizers.adam, net, epochs=2, keep_iterates=True, **r.hyperparameters
+        )
+        np.testing.assert_allclose(r.xs, one.xs, rtol=0, atol=1e-10)
+
+
+def test_lockstep_divergence_stops_one_run_and_warns_once():
+    net = toy(n=40, activation="relu")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runs = train_lockstep(optimizers.gd, net, epochs=3, batch_size=10, lr=[0.01, 1e12])
+    assert [w.category for w in caught] == [DivergenceWarning]
+    assert "1 of 2 runs diverged" in str(caught[0].message)
+    good, bad = runs
+    assert good.diverged_at is None and bad.diverged_at is not None and bad.reason
+    one = train_minibatch(optimizers.gd, net, epochs=3, batch_size=10, lr=0.01)
+    np.testing.assert_array_equal(good.losses, one.losses)
+    assert len(bad.losses) < len(good.losses) and np.all(np.isfinite(bad.losses))
+
+
+def test_lockstep_refuses_per_run_arguments_of_different_lengths():
+    net = toy()
+    with pytest.raises(InputError, match="one length"):
+        train_lockstep(optimizers.gd, net, seed=[0, 1], lr=[0.1, 0.2, 0.3])
+    with pytest.raises(InputError, match="out of range"):
+        train_lockstep(optimizers.gd, net, lr=[0.1, -1.0])
+
+
+def test_tune_lockstep_equals_tune_with_train_minibatch(digits):
+    X_train, y_train, _, _ = digits
+    net = MLP(X_train[:120], y_train[:120], (64, 8, 10), seed=0)
+    lrs, kw = [0.1, 1.0, 10.0, 100.0], dict(epochs=2, batch_size=30)
+
+    def train(lr, seed):
+        return train_minibatch(optimizers.gd, net, x0=net.init_params(seed), seed=seed, lr=lr, **kw)
+
+    fast, slow = tune_lockstep(optimizers.gd, net, lrs, **kw), tune(train, lrs, label="gd")
+    np.testing.assert_allclose(fast.scores, slow.scores, rtol=1e-12)
+    assert fast.best_lr == slow.best_lr and str(fast) == str(slow)
+    assert len(fast.best_runs) == 3 and fast.best_runs[0].hyperparameters == {"lr": fast.best_lr}

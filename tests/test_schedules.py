@@ -349,3 +349,36 @@ def test_student_error_is_reported_with_its_line():
 
     report = evaluate_schedule(cosine_annealing_lr)
     assert not report and "NameError" in str(report) and "T_maximum" in str(report)
+
+
+# --- momentum under a schedule: torch's form ------------------------------------------------
+
+
+def test_sgd_momentum_under_a_schedule_is_torchs_sgd():
+    torch = pytest.importorskip("torch", reason="comparing with torch.optim.SGD needs torch")
+    A = np.random.default_rng(0).normal(size=(6, 3))
+    grad = lambda x: A.T @ (A @ x - 1.0)
+    schedule = partial(S.step_lr, lr=0.05, step_size=7, gamma=0.1)
+    p = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=0.05, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.1)
+    x, state, theirs, ours = np.ones(3), {}, [], []
+    for t in range(20):
+        opt.zero_grad()
+        p.grad = torch.tensor(grad(p.detach().numpy()))
+        opt.step()
+        scheduler.step()
+        x = optimizers.sgd_momentum(x, grad, state, lr=schedule(t), gamma=0.9)
+        theirs.append(p.detach().numpy().copy())
+        ours.append(x)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+    # the course's momentum: the same for a constant η, not under the schedule
+    x, y, s1, s2 = np.ones(3), np.ones(3), {}, {}
+    for _ in range(10):
+        x = optimizers.momentum(x, grad, s1, lr=0.05, gamma=0.9)
+        y = optimizers.sgd_momentum(y, grad, s2, lr=0.05, gamma=0.9)
+    np.testing.assert_allclose(x, y, rtol=1e-12)
+    x, state = np.ones(3), {}
+    for t in range(20):
+        x = optimizers.momentum(x, grad, state, lr=schedule(t), gamma=0.9)
+    assert np.abs(x - ours[-1]).max() > 1e-3
