@@ -43,9 +43,11 @@ from .lesson05 import (
 )
 from .lesson06 import (
     check_dense_tanh_backward,
+    check_lr_range_test,
     check_schedule,
     check_softmax_cross_entropy,
     evaluate_dense_tanh_backward,
+    evaluate_lr_range_test,
     evaluate_schedule,
     evaluate_softmax_cross_entropy,
 )
@@ -62,6 +64,7 @@ __all__ = [
     "check_gd_contraction",
     "check_heavy_ball_tuning",
     "check_kfac_precondition",
+    "check_lr_range_test",
     "check_minibatch_grad",
     "check_minibatch_sampler",
     "check_newton",
@@ -78,6 +81,7 @@ __all__ = [
     "evaluate_gd_contraction",
     "evaluate_heavy_ball_tuning",
     "evaluate_kfac_precondition",
+    "evaluate_lr_range_test",
     "evaluate_minibatch_grad",
     "evaluate_minibatch_sampler",
     "evaluate_newton",
