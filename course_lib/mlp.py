@@ -336,18 +336,19 @@ def _stacked_data_term(net, logits, y, loss=True):
 
 
 def _stacked_penalty(net, w):
+    """½λΣ‖W‖² for each of the K rows of w (0 without weight decay)."""
     if not net.weight_decay:
         return 0.0
-    return (
-        0.5 * net.weight_decay * sum(np.sum(W * W, axis=(1, 2)) for W, _ in _stacked_layers(net, w))
-    )
+    squares = sum(np.sum(W * W, axis=(1, 2)) for W, _ in _stacked_layers(net, w))
+    return 0.5 * net.weight_decay * squares
 
 
 def stacked_grad(net, w, idx):
     """Gradients (K, dim) of ``net.loss`` for the K rows of w, each on its own mini-batch.
 
     idx: the examples of one mini-batch shared by every run, shape (B,), or one per run,
-    shape (K, B). Row k equals ``net.grad(w[k], idx[k])``.
+    shape (K, B). Row k equals ``net.grad(w[k], idx[k])`` (to rounding for a criterion
+    other than softmax_cross_entropy, exactly for it).
     """
     X, y = net.X[idx], net.y[idx]
     logits, acts = _stacked_forward(net, w, X)
@@ -366,25 +367,24 @@ def stacked_grad(net, w, idx):
     return g
 
 
+def _stacked_logits(net, w):
+    """Logits (K, n, C) on all of net's examples, in blocks of BLOCK as ``net.logits``."""
+    starts = range(0, net.n, net.BLOCK)
+    blocks = [_stacked_forward(net, w, net.X[s : s + net.BLOCK])[0] for s in starts]
+    return np.concatenate(blocks, axis=1)
+
+
 def stacked_loss(net, w):
     """``net.loss`` over all of net's examples for the K rows of w: an array (K,)."""
-    blocks = [
-        _stacked_forward(net, w, net.X[s : s + net.BLOCK])[0] for s in range(0, net.n, net.BLOCK)
-    ]
-    return _stacked_data_term(net, np.concatenate(blocks, axis=1), net.y)[0] + _stacked_penalty(
-        net, w
-    )
+    return _stacked_data_term(net, _stacked_logits(net, w), net.y)[0] + _stacked_penalty(net, w)
 
 
 def stacked_accuracy(net, w):
     """``net.accuracy`` for the K rows of w: an array (K,)."""
-    blocks = [
-        _stacked_forward(net, w, net.X[s : s + net.BLOCK])[0] for s in range(0, net.n, net.BLOCK)
-    ]
-    return np.mean(np.concatenate(blocks, axis=1).argmax(axis=-1) == net.y, axis=-1)
+    return np.mean(_stacked_logits(net, w).argmax(axis=-1) == net.y, axis=-1)
 
 
-def _per_run(name, value, K):
+def _per_run(value, K):
     """A per-run argument as a length-K array (one number is repeated K times)."""
     values = np.asarray(value, dtype=float)
     return np.full(K, float(values)) if values.ndim == 0 else values
@@ -427,7 +427,9 @@ def train_lockstep(
     with the K parameter vectors stacked as the rows of one (K, dim) array: each matrix
     product is one batched np.matmul and the step function updates the whole stack at once
     (every rule of course_lib.optimizers is elementwise; its state is shared, its t too).
-    Equal to one run at a time to ~1e-12 (tests/test_mlp.py), and many times faster.
+    Equal to one run at a time to ~1e-12 (tests/test_mlp.py), and many times faster. The
+    data term is net.criterion: the course's own stacked, another one called once on all
+    K mini-batches' rows (it must be a mean over rows, as the MLP requires).
 
     Per run (one value each, or one shared by all): ``seed`` (the mini-batch order), ``x0``
     ((K, dim), or one vector; default net.x0), every hyperparameter (lr=[…] becomes a (K, 1)
@@ -447,7 +449,7 @@ def train_lockstep(
     K = _run_count(x0, seed, schedule, hyperparameters)
     x = np.array(np.broadcast_to(x0, (K, net.dim)), dtype=float)
     seeds = [int(s) for s in np.broadcast_to(seed, K)]
-    columns = {k: _per_run(k, v, K) for k, v in hyperparameters.items() if np.ndim(v) == 1}
+    columns = {k: _per_run(v, K) for k, v in hyperparameters.items() if np.ndim(v) == 1}
     kwargs = {k: columns[k][:, None] if k in columns else v for k, v in hyperparameters.items()}
     labels = [label or name_of(step)] * K if label is None or isinstance(label, str) else label
     keep = net.dim <= 1000 if keep_iterates is None else keep_iterates
