@@ -53,6 +53,15 @@ ACTIVATIONS = {
     "relu": (lambda z: np.maximum(z, 0), lambda a: (a > 0).astype(float)),
 }
 
+# R{f′} = f″(z)·R{z}, written with a = f(z) and R{a} = f′(z)·R{z}: for MLP.hvp
+R_DERIVATIVES = {"tanh": lambda a, ra: -2 * a * ra, "relu": lambda a, ra: np.zeros_like(a)}
+
+
+def _softmax_ce_hvp(logits, u):
+    """H_L u for the mean softmax cross-entropy: (diag(p_i) − p_i p_iᵀ) u_i / N, row by row."""
+    p = softmax(logits)
+    return p * (u - np.sum(p * u, axis=1, keepdims=True)) / len(p)
+
 
 class MLP:
     """A fully connected classifier: (affine → activation) × (L−1), affine → softmax.
@@ -202,6 +211,84 @@ class MLP:
             if k:  # back through the activation below
                 delta = (delta @ W.T) * dfun(acts[k])
         return loss + self._penalty(w), g
+
+    def hvp(self, w, v, idx=None):
+        """Hessian-vector product ∇²loss(w) v, exact, without forming the Hessian.
+
+        Pearlmutter's R-operator (forward over backward): the forward and backward passes
+        of ``loss_and_grad`` differentiated along v, R{·} = d/dt ·(w + t v) at t = 0. Costs
+        about two gradients. Softmax cross-entropy only (the default criterion).
+        """
+        X, _ = self._batch(idx)
+        logits, acts, racts = self._r_forward(w, v, X)
+        _, delta = self.criterion(logits, self._batch(idx)[1])
+        rdelta = _softmax_ce_hvp(logits, racts[-1])  # R{∂loss/∂logits}
+        rdfun = R_DERIVATIVES[self.activation]
+        dfun = ACTIVATIONS[self.activation][1]
+        layers, vlayers = self.unpack(w), self.unpack(v)
+        h = np.zeros(self.dim)
+        hlayers = self.unpack(h)
+        for k in range(len(layers) - 1, -1, -1):
+            (W, _), (VW, _), (hW, hb) = layers[k], vlayers[k], hlayers[k]
+            hW[...] = racts[k].T @ delta + acts[k].T @ rdelta + self.weight_decay * VW
+            hb[...] = rdelta.sum(axis=0)
+            if k:  # R of delta ← (delta Wᵀ) ⊙ f′, a product of three factors
+                back = delta @ W.T
+                rdelta = (rdelta @ W.T + delta @ VW.T) * dfun(acts[k]) + back * rdfun(
+                    acts[k], racts[k]
+                )
+                delta = back * dfun(acts[k])
+        return h
+
+    def jvp(self, w, v, idx=None):
+        """J v: the change of the logits (N, C) of the examples idx along v (forward mode)."""
+        X, _ = self._batch(idx)
+        return self._r_forward(w, v, X)[2][-1]
+
+    def vjp(self, w, u, idx=None):
+        """Jᵀ u: the logits' cotangent u (N, C) pulled back to the parameters (backward mode)."""
+        X, _ = self._batch(idx)
+        _, acts = self.forward(w, X)
+        dfun = ACTIVATIONS[self.activation][1]
+        layers = self.unpack(w)
+        g = np.zeros(self.dim)
+        dlayers = self.unpack(g)
+        delta = np.asarray(u, dtype=float)
+        for k in range(len(layers) - 1, -1, -1):
+            dW, db = dlayers[k]
+            dW[...] = acts[k].T @ delta
+            db[...] = delta.sum(axis=0)
+            if k:
+                delta = (delta @ layers[k][0].T) * dfun(acts[k])
+        return g
+
+    def gauss_newton_vp(self, w, v, idx=None):
+        """Generalised Gauss–Newton product (Jᵀ H_L J + λ I_W) v, positive semidefinite.
+
+        J: Jacobian of the logits in w; H_L: Hessian of the mean softmax cross-entropy in
+        the logits; λ: the weight decay (its Hessian, on the weight matrices only).
+        """
+        X, _ = self._batch(idx)
+        logits, _, racts = self._r_forward(w, v, X)
+        g = self.vjp(w, _softmax_ce_hvp(logits, racts[-1]), idx)
+        if self.weight_decay:
+            for (gW, _), (VW, _) in zip(self.unpack(g), self.unpack(v)):
+                gW += self.weight_decay * VW
+        return g
+
+    def _r_forward(self, w, v, X):
+        """Logits, activations and their R{·} along v (the last entry: R{logits} = J v)."""
+        if self.criterion is not softmax_cross_entropy:
+            raise ValueError("curvature products need the default softmax cross-entropy")
+        f, dfun = ACTIVATIONS[self.activation]
+        layers, vlayers = self.unpack(w), self.unpack(np.asarray(v, dtype=float))
+        acts, racts = [X], [np.zeros_like(X)]
+        for (W, b), (VW, Vb) in zip(layers[:-1], vlayers[:-1]):
+            acts.append(f(acts[-1] @ W + b))
+            racts.append((racts[-1] @ W + acts[-2] @ VW + Vb) * dfun(acts[-1]))
+        (W, b), (VW, Vb) = layers[-1], vlayers[-1]
+        logits = acts[-1] @ W + b
+        return logits, acts, racts + [racts[-1] @ W + acts[-1] @ VW + Vb]
 
     def predict(self, w, X=None):
         """Predicted labels (argmax of the logits) for X (default: the network's own data)."""
