@@ -265,8 +265,8 @@ def minimize_hessian_free(
     (``net.gauss_newton_vp``); the step is taken if it lowers the loss; λ ← update(λ, ρ),
     ρ = actual / predicted decrease (the prediction from G without λ). grad_evals counts
     example passes: one per example for a loss or a gradient, two for a Gauss–Newton
-    product (a forward and a backward sweep more); no iteration starts once max_evals are
-    spent. times: seconds spent so far. metrics: "lam", "rho", "cg" (the products CG used:
+    product (a forward and a backward sweep more); no iteration starts that could take
+    grad_evals past max_evals. times: seconds spent so far. metrics: "lam", "rho", "cg" (the products CG used:
     its steps, and one for the residual of a warm start), and metrics[name](w) at every
     iteration.
     """
@@ -290,8 +290,8 @@ def minimize_hessian_free(
     record(np.nan, 0)
     p = np.zeros_like(w)
     for _ in range(iterations):
-        if max_evals is not None and evals >= max_evals:
-            break
+        if max_evals is not None and evals + net.n + 2 * m * (cg_iters + 2) > max_evals:
+            break  # this iteration could overrun the budget
         started = time.perf_counter()
         idx = rng.choice(net.n, size=m, replace=False)
         products = []

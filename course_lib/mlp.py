@@ -217,7 +217,7 @@ class MLP:
 
         Pearlmutter's R-operator (forward over backward): the forward and backward passes
         of ``loss_and_grad`` differentiated along v, R{·} = d/dt ·(w + t v) at t = 0. Costs
-        about two gradients. Softmax cross-entropy only (the default criterion).
+        a few gradients (two sweeps more). Softmax cross-entropy only (the default criterion).
         """
         X, _ = self._batch(idx)
         logits, acts, racts = self._r_forward(w, v, X)
