@@ -79,7 +79,7 @@ def bench_widgets(redraws=REDRAWS):
     )
     # Each lesson's own explorer cell (course_lib's rules stand in for the students' own),
     # its learning-rate slider dragged across its range.
-    from course_lib import second_order
+    from course_lib import hessian_free, second_order
 
     lesson = {
         "01: explore(gd), course quadratic": (
@@ -130,6 +130,20 @@ def bench_widgets(redraws=REDRAWS):
             ),
             "momentum.lr",
             (1e-4, 2e-3),
+        ),
+        "05b: compare(momentum, nonlinear CG), Rosenbrock": (
+            compare(
+                {
+                    "momentum": (optimizers.momentum, {"lr": 1e-3, "gamma": 0.9}),
+                    "nonlinear CG": (hessian_free.nonlinear_cg, {"c2": (0.01, 0.9, 0.1)}),
+                },
+                "Rosenbrock",
+                steps=30,
+                x0=[-1.2, 1.0],
+                sliders=("lr", "c2"),
+            ),
+            "nonlinear CG.c2",
+            (0.01, 0.9),
         ),
     }
     for name, (explorer, slider, (lo, hi)) in lesson.items():
