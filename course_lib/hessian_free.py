@@ -78,8 +78,9 @@ def nonlinear_cg(x, grad, state, f, beta=polak_ribiere_plus, c2=0.1):
     """Nonlinear CG step: p = −g + β p_old, α from a strong Wolfe line search.
 
     beta(g_new, g_old, p_old) → β; c2: the curvature constant of the line search (below ½,
-    so that Fletcher–Reeves directions stay descent directions). State: g, p (the last
-    gradient and direction), evals (evaluations of f and ∇f so far, counted together).
+    so that Fletcher–Reeves directions stay descent directions). State: f, g, p (the last
+    value, gradient and direction), evals (evaluations of f and ∇f so far, counted
+    together), change (α gᵀp of the last step, for the next first trial step).
     A direction that is not a descent direction is replaced by −g (a restart).
     """
     g = state["g"] if "g" in state else grad(x)
@@ -91,11 +92,12 @@ def nonlinear_cg(x, grad, state, f, beta=polak_ribiere_plus, c2=0.1):
             p = -g
     if not np.any(g):
         return x.copy()
-    alpha0 = min(1.0, 1.0 / np.linalg.norm(g)) if "p" not in state else state["alpha0"]
+    # first trial: the step whose first-order change of f equals the last one (N&W eq. 3.60);
+    # with no history, a step of length at most 1
+    alpha0 = min(1.0, 1.01 * state["change"] / (g @ p) if "p" in state else 1 / np.linalg.norm(g))
     fx = state["f"] if "f" in state else f(x)
     alpha, state["f"], g_new, n = wolfe_line_search(f, grad, x, p, fx, g, alpha=alpha0, c2=c2)
-    # the next first trial: the step that changes f as much as this one did (N&W eq. 3.60)
-    state["alpha0"] = min(1.0, 1.01 * alpha * (g @ p) / (g_new @ -g_new)) if g_new.any() else 1.0
+    state["change"] = alpha * (g @ p)
     state["evals"] += n
     state["g_old"], state["g"], state["p"] = g, g_new, p
     return x + alpha * p
