@@ -13,7 +13,8 @@ Exercise generation: in code cells, the lines between ``### BEGIN SOLUTION`` and
 ``### END SOLUTION`` become ``# YOUR CODE HERE`` and ``raise
 NotImplementedError("Exercise N.k: title")`` at the same indentation, where
 N.k and the title come from the nearest markdown heading above
-("### Exercise N.k — title"); in markdown cells, text between
+("### Exercise N.k — title"; a lesson added after another, 05b, numbers them 5b.k);
+in markdown cells, text between
 ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes
 "*Your answer here.*"; cells tagged ``solution-only`` are dropped; ``# NBVAL_``
 markers, outputs and execution counts are removed.
