@@ -4,7 +4,7 @@ raises ``ExerciseNotDone``: one line, no traceback, and Run All stops there.
 
 Each ``check_*`` prints the Report its ``evaluate_*`` twin returns (for tests). ``engine``
 holds Report, Case and the evaluators; ``steps`` the step rules' check (lessons 01–04);
-``lesson01`` … ``lesson06`` each lesson's other exercises, their cases and hints.
+``lesson01`` … ``lesson07`` each lesson's other exercises, their cases and hints.
 """
 
 from ..data import load_references
@@ -49,6 +49,14 @@ from .lesson06 import (
     evaluate_schedule,
     evaluate_softmax_cross_entropy,
 )
+from .lesson07 import (
+    check_batch_norm_backward,
+    check_clip_grad_norm,
+    check_init_std,
+    evaluate_batch_norm_backward,
+    evaluate_clip_grad_norm,
+    evaluate_init_std,
+)
 from .steps import check_step, evaluate_step, problem_from_spec
 
 __all__ = [
@@ -56,11 +64,14 @@ __all__ = [
     "Report",
     "call_student",
     "check_backtracking",
+    "check_batch_norm_backward",
     "check_bfgs_update",
+    "check_clip_grad_norm",
     "check_dense_tanh_backward",
     "check_function",
     "check_gd_contraction",
     "check_heavy_ball_tuning",
+    "check_init_std",
     "check_kfac_precondition",
     "check_minibatch_grad",
     "check_minibatch_sampler",
@@ -72,11 +83,14 @@ __all__ = [
     "check_update_radius",
     "check_value",
     "evaluate_backtracking",
+    "evaluate_batch_norm_backward",
     "evaluate_bfgs_update",
+    "evaluate_clip_grad_norm",
     "evaluate_dense_tanh_backward",
     "evaluate_function",
     "evaluate_gd_contraction",
     "evaluate_heavy_ball_tuning",
+    "evaluate_init_std",
     "evaluate_kfac_precondition",
     "evaluate_minibatch_grad",
     "evaluate_minibatch_sampler",
