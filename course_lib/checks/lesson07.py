@@ -142,8 +142,9 @@ def clip_grad_norm_cases():
                 f"{c['name']}, max_norm = {c['max_norm']:g}",
                 (grads, c["max_norm"]),
                 (expected, c["total"]),
-                hint="return (a list of arrays shaped like grads, the total norm before clipping).",
-                parts=("clipped (all arrays, flattened)", "total"),
+                hint="return (a list of arrays shaped like grads, the total norm before "
+                "clipping); the report shows the clipped arrays one after the other, flattened.",
+                parts=("clipped", "total"),
                 rtol=1e-10,
                 atol=0.0,
                 diagnose=(partial(_clip_hint, grads=grads, max_norm=c["max_norm"]), _total_hint),
