@@ -1165,6 +1165,129 @@ def make_hessian_free():
     }
 
 
+# --- section "deep" (lesson 07: torch.nn.init, clip_grad_norm_, BatchNorm1d) ---
+
+
+def torch_init_std(torch, scheme, fan_in, fan_out, nonlinearity):
+    """(gain, std) of torch.nn.init's normal initialisation of a (fan_out, fan_in) weight.
+
+    The std is read off torch's own draw: with the same seed, xavier_normal_ / kaiming_normal_
+    fill the tensor with std · (the standard normal draw of normal_(0, 1)).
+    """
+    gain = torch.nn.init.calculate_gain(nonlinearity)
+    W = torch.empty(fan_out, fan_in)
+    torch.manual_seed(0)
+    if scheme == "xavier":
+        torch.nn.init.xavier_normal_(W, gain=gain)
+    else:
+        torch.nn.init.kaiming_normal_(W, mode="fan_in", nonlinearity=nonlinearity)
+    torch.manual_seed(0)
+    ratio = (W / torch.empty(fan_out, fan_in).normal_(0.0, 1.0)).numpy()
+    assert np.allclose(ratio, ratio.flat[0], rtol=1e-12, atol=0), "not one std"
+    return float(gain), float(np.median(ratio))
+
+
+def make_deep():
+    """Lesson 07: initialisation stds, clipping by global norm, batch-norm backward, from torch."""
+    import torch
+
+    torch.set_default_dtype(torch.float64)
+    init = [
+        (
+            "xavier",
+            64,
+            32,
+            "tanh",
+            "Xavier: std = gain·√(2/(fan_in + fan_out)), gain 5/3 for tanh.",
+        ),
+        ("xavier", 100, 10, "linear", "fan_in ≠ fan_out here: Xavier uses both."),
+        ("he", 32, 32, "relu", "He: std = gain/√fan_in with gain √2 for ReLU."),
+        ("he", 50, 200, "tanh", "He uses fan_in (torch's default mode), with tanh's gain 5/3."),
+        ("xavier", 20, 80, "relu", "torch's gains: linear 1, tanh 5/3, ReLU √2."),
+    ]
+    init_cases = []
+    for scheme, fan_in, fan_out, nonlinearity, hint in init:
+        gain, std = torch_init_std(torch, scheme, fan_in, fan_out, nonlinearity)
+        init_cases.append(
+            {
+                "name": f"{scheme}, fan_in = {fan_in}, fan_out = {fan_out}, {nonlinearity}",
+                "args": [scheme, fan_in, fan_out, nonlinearity],
+                "gain": gain,
+                "expected": std,
+                "hint": hint,
+            }
+        )
+
+    rng = np.random.default_rng(7)
+    clip = [
+        (
+            "one array dominates, total > max_norm",
+            [(3, 4), (4,), (4, 2), (2,)],
+            [3, 0.1, 0.2, 0.1],
+            1.0,
+        ),
+        (
+            "every array below max_norm, the total above",
+            [(2, 3), (3,), (3, 2), (2,)],
+            [0.4] * 4,
+            1.0,
+        ),
+        ("total below max_norm: unchanged", [(3, 2), (2,)], [0.2, 0.1], 5.0),
+        ("tiny gradients (total ≈ 1e-5): the 1e-6 shows", [(4, 3), (3,)], [4e-6, 1e-6], 1e-6),
+    ]
+    clip_cases = []
+    for name, shapes, scales, max_norm in clip:
+        grads = [scale * rng.normal(size=shape) for shape, scale in zip(shapes, scales)]
+        params = [torch.zeros(shape, requires_grad=True) for shape in shapes]
+        for p_, g in zip(params, grads):
+            p_.grad = torch.tensor(g)
+        total = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        clip_cases.append(
+            {
+                "name": name,
+                # one dict per array: the arrays have different shapes
+                "grads": [{"array": g.tolist()} for g in grads],
+                "max_norm": max_norm,
+                "expected": [{"array": p_.grad.numpy().tolist()} for p_ in params],
+                "total": float(total),
+            }
+        )
+
+    bn_cases = []
+    for name, shape, eps, offset in [
+        ("batch of 8, 3 features", (8, 3), 1e-5, 0.0),
+        ("batch of 4, 5 features, ε = 0.1, far from 0", (4, 5), 0.1, 20.0),
+        ("batch of 2, 4 features", (2, 4), 1e-5, 0.0),
+    ]:
+        z = offset + rng.normal(size=shape) * rng.uniform(0.5, 3.0, size=shape[1])
+        dout = rng.normal(size=shape)
+        bn = torch.nn.BatchNorm1d(shape[1], eps=eps, affine=False).train()
+        zt = torch.tensor(z, requires_grad=True)
+        out = bn(zt)
+        out.backward(torch.tensor(dout))
+        bn_cases.append(
+            {
+                "name": name,
+                "z": z.tolist(),
+                "dout": dout.tolist(),
+                "eps": eps,
+                "out": out.detach().numpy().tolist(),
+                "expected": zt.grad.numpy().tolist(),
+            }
+        )
+    return {
+        "init_std": {
+            "source": "torch.nn.init.xavier_normal_ / kaiming_normal_ with calculate_gain",
+            "cases": init_cases,
+        },
+        "clip_grad_norm": {"source": "torch.nn.utils.clip_grad_norm_", "cases": clip_cases},
+        "batch_norm_backward": {
+            "source": "torch.nn.BatchNorm1d(affine=False), training mode",
+            "cases": bn_cases,
+        },
+    }
+
+
 SECTIONS = {
     "steps": make_steps,
     "sgd": make_sgd,
@@ -1172,6 +1295,7 @@ SECTIONS = {
     "second_order": make_second_order,
     "schedules": make_schedules,
     "hessian_free": make_hessian_free,
+    "deep": make_deep,
 }
 # The libraries whose results each section stores (numpy and Python are recorded for all).
 MADE_WITH = {
@@ -1181,6 +1305,7 @@ MADE_WITH = {
     "second_order": ["scipy"],
     "schedules": ["torch"],
     "hessian_free": ["torch", "scipy"],
+    "deep": ["torch"],
 }
 
 # --- how a regenerated value must agree with the stored one (tests/test_references.py) ---
