@@ -4,7 +4,8 @@ raises ``ExerciseNotDone``: one line, no traceback, and Run All stops there.
 
 Each ``check_*`` prints the Report its ``evaluate_*`` twin returns (for tests). ``engine``
 holds Report, Case and the evaluators; ``steps`` the step rules' check (lessons 01–04);
-``lesson01`` … ``lesson06`` each lesson's other exercises, their cases and hints.
+``lesson01`` … ``lesson07`` (and ``lesson05b``) each lesson's other exercises, their cases and
+hints.
 """
 
 from ..data import load_references
@@ -41,6 +42,16 @@ from .lesson05 import (
     evaluate_newton,
     evaluate_update_radius,
 )
+from .lesson05b import (
+    check_conjugate_gradient,
+    check_fd_hvp,
+    check_gauss_newton_vp,
+    check_update_damping,
+    evaluate_conjugate_gradient,
+    evaluate_fd_hvp,
+    evaluate_gauss_newton_vp,
+    evaluate_update_damping,
+)
 from .lesson06 import (
     check_dense_tanh_backward,
     check_lr_range_test,
@@ -51,6 +62,14 @@ from .lesson06 import (
     evaluate_schedule,
     evaluate_softmax_cross_entropy,
 )
+from .lesson07 import (
+    check_batch_norm_backward,
+    check_clip_grad_norm,
+    check_init_std,
+    evaluate_batch_norm_backward,
+    evaluate_clip_grad_norm,
+    evaluate_init_std,
+)
 from .steps import check_step, evaluate_step, problem_from_spec
 
 __all__ = [
@@ -58,11 +77,17 @@ __all__ = [
     "Report",
     "call_student",
     "check_backtracking",
+    "check_batch_norm_backward",
     "check_bfgs_update",
+    "check_clip_grad_norm",
+    "check_conjugate_gradient",
     "check_dense_tanh_backward",
+    "check_fd_hvp",
     "check_function",
+    "check_gauss_newton_vp",
     "check_gd_contraction",
     "check_heavy_ball_tuning",
+    "check_init_std",
     "check_kfac_precondition",
     "check_lr_range_test",
     "check_minibatch_grad",
@@ -72,14 +97,21 @@ __all__ = [
     "check_softmax_cross_entropy",
     "check_step",
     "check_torch_convention",
+    "check_update_damping",
     "check_update_radius",
     "check_value",
     "evaluate_backtracking",
+    "evaluate_batch_norm_backward",
     "evaluate_bfgs_update",
+    "evaluate_clip_grad_norm",
+    "evaluate_conjugate_gradient",
     "evaluate_dense_tanh_backward",
+    "evaluate_fd_hvp",
     "evaluate_function",
+    "evaluate_gauss_newton_vp",
     "evaluate_gd_contraction",
     "evaluate_heavy_ball_tuning",
+    "evaluate_init_std",
     "evaluate_kfac_precondition",
     "evaluate_lr_range_test",
     "evaluate_minibatch_grad",
@@ -90,6 +122,7 @@ __all__ = [
     "evaluate_step",
     "evaluate_torch_convention",
     "evaluate_trajectories",
+    "evaluate_update_damping",
     "evaluate_update_radius",
     "evaluate_value",
     "load_references",
