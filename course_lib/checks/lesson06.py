@@ -343,25 +343,23 @@ def lr_range_test_cases():
     X_train, y_train, _, _ = split_train_validation(*load_digits(), seed=0)
     net = MLP(X_train[:300], y_train[:300], (64, 16, 10), seed=0)
     cases = []
-    for name, step, lr_min, lr_max, epochs, hp in [
-        ("SGD, η from 1e-3 to 100, 3 epochs", optimizers.gd, 1e-3, 100.0, 3, {}),
+    for name, step, lr_min, lr_max, epochs in [
+        ("SGD, η from 1e-3 to 100, 3 epochs", optimizers.gd, 1e-3, 100.0, 3),
         (
             "momentum (torch's form), η from 1e-4 to 10, 2 epochs",
             optimizers.sgd_momentum,
             1e-4,
             10.0,
             2,
-            {},
         ),
-        ("Adam, η from 1e-5 to 1, 3 epochs", optimizers.adam, 1e-5, 1.0, 3, {}),
+        ("Adam, η from 1e-5 to 1, 3 epochs", optimizers.adam, 1e-5, 1.0, 3),
     ]:
-        full_lrs, recorded = _range_curve(step, net, lr_min, lr_max, epochs, **hp)
+        full_lrs, recorded = _range_curve(step, net, lr_min, lr_max, epochs)
         cases.append(
             Case(
                 name,
                 (step, net, lr_min, lr_max, epochs),
                 _range_answer(full_lrs, recorded[1:]),
-                kwargs=hp,
                 parts=("lrs", "losses", "suggestion"),
                 rtol=1e-9,
                 atol=1e-12,
