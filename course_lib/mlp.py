@@ -592,7 +592,9 @@ def stacked_grad(net, w, idx):
     for k in range(len(layers) - 1, -1, -1):
         W, _ = layers[k]
         dW, db = dlayers[k]
-        dW[...] = np.matmul(np.swapaxes(acts[k], -1, -2), delta) + net.weight_decay * W
+        dW[...] = np.matmul(np.swapaxes(acts[k], -1, -2), delta)
+        if net.weight_decay:  # (adding 0 · W would change nothing but cost two passes)
+            dW += net.weight_decay * W
         db[...] = delta.sum(axis=-2)
         if k:
             delta = np.matmul(delta, np.swapaxes(W, -1, -2)) * dfun(acts[k])
