@@ -325,6 +325,36 @@ double_well = Problem(
 )
 
 
+# Lessard, Recht & Packard (2016, SIAM J. Optim. 26(1), §4.6): a 1-D function, 1-strongly
+# convex with a 25-Lipschitz gradient (κ = 25), made of three quadratic pieces, on which the
+# heavy ball with Polyak's tuning for [μ, L] = [1, 25] cycles for ever from some starts.
+def _lrp_f(x):
+    x = x[..., 0]
+    return np.where(
+        x < 1, 12.5 * x**2, np.where(x < 2, 0.5 * x**2 + 24 * x - 12, 12.5 * x**2 - 24 * x + 36)
+    )
+
+
+def _lrp_grad(x):
+    x1 = x[..., 0]
+    return np.where(x1 < 1, 25 * x1, np.where(x1 < 2, x1 + 24, 25 * x1 - 24))[..., None]
+
+
+def _lrp_hess(x):
+    x1 = x[..., 0]
+    return np.where((x1 >= 1) & (x1 < 2), 1.0, 25.0)[..., None, None]
+
+
+lessard_counterexample = Problem(
+    "Lessard–Recht–Packard",
+    _lrp_f,
+    _lrp_grad,
+    _lrp_hess,
+    minima=[(0.0,)],
+    x0=(3.3,),
+    window=((-5.0, 5.0), (-1.0, 1.0)),
+)
+
 PROBLEMS = {
     p.name: p for p in (course_quadratic, rosenbrock, beale, saddle, himmelblau, double_well)
 }
