@@ -9,6 +9,7 @@ from course_lib import problems as P
 from course_lib.data import load_diabetes
 
 ALL = list(P.PROBLEMS.values()) + [
+    P.tanh_plateau,
     P.quadratic_with_spectrum([0.5, 2.0, 9.0], seed=3),
     P.LeastSquares(*load_diabetes()),
 ]
@@ -125,3 +126,9 @@ def test_lessard_counterexample_is_smooth_strongly_convex_with_kappa_25():
         assert lrp.grad(below)[0] == pytest.approx(lrp.grad(above)[0], abs=1e-9)
     assert set(lrp.hess(np.linspace(-5, 5, 1001)[:, None]).ravel()) == {1.0, 25.0}
     assert lrp.f(np.zeros(1)) == 0 and lrp.grad(np.zeros(1))[0] == 0
+
+
+def test_tanh_plateau_is_flat_far_from_its_minimum():
+    p = P.tanh_plateau
+    assert np.linalg.norm(p.grad(p.x0)) < 0.05 and p.f(p.x0) > 2  # high, yet nearly flat
+    assert np.linalg.norm(p.grad(np.array([-8.0, -8.0]))) < 1e-5
