@@ -195,3 +195,41 @@ def test_solution_answers_pass_their_checks():
         ns["sample_minibatches"](442, 32, np.random.default_rng(3))[0].tolist()
         == minibatches(442, 32, np.random.default_rng(3))[0].tolist()
     )  # same as train_minibatch
+
+
+# --- an unfinished exercise called directly by a lesson cell: one line, no traceback --------
+
+
+def test_finished_turns_an_unfinished_exercise_into_one_line():
+    import pytest
+    from lessons import stub
+
+    from course_lib.contract import ExerciseNotDone, finished
+
+    with pytest.raises(ExerciseNotDone) as caught:
+        finished(stub)(1, 2)
+    message = str(caught.value)
+    assert message.startswith("Exercise 9.9: unfinished — not finished yet: complete stub()")
+    assert message.count("not finished yet") == 1
+    assert caught.value.__suppress_context__  # raised `from None`: no chained traceback
+    assert len(caught.value._render_traceback_()) == 1
+    # a check handed the wrapped function says it once too, not twice
+    with pytest.raises(ExerciseNotDone) as again:
+        checks.evaluate_gd_contraction(finished(stub))
+    assert str(again.value).count("not finished yet") == 1
+    assert finished(right_contraction)(0.1, [1.0, 2.0]) == right_contraction(0.1, [1.0, 2.0])
+
+
+def test_lesson_cells_call_the_exercises_through_finished():
+    import re
+
+    import nbformat
+    from lessons import SOLUTIONS
+
+    names = ("gd_contraction", "minibatch_grad", "sample_minibatches")
+    for cell in nbformat.read(SOLUTIONS / "01-gradient-descent.ipynb", as_version=4).cells:
+        if cell.cell_type != "code" or "### BEGIN SOLUTION" in cell.source:
+            continue
+        for name in names:  # finished(name)(...) or an alias made by finished() is fine
+            direct = re.search(rf"(?<![\w.]){name}\(", cell.source)
+            assert not direct, f"{name}() called directly:\n{cell.source}"

@@ -170,6 +170,40 @@ def wrong_nesterov():
     }
 
 
+def wrong_state():
+    """Steps whose iterates are right but whose state["v"] is not the course's velocity."""
+
+    def torch_buffer(x, grad, state, lr=0.01, gamma=0.9):  # PyTorch's b = v/η in "v"
+        b = gamma * state.get("v", np.zeros_like(x)) + grad(x)
+        state["v"] = b
+        return x - lr * b
+
+    def other_key(x, grad, state, lr=0.01, gamma=0.9):
+        v = gamma * state.get("velocity", np.zeros_like(x)) + lr * grad(x)
+        state["velocity"] = v
+        return x - v
+
+    def negated(x, grad, state, lr=0.01, gamma=0.9):  # keeps −v
+        u = gamma * state.get("v", np.zeros_like(x)) - lr * grad(x)
+        state["v"] = u
+        return x + u
+
+    def nesterov_torch_buffer(x, grad, state, lr=0.01, gamma=0.9):
+        b = state.get("v", np.zeros_like(x))
+        b = gamma * b + grad(x - gamma * lr * b)
+        state["v"] = b
+        return x - lr * b
+
+    return {
+        "momentum": {
+            "PyTorch's buffer b in state['v']": (torch_buffer, "PyTorch's buffer b = v/η"),
+            "velocity under another key": (other_key, "nothing (no key 'v')"),
+            "−v in state['v']": (negated, 'state["v"] must hold the velocity'),
+        },
+        "nesterov": {"PyTorch's buffer b in state['v']": (nesterov_torch_buffer, "appendix")},
+    }
+
+
 def _renamed(fn, name):
     fn.__name__ = name
     return fn
@@ -228,13 +262,19 @@ EXERCISES = {
     "momentum": Exercise(
         checks.evaluate_step,
         right=[momentum, momentum_in_place, optimizers.momentum],
-        wrong={k: _renamed(f, "momentum") for k, f in wrong_momentum().items()},
+        wrong={
+            **{k: _renamed(f, "momentum") for k, f in wrong_momentum().items()},
+            **{k: (_renamed(f, "momentum"), w) for k, (f, w) in wrong_state()["momentum"].items()},
+        },
         args=("momentum",),
     ),
     "nesterov": Exercise(
         checks.evaluate_step,
         right=[nesterov, optimizers.nesterov],
-        wrong={k: _renamed(f, "nesterov") for k, f in wrong_nesterov().items()},
+        wrong={
+            **{k: _renamed(f, "nesterov") for k, f in wrong_nesterov().items()},
+            **{k: (_renamed(f, "nesterov"), w) for k, (f, w) in wrong_state()["nesterov"].items()},
+        },
         args=("nesterov",),
     ),
     # Exercise 2.3
