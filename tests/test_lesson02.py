@@ -230,7 +230,7 @@ def test_global_velocity_fails_even_when_the_first_case_passes():
     assert not again and "case 1/4" in str(again)
 
 
-# --- Exercise 2.3: heavy-ball tuning ----------------------------------------------------
+# --- Exercise 2.4: heavy-ball tuning ----------------------------------------------------
 
 
 def heavy_ball_tuning(lam_min, lam_max):
@@ -257,6 +257,56 @@ WRONG_TUNINGS = {
 }
 
 
+def largest_stable_lr(stable, lo, hi, tol=1e-4):
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        if stable(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _wrong_bisections():
+    def returns_hi(stable, lo, hi, tol=1e-4):
+        while hi - lo > tol:
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+        return hi
+
+    def returns_midpoint(stable, lo, hi, tol=1e-4):
+        while hi - lo > tol:
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+        return (lo + hi) / 2
+
+    def branches_swapped(stable, lo, hi, tol=1e-4):
+        while hi - lo > tol:
+            mid = (lo + hi) / 2
+            lo, hi = (lo, mid) if stable(mid) else (mid, hi)
+        return lo
+
+    def twenty_halvings(stable, lo, hi, tol=1e-4):  # ignores tol
+        for _ in range(20):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+        return lo
+
+    def linear_scan(stable, lo, hi, tol=1e-4):  # right, but a run per tol
+        lr = lo
+        while stable(lr + tol) and lr + tol < hi:
+            lr += tol
+        return lr
+
+    return {
+        "returns hi": (returns_hi, "return the end of the interval that is known"),
+        "returns the last midpoint": (returns_midpoint, "stable(η) is False"),
+        "branches swapped": (branches_swapped, "stable(η) is False there"),
+        "20 halvings, tol ignored": (twenty_halvings, "called stable() 20 times"),
+        "linear scan": (linear_scan, "calls"),
+    }
+
+
 EXERCISES = {
     # Exercises 2.1 and 2.2
     "momentum": Exercise(
@@ -278,6 +328,14 @@ EXERCISES = {
         args=("nesterov",),
     ),
     # Exercise 2.3
+    "largest stable η": Exercise(
+        checks.evaluate_largest_stable_lr,
+        right=[largest_stable_lr],
+        wrong={
+            k: (_renamed(f, "largest_stable_lr"), w) for k, (f, w) in _wrong_bisections().items()
+        },
+    ),
+    # Exercise 2.4
     "heavy-ball tuning": Exercise(
         checks.evaluate_heavy_ball_tuning,
         right=[heavy_ball_tuning, rates.heavy_ball_tuning],
@@ -422,3 +480,15 @@ def test_solution_exercises_pass_and_match_course_lib_signatures():
     assert list(inspect.signature(namespace["heavy_ball_tuning"]).parameters) == list(
         inspect.signature(rates.heavy_ball_tuning).parameters
     )
+
+
+def test_too_few_halvings_are_told_to_go_on():
+    def ten_halvings(stable, lo, hi, tol=1e-4):
+        for _ in range(10):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+        return lo
+
+    ten_halvings.__name__ = "largest_stable_lr"
+    text = str(checks.evaluate_largest_stable_lr(ten_halvings))
+    assert "case 1/4" in text and "more than tol below the threshold" in text

@@ -27,7 +27,12 @@ from .lesson01 import (
     evaluate_minibatch_grad,
     evaluate_minibatch_sampler,
 )
-from .lesson02 import check_heavy_ball_tuning, evaluate_heavy_ball_tuning
+from .lesson02 import (
+    check_heavy_ball_tuning,
+    check_largest_stable_lr,
+    evaluate_heavy_ball_tuning,
+    evaluate_largest_stable_lr,
+)
 from .lesson03 import check_torch_convention, evaluate_torch_convention
 from .lesson05 import (
     check_backtracking,
@@ -62,6 +67,7 @@ __all__ = [
     "check_gd_contraction",
     "check_heavy_ball_tuning",
     "check_kfac_precondition",
+    "check_largest_stable_lr",
     "check_minibatch_grad",
     "check_minibatch_sampler",
     "check_newton",
@@ -78,6 +84,7 @@ __all__ = [
     "evaluate_gd_contraction",
     "evaluate_heavy_ball_tuning",
     "evaluate_kfac_precondition",
+    "evaluate_largest_stable_lr",
     "evaluate_minibatch_grad",
     "evaluate_minibatch_sampler",
     "evaluate_newton",
