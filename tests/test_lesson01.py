@@ -30,6 +30,31 @@ def shuffle_in_place(n, batch_size, rng):
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
+def right_sharpness(hvp, v0, iters=100):
+    v = v0 / np.linalg.norm(v0)
+    for _ in range(iters):
+        w = hvp(v)
+        v = w / np.linalg.norm(w)
+    return float(v @ hvp(v))
+
+
+def _power(normalise=True, iters=None, answer="rayleigh"):
+    """A power iteration with one slip: no normalisation, fixed iterations, a wrong answer."""
+
+    def sharpness(hvp, v0, iters_given=100):
+        v = v0 / np.linalg.norm(v0) if normalise else v0
+        for _ in range(iters or iters_given):
+            w = hvp(v)
+            v = w / np.linalg.norm(w) if normalise else w
+        if answer == "vector":
+            return v
+        if answer == "unnormalised":
+            return float(w @ hvp(w))
+        return float(v @ hvp(v))
+
+    return sharpness
+
+
 EXERCISES = {
     # Exercise 1.1: the GD step (reference trajectories of torch.optim.SGD)
     "gd": Exercise(
@@ -45,6 +70,17 @@ EXERCISES = {
             "ignores the lr passed in": lambda x, grad, state, lr=0.1: x - 0.1 * grad(x),
         },
         args=("gd",),
+    ),
+    # Exercise 1.5: the sharpness by power iteration
+    "sharpness": Exercise(
+        checks.evaluate_sharpness,
+        right=[right_sharpness],
+        wrong={
+            "v never normalised": (_power(normalise=False), "normalise v at every iteration"),
+            "5 iterations, iters ignored": (_power(iters=5), "iterate `iters` times"),
+            "returns the vector": (_power(answer="vector"), "return one number"),
+            "quotient of an unnormalised w": (_power(answer="unnormalised"), "divide v·Hv by v·v"),
+        },
     ),
     # Exercise 1.2: the contraction factor
     "contraction": Exercise(
@@ -226,7 +262,7 @@ def test_lesson_cells_call_the_exercises_through_finished():
     import nbformat
     from lessons import SOLUTIONS
 
-    names = ("gd_contraction", "minibatch_grad", "sample_minibatches")
+    names = ("gd_contraction", "minibatch_grad", "sample_minibatches", "sharpness")
     for cell in nbformat.read(SOLUTIONS / "01-gradient-descent.ipynb", as_version=4).cells:
         if cell.cell_type != "code" or "### BEGIN SOLUTION" in cell.source:
             continue

@@ -23,9 +23,11 @@ from .lesson01 import (
     check_gd_contraction,
     check_minibatch_grad,
     check_minibatch_sampler,
+    check_sharpness,
     evaluate_gd_contraction,
     evaluate_minibatch_grad,
     evaluate_minibatch_sampler,
+    evaluate_sharpness,
 )
 from .lesson02 import (
     check_heavy_ball_tuning,
@@ -72,6 +74,7 @@ __all__ = [
     "check_minibatch_sampler",
     "check_newton",
     "check_schedule",
+    "check_sharpness",
     "check_softmax_cross_entropy",
     "check_step",
     "check_torch_convention",
@@ -89,6 +92,7 @@ __all__ = [
     "evaluate_minibatch_sampler",
     "evaluate_newton",
     "evaluate_schedule",
+    "evaluate_sharpness",
     "evaluate_softmax_cross_entropy",
     "evaluate_step",
     "evaluate_torch_convention",
