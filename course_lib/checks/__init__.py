@@ -35,7 +35,12 @@ from .lesson02 import (
     evaluate_heavy_ball_tuning,
     evaluate_largest_stable_lr,
 )
-from .lesson03 import check_torch_convention, evaluate_torch_convention
+from .lesson03 import (
+    check_lr_sweep,
+    check_torch_convention,
+    evaluate_lr_sweep,
+    evaluate_torch_convention,
+)
 from .lesson05 import (
     check_backtracking,
     check_bfgs_update,
@@ -70,6 +75,7 @@ __all__ = [
     "check_heavy_ball_tuning",
     "check_kfac_precondition",
     "check_largest_stable_lr",
+    "check_lr_sweep",
     "check_minibatch_grad",
     "check_minibatch_sampler",
     "check_newton",
@@ -88,6 +94,7 @@ __all__ = [
     "evaluate_heavy_ball_tuning",
     "evaluate_kfac_precondition",
     "evaluate_largest_stable_lr",
+    "evaluate_lr_sweep",
     "evaluate_minibatch_grad",
     "evaluate_minibatch_sampler",
     "evaluate_newton",
