@@ -29,6 +29,7 @@ from .lesson01 import (
 )
 from .lesson02 import check_heavy_ball_tuning, evaluate_heavy_ball_tuning
 from .lesson03 import check_torch_convention, evaluate_torch_convention
+from .lesson04 import check_adamw_rest_point, evaluate_adamw_rest_point
 from .lesson05 import (
     check_backtracking,
     check_bfgs_update,
@@ -55,6 +56,7 @@ __all__ = [
     "Case",
     "Report",
     "call_student",
+    "check_adamw_rest_point",
     "check_backtracking",
     "check_bfgs_update",
     "check_dense_tanh_backward",
@@ -71,6 +73,7 @@ __all__ = [
     "check_torch_convention",
     "check_update_radius",
     "check_value",
+    "evaluate_adamw_rest_point",
     "evaluate_backtracking",
     "evaluate_bfgs_update",
     "evaluate_dense_tanh_backward",
