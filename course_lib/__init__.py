@@ -3,11 +3,12 @@
 Modules: ``problems`` (test functions with gradients and Hessians), ``contract``
 (what a step function is, and how it is called and checked), ``optimizers`` (every
 first-order update rule under that contract), ``runners`` (``train_2d``, ``run``,
-``train_minibatch``, ``make_runs``), ``plots``, ``checks`` (feedback on exercises), ``data`` (the
-shipped data sets and reference data), ``rates`` (convergence rates, measured and
-predicted; lesson 02), ``second_order`` (Newton, trust regions, quasi-Newton, K-FAC;
-lesson 05), ``mlp`` (a numpy network) and ``schedules`` (learning-rate schedules;
-lesson 06), ``widgets`` (explorers) and ``animation`` (races) for live teaching.
+``train_minibatch``, ``make_runs``, and ``tune``: the fairness rule), ``plots``,
+``checks`` (feedback on exercises), ``data`` (the shipped data sets and reference
+data), ``rates`` (convergence rates, measured and predicted; lesson 02),
+``second_order`` (Newton, trust regions, quasi-Newton, K-FAC; lesson 05), ``mlp`` (a
+numpy network) and ``schedules`` (learning-rate schedules; lesson 06), ``widgets``
+(explorers) and ``animation`` (races) for live teaching.
 """
 
 from . import checks, contract, data, mlp, optimizers, plots, rates, schedules, second_order
@@ -27,7 +28,16 @@ from .problems import (
     rosenbrock,
     saddle,
 )
-from .runners import DivergenceWarning, Run, make_runs, run, train_2d, train_minibatch
+from .runners import (
+    DivergenceWarning,
+    Run,
+    make_runs,
+    run,
+    show_tuned,
+    train_2d,
+    train_minibatch,
+    tune,
+)
 from .widgets import compare, explore, explore_plot
 
 __version__ = "0.1.0"
@@ -68,6 +78,8 @@ __all__ = [
     "second_order",
     "show_grid",
     "show_trace_2d",
+    "show_tuned",
     "train_2d",
     "train_minibatch",
+    "tune",
 ]

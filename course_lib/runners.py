@@ -338,3 +338,101 @@ def train_minibatch(
         times=np.array(rec["times"]),
         metrics={k: np.array(v) for k, v in rec_metrics.items()},
     )
+
+
+class Tuned:
+    """The result of ``tune``: scores of every (learning rate, seed) and the best rate.
+
+    scores[i, j] is the score of lrs[i] with seeds[j] (inf for a diverged run). The
+    best rate is the one with the lowest mean score; ``at_edge`` says it is the first
+    or last of the grid, so the grid should be widened before the result is trusted.
+    """
+
+    def __init__(self, label, lrs, seeds, scores, runs=None):
+        self.label, self.lrs, self.seeds = label, np.asarray(lrs, float), tuple(seeds)
+        self.scores = np.asarray(scores, float).reshape(len(self.lrs), len(self.seeds))
+        self.runs = runs  # runs[i][j] when train returned Runs, else None
+        finite = np.where(np.isnan(self.scores), np.inf, self.scores)
+        self.mean = finite.mean(axis=1)
+        with np.errstate(invalid="ignore"):  # inf − inf in the sd of a diverged rate
+            ddof = 1 if len(self.seeds) > 1 else 0
+            self.sd = np.where(np.isfinite(self.mean), finite.std(axis=1, ddof=ddof), np.inf)
+        self.best_index = int(np.argmin(self.mean))
+        self.best_lr = float(self.lrs[self.best_index])
+        self.best_mean = float(self.mean[self.best_index])
+        self.best_sd = float(self.sd[self.best_index])
+        self.best_runs = None if runs is None else list(runs[self.best_index])
+        self.at_edge = len(self.lrs) > 1 and self.best_index in (0, len(self.lrs) - 1)
+        self.diverged = int(np.sum(~np.isfinite(finite)))  # runs that diverged, all rates
+
+    def spread(self):
+        """'mean ± sd' of the best rate ('mean' alone for a single seed)."""
+        if len(self.seeds) == 1:
+            return f"{self.best_mean:.4g}"
+        return f"{self.best_mean:.4g} ± {self.best_sd:.2g}"
+
+    def __str__(self):
+        runs = f"{len(self.seeds)} seed{'s' * (len(self.seeds) > 1)}"
+        grid = f"grid {self.lrs.min():.0e} … {self.lrs.max():.0e}, {len(self.lrs)} values"
+        edge = "; AT THE EDGE OF THE GRID" if self.at_edge else ""
+        return f"{self.label:10s} η = {self.best_lr:.2g}  {self.spread()}  ({runs}; {grid}{edge})"
+
+    __repr__ = __str__
+
+
+def _score_of(result, score):
+    """A train() result as a number: a Run's last loss (inf if it diverged), or a float."""
+    if isinstance(result, Run):
+        if result.diverged_at is not None or result.success is False:
+            return np.inf
+        value = score(result) if score else result.losses[-1]
+    else:
+        value = result if score is None else score(result)
+    value = float(value)
+    return value if np.isfinite(value) else np.inf
+
+
+def tune(train, lrs, seeds=(0, 1, 2), label=None, score=None):
+    """Tune the learning rate on a grid, with repeats: the course's fairness rule.
+
+    train(lr, seed) → a Run (scored by its last loss) or a number (lower is better);
+    score(result) → a number overrides that. Every (lr, seed) pair is run once; a run
+    that diverges scores inf, and its DivergenceWarning is kept quiet (a too-large
+    rate diverging is what a grid is for). The best rate is the one with the lowest
+    mean over the seeds; a warning says so when it sits at the grid's edge. For a
+    deterministic method pass seeds=(0,).
+    """
+    lrs = np.asarray(lrs, dtype=float)
+    if lrs.ndim != 1 or len(lrs) == 0 or not np.all(lrs > 0):
+        raise InputError(f"tune needs a 1-D grid of positive learning rates; got {lrs!r}")
+    seeds = tuple(seeds)
+    if not seeds:
+        raise InputError("tune needs at least one seed")
+    label = label or name_of(train)
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)
+        for lr in lrs:
+            results.append([train(float(lr), seed) for seed in seeds])
+    scores = [[_score_of(r, score) for r in row] for row in results]
+    keep = results if all(isinstance(r, Run) for row in results for r in row) else None
+    tuned = Tuned(label, lrs, seeds, scores, runs=keep)
+    if tuned.at_edge:
+        warnings.warn(
+            f"{label}: the best learning rate {tuned.best_lr:.2g} is at the edge of the grid "
+            f"({lrs.min():.2g} … {lrs.max():.2g}); widen the grid before comparing.",
+            stacklevel=_user_stacklevel(),
+        )
+    return tuned
+
+
+def show_tuned(results):
+    """Print several tuned methods as a table, best mean first."""
+    rows = sorted(results, key=lambda t: t.best_mean)
+    width = max(len(str(t.label)) for t in rows)
+    print(f"{'method':{width}s}  {'best η':>8s}  {'score, mean ± sd':>22s}  seeds  note")
+    for t in rows:
+        note = "best η at the grid's edge" if t.at_edge else ""
+        if t.diverged:
+            note = ", ".join(filter(None, [note, f"{t.diverged} diverged runs on the grid"]))
+        print(f"{t.label:{width}s}  {t.best_lr:8.2g}  {t.spread():>22s}  {len(t.seeds):5d}  {note}")

@@ -176,3 +176,67 @@ def test_minibatch_divergence_warns_once():
     with pytest.warns(DivergenceWarning, match="diverged at step"):
         r = train_minibatch(optimizers.gd, ls, epochs=50, batch_size=32, lr=5.0)
     assert r.diverged_at is not None and np.all(np.isfinite(r.losses))
+
+
+# --- tune: the fairness rule ------------------------------------------------------------
+
+
+def test_tune_scores_every_rate_and_seed_and_picks_the_lowest_mean():
+    from course_lib.runners import tune
+
+    def train(lr, seed):  # a noisy U in log η with its minimum at η = 0.1
+        return np.log10(lr / 0.1) ** 2 + 0.01 * seed
+
+    lrs = [0.001, 0.01, 0.1, 1.0, 10.0]
+    t = tune(train, lrs, seeds=(0, 1, 2), label="toy")
+    np.testing.assert_allclose(t.scores[:, 0], [4, 1, 0, 1, 4], atol=1e-12)
+    np.testing.assert_allclose(t.mean, [4.01, 1.01, 0.01, 1.01, 4.01], atol=1e-12)
+    np.testing.assert_allclose(t.sd, 0.01, atol=1e-12)  # sample sd of 0, 0.01, 0.02
+    assert t.best_lr == 0.1 and t.best_index == 2 and not t.at_edge
+    assert str(t).startswith("toy") and "0.01 ± 0.01" in str(t) and "3 seeds" in str(t)
+
+
+def test_tune_counts_diverged_runs_as_inf_quietly_and_keeps_the_runs():
+    from course_lib.runners import tune
+
+    def train(lr, seed):
+        return train_2d(optimizers.gd, course_quadratic, lr=lr, steps=60)
+
+    lrs = [0.05, 0.1, 0.2, 0.4, 0.6]  # 0.6 > 2/λmax = 0.5 diverges
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DivergenceWarning (nor any other) escapes
+        t = tune(train, lrs, seeds=(0,))
+    assert np.isinf(t.scores[-1, 0]) and t.diverged == 1
+    finals = [train(lr, 0).losses[-1] for lr in lrs[:-1]]
+    np.testing.assert_array_equal(t.scores[:-1, 0], finals)
+    assert t.best_lr == lrs[int(np.argmin(finals))] == 0.4
+    assert [r.hyperparameters["lr"] for r in t.best_runs] == [0.4]
+    assert "seed" in str(t) and "±" not in str(t)  # one seed: no spread claimed
+
+
+def test_tune_warns_when_the_best_rate_is_at_the_edge_of_the_grid():
+    from course_lib.runners import tune
+
+    with pytest.warns(UserWarning, match="edge of the grid"):
+        t = tune(lambda lr, seed: -lr, [0.1, 0.2, 0.4], seeds=(0, 1))
+    assert t.at_edge and t.best_lr == 0.4
+
+
+def test_show_tuned_prints_the_best_first(capsys):
+    from course_lib.runners import Tuned, show_tuned
+
+    a = Tuned("slow", [0.1, 1.0], (0, 1), [[2.0, 2.2], [np.inf, np.inf]])
+    b = Tuned("fast", [0.1, 1.0, 10.0], (0, 1), [[3.0, 3.0], [1.0, 1.1], [5.0, 5.0]])
+    show_tuned([a, b])
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("fast") and out[2].startswith("slow")
+    assert "1.05 ± 0.071" in out[1] and "edge" in out[2] and "2 diverged runs" in out[2]
+
+
+@pytest.mark.parametrize("lrs", [[], [0.1, -1.0], [[0.1]]])
+def test_tune_refuses_a_bad_grid(lrs):
+    from course_lib.contract import InputError
+    from course_lib.runners import tune
+
+    with pytest.raises(InputError, match="grid of positive learning rates"):
+        tune(lambda lr, seed: lr, lrs)
