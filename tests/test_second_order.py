@@ -514,7 +514,7 @@ def test_kfac_check_accepts_the_right_versions():
 @pytest.mark.parametrize("mistake", sorted(KFAC_MUTANTS))
 def test_kfac_check_rejects(mistake):
     report = checks.evaluate_kfac_precondition(KFAC_MUTANTS[mistake])
-    assert not report and "G⁻¹ ∇W A⁻¹" in str(report)  # the identity, in the hint
+    assert not report and "S⁻¹ ∇W A⁻¹" in str(report)  # the identity, in the hint
 
 
 def test_a_line_search_that_never_stops_fails_its_check_instead_of_hanging():

@@ -212,11 +212,11 @@ check_bfgs_update = printing(evaluate_bfgs_update)
 
 
 def kfac_cases():
-    """fn(grad_W, A, G); expected: numpy.linalg.solve on the explicit Kronecker product."""
+    """fn(grad_W, A, S); expected: numpy.linalg.solve on the explicit Kronecker product."""
     rng = np.random.default_rng(2015)
     hint = (
-        "(A ⊗ G)⁻¹ = A⁻¹ ⊗ G⁻¹ and (A ⊗ G) vec(X) = vec(G X Aᵀ) with vec stacking "
-        "columns: G (outputs) acts from the left, A (inputs) from the right: G⁻¹ ∇W A⁻¹."
+        "(A ⊗ S)⁻¹ = A⁻¹ ⊗ S⁻¹ and (A ⊗ S) vec(X) = vec(S X Aᵀ) with vec stacking "
+        "columns: S (outputs) acts from the left, A (inputs) from the right: S⁻¹ ∇W A⁻¹."
     )
 
     def spd(n):
@@ -229,14 +229,14 @@ def kfac_cases():
         ("W of shape (2, 4)", 2, 4),
         ("W of shape (3, 3): square, the factors' order matters", 3, 3),
     ]:
-        A, G, grad_W = spd(d_in), spd(d_out), rng.standard_normal((d_out, d_in))
-        expected = unvec(np.linalg.solve(np.kron(A, G), vec(grad_W)), grad_W.shape)
-        cases.append(Case(name, (grad_W, A, G), expected, hint=hint, rtol=1e-9))
+        A, S, grad_W = spd(d_in), spd(d_out), rng.standard_normal((d_out, d_in))
+        expected = unvec(np.linalg.solve(np.kron(A, S), vec(grad_W)), grad_W.shape)
+        cases.append(Case(name, (grad_W, A, S), expected, hint=hint, rtol=1e-9))
     return cases
 
 
 def evaluate_kfac_precondition(fn):
-    """Compare fn(grad_W, A, G) with numpy.linalg.solve(np.kron(A, G), vec(grad_W))."""
+    """Compare fn(grad_W, A, S) with numpy.linalg.solve(np.kron(A, S), vec(grad_W))."""
     return evaluate_function(fn, kfac_cases())
 
 
