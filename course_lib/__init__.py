@@ -6,12 +6,25 @@ first-order update rule under that contract), ``runners`` (``train_2d``, ``run``
 ``train_minibatch``, ``make_runs``, and ``tune``: the fairness rule), ``plots``,
 ``checks`` (feedback on exercises), ``data`` (the shipped data sets and reference
 data), ``rates`` (convergence rates, measured and predicted; lesson 02),
-``second_order`` (Newton, trust regions, quasi-Newton, K-FAC; lesson 05), ``mlp`` (a
-numpy network) and ``schedules`` (learning-rate schedules; lesson 06), ``widgets``
+``second_order`` (Newton, trust regions, quasi-Newton, K-FAC; lesson 05),
+``hessian_free`` (Hessian-vector products, conjugate gradient, Gauss–Newton,
+Levenberg–Marquardt and Hessian-free training; lesson 05b), ``mlp`` (a numpy
+network) and ``schedules`` (learning-rate schedules; lesson 06), ``widgets``
 (explorers) and ``animation`` (races) for live teaching.
 """
 
-from . import checks, contract, data, mlp, optimizers, plots, rates, schedules, second_order
+from . import (
+    checks,
+    contract,
+    data,
+    hessian_free,
+    mlp,
+    optimizers,
+    plots,
+    rates,
+    schedules,
+    second_order,
+)
 from .animation import race
 from .contract import ExerciseNotDone, StepError
 from .plots import plot_contours, plot_losses, show_grid, show_trace_2d
@@ -61,6 +74,7 @@ __all__ = [
     "double_well",
     "explore",
     "explore_plot",
+    "hessian_free",
     "himmelblau",
     "make_runs",
     "mlp",

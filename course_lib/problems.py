@@ -1,9 +1,11 @@
-"""Test problems: value, gradient and Hessian in closed form, vectorised over grids.
+"""Test problems: value, gradient, Hessian (and Hessian-vector product) in closed form,
+vectorised over grids.
 
 Every problem takes points as arrays whose *last* axis holds the coordinates, so
 the same code evaluates one point (shape ``(d,)``) or a whole contour grid
 (shape ``(ny, nx, d)``): ``f`` returns shape ``(...)``, ``grad`` shape ``(..., d)``
-and ``hess`` shape ``(..., d, d)``.
+and ``hess`` shape ``(..., d, d)``; ``hvp(x, v)`` is ∇²f(x) v, shape ``(..., d)``,
+without forming the Hessian where that is cheaper (quadratics, Rosenbrock).
 """
 
 import numpy as np
@@ -12,9 +14,9 @@ import numpy as np
 class Problem:
     """A test function with its gradient, Hessian, minimisers, start and plot window."""
 
-    def __init__(self, name, f, grad, hess, minima, x0, window, f_star=0.0, levels=None):
+    def __init__(self, name, f, grad, hess, minima, x0, window, f_star=0.0, levels=None, hvp=None):
         self.name = name
-        self._f, self._grad, self._hess = f, grad, hess
+        self._f, self._grad, self._hess, self._hvp = f, grad, hess, hvp
         self.minima = np.atleast_2d(np.asarray(minima, dtype=float))
         self.x0 = np.asarray(x0, dtype=float)
         self.dim = self.x0.size
@@ -32,6 +34,13 @@ class Problem:
     def hess(self, x):
         return self._hess(np.asarray(x, dtype=float))
 
+    def hvp(self, x, v):
+        """∇²f(x) v: in closed form where the problem has one, else H(x) v."""
+        x, v = np.asarray(x, dtype=float), np.asarray(v, dtype=float)
+        if self._hvp is not None:
+            return self._hvp(x, v)
+        return np.einsum("...ij,...j->...i", self._hess(x), v)
+
     __call__ = f
 
     def replace(self, **changes):
@@ -47,6 +56,7 @@ class Problem:
             "window": self.window,
             "f_star": self.f_star,
             "levels": self.levels,
+            "hvp": self._hvp,
         }
         unknown = sorted(set(changes) - set(fields))
         if unknown:
@@ -98,6 +108,7 @@ class Quadratic(Problem):
             window=window,
             f_star=f_star,
             levels=levels,
+            hvp=lambda x, v: v @ A,  # A v, never a stack of copies of A
         )
 
     @property
@@ -179,6 +190,12 @@ def _rosenbrock_hess(x):
     return np.stack([np.stack([h11, h12], -1), np.stack([h12, h22], -1)], -2)
 
 
+def _rosenbrock_hvp(x, v):
+    x1, x2, v1, v2 = x[..., 0], x[..., 1], v[..., 0], v[..., 1]
+    h11 = 2 - 400 * (x2 - x1**2) + 800 * x1**2
+    return np.stack([h11 * v1 - 400 * x1 * v2, -400 * x1 * v1 + 200 * v2], axis=-1)
+
+
 rosenbrock = Problem(
     "Rosenbrock",
     _rosenbrock_f,
@@ -188,6 +205,7 @@ rosenbrock = Problem(
     x0=(-1.5, 2.0),
     window=((-2.0, 2.0), (-1.0, 3.0)),
     levels=np.logspace(-1, 3.5, 16),
+    hvp=_rosenbrock_hvp,
 )
 
 

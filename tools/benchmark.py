@@ -13,6 +13,7 @@ explorer redraw ≤ 50 ms median, the whole test suite ≤ 4 min after set-up.
 """
 
 import argparse
+import functools
 import pathlib
 import subprocess
 import sys
@@ -48,10 +49,39 @@ def _time_updates(explorer, changes):
     return seconds
 
 
+@functools.cache
+def _digits_subset():
+    """The 256 training images of lesson 07's deep networks (loaded once)."""
+    from course_lib import data
+    from course_lib.mlp import split_train_validation
+
+    X_train, y_train, _, _ = split_train_validation(*data.load_digits(), seed=0)
+    return X_train[:256], y_train[:256]
+
+
+def _gradient_norms(depth=10, scale=1.0, activation="relu"):
+    """Lesson 07's explorer figure: ‖∂L/∂W_l‖ by layer of a deep MLP at initialisation."""
+    from course_lib import plots
+    from course_lib.mlp import MLP
+
+    X_train, y_train = _digits_subset()
+    sizes = (64,) + (32,) * int(depth) + (10,)
+    net = MLP(X_train[:256], y_train[:256], sizes, activation, init=float(scale))
+    fig, ax = plots.subplots(figsize=(7, 3.2), layout=None)
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.16, top=0.9)
+    ax.semilogy(np.arange(1, int(depth) + 2), net.layer_grad_norms(net.x0), "o-", ms=4)
+    ax.axhspan(1e-2, 1e2, color="C2", alpha=0.08)
+    ax.set(xlabel="layer l", ylabel="‖∂L/∂W_l‖", ylim=(1e-12, 1e12))
+    ax.set_yticks(10.0 ** np.arange(-12, 13, 4), [f"1e{k}" for k in range(-12, 13, 4)])
+    ax.minorticks_off()  # 24 decades of (math-text) ticks would cost more than the network
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def bench_widgets(redraws=REDRAWS):
     """Redraw times with a slider changed each time, as when a teacher drags it."""
     from course_lib import optimizers
-    from course_lib.widgets import compare, explore
+    from course_lib.widgets import compare, explore, explore_plot
 
     lrs = np.geomspace(1e-3, 0.5, redraws)
     results = {}
@@ -79,7 +109,7 @@ def bench_widgets(redraws=REDRAWS):
     )
     # Each lesson's own explorer cell (course_lib's rules stand in for the students' own),
     # its learning-rate slider dragged across its range.
-    from course_lib import second_order
+    from course_lib import hessian_free, second_order
 
     lesson = {
         "01: explore(gd), course quadratic": (
@@ -131,7 +161,26 @@ def bench_widgets(redraws=REDRAWS):
             "momentum.lr",
             (1e-4, 2e-3),
         ),
+        "05b: compare(momentum, nonlinear CG), Rosenbrock": (
+            compare(
+                {
+                    "momentum": (optimizers.momentum, {"lr": 1e-3, "gamma": 0.9}),
+                    "nonlinear CG": (hessian_free.nonlinear_cg, {"c2": (0.01, 0.9, 0.1)}),
+                },
+                "Rosenbrock",
+                steps=30,
+                x0=[-1.2, 1.0],
+                sliders=("lr", "c2"),
+            ),
+            "nonlinear CG.c2",
+            (0.01, 0.9),
+        ),
     }
+    lesson["07: explore_plot(gradient norms by layer), depth 10"] = (
+        explore_plot(_gradient_norms, scale=(0.3, 3.0, 1.0), depth=(1, 20, 10)),
+        "scale",
+        (0.3, 3.0),
+    )
     for name, (explorer, slider, (lo, hi)) in lesson.items():
         values = np.geomspace(lo, hi, redraws)
         with warnings.catch_warnings():  # a slider at its top may diverge: that is fine here

@@ -13,7 +13,8 @@ Exercise generation: in code cells, the lines between ``### BEGIN SOLUTION`` and
 ``### END SOLUTION`` become ``# YOUR CODE HERE`` and ``raise
 NotImplementedError("Exercise N.k: title")`` at the same indentation, where
 N.k and the title come from the nearest markdown heading above
-("### Exercise N.k — title"); in markdown cells, text between
+("### Exercise N.k — title"; a lesson added after another, 05b, numbers them 5b.k);
+in markdown cells, text between
 ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes
 "*Your answer here.*"; cells tagged ``solution-only`` are dropped; ``# NBVAL_``
 markers, outputs and execution counts are removed.
@@ -36,7 +37,7 @@ COURSE_FILE = ROOT / "course.json"
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 MD_BEGIN, MD_END = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
-EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+)\.(\d+)\s*[—:–-]\s*(.+?)\s*$", re.M)
+EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+[a-z]?)\.(\d+)\s*[—:–-]\s*(.+?)\s*$", re.M)
 STAMPED = ("header", "setup", "footer")  # ids (and tags) of the stamped cells
 README_BEGIN, README_END = "<!-- BEGIN LESSONS -->", "<!-- END LESSONS -->"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -48,7 +49,13 @@ def course():
 
 
 def lesson_number(file):
-    return int(file.split("-", 1)[0])
+    """The lesson's number as its file names it: "05", or "05b" for a lesson after 05."""
+    return file.split("-", 1)[0]
+
+
+def exercise_number(file):
+    """The lesson's number as its exercises are numbered: "5" for 05, "5b" for 05b."""
+    return lesson_number(file).lstrip("0")
 
 
 def existing_lessons(c=None):
@@ -92,7 +99,7 @@ def header_source(c, lesson, folder):
     )
     return "\n".join(
         [
-            f"# {n:02d} · {lesson['title']}",
+            f"# {n} · {lesson['title']}",
             "",
             f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
             f"({colab_url(c, folder, lesson['file'])})",
@@ -127,11 +134,11 @@ def footer_source(c, lesson):
     parts = []
     if i > 0:
         p = lessons[i - 1]
-        parts.append(f"[← {lesson_number(p['file']):02d} · {p['title']}]({p['file']})")
+        parts.append(f"[← {lesson_number(p['file'])} · {p['title']}]({p['file']})")
     parts.append("[Contents](../README.md#lessons)")
     if i + 1 < len(lessons):
         q = lessons[i + 1]
-        parts.append(f"[{lesson_number(q['file']):02d} · {q['title']} →]({q['file']})")
+        parts.append(f"[{lesson_number(q['file'])} · {q['title']} →]({q['file']})")
     return "---\n" + " · ".join(parts)
 
 
@@ -204,7 +211,7 @@ def _strip_markdown(source, where):
 
 def make_exercise(solution, lesson, c):
     """The exercise notebook generated from a (stamped) solution notebook."""
-    number = lesson_number(lesson["file"])
+    number = exercise_number(lesson["file"])
     nb = copy.deepcopy(solution)
     cells, heading = [], None
     for i, cell in enumerate(nb.cells):
@@ -216,9 +223,9 @@ def make_exercise(solution, lesson, c):
             found = EXERCISE_HEADING.findall(cell.source)
             if found:
                 n, k, title = found[-1]
-                if int(n) != number:
+                if n != number:
                     raise ValueError(f"{where}: 'Exercise {n}.{k}' in lesson {number}")
-                heading = (int(n), int(k), title.strip().strip("*"))
+                heading = (n, int(k), title.strip().strip("*"))
             cell.source = _strip_markdown(cell.source, where)
         elif cell.cell_type == "code":
             cell.source = _strip_code(cell.source, heading, where)
@@ -297,14 +304,14 @@ def readme_table(c):
         n, f = lesson_number(lesson["file"]), lesson["file"]
         if f in have:
             lines.append(
-                f"| {n:02d} | [{lesson['title']}](solutions/{f}) | {lesson['teaches']} "
+                f"| {n} | [{lesson['title']}](solutions/{f}) | {lesson['teaches']} "
                 f"| [![Open In Colab]({badge})]({colab_url(c, 'notebooks', f)}) "
                 f"[notebook](notebooks/{f}) "
                 f"| [![Open In Colab]({badge})]({colab_url(c, 'solutions', f)}) "
                 f"[notebook](solutions/{f}) |"
             )
         else:
-            lines.append(f"| {n:02d} | {lesson['title']} | {lesson['teaches']} | coming | coming |")
+            lines.append(f"| {n} | {lesson['title']} | {lesson['teaches']} | coming | coming |")
     binder = (
         f"[![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/"
         f"{c['repository']}/{c['branch']}?urlpath=lab/tree/notebooks)"

@@ -980,12 +980,322 @@ def make_schedules():
     return {"schedules": out}
 
 
+# --- section "hessian_free" (lesson 05b: torch's Hessian-vector products, scipy's solvers) ---
+
+HF_NET = {"sizes": [64, 8, 10], "weight_decay": 1e-3, "examples": 40, "seed": 3}
+
+
+def hf_network_case():
+    """A small tanh network on the first digits of lesson 06's split: its data, w and v.
+
+    The flat parameter vector holds, layer by layer, W (d_in × d_out, row-major) then b:
+    the layout of course_lib.mlp.MLP. w and v are seeded normal vectors (scale 0.3 and 1).
+    """
+    from course_lib.data import load_digits
+    from course_lib.mlp import split_train_validation
+
+    X, y = load_digits()
+    X_train, y_train, _, _ = split_train_validation(X, y, validation=0.2, seed=0)
+    n, sizes = HF_NET["examples"], HF_NET["sizes"]
+    dim = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    rng = np.random.default_rng(HF_NET["seed"])
+    return X_train[:n], y_train[:n], 0.3 * rng.standard_normal(dim), rng.standard_normal(dim)
+
+
+def torch_mlp_logits(torch, w, X, sizes):
+    """Logits of the tanh MLP whose flat parameters are w (course_lib.mlp's layout)."""
+    a, offset = X, 0
+    for k, (d_in, d_out) in enumerate(itertools.pairwise(sizes)):
+        W = w[offset : offset + d_in * d_out].reshape(d_in, d_out)
+        b = w[offset + d_in * d_out : offset + d_in * d_out + d_out]
+        offset += d_in * d_out + d_out
+        a = a @ W + b
+        if k < len(sizes) - 2:
+            a = torch.tanh(a)
+    return a
+
+
+def make_hessian_free():
+    import torch
+    from scipy.optimize import least_squares, minimize
+    from scipy.sparse.linalg import cg
+
+    from course_lib.data import load_diabetes
+
+    # 1. The network's Hessian- and Gauss–Newton-vector products, by torch.autograd.
+    X, y, w, v = hf_network_case()
+    sizes, lam = HF_NET["sizes"], HF_NET["weight_decay"]
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    wt, vt = torch.tensor(w), torch.tensor(v)
+
+    def penalty(p):
+        total, offset = 0.0, 0
+        for d_in, d_out in itertools.pairwise(sizes):
+            W = p[offset : offset + d_in * d_out]
+            total = total + 0.5 * lam * (W * W).sum()
+            offset += d_in * d_out + d_out
+        return total
+
+    def loss(p):
+        return torch.nn.functional.cross_entropy(
+            torch_mlp_logits(torch, p, Xt, sizes), yt
+        ) + penalty(p)
+
+    _, hvp = torch.autograd.functional.hvp(loss, wt, vt)
+    logits_of = lambda p: torch_mlp_logits(torch, p, Xt, sizes)
+    z, jv = torch.autograd.functional.jvp(logits_of, wt, vt)
+    ce = lambda logits: torch.nn.functional.cross_entropy(logits, yt)
+    _, hjv = torch.autograd.functional.hvp(ce, z, jv)  # H_L (J v): the loss Hessian in the logits
+    _, ggn = torch.autograd.functional.vjp(logits_of, wt, hjv)
+    _, pen = torch.autograd.functional.hvp(penalty, wt, vt)
+    network = {
+        "source": "torch.autograd.functional.hvp, jvp and vjp (float64)",
+        **HF_NET,
+        "hvp": hvp.tolist(),
+        "gauss_newton_vp": (ggn + pen).tolist(),
+        "loss_gauss_newton_vp": ggn.tolist(),  # Jᵀ H_L J v alone, without the penalty's λv
+    }
+
+    # 2. Linear CG: scipy's iterates (callback) and the true residual norms ‖b − A x_k‖.
+    def spd(eigenvalues, seed):
+        Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((len(eigenvalues),) * 2))
+        A = (Q * np.asarray(eigenvalues, dtype=float)) @ Q.T
+        return 0.5 * (A + A.T)
+
+    cg_cases = []
+    for name, eigenvalues, seed, rtol, hint in [
+        (
+            "6×6, eigenvalues 1 … 50: exact after n = 6 steps",
+            [1.0, 2.0, 5.0, 10.0, 20.0, 50.0],
+            1,
+            1e-10,
+            "",
+        ),
+        (
+            "8×8 with 3 distinct eigenvalues: done in 3 steps",
+            [1.0, 1.0, 1.0, 4.0, 4.0, 4.0, 9.0, 9.0],
+            2,
+            1e-10,
+            "CG converges in as many steps as A has distinct eigenvalues: "
+            "keep r, p and rᵀr consistent from one step to the next.",
+        ),
+        (
+            "5×5, rtol = 0.3: stop early",
+            [0.5, 1.0, 3.0, 7.0, 12.0],
+            3,
+            0.3,
+            "stop as soon as ‖r‖ < rtol·‖b‖, checked before each step (as scipy does).",
+        ),
+    ]:
+        A = spd(eigenvalues, seed)
+        b = np.random.default_rng(seed + 10).standard_normal(len(A))
+        xs = [np.zeros(len(b))]
+        cg(A, b, rtol=rtol, atol=0.0, callback=lambda xk: xs.append(np.copy(xk)))
+        cg_cases.append(
+            {
+                "name": name,
+                "A": A.tolist(),
+                "b": b.tolist(),
+                "rtol": rtol,
+                "hint": hint,
+                "expected": np.array(xs).tolist(),
+                "residual_norms": [float(np.linalg.norm(b - A @ x)) for x in xs],
+            }
+        )
+
+    # 3. scipy's nonlinear CG (Polak–Ribière+) on the course's problems.
+    problems = {
+        "Rosenbrock": ([-1.2, 1.0], lambda x: (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2),
+        "Beale": (
+            [1.0, 1.4],
+            lambda x: sum(
+                (c - x[0] + x[0] * x[1] ** i) ** 2 for i, c in ((1, 1.5), (2, 2.25), (3, 2.625))
+            ),
+        ),
+        "Himmelblau": (
+            [0.0, 0.0],
+            lambda x: (x[0] ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2,
+        ),
+    }
+    nonlinear = {"source": 'scipy.optimize.minimize(method="CG", gtol=1e-5), torch gradients'}
+    for name, (x0, fn) in problems.items():
+
+        def grad(x, fn=fn):
+            t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+            fn(t).backward()
+            return t.grad.numpy().copy()
+
+        r = minimize(
+            lambda x, fn=fn: float(fn(x)), x0, jac=grad, method="CG", options={"gtol": 1e-5}
+        )
+        nonlinear[name] = {
+            "x0": x0,
+            "nit": int(r.nit),
+            "nfev": int(r.nfev),
+            "njev": int(r.njev),
+            "x": r.x.tolist(),
+            "fun": float(r.fun),
+            "success": bool(r.success),
+        }
+
+    # 4. Exponential regression on the diabetes data, by MINPACK's Levenberg–Marquardt.
+    Xd, yd = load_diabetes(standardize=False)
+    A = np.hstack([(Xd - Xd.mean(0)) / Xd.std(0), np.ones((len(Xd), 1))])
+    target = yd / 100
+    r = least_squares(
+        lambda t: np.exp(A @ t) - target,
+        np.zeros(A.shape[1]),
+        jac=lambda t: np.exp(A @ t)[:, None] * A,
+        method="lm",
+    )
+    lm = {
+        "source": 'scipy.optimize.least_squares(method="lm"), MINPACK',
+        "model": "r_i(θ) = exp(a_iᵀθ) − y_i/100, a_i = (standardised features, 1), θ_0 = 0",
+        "nfev": int(r.nfev),
+        "njev": int(r.njev),
+        "x": r.x.tolist(),
+        "fun": float(r.cost),
+        "success": bool(r.success),
+    }
+    return {
+        "network": network,
+        "cg": {"source": "scipy.sparse.linalg.cg (atol = 0), callback iterates", "cases": cg_cases},
+        "nonlinear_cg": nonlinear,
+        "least_squares": lm,
+    }
+
+
+# --- section "deep" (lesson 07: torch.nn.init, clip_grad_norm_, BatchNorm1d) ---
+
+
+def torch_init_std(torch, scheme, fan_in, fan_out, nonlinearity):
+    """(gain, std) of torch.nn.init's normal initialisation of a (fan_out, fan_in) weight.
+
+    The std is read off torch's own draw: with the same seed, xavier_normal_ / kaiming_normal_
+    fill the tensor with std · (the standard normal draw of normal_(0, 1)).
+    """
+    gain = torch.nn.init.calculate_gain(nonlinearity)
+    W = torch.empty(fan_out, fan_in)
+    torch.manual_seed(0)
+    if scheme == "xavier":
+        torch.nn.init.xavier_normal_(W, gain=gain)
+    else:
+        torch.nn.init.kaiming_normal_(W, mode="fan_in", nonlinearity=nonlinearity)
+    torch.manual_seed(0)
+    ratio = (W / torch.empty(fan_out, fan_in).normal_(0.0, 1.0)).numpy()
+    assert np.allclose(ratio, ratio.flat[0], rtol=1e-12, atol=0), "not one std"
+    return float(gain), float(np.median(ratio))
+
+
+def make_deep():
+    """Lesson 07: initialisation stds, clipping by global norm, batch-norm backward, from torch."""
+    import torch
+
+    torch.set_default_dtype(torch.float64)
+    init = [
+        (
+            "xavier",
+            64,
+            32,
+            "tanh",
+            "Xavier: std = gain·√(2/(fan_in + fan_out)), gain 5/3 for tanh.",
+        ),
+        ("xavier", 100, 10, "linear", "fan_in ≠ fan_out here: Xavier uses both."),
+        ("he", 32, 32, "relu", "He: std = gain/√fan_in with gain √2 for ReLU."),
+        ("he", 50, 200, "tanh", "He uses fan_in (torch's default mode), with tanh's gain 5/3."),
+        ("xavier", 20, 80, "relu", "torch's gains: linear 1, tanh 5/3, ReLU √2."),
+    ]
+    init_cases = []
+    for scheme, fan_in, fan_out, nonlinearity, hint in init:
+        gain, std = torch_init_std(torch, scheme, fan_in, fan_out, nonlinearity)
+        init_cases.append(
+            {
+                "name": f"{scheme}, fan_in = {fan_in}, fan_out = {fan_out}, {nonlinearity}",
+                "args": [scheme, fan_in, fan_out, nonlinearity],
+                "gain": gain,
+                "expected": std,
+                "hint": hint,
+            }
+        )
+
+    rng = np.random.default_rng(7)
+    clip = [
+        (
+            "one array dominates, total > max_norm",
+            [(3, 4), (4,), (4, 2), (2,)],
+            [3, 0.1, 0.2, 0.1],
+            1.0,
+        ),
+        (
+            "every array below max_norm, the total above",
+            [(2, 3), (3,), (3, 2), (2,)],
+            [0.4] * 4,
+            1.0,
+        ),
+        ("total below max_norm: unchanged", [(3, 2), (2,)], [0.2, 0.1], 5.0),
+        ("tiny gradients (total ≈ 1e-5): the 1e-6 shows", [(4, 3), (3,)], [4e-6, 1e-6], 1e-6),
+    ]
+    clip_cases = []
+    for name, shapes, scales, max_norm in clip:
+        grads = [scale * rng.normal(size=shape) for shape, scale in zip(shapes, scales)]
+        params = [torch.zeros(shape, requires_grad=True) for shape in shapes]
+        for p_, g in zip(params, grads):
+            p_.grad = torch.tensor(g)
+        total = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        clip_cases.append(
+            {
+                "name": name,
+                # one dict per array: the arrays have different shapes
+                "grads": [{"array": g.tolist()} for g in grads],
+                "max_norm": max_norm,
+                "expected": [{"array": p_.grad.numpy().tolist()} for p_ in params],
+                "total": float(total),
+            }
+        )
+
+    bn_cases = []
+    for name, shape, eps, offset in [
+        ("batch of 8, 3 features", (8, 3), 1e-5, 0.0),
+        ("batch of 4, 5 features, ε = 0.1, far from 0", (4, 5), 0.1, 20.0),
+        ("batch of 2, 4 features", (2, 4), 1e-5, 0.0),
+    ]:
+        z = offset + rng.normal(size=shape) * rng.uniform(0.5, 3.0, size=shape[1])
+        dout = rng.normal(size=shape)
+        bn = torch.nn.BatchNorm1d(shape[1], eps=eps, affine=False).train()
+        zt = torch.tensor(z, requires_grad=True)
+        out = bn(zt)
+        out.backward(torch.tensor(dout))
+        bn_cases.append(
+            {
+                "name": name,
+                "z": z.tolist(),
+                "dout": dout.tolist(),
+                "eps": eps,
+                "out": out.detach().numpy().tolist(),
+                "expected": zt.grad.numpy().tolist(),
+            }
+        )
+    return {
+        "init_std": {
+            "source": "torch.nn.init.xavier_normal_ / kaiming_normal_ with calculate_gain",
+            "cases": init_cases,
+        },
+        "clip_grad_norm": {"source": "torch.nn.utils.clip_grad_norm_", "cases": clip_cases},
+        "batch_norm_backward": {
+            "source": "torch.nn.BatchNorm1d(affine=False), training mode",
+            "cases": bn_cases,
+        },
+    }
+
+
 SECTIONS = {
     "steps": make_steps,
     "sgd": make_sgd,
     "adaptive": make_adaptive,
     "second_order": make_second_order,
     "schedules": make_schedules,
+    "hessian_free": make_hessian_free,
+    "deep": make_deep,
 }
 # The libraries whose results each section stores (numpy and Python are recorded for all).
 MADE_WITH = {
@@ -994,6 +1304,8 @@ MADE_WITH = {
     "adaptive": ["torch"],
     "second_order": ["scipy"],
     "schedules": ["torch"],
+    "hessian_free": ["torch", "scipy"],
+    "deep": ["torch"],
 }
 
 # --- how a regenerated value must agree with the stored one (tests/test_references.py) ---

@@ -4,7 +4,8 @@ raises ``ExerciseNotDone``: one line, no traceback, and Run All stops there.
 
 Each ``check_*`` prints the Report its ``evaluate_*`` twin returns (for tests). ``engine``
 holds Report, Case and the evaluators; ``steps`` the step rules' check (lessons 01–04);
-``lesson01`` … ``lesson06`` each lesson's other exercises, their cases and hints.
+``lesson01`` … ``lesson07`` (and ``lesson05b``) each lesson's other exercises, their cases and
+hints.
 """
 
 from ..data import load_references
@@ -44,6 +45,16 @@ from .lesson05 import (
     evaluate_newton,
     evaluate_update_radius,
 )
+from .lesson05b import (
+    check_conjugate_gradient,
+    check_fd_hvp,
+    check_gauss_newton_vp,
+    check_update_damping,
+    evaluate_conjugate_gradient,
+    evaluate_fd_hvp,
+    evaluate_gauss_newton_vp,
+    evaluate_update_damping,
+)
 from .lesson06 import (
     check_dense_tanh_backward,
     check_schedule,
@@ -51,6 +62,14 @@ from .lesson06 import (
     evaluate_dense_tanh_backward,
     evaluate_schedule,
     evaluate_softmax_cross_entropy,
+)
+from .lesson07 import (
+    check_batch_norm_backward,
+    check_clip_grad_norm,
+    check_init_std,
+    evaluate_batch_norm_backward,
+    evaluate_clip_grad_norm,
+    evaluate_init_std,
 )
 from .steps import check_step, evaluate_step, problem_from_spec
 
@@ -60,11 +79,17 @@ __all__ = [
     "call_student",
     "check_adamw_rest_point",
     "check_backtracking",
+    "check_batch_norm_backward",
     "check_bfgs_update",
+    "check_clip_grad_norm",
+    "check_conjugate_gradient",
     "check_dense_tanh_backward",
+    "check_fd_hvp",
     "check_function",
+    "check_gauss_newton_vp",
     "check_gd_contraction",
     "check_heavy_ball_tuning",
+    "check_init_std",
     "check_kfac_exact_damping",
     "check_kfac_precondition",
     "check_minibatch_grad",
@@ -74,15 +99,22 @@ __all__ = [
     "check_softmax_cross_entropy",
     "check_step",
     "check_torch_convention",
+    "check_update_damping",
     "check_update_radius",
     "check_value",
     "evaluate_adamw_rest_point",
     "evaluate_backtracking",
+    "evaluate_batch_norm_backward",
     "evaluate_bfgs_update",
+    "evaluate_clip_grad_norm",
+    "evaluate_conjugate_gradient",
     "evaluate_dense_tanh_backward",
+    "evaluate_fd_hvp",
     "evaluate_function",
+    "evaluate_gauss_newton_vp",
     "evaluate_gd_contraction",
     "evaluate_heavy_ball_tuning",
+    "evaluate_init_std",
     "evaluate_kfac_exact_damping",
     "evaluate_kfac_precondition",
     "evaluate_minibatch_grad",
@@ -93,6 +125,7 @@ __all__ = [
     "evaluate_step",
     "evaluate_torch_convention",
     "evaluate_trajectories",
+    "evaluate_update_damping",
     "evaluate_update_radius",
     "evaluate_value",
     "load_references",

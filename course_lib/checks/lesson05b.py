@@ -1,0 +1,324 @@
+"""Lesson 05b (Hessian-free methods): the finite-difference Hessian-vector product, linear
+conjugate gradient, the Gauss–Newton vector product and the Levenberg–Marquardt damping."""
+
+import numpy as np
+
+from ..data import load_digits, load_references
+from ..hessian_free import update_damping
+from ..mlp import MLP, softmax, split_train_validation
+from ..problems import beale, quadratic_with_spectrum, rosenbrock
+from .engine import Case, evaluate_function, printing
+
+# --- Exercise 5b.1: the finite-difference Hessian-vector product ------------------------------
+
+
+def _central(grad, x, v, h):
+    return (grad(x + h * v) - grad(x - h * v)) / (2 * h)
+
+
+def _fd_diagnosis(args, h):
+    """A diagnose(got, expected) naming the usual slips of a finite-difference product."""
+    grad, x, v = args
+
+    def diagnose(got, expected):
+        if got.shape != expected.shape:
+            return f"return an array shaped like x, {expected.shape}."
+        forward = (grad(x + h * v) - grad(x)) / h
+        if np.allclose(got, forward, rtol=1e-9, atol=1e-12):
+            return (
+                "that is the forward difference (∇f(x + hv) − ∇f(x)) / h, error O(h); "
+                "use the central one, (∇f(x + hv) − ∇f(x − hv)) / 2h, error O(h²)."
+            )
+        for factor, slip in (
+            (2.0, "divide by 2h (the two points are 2h apart), not by h"),
+            (0.5, "divide by 2h, not by 4h or h²"),
+            (-1.0, "the sign is reversed: ∇f(x + hv) comes first"),
+        ):
+            if np.allclose(got, factor * expected, rtol=1e-9, atol=1e-12):
+                return slip + "."
+        u = v / np.linalg.norm(v)
+        if np.allclose(got, _central(grad, x, u, h), rtol=1e-9, atol=1e-12) or np.allclose(
+            got, np.linalg.norm(v) * _central(grad, x, u, h), rtol=1e-9, atol=1e-12
+        ):
+            return "step along v itself (x ± h·v), not along v/‖v‖: H v scales with ‖v‖."
+        return ""
+
+    return diagnose
+
+
+def fd_hvp_cases():
+    """fn(grad, x, v, h) → (∇f(x + hv) − ∇f(x − hv)) / 2h, computed here from the problem."""
+    hint = "H v ≈ (∇f(x + h v) − ∇f(x − h v)) / (2h): two gradients, along ±v, h = the argument."
+    cases = []
+    quad = quadratic_with_spectrum([0.5, 2.0, 9.0], seed=4, name="3-D quadratic")
+    for name, problem, x, v, h in [
+        (
+            "Rosenbrock at (−1.2, 1) along (1, 0.5), h = 1e-4",
+            rosenbrock,
+            [-1.2, 1.0],
+            [1.0, 0.5],
+            1e-4,
+        ),
+        ("Beale at (1, 1.4) along (0.3, −1), h = 0.01", beale, [1.0, 1.4], [0.3, -1.0], 1e-2),
+        (
+            "3-D quadratic along v with ‖v‖ = 3, h = 0.1",
+            quad,
+            [1.0, -1.0, 2.0],
+            [2.0, 1.0, 2.0],
+            0.1,
+        ),
+        (
+            "Rosenbrock at (0.5, 0.8) along (−2, 1), h = 1e-3",
+            rosenbrock,
+            [0.5, 0.8],
+            [-2.0, 1.0],
+            1e-3,
+        ),
+    ]:
+        args = (problem.grad, np.array(x), np.array(v))
+        expected = _central(*args, h)
+        cases.append(
+            Case(
+                name,
+                args,
+                expected,
+                kwargs={"h": h},
+                hint=hint,
+                rtol=1e-8,
+                diagnose=_fd_diagnosis(args, h),
+            )
+        )
+    return cases
+
+
+def evaluate_fd_hvp(fn):
+    """Compare fn(grad, x, v, h) with the central difference of the gradient along v."""
+    return evaluate_function(fn, fd_hvp_cases())
+
+
+check_fd_hvp = printing(evaluate_fd_hvp)
+
+# --- Exercise 5b.2: linear conjugate gradient --------------------------------------------------
+
+
+class ProductBudget:
+    """v ↦ A v, counting its calls: past ``limit`` it raises, so that a CG loop that never
+    stops fails its check with one line instead of hanging the notebook."""
+
+    def __init__(self, A, limit=200):
+        self.A, self.limit, self.calls = A, limit, 0
+
+    def __call__(self, v):
+        self.calls += 1
+        if self.calls > self.limit:
+            raise RuntimeError(
+                f"hvp was called {self.limit} times without CG stopping: is the loop's test "
+                "‖r‖ ≥ rtol·‖b‖ (with max_iter as a bound), and is r updated in the loop?"
+            )
+        return self.A @ v
+
+
+def cg_cases():
+    """fn(hvp, b, rtol) → (xs, residual norms); expected: scipy.sparse.linalg.cg's iterates."""
+    ref = load_references("hessian_free")["cg"]
+    rule = (
+        "r = b − Ax, p = r; α = rᵀr / pᵀAp; x += αp; r −= αAp; β = r_newᵀr_new / r_oldᵀr_old "
+        "(keep the old rᵀr before overwriting it); p = r + βp."
+    )
+    cases = []
+    for c in ref["cases"]:
+        A, b = np.array(c["A"]), np.array(c["b"])
+        expected = (np.array(c["expected"]), np.array(c["residual_norms"]))
+        cases.append(
+            Case(
+                c["name"],
+                (ProductBudget(A), b),
+                expected,
+                kwargs={"rtol": c["rtol"]},
+                hint=" ".join(filter(None, [c["hint"], rule])),
+                parts=("xs", "residual_norms"),
+                rtol=(1e-7, 1e-6),
+                atol=(1e-9, 1e-9 * np.linalg.norm(b)),
+                source=(ref["source"], "‖b − A x_k‖"),
+            )
+        )
+    return cases
+
+
+def evaluate_conjugate_gradient(fn):
+    """Compare fn(hvp, b, rtol) with scipy.sparse.linalg.cg: every iterate and residual norm."""
+    return evaluate_function(fn, cg_cases(), agree=" agree with scipy.sparse.linalg.cg.")
+
+
+check_conjugate_gradient = printing(evaluate_conjugate_gradient)
+
+# --- Exercise 5b.3: the Gauss–Newton vector product -------------------------------------------
+
+
+def _network(sizes, activation, n, seed):
+    X, y = load_digits()
+    X_train, y_train, _, _ = split_train_validation(X, y, validation=0.2, seed=0)
+    return MLP(X_train[:n], y_train[:n], sizes=sizes, activation=activation, seed=seed)
+
+
+def _ggn_diagnosis(logits, jvp, vjp, v):
+    """A diagnose(got, expected) naming the usual slips of a Gauss–Newton product."""
+    Jv, p, n = jvp(v), softmax(logits), len(logits)
+
+    def diagnose(got, expected):
+        if got.shape != expected.shape:
+            return (
+                f"return a vector shaped like v, {expected.shape}: H_L (J v) has the logits' "
+                f"shape {Jv.shape} until vjp pulls it back."
+            )
+        slips = {
+            "Jᵀ J v: the loss Hessian H_L in the logits is missing between J and Jᵀ": vjp(Jv),
+            "the mean's 1/N is missing: H_L = (diag(p_i) − p_i p_iᵀ)/N": n * expected,
+            "H_L = diag(p_i) − p_i p_iᵀ: the outer product p_i p_iᵀ term is missing": vjp(
+                p * Jv / n
+            ),
+            "the sign of p_i p_iᵀ: H_L = diag(p_i) − p_i p_iᵀ, minus": vjp(
+                p * (Jv + np.sum(p * Jv, axis=1, keepdims=True)) / n
+            ),
+        }
+        for slip, value in slips.items():
+            if np.allclose(got, value, rtol=1e-7, atol=1e-12):
+                return slip + "."
+        return ""
+
+    return diagnose
+
+
+def gauss_newton_cases():
+    """fn(logits, jvp, vjp, v) → Jᵀ H_L J v; expected: torch (the reference network) and the
+    explicit Jacobian and loss Hessian, built here column by column, for two other networks."""
+    ref = load_references("hessian_free")["network"]
+    hint = (
+        "G v = Jᵀ (H_L (J v)): jvp(v) gives J v, shape (N, C); multiply each row u_i by "
+        "H_L = (diag(p_i) − p_i p_iᵀ)/N with p_i = softmax(logits_i), i.e. "
+        "p_i ⊙ (u_i − p_iᵀu_i)/N; then vjp pulls the result back to the parameters."
+    )
+    cases = []
+    net = _network(ref["sizes"], "tanh", ref["examples"], 0)
+    rng = np.random.default_rng(ref["seed"])
+    w, v = 0.3 * rng.standard_normal(net.dim), rng.standard_normal(net.dim)
+    specs = [
+        (
+            f"tanh network {ref['sizes']}, {ref['examples']} digits",
+            net,
+            w,
+            v,
+            np.array(ref["loss_gauss_newton_vp"]),
+            ref["source"],
+        )
+    ]
+    for name, sizes, activation, n, seed in [
+        ("ReLU network (64, 6, 10), 30 digits", (64, 6, 10), "relu", 30, 1),
+        ("tanh network (64, 5, 4, 10), 25 digits", (64, 5, 4, 10), "tanh", 25, 2),
+    ]:
+        other = _network(sizes, activation, n, seed)
+        rng = np.random.default_rng(seed)
+        w_, v_ = other.x0 + 0.1 * rng.standard_normal(other.dim), rng.standard_normal(other.dim)
+        J = np.stack([other.jvp(w_, e).ravel() for e in np.eye(other.dim)], axis=1)
+        p = softmax(other.logits(w_, other.X))
+        H = np.zeros((J.shape[0], J.shape[0]))
+        C = p.shape[1]
+        for i, p_i in enumerate(p):  # block i: (diag(p_i) − p_i p_iᵀ) / N
+            H[i * C : (i + 1) * C, i * C : (i + 1) * C] = (np.diag(p_i) - np.outer(p_i, p_i)) / n
+        specs.append((name, other, w_, v_, J.T @ H @ J @ v_, "explicit J and H_L"))
+    for name, model, w_, v_, expected, source in specs:
+        logits = model.logits(w_, model.X)
+        jvp = lambda u, model=model, w_=w_: model.jvp(w_, u)
+        vjp = lambda u, model=model, w_=w_: model.vjp(w_, u)
+        args = (logits, jvp, vjp, v_)
+        cases.append(
+            Case(
+                name,
+                args,
+                expected,
+                hint=hint,
+                rtol=1e-8,
+                atol=1e-12,
+                source=source,
+                diagnose=_ggn_diagnosis(*args),
+            )
+        )
+    return cases
+
+
+def evaluate_gauss_newton_vp(fn):
+    """Compare fn(logits, jvp, vjp, v) with Jᵀ H_L J v (torch, and explicit matrices)."""
+    return evaluate_function(fn, gauss_newton_cases())
+
+
+check_gauss_newton_vp = printing(evaluate_gauss_newton_vp)
+
+# --- Exercise 5b.4: the Levenberg–Marquardt damping -------------------------------------------
+
+
+def update_damping_cases():
+    """fn(lam, rho, boost, drop) → λ; expected: hessian_free.update_damping (Martens 2010)."""
+    rule = "ρ < ¼: λ ← boost·λ; ρ > ¾: λ ← drop·λ; otherwise λ stays."
+    specs = [
+        ("ρ = 0.1: the model promised too much, more damping", (1.0, 0.1), {}, rule),
+        ("ρ = −3 (the loss went up), more damping", (0.2, -3.0), {}, rule),
+        (
+            "ρ = 0.9: a good model, less damping",
+            (1.0, 0.9),
+            {},
+            "less damping when the model is good (ρ > ¾): are boost and drop swapped? " + rule,
+        ),
+        (
+            "ρ = 0.5: keep λ",
+            (2.0, 0.5),
+            {},
+            "between ¼ and ¾ nothing changes: are the thresholds right? " + rule,
+        ),
+        ("ρ = 0.2 < ¼: more damping", (0.5, 0.2), {}, rule),
+        (
+            "ρ = 0.8, drop = 0.5",
+            (4.0, 0.8),
+            {"drop": 0.5},
+            "use the arguments boost and drop. " + rule,
+        ),
+        (
+            "ρ = 0.0, boost = 3",
+            (1e-3, 0.0),
+            {"boost": 3.0},
+            "use the arguments boost and drop. " + rule,
+        ),
+    ]
+    return [
+        Case(
+            name,
+            args,
+            update_damping(*args, **kw),
+            kwargs=kw,
+            hint=hint,
+            diagnose=_damping_diagnosis(*args, **kw),
+        )
+        for name, args, kw, hint in specs
+    ]
+
+
+def _damping_diagnosis(lam, rho, boost=1.5, drop=2 / 3):
+    """A diagnose(got, expected) naming the usual slips of a damping update."""
+
+    def diagnose(got, expected):
+        if np.isclose(got, lam) and not np.isclose(expected, lam):
+            return "λ must change here: a damping that never adapts is plain Gauss–Newton + λI."
+        if (np.isclose(got, drop * lam) and rho < 0.25) or (
+            np.isclose(got, boost * lam) and rho > 0.75
+        ):
+            return "boost and drop are swapped: a poor model (small ρ) needs MORE damping."
+        return ""
+
+    return diagnose
+
+
+def evaluate_update_damping(fn):
+    """Compare a Levenberg–Marquardt damping update with Martens's rule (¼, ¾; ×3/2, ×2/3)."""
+    return evaluate_function(fn, update_damping_cases())
+
+
+check_update_damping = printing(evaluate_update_damping)

@@ -1,0 +1,248 @@
+"""Lesson 07 (deep networks): initialisation stds against torch.nn.init, clipping by global norm
+against torch.nn.utils.clip_grad_norm_, and the batch-norm backward pass against
+torch.nn.BatchNorm1d and finite differences."""
+
+from functools import partial
+
+import numpy as np
+
+from ..contract import name_of
+from ..data import load_references
+from ..mlp import batch_norm_forward, numerical_gradient
+from .engine import Case, evaluate_function, printing
+
+# --- Exercise 7.1: Xavier and He initialisation ---------------------------------------------
+
+
+def _init_hint(got, expected, scheme, fan_in, fan_out, gain):
+    """The usual slip that reproduces a wrong std, or ""."""
+    slips = [
+        (gain / np.sqrt(fan_in), "Xavier averages the two fans: var = 2·gain²/(fan_in + fan_out).")
+        if scheme == "xavier"
+        else (gain / np.sqrt(fan_out), "He uses fan_in (torch's default mode='fan_in')."),
+        (expected / gain, "torch multiplies by the nonlinearity's gain: 1, 5/3 (tanh), √2 (ReLU).")
+        if gain != 1
+        else (None, ""),
+        (expected**2, "that is the variance: return the standard deviation, its square root."),
+        (
+            expected * np.sqrt(3),
+            "that is the bound a of xavier_uniform_ (U(−a, a) has variance a²/3): the normal "
+            "version's std is a/√3.",
+        ),
+    ]
+    if scheme == "he" and gain == np.sqrt(2):
+        slips[1] = (expected / gain, "He's factor 2 is missing: ReLU zeroes half of its inputs.")
+    for value, text in slips:
+        if value is not None and got.shape == () and np.isclose(got, value, rtol=1e-9):
+            return text
+    return ""
+
+
+def init_std_cases():
+    """fn(scheme, fan_in, fan_out, nonlinearity) → std, on torch's five reference cases."""
+    ref = load_references("deep")["init_std"]
+    return [
+        Case(
+            c["name"],
+            tuple(c["args"]),
+            c["expected"],
+            hint=c["hint"],
+            rtol=1e-9,
+            atol=0.0,
+            diagnose=partial(
+                _init_hint,
+                scheme=c["args"][0],
+                fan_in=c["args"][1],
+                fan_out=c["args"][2],
+                gain=c["gain"],
+            ),
+            source="torch.nn.init",
+        )
+        for c in ref["cases"]
+    ]
+
+
+def evaluate_init_std(fn):
+    """Compare fn(scheme, fan_in, fan_out, nonlinearity) → std with torch.nn.init's."""
+    return evaluate_function(
+        fn,
+        init_std_cases(),
+        agree=": the std agrees with torch.nn.init.xavier_normal_ / kaiming_normal_.",
+    )
+
+
+check_init_std = printing(evaluate_init_std)
+
+# --- Exercise 7.2: clipping by global norm --------------------------------------------------
+
+
+def _clip_hint(got, expected, grads, max_norm):
+    """diagnose for the clipped arrays (flattened): the usual slips."""
+    flat = [np.ravel(g) for g in grads]
+    norms = [np.linalg.norm(g) for g in flat]
+    total = np.sqrt(sum(n * n for n in norms))
+    slips = [
+        (
+            [g * min(1.0, max_norm / (n + 1e-6)) for g, n in zip(flat, norms)],
+            "clip by the *global* norm √(Σ‖g‖²) over all arrays, one factor for all of "
+            "them: not each array by its own norm.",
+        ),
+        (
+            [g * min(1.0, max_norm / total) for g in flat],
+            "torch divides by total + 1e-6: max_norm / (total + 1e-6).",
+        ),
+        (
+            [g * max_norm / (total + 1e-6) for g in flat],
+            "only shrink: the factor is min(1, max_norm / (total + 1e-6)); a gradient "
+            "already shorter than max_norm is left as it is.",
+        ),
+        (
+            [np.clip(g, -max_norm, max_norm) for g in flat],
+            "that clips each entry to [−max_norm, max_norm] (torch's clip_grad_value_): "
+            "clip_grad_norm_ multiplies the whole gradient by one factor.",
+        ),
+    ]
+    for values, text in slips:
+        values = np.concatenate(values)
+        if got.shape == values.shape and np.allclose(got, values, rtol=1e-9, atol=1e-15):
+            return text
+    return ""
+
+
+def _total_hint(got, expected):
+    if got.shape == () and np.isclose(got, expected**2, rtol=1e-9):
+        return "total is the norm √(Σ‖g‖²), not its square."
+    return "total is the norm before clipping (torch returns that one)."
+
+
+def _flattened(fn):
+    """fn(grads, max_norm), its clipped arrays flattened into one vector (when well shaped)."""
+
+    def clip_grad_norm(grads, max_norm):
+        result = fn([g.copy() for g in grads], max_norm)
+        if isinstance(result, tuple) and len(result) == 2:
+            clipped, total = result
+            shapes = [np.shape(c) for c in clipped] if isinstance(clipped, (list, tuple)) else 0
+            if shapes == [g.shape for g in grads]:
+                return np.concatenate([np.ravel(c) for c in clipped]).astype(float), total
+        return result
+
+    return clip_grad_norm
+
+
+def clip_grad_norm_cases():
+    """fn(grads, max_norm) → (clipped, total), on torch's four reference cases."""
+    ref = load_references("deep")["clip_grad_norm"]
+    cases = []
+    for c in ref["cases"]:
+        grads = [np.array(g["array"], dtype=float) for g in c["grads"]]
+        expected = np.concatenate([np.ravel(g["array"]) for g in c["expected"]]).astype(float)
+        cases.append(
+            Case(
+                f"{c['name']}, max_norm = {c['max_norm']:g}",
+                (grads, c["max_norm"]),
+                (expected, c["total"]),
+                hint="return (a list of arrays shaped like grads, the total norm before "
+                "clipping); the report shows the clipped arrays one after the other, flattened.",
+                parts=("clipped", "total"),
+                rtol=1e-10,
+                atol=0.0,
+                diagnose=(partial(_clip_hint, grads=grads, max_norm=c["max_norm"]), _total_hint),
+                source=ref["source"],
+            )
+        )
+    return cases
+
+
+def evaluate_clip_grad_norm(fn):
+    """Compare fn(grads, max_norm) → (clipped arrays, total norm) with clip_grad_norm_."""
+    return evaluate_function(
+        _flattened(fn),
+        clip_grad_norm_cases(),
+        name=name_of(fn),
+        agree=": the clipped gradients and the norm agree with torch.nn.utils.clip_grad_norm_.",
+    )
+
+
+check_clip_grad_norm = printing(evaluate_clip_grad_norm)
+
+# --- Exercise 7.3: the batch-norm backward pass ---------------------------------------------
+
+
+def _bn_hint(got, expected, dout, out, inv_std):
+    n = len(dout)
+    slips = [
+        (
+            dout * inv_std,
+            "the mean terms are missing: each output depends on the whole batch through its "
+            "mean and variance, so dz = inv_std·(dout − mean(dout) − out·mean(dout ⊙ out)).",
+        ),
+        (
+            inv_std * (dout - dout.mean(axis=0)),
+            "the variance's term −out·mean(dout ⊙ out) is missing.",
+        ),
+        (
+            inv_std * (dout - out * (dout * out).mean(axis=0)),
+            "the mean's term −mean(dout) is missing.",
+        ),
+        (
+            inv_std * (dout - dout.sum(axis=0) - out * (dout * out).sum(axis=0)),
+            f"the batch terms are means over the N = {n} examples (axis=0), not sums.",
+        ),
+        (
+            dout - dout.mean(axis=0) - out * (dout * out).mean(axis=0),
+            "the whole bracket is multiplied by inv_std = 1/√(var + ε).",
+        ),
+    ]
+    for value, text in slips:
+        if got.shape == value.shape and np.allclose(got, value, rtol=1e-7, atol=1e-10):
+            return text
+    if got.shape != expected.shape:
+        return f"dz has the shape of z and dout, {expected.shape}; got {got.shape}."
+    return ""
+
+
+def _bn_case(name, z, dout, eps, expected, source):
+    out, inv_std = batch_norm_forward(z, eps)
+    return Case(
+        name,
+        (dout, out, inv_std),
+        expected,
+        hint="mean over the batch = over axis 0, one per feature.",
+        rtol=1e-7,
+        atol=1e-10,
+        diagnose=partial(_bn_hint, dout=dout, out=out, inv_std=inv_std),
+        source=source,
+    )
+
+
+def batch_norm_backward_cases():
+    """fn(dout, out, inv_std) → dz: torch's three cases and one by finite differences."""
+    ref = load_references("deep")["batch_norm_backward"]
+    cases = [
+        _bn_case(
+            c["name"],
+            np.array(c["z"], dtype=float),
+            np.array(c["dout"], dtype=float),
+            c["eps"],
+            np.array(c["expected"], dtype=float),
+            ref["source"],
+        )
+        for c in ref["cases"]
+    ]
+    rng = np.random.default_rng(70)
+    z, dout = 3 * rng.normal(size=(6, 2)) - 1, rng.normal(size=(6, 2))
+    dz = numerical_gradient(lambda v: float(np.sum(dout * batch_norm_forward(v)[0])), z)
+    return cases + [_bn_case("batch of 6, 2 features", z, dout, 1e-5, dz, "finite differences")]
+
+
+def evaluate_batch_norm_backward(fn):
+    """Compare fn(dout, out, inv_std) → dz with BatchNorm1d's backward and finite differences."""
+    return evaluate_function(
+        fn,
+        batch_norm_backward_cases(),
+        agree=": dz agrees with torch.nn.BatchNorm1d and with finite differences.",
+    )
+
+
+check_batch_norm_backward = printing(evaluate_batch_norm_backward)
