@@ -40,6 +40,7 @@ What a student sees when… (each line is a test in tests/test_bad_input.py)
   not the learning rate's.
 """
 
+import functools
 import inspect
 import math
 
@@ -108,11 +109,26 @@ def name_of(fn):
 
 def not_done(exc, fn):
     """Turn a NotImplementedError raised by a student's function into ExerciseNotDone."""
+    if isinstance(exc, ExerciseNotDone):  # already said in one line (e.g. by finished)
+        return exc
     msg = str(exc) or f"{name_of(fn)}() is not implemented yet"
     return ExerciseNotDone(
         f"{msg} — not finished yet: complete {name_of(fn)}() above, "
         "run its cell, then run this cell again."
     )
+
+
+def finished(fn):
+    """fn, calling which an unfinished exercise raises ExerciseNotDone (one line, no traceback)."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NotImplementedError as exc:
+            raise not_done(exc, fn) from None
+
+    return call
 
 
 def keyword_parameters(step):

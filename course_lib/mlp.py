@@ -272,6 +272,7 @@ class MLP:
 
     def vjp(self, w, u, idx=None):
         """Jᵀ u: the logits' cotangent u (N, C) pulled back to the parameters (backward mode)."""
+        self._check_plain("Jacobian products")
         X, _ = self._batch(idx)
         _, acts = self.forward(w, X)
         dfun = ACTIVATIONS[self.activation][1]
@@ -301,10 +302,19 @@ class MLP:
                 gW += self.weight_decay * VW
         return g
 
+    def _check_plain(self, what):
+        """The R-operator sweeps know only the plain network: refuse what they would get wrong."""
+        if self.criterion is not softmax_cross_entropy:
+            raise ValueError(f"{what} need the default softmax cross-entropy")
+        if self.batch_norm:
+            raise ValueError(
+                f"{what} do not cover batch_norm=True (the batch statistics depend on w); "
+                "use finite differences of grad instead"
+            )
+
     def _r_forward(self, w, v, X):
         """Logits, activations and their R{·} along v (the last entry: R{logits} = J v)."""
-        if self.criterion is not softmax_cross_entropy:
-            raise ValueError("curvature products need the default softmax cross-entropy")
+        self._check_plain("curvature products")
         f, dfun = ACTIVATIONS[self.activation]
         layers, vlayers = self.unpack(w), self.unpack(np.asarray(v, dtype=float))
         acts, racts = [X], [np.zeros_like(X)]

@@ -343,6 +343,66 @@ double_well = Problem(
 )
 
 
+# Two saturated tanh units, each asked for the output 1/2: far out on the tails the gradient
+# is almost zero (tanh' = 1 − tanh² ≈ 4e^(−2|x|)), a plateau where f hardly changes, and GD
+# leaves one unit after the other: a staircase of plateaus, as in training curves.
+def _tanh_f(x):
+    return 0.5 * np.sum((np.tanh(x) - 0.5) ** 2, axis=-1)
+
+
+def _tanh_grad(x):
+    t = np.tanh(x)
+    return (t - 0.5) * (1 - t**2)
+
+
+def _tanh_hess(x):
+    t = np.tanh(x)
+    d = (1 - t**2) * ((1 - t**2) - 2 * t * (t - 0.5))  # d/dx of (t − ½)(1 − t²)
+    return d[..., None] * np.eye(x.shape[-1])
+
+
+tanh_plateau = Problem(
+    "tanh plateau",
+    _tanh_f,
+    _tanh_grad,
+    _tanh_hess,
+    minima=[(np.arctanh(0.5), np.arctanh(0.5))],
+    x0=(-4.0, -2.5),
+    window=((-5.0, 2.0), (-3.5, 2.0)),
+    levels=np.linspace(0.02, 2.2, 16),
+)
+
+
+# Lessard, Recht & Packard (2016, SIAM J. Optim. 26(1), §4.6): a 1-D function, 1-strongly
+# convex with a 25-Lipschitz gradient (κ = 25), made of three quadratic pieces, on which the
+# heavy ball with Polyak's tuning for [μ, L] = [1, 25] cycles for ever from some starts.
+def _lrp_f(x):
+    x = x[..., 0]
+    return np.where(
+        x < 1, 12.5 * x**2, np.where(x < 2, 0.5 * x**2 + 24 * x - 12, 12.5 * x**2 - 24 * x + 36)
+    )
+
+
+def _lrp_grad(x):
+    x1 = x[..., 0]
+    return np.where(x1 < 1, 25 * x1, np.where(x1 < 2, x1 + 24, 25 * x1 - 24))[..., None]
+
+
+def _lrp_hess(x):
+    x1 = x[..., 0]
+    return np.where((x1 >= 1) & (x1 < 2), 1.0, 25.0)[..., None, None]
+
+
+lessard_counterexample = Problem(
+    "Lessard–Recht–Packard",
+    _lrp_f,
+    _lrp_grad,
+    _lrp_hess,
+    minima=[(0.0,)],
+    x0=(3.3,),
+    window=((-5.0, 5.0), (-1.0, 1.0)),
+)
+
 PROBLEMS = {
     p.name: p for p in (course_quadratic, rosenbrock, beale, saddle, himmelblau, double_well)
 }

@@ -101,6 +101,18 @@ def test_curvature_products_refuse_another_criterion():
         other.hvp(w, v)
 
 
+@pytest.mark.parametrize("product", ["hvp", "jvp", "gauss_newton_vp"])
+def test_curvature_products_refuse_batch_norm_rather_than_answer_wrongly(product):
+    # The R-operator sweeps ignore the batch statistics' dependence on w: once they
+    # returned an HVP 4× off (relative) for a batch-norm network, silently.
+    net, w, v = network()
+    bn = MLP(net.X, net.y, sizes=net.sizes, batch_norm=True)
+    with pytest.raises(ValueError, match="batch_norm"):
+        getattr(bn, product)(w, v)
+    with pytest.raises(ValueError, match="batch_norm"):
+        bn.vjp(w, np.ones((net.n, net.sizes[-1])))
+
+
 @pytest.mark.parametrize("name", sorted(PROBLEMS))
 def test_problem_hvp_is_the_hessian_times_v(name):
     problem = PROBLEMS[name]

@@ -30,6 +30,31 @@ def shuffle_in_place(n, batch_size, rng):
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
+def right_sharpness(hvp, v0, iters=100):
+    v = v0 / np.linalg.norm(v0)
+    for _ in range(iters):
+        w = hvp(v)
+        v = w / np.linalg.norm(w)
+    return float(v @ hvp(v))
+
+
+def _power(normalise=True, iters=None, answer="rayleigh"):
+    """A power iteration with one slip: no normalisation, fixed iterations, a wrong answer."""
+
+    def sharpness(hvp, v0, iters_given=100):
+        v = v0 / np.linalg.norm(v0) if normalise else v0
+        for _ in range(iters or iters_given):
+            w = hvp(v)
+            v = w / np.linalg.norm(w) if normalise else w
+        if answer == "vector":
+            return v
+        if answer == "unnormalised":
+            return float(w @ hvp(w))
+        return float(v @ hvp(v))
+
+    return sharpness
+
+
 EXERCISES = {
     # Exercise 1.1: the GD step (reference trajectories of torch.optim.SGD)
     "gd": Exercise(
@@ -45,6 +70,17 @@ EXERCISES = {
             "ignores the lr passed in": lambda x, grad, state, lr=0.1: x - 0.1 * grad(x),
         },
         args=("gd",),
+    ),
+    # Exercise 1.5: the sharpness by power iteration
+    "sharpness": Exercise(
+        checks.evaluate_sharpness,
+        right=[right_sharpness],
+        wrong={
+            "v never normalised": (_power(normalise=False), "normalise v at every iteration"),
+            "5 iterations, iters ignored": (_power(iters=5), "iterate `iters` times"),
+            "returns the vector": (_power(answer="vector"), "return one number"),
+            "quotient of an unnormalised w": (_power(answer="unnormalised"), "divide v·Hv by v·v"),
+        },
     ),
     # Exercise 1.2: the contraction factor
     "contraction": Exercise(
@@ -195,3 +231,41 @@ def test_solution_answers_pass_their_checks():
         ns["sample_minibatches"](442, 32, np.random.default_rng(3))[0].tolist()
         == minibatches(442, 32, np.random.default_rng(3))[0].tolist()
     )  # same as train_minibatch
+
+
+# --- an unfinished exercise called directly by a lesson cell: one line, no traceback --------
+
+
+def test_finished_turns_an_unfinished_exercise_into_one_line():
+    import pytest
+    from lessons import stub
+
+    from course_lib.contract import ExerciseNotDone, finished
+
+    with pytest.raises(ExerciseNotDone) as caught:
+        finished(stub)(1, 2)
+    message = str(caught.value)
+    assert message.startswith("Exercise 9.9: unfinished — not finished yet: complete stub()")
+    assert message.count("not finished yet") == 1
+    assert caught.value.__suppress_context__  # raised `from None`: no chained traceback
+    assert len(caught.value._render_traceback_()) == 1
+    # a check handed the wrapped function says it once too, not twice
+    with pytest.raises(ExerciseNotDone) as again:
+        checks.evaluate_gd_contraction(finished(stub))
+    assert str(again.value).count("not finished yet") == 1
+    assert finished(right_contraction)(0.1, [1.0, 2.0]) == right_contraction(0.1, [1.0, 2.0])
+
+
+def test_lesson_cells_call_the_exercises_through_finished():
+    import re
+
+    import nbformat
+    from lessons import SOLUTIONS
+
+    names = ("gd_contraction", "minibatch_grad", "sample_minibatches", "sharpness")
+    for cell in nbformat.read(SOLUTIONS / "01-gradient-descent.ipynb", as_version=4).cells:
+        if cell.cell_type != "code" or "### BEGIN SOLUTION" in cell.source:
+            continue
+        for name in names:  # finished(name)(...) or an alias made by finished() is fine
+            direct = re.search(rf"(?<![\w.]){name}\(", cell.source)
+            assert not direct, f"{name}() called directly:\n{cell.source}"

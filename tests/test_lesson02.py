@@ -170,6 +170,40 @@ def wrong_nesterov():
     }
 
 
+def wrong_state():
+    """Steps whose iterates are right but whose state["v"] is not the course's velocity."""
+
+    def torch_buffer(x, grad, state, lr=0.01, gamma=0.9):  # PyTorch's b = v/η in "v"
+        b = gamma * state.get("v", np.zeros_like(x)) + grad(x)
+        state["v"] = b
+        return x - lr * b
+
+    def other_key(x, grad, state, lr=0.01, gamma=0.9):
+        v = gamma * state.get("velocity", np.zeros_like(x)) + lr * grad(x)
+        state["velocity"] = v
+        return x - v
+
+    def negated(x, grad, state, lr=0.01, gamma=0.9):  # keeps −v
+        u = gamma * state.get("v", np.zeros_like(x)) - lr * grad(x)
+        state["v"] = u
+        return x + u
+
+    def nesterov_torch_buffer(x, grad, state, lr=0.01, gamma=0.9):
+        b = state.get("v", np.zeros_like(x))
+        b = gamma * b + grad(x - gamma * lr * b)
+        state["v"] = b
+        return x - lr * b
+
+    return {
+        "momentum": {
+            "PyTorch's buffer b in state['v']": (torch_buffer, "PyTorch's buffer b = v/η"),
+            "velocity under another key": (other_key, "nothing (no key 'v')"),
+            "−v in state['v']": (negated, 'state["v"] must hold the velocity'),
+        },
+        "nesterov": {"PyTorch's buffer b in state['v']": (nesterov_torch_buffer, "appendix")},
+    }
+
+
 def _renamed(fn, name):
     fn.__name__ = name
     return fn
@@ -196,7 +230,7 @@ def test_global_velocity_fails_even_when_the_first_case_passes():
     assert not again and "case 1/4" in str(again)
 
 
-# --- Exercise 2.3: heavy-ball tuning ----------------------------------------------------
+# --- Exercise 2.4: heavy-ball tuning ----------------------------------------------------
 
 
 def heavy_ball_tuning(lam_min, lam_max):
@@ -223,21 +257,85 @@ WRONG_TUNINGS = {
 }
 
 
+def largest_stable_lr(stable, lo, hi, tol=1e-4):
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        if stable(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _wrong_bisections():
+    def returns_hi(stable, lo, hi, tol=1e-4):
+        while hi - lo > tol:
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+        return hi
+
+    def returns_midpoint(stable, lo, hi, tol=1e-4):
+        while hi - lo > tol:
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+        return (lo + hi) / 2
+
+    def branches_swapped(stable, lo, hi, tol=1e-4):
+        while hi - lo > tol:
+            mid = (lo + hi) / 2
+            lo, hi = (lo, mid) if stable(mid) else (mid, hi)
+        return lo
+
+    def twenty_halvings(stable, lo, hi, tol=1e-4):  # ignores tol
+        for _ in range(20):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+        return lo
+
+    def linear_scan(stable, lo, hi, tol=1e-4):  # right, but a run per tol
+        lr = lo
+        while stable(lr + tol) and lr + tol < hi:
+            lr += tol
+        return lr
+
+    return {
+        "returns hi": (returns_hi, "return the end of the interval that is known"),
+        "returns the last midpoint": (returns_midpoint, "stable(η) is False"),
+        "branches swapped": (branches_swapped, "stable(η) is False there"),
+        "20 halvings, tol ignored": (twenty_halvings, "called stable() 20 times"),
+        "linear scan": (linear_scan, "calls"),
+    }
+
+
 EXERCISES = {
     # Exercises 2.1 and 2.2
     "momentum": Exercise(
         checks.evaluate_step,
         right=[momentum, momentum_in_place, optimizers.momentum],
-        wrong={k: _renamed(f, "momentum") for k, f in wrong_momentum().items()},
+        wrong={
+            **{k: _renamed(f, "momentum") for k, f in wrong_momentum().items()},
+            **{k: (_renamed(f, "momentum"), w) for k, (f, w) in wrong_state()["momentum"].items()},
+        },
         args=("momentum",),
     ),
     "nesterov": Exercise(
         checks.evaluate_step,
         right=[nesterov, optimizers.nesterov],
-        wrong={k: _renamed(f, "nesterov") for k, f in wrong_nesterov().items()},
+        wrong={
+            **{k: _renamed(f, "nesterov") for k, f in wrong_nesterov().items()},
+            **{k: (_renamed(f, "nesterov"), w) for k, (f, w) in wrong_state()["nesterov"].items()},
+        },
         args=("nesterov",),
     ),
     # Exercise 2.3
+    "largest stable η": Exercise(
+        checks.evaluate_largest_stable_lr,
+        right=[largest_stable_lr],
+        wrong={
+            k: (_renamed(f, "largest_stable_lr"), w) for k, (f, w) in _wrong_bisections().items()
+        },
+    ),
+    # Exercise 2.4
     "heavy-ball tuning": Exercise(
         checks.evaluate_heavy_ball_tuning,
         right=[heavy_ball_tuning, rates.heavy_ball_tuning],
@@ -382,3 +480,15 @@ def test_solution_exercises_pass_and_match_course_lib_signatures():
     assert list(inspect.signature(namespace["heavy_ball_tuning"]).parameters) == list(
         inspect.signature(rates.heavy_ball_tuning).parameters
     )
+
+
+def test_too_few_halvings_are_told_to_go_on():
+    def ten_halvings(stable, lo, hi, tol=1e-4):
+        for _ in range(10):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+        return lo
+
+    ten_halvings.__name__ = "largest_stable_lr"
+    text = str(checks.evaluate_largest_stable_lr(ten_halvings))
+    assert "case 1/4" in text and "more than tol below the threshold" in text

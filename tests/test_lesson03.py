@@ -14,7 +14,7 @@ import pytest
 from lessons import Exercise, exercise_tests, solution_functions
 
 from course_lib import Quadratic, course_quadratic, optimizers, run
-from course_lib.checks import evaluate_step, evaluate_torch_convention
+from course_lib.checks import evaluate_lr_sweep, evaluate_step, evaluate_torch_convention
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LESSON = "03-adaptive-learning-rates.ipynb"
@@ -224,6 +224,61 @@ HINTS = {
     "adadelta_new_u": "uses the old u",
 }
 
+# --- Exercise 3.5: a learning-rate sweep, all runs at once ---------------------------
+
+
+def lr_sweep(step, problem, lrs, steps, **hp):
+    lrs = np.asarray(lrs, dtype=float)
+    x, state = np.tile(problem.x0, (len(lrs), 1)), {}
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            x = step(x, problem.grad, state, lr=lrs[:, None], **hp)
+        gap = problem.f(x) - problem.f_star
+    return np.where(np.isfinite(gap), gap, np.inf)
+
+
+def sweep_row_lr(step, problem, lrs, steps, **hp):
+    x, state = np.tile(problem.x0, (len(lrs), 1)), {}
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            x = step(x, problem.grad, state, lr=np.asarray(lrs), **hp)
+        gap = problem.f(x) - problem.f_star
+    return np.where(np.isfinite(gap), gap, np.inf)
+
+
+def sweep_f_only(step, problem, lrs, steps, **hp):
+    return lr_sweep(step, problem, lrs, steps, **hp) + problem.f_star
+
+
+def sweep_keeps_nan(step, problem, lrs, steps, **hp):
+    lrs = np.asarray(lrs, dtype=float)
+    x, state = np.tile(problem.x0, (len(lrs), 1)), {}
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            x = step(x, problem.grad, state, lr=lrs[:, None], **hp)
+        return problem.f(x) - problem.f_star
+
+
+def sweep_short(step, problem, lrs, steps, **hp):
+    return lr_sweep(step, problem, lrs, steps - 1, **hp)
+
+
+def sweep_shared_state(step, problem, lrs, steps, **hp):
+    out, state = [], {}
+    for lr in lrs:
+        x = problem.x0.copy()
+        with np.errstate(all="ignore"):
+            for _ in range(steps):
+                x = step(x, problem.grad, state, lr=lr, **hp)
+            g = problem.f(x) - problem.f_star
+        out.append(g if np.isfinite(g) else np.inf)
+    return np.array(out)
+
+
+def sweep_no_hp(step, problem, lrs, steps, **hp):
+    return lr_sweep(step, problem, lrs, steps)
+
+
 EXERCISES = {
     rule: Exercise(
         evaluate_step,
@@ -237,14 +292,38 @@ EXERCISES = {
     f"{rule}_eps_outside": Exercise(
         evaluate_torch_convention,
         right=[outside],
-        wrong={"ε inside the root": (inside, "outside the root")},
+        wrong={"ε inside the root": (inside, "outside the root")}
+        | {f.__name__: (f, "outside the root") for f in others},
         args=(f"{rule}_eps_outside",),
     )
-    for rule, outside, inside in [
-        ("adagrad", adagrad_eps_outside, optimizers.adagrad),
-        ("rmsprop", rmsprop_eps_outside, optimizers.rmsprop),
+    for rule, outside, inside, others in [
+        (
+            "adagrad",
+            adagrad_eps_outside,
+            optimizers.adagrad,
+            [adagrad_eps_omitted, adagrad_s_averaged, adagrad_state_not_carried],
+        ),
+        (
+            "rmsprop",
+            rmsprop_eps_outside,
+            optimizers.rmsprop,
+            [rmsprop_eps_omitted, rmsprop_rho_swapped, rmsprop_summed_like_adagrad],
+        ),
     ]
 }
+
+EXERCISES["lr sweep"] = Exercise(
+    evaluate_lr_sweep,
+    right=[lr_sweep],
+    wrong={
+        "η a row, not a column": (sweep_row_lr, "pass lr as a column"),
+        "f, not f − f*": (sweep_f_only, "subtract problem.f_star"),
+        "nan kept": (sweep_keeps_nan, "report it as np.inf"),
+        "one step short": (sweep_short, "run exactly `steps` steps"),
+        "one state for every η": (sweep_shared_state, "one empty state"),
+        "hyperparameters dropped": (sweep_no_hp, "pass the hyperparameters on"),
+    },
+)
 
 test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISES)
 

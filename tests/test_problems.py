@@ -9,6 +9,7 @@ from course_lib import problems as P
 from course_lib.data import load_diabetes
 
 ALL = list(P.PROBLEMS.values()) + [
+    P.tanh_plateau,
     P.quadratic_with_spectrum([0.5, 2.0, 9.0], seed=3),
     P.LeastSquares(*load_diabetes()),
 ]
@@ -109,3 +110,25 @@ def test_contour_grid_is_cached():
     a = P.rosenbrock.grid()
     assert P.rosenbrock.grid() is a
     assert a[2].shape == a[0].shape
+
+
+def test_lessard_counterexample_is_smooth_strongly_convex_with_kappa_25():
+    lrp = P.lessard_counterexample
+    # points in each of the three pieces, away from the joins at 1 and 2 (where f'' jumps)
+    xs = np.concatenate([np.linspace(-4, 0.99, 7), np.linspace(1.01, 1.99, 5), [2.01, 3.3, 5.0]])
+    for x in xs[:, None]:
+        np.testing.assert_allclose(lrp.grad(x), fd_grad(lrp.f, x), rtol=1e-6)
+        np.testing.assert_allclose(lrp.hess(x), fd_grad(lrp.grad, x), rtol=1e-6)
+    # f and f' are continuous at the joins; f'' takes only the values μ = 1 and L = 25
+    for join in (1.0, 2.0):
+        below, above = np.array([join - 1e-12]), np.array([join])
+        assert lrp.f(below) == pytest.approx(lrp.f(above), abs=1e-9)
+        assert lrp.grad(below)[0] == pytest.approx(lrp.grad(above)[0], abs=1e-9)
+    assert set(lrp.hess(np.linspace(-5, 5, 1001)[:, None]).ravel()) == {1.0, 25.0}
+    assert lrp.f(np.zeros(1)) == 0 and lrp.grad(np.zeros(1))[0] == 0
+
+
+def test_tanh_plateau_is_flat_far_from_its_minimum():
+    p = P.tanh_plateau
+    assert np.linalg.norm(p.grad(p.x0)) < 0.05 and p.f(p.x0) > 2  # high, yet nearly flat
+    assert np.linalg.norm(p.grad(np.array([-8.0, -8.0]))) < 1e-5

@@ -24,12 +24,24 @@ from .lesson01 import (
     check_gd_contraction,
     check_minibatch_grad,
     check_minibatch_sampler,
+    check_sharpness,
     evaluate_gd_contraction,
     evaluate_minibatch_grad,
     evaluate_minibatch_sampler,
+    evaluate_sharpness,
 )
-from .lesson02 import check_heavy_ball_tuning, evaluate_heavy_ball_tuning
-from .lesson03 import check_torch_convention, evaluate_torch_convention
+from .lesson02 import (
+    check_heavy_ball_tuning,
+    check_largest_stable_lr,
+    evaluate_heavy_ball_tuning,
+    evaluate_largest_stable_lr,
+)
+from .lesson03 import (
+    check_lr_sweep,
+    check_torch_convention,
+    evaluate_lr_sweep,
+    evaluate_torch_convention,
+)
 from .lesson04 import check_adamw_rest_point, evaluate_adamw_rest_point
 from .lesson05 import (
     check_backtracking,
@@ -92,10 +104,13 @@ __all__ = [
     "check_init_std",
     "check_kfac_exact_damping",
     "check_kfac_precondition",
+    "check_largest_stable_lr",
+    "check_lr_sweep",
     "check_minibatch_grad",
     "check_minibatch_sampler",
     "check_newton",
     "check_schedule",
+    "check_sharpness",
     "check_softmax_cross_entropy",
     "check_step",
     "check_torch_convention",
@@ -117,10 +132,13 @@ __all__ = [
     "evaluate_init_std",
     "evaluate_kfac_exact_damping",
     "evaluate_kfac_precondition",
+    "evaluate_largest_stable_lr",
+    "evaluate_lr_sweep",
     "evaluate_minibatch_grad",
     "evaluate_minibatch_sampler",
     "evaluate_newton",
     "evaluate_schedule",
+    "evaluate_sharpness",
     "evaluate_softmax_cross_entropy",
     "evaluate_step",
     "evaluate_torch_convention",

@@ -1,5 +1,5 @@
-"""Lesson 01 (gradient descent): the contraction factor, the mini-batch gradient and the
-mini-batch sampler."""
+"""Lesson 01 (gradient descent): the contraction factor, the mini-batch gradient, the
+mini-batch sampler and the sharpness by power iteration."""
 
 from functools import partial
 
@@ -220,3 +220,49 @@ def evaluate_minibatch_sampler(fn):
 
 
 check_minibatch_sampler = printing(evaluate_minibatch_sampler)
+
+
+# --- Exercise 1.5: the sharpness λ_max by power iteration -----------------------------------
+
+
+def _sharpness_hint(got, expected):
+    """Tell the usual slips of a power iteration apart by the size of the answer."""
+    got = float(np.ravel(got)[0]) if np.size(got) == 1 else None
+    if got is None:
+        return "return one number, λ_max (e.g. the Rayleigh quotient v·Hv with ‖v‖ = 1)."
+    if abs(got) > 10 * abs(expected):
+        return "normalise v at every iteration, and divide v·Hv by v·v (or use ‖v‖ = 1)."
+    return "iterate `iters` times: v ← Hv/‖Hv‖, then λ = v·Hv; few iterations are not enough."
+
+
+def sharpness_cases():
+    """fn(hvp, v0, iters) → λ_max; expected: numpy.linalg.eigvalsh of the same matrix."""
+    rng = np.random.default_rng(4)
+    spectrum5 = quadratic_with_spectrum([5.0, 0.5, 10.0, 1.0, 2.0], seed=1).A
+    close = quadratic_with_spectrum([1.0, 0.95, 0.3, 0.1], seed=2).A  # λ2/λ1 = 0.95
+    X, _ = load_diabetes()
+    diabetes = X.T @ X / len(X)
+    cases = [
+        ("course quadratic", course_quadratic.A, np.ones(2), 100),
+        ("5-D, eigenvalues 10, 5, 2, 1, 0.5, rotated", spectrum5, rng.standard_normal(5), 100),
+        ("diabetes Hessian XᵀX/n", diabetes, np.ones(10), 200),
+        ("λ2/λ1 = 0.95: slow, 600 iterations", close, np.ones(4), 600),
+    ]
+    return [
+        Case(
+            name,
+            (lambda v, A=A: A @ v, v0, iters),
+            float(np.linalg.eigvalsh(A)[-1]),
+            rtol=1e-6,
+            diagnose=_sharpness_hint,
+        )
+        for name, A, v0, iters in cases
+    ]
+
+
+def evaluate_sharpness(fn):
+    """Compare fn(hvp, v0, iters) with the largest eigenvalue of the matrix behind hvp."""
+    return evaluate_function(fn, sharpness_cases(), agree=" agree with numpy.linalg.eigvalsh.")
+
+
+check_sharpness = printing(evaluate_sharpness)

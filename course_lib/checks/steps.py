@@ -4,10 +4,10 @@ recorded from torch.optim and the authors' code by tools/make_reference.py."""
 import numpy as np
 
 from .. import optimizers
-from ..contract import InputError, name_of
+from ..contract import InputError, call_step, name_of
 from ..data import load_references
 from ..problems import rosenbrock
-from .engine import evaluate_trajectories, printing
+from .engine import Report, evaluate_trajectories, fmt_any, printing
 
 
 def problem_from_spec(spec):
@@ -30,9 +30,50 @@ def evaluate_step(fn, rule=None, section="steps"):
             f"of {sorted(rules)}, or pass the rule, e.g. check_step(my_step, 'adam')"
         )
     ref = rules[rule]
-    return evaluate_trajectories(
+    report = evaluate_trajectories(
         fn, ref, lambda spec: (problem_from_spec(spec), {}), identify=identify(rule)
     )
+    if report and rule in ("momentum", "nesterov"):  # lesson 02 documents state["v"]
+        slip = velocity_kept(fn, ref)
+        return report if slip is None else slip
+    return report
+
+
+def velocity_kept(fn, ref):
+    """None if fn keeps the course's velocity in state["v"], v_k = x_(k−1) − x_k, in every
+    case (lesson 02 reads it); else a ✘ Report. The iterates are known to agree."""
+    name = name_of(fn)
+    for i, case in enumerate(ref["cases"], 1):
+        grad, hp = problem_from_spec(case["problem"]), case["hyperparameters"]
+        expected = np.array(case["expected"], dtype=float)
+        x, state = expected[0].copy(), {}
+        for k in range(1, len(expected)):
+            x_new = call_step(fn, x, grad, state, k, dict(hp))
+            v, want = state.get("v"), x - x_new
+            same_shape = v is not None and np.shape(v) == np.shape(want)
+            if same_shape and np.allclose(v, want, rtol=1e-9, atol=1e-12):
+                x = x_new
+                continue
+            if same_shape and np.allclose(np.asarray(v) * hp["lr"], want, rtol=1e-9, atol=1e-12):
+                hint = (
+                    "that is PyTorch's buffer b = v/η: keep the course's velocity "
+                    "v ← γv + η∇f, the step itself (x_new = x − v); the appendix of "
+                    "lesson 02 maps one onto the other."
+                )
+            else:
+                hint = 'state["v"] must hold the velocity, the step just taken: x_new = x − v.'
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {i}/{len(ref['cases'])} ({case['name']})",
+                    f'  the iterates agree, but after step {k} state["v"] = '
+                    + (fmt_any(v) if v is not None else "nothing (no key 'v')"),
+                    f"  expected the velocity v_{k} = x_{k - 1} − x_{k} = {fmt_any(want)}",
+                    f"  hint: {hint}",
+                ],
+            )
+    return None
 
 
 # --- the usual slips, told apart by replaying them (the first step that differs names one) ---
