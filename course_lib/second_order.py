@@ -415,13 +415,14 @@ def kron_matvec(A, B, X):
     return B @ X @ A.T
 
 
-def kfac_precondition(grad_W, A, G):
-    """(A ⊗ G)⁻¹ vec(∇W) as a matrix: G⁻¹ ∇W A⁻¹, using (A ⊗ G)⁻¹ = A⁻¹ ⊗ G⁻¹.
+def kfac_precondition(grad_W, A, S):
+    """(A ⊗ S)⁻¹ vec(∇W) as a matrix: S⁻¹ ∇W A⁻¹, using (A ⊗ S)⁻¹ = A⁻¹ ⊗ S⁻¹.
 
-    A = E[a aᵀ] (inputs, in×in), G = E[δ δᵀ] (output gradients, out×out), both
-    symmetric positive definite (add damping before calling).
+    A = E[a aᵀ] (inputs, in×in), S = E[δ δᵀ] (output gradients, out×out), both
+    symmetric positive definite (add damping before calling). (S, not G: G is the
+    Gauss–Newton matrix.)
     """
-    return np.linalg.solve(A, np.linalg.solve(G, grad_W).T).T
+    return np.linalg.solve(A, np.linalg.solve(S, grad_W).T).T
 
 
 def softmax_layer(W, a, labels):
@@ -459,7 +460,7 @@ def fisher_empirical(a, delta):
 
 
 def kfac_factors(a, p):
-    """K-FAC's factors A = E[a aᵀ] and G = E[δ δᵀ] (δ with labels drawn from the model)."""
+    """K-FAC's factors A = E[a aᵀ] and S = E[δ δᵀ] (δ with labels drawn from the model)."""
     return a.T @ a / len(a), output_hessians(p).mean(axis=0)
 
 
@@ -470,7 +471,7 @@ class SoftmaxLayer:
     and ``hess`` as a Problem's; the iterate is the matrix W. hess(W): the Hessian of
     the loss in vec(W), which for this layer (s is linear in W) is the Gauss–Newton
     matrix and so the Fisher, ``fisher_exact``: a step that asks for ``hess`` gets the
-    Fisher. kfac_factors(W) → (A, G), K-FAC's two factors at W.
+    Fisher. kfac_factors(W) → (A, S), K-FAC's two factors at W.
     """
 
     f_star = np.nan  # unknown: runs show the loss itself

@@ -295,6 +295,40 @@ def test_the_usual_slips_are_named_with_one_hint_only(rule, step, words):
     assert not report and len(hints) == 1 and words in hints[0], str(report)
 
 
+def _lesson03_root(rule, before_correction):
+    """A student's Adam-like step with ε inside the root, as lesson 03's RMSprop had it."""
+
+    def step(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
+        t = state["t"] = state.get("t", 0) + 1
+        g = grad(x)
+        m = state["m"] = beta1 * state.get("m", 0) + (1 - beta1) * g
+        v = state["v"] = beta2 * state.get("v", 0) + (1 - beta2) * g * g
+        if rule == "amsgrad":
+            v = state["v_max"] = np.maximum(state.get("v_max", 0), v)
+        if before_correction:
+            denominator = np.sqrt(v + eps) / np.sqrt(1 - beta2**t)
+        else:
+            denominator = np.sqrt(v / (1 - beta2**t) + eps)
+        if rule == "nadam":
+            mixed = beta1 * m / (1 - beta1 ** (t + 1)) + (1 - beta1) * g / (1 - beta1**t)
+        else:
+            mixed = m / (1 - beta1**t)
+        shrink = 1 - lr * weight_decay if rule == "adamw" else 1.0
+        return x * shrink - lr * mixed / denominator
+
+    return step
+
+
+@pytest.mark.parametrize("before_correction", [False, True], ids=["v̂ + ε", "v + ε"])
+@pytest.mark.parametrize("rule", ["adam", "amsgrad", "nadam", "adamw"])
+def test_eps_inside_the_root_is_named_before_any_other_slip(rule, before_correction):
+    # Lesson 03's convention in an Adam-like step: one hint, about ε (not "β's swapped?").
+    report = checks.evaluate_step(_slip(rule, _lesson03_root(rule, before_correction)))
+    hints = [line for line in report.lines if line.startswith("  hint:")]
+    assert not report and len(hints) == 1, str(report)
+    assert "ε goes outside the root" in hints[0] and "β1" not in hints[0], str(report)
+
+
 def test_an_error_raised_inside_numpy_is_reported_at_the_students_line():
     def newton(x, grad, state, lr=1.0, hess=None):
         return x - lr * np.linalg.solve(hess(x), grad(x)[:1])  # wrong shapes for solve

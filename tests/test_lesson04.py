@@ -9,7 +9,7 @@ import inspect
 import numpy as np
 from lessons import Exercise, exercise_tests, solution_functions
 
-from course_lib import optimizers
+from course_lib import Quadratic, checks, optimizers, run
 from course_lib.checks import evaluate_step
 
 # --- building blocks for the wrong versions ----------------------------------------
@@ -371,3 +371,81 @@ def test_solution_exercises_pass_and_match_course_lib_signatures():
             assert p in lib and ours[p].default == lib[p].default, (name, p)
         extra = set(lib) - set(ours)
         assert extra <= {"weight_decay", "momentum_decay"}, (name, extra)
+
+
+# --- Exercise 4.7: where AdamW comes to rest --------------------------------------------------
+
+
+def rest_right(a, b, lr, weight_decay):
+    return np.clip(b / a, -1 / weight_decay, 1 / weight_decay)
+
+
+def rest_right_by_cases(a, b, lr, weight_decay):
+    c = b / a  # inside the box: the minimum of f; outside: the edge on its side
+    return np.where(np.abs(c) <= 1 / weight_decay, c, np.sign(c) / weight_decay)
+
+
+REST_WRONG = {
+    "Adam + L2's rest point": (
+        lambda a, b, lr, weight_decay: b / (a + weight_decay),
+        "that is Adam + L2's rest point",
+    ),
+    "the minimum of f": (lambda a, b, lr, weight_decay: b / a, "that is the minimum of f"),
+    "a box of 1/(ηλ)": (
+        lambda a, b, lr, weight_decay: np.clip(
+            b / a, -1 / (lr * weight_decay), 1 / (lr * weight_decay)
+        ),
+        "that is the minimum of f",
+    ),
+    "every coordinate on the edge": (
+        lambda a, b, lr, weight_decay: np.sign(b / a) / weight_decay,
+        "not every coordinate ends on the box's edge",
+    ),
+    "a one-sided box": (
+        lambda a, b, lr, weight_decay: np.minimum(b / a, 1 / weight_decay),
+        "the box has two sides",
+    ),
+    "a box of λ": (
+        lambda a, b, lr, weight_decay: np.clip(b / a, -weight_decay, weight_decay),
+        "not λ",
+    ),
+    "shrunk by 1 − ηλ": lambda a, b, lr, weight_decay: (1 - lr * weight_decay) * b / a,
+}
+for _name, _entry in REST_WRONG.items():
+    _fn = _entry[0] if isinstance(_entry, tuple) else _entry
+    _fn.__name__ = "adamw_rest_point"
+
+test_rest_right, test_rest_mistake, test_rest_unfinished = exercise_tests(
+    {
+        "adamw_rest_point": Exercise(
+            checks.evaluate_adamw_rest_point,
+            right=[rest_right, rest_right_by_cases],
+            wrong=REST_WRONG,
+        )
+    }
+)
+
+
+def test_a_box_of_one_over_eta_lambda_is_named_where_it_differs_from_the_minimum():
+    def adamw_rest_point(a, b, lr, weight_decay):
+        box = 1 / (lr * weight_decay)
+        return np.clip(b / a, -box, box)
+
+    report = checks.evaluate_adamw_rest_point(adamw_rest_point)
+    assert not report  # the η = 0.5 case tells it from the minimum of f
+    text = str(
+        checks.evaluate_function(adamw_rest_point, checks.lesson04.adamw_rest_point_cases()[3:])
+    )
+    assert "not 1/(ηλ)" in text, text
+
+
+def test_adamw_comes_to_rest_where_the_check_says_whatever_eta():
+    # The check's expected points, confirmed by long AdamW runs (course_lib's adamw agrees
+    # with torch.optim.AdamW): the mean of the last 500 of 4000 steps, at the case's η and at
+    # η = 0.01 (Adam's jitter around the rest point shrinks with η).
+    for case in checks.lesson04.adamw_rest_point_cases():
+        a, b, lr, lam = case.args
+        problem = Quadratic(np.diag(a), b, x0=np.zeros(len(a)))
+        for eta, tol in [(lr, 2e-2), (0.01, 1e-3)]:
+            r = run(optimizers.adamw, problem, steps=4000, lr=eta, weight_decay=lam, beta2=0.99)
+            assert np.abs(r.xs[-500:].mean(axis=0) - case.expected).max() < tol, (case.name, eta)

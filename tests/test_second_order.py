@@ -3,6 +3,7 @@ the lesson's checks accept right answers and reject the usual wrong ones."""
 
 import numpy as np
 import pytest
+from lessons import Exercise, exercise_tests, solution_functions
 
 from course_lib import ExerciseNotDone, checks, course_quadratic, rosenbrock, run, saddle
 from course_lib import second_order as so
@@ -514,7 +515,7 @@ def test_kfac_check_accepts_the_right_versions():
 @pytest.mark.parametrize("mistake", sorted(KFAC_MUTANTS))
 def test_kfac_check_rejects(mistake):
     report = checks.evaluate_kfac_precondition(KFAC_MUTANTS[mistake])
-    assert not report and "G⁻¹ ∇W A⁻¹" in str(report)  # the identity, in the hint
+    assert not report and "S⁻¹ ∇W A⁻¹" in str(report)  # the identity, in the hint
 
 
 def test_a_line_search_that_never_stops_fails_its_check_instead_of_hanging():
@@ -554,3 +555,85 @@ def test_newton_at_a_singular_hessian_says_so_in_one_line():
     flat = Quadratic(np.array([[1.0, 0.0], [0.0, 0.0]]), np.zeros(2))
     with pytest.raises(StepError, match=r"newton\(\) at step 1: numpy.linalg says Singular matrix"):
         run(so.newton, flat, x0=[1.0, 1.0])
+
+
+# --- Exercise 5.6: K-FAC with exact damping -----------------------------------------------
+
+
+def exact_damping_by_eigh(grad_W, A, S, damping):
+    a, Q_A = np.linalg.eigh(A)
+    s, Q_S = np.linalg.eigh(S)
+    return Q_S @ ((Q_S.T @ grad_W @ Q_A) / (np.outer(s, a) + damping)) @ Q_A.T
+
+
+def exact_damping_by_kron(grad_W, A, S, damping):  # right, though it forms the product
+    K = np.kron(A, S) + damping * np.eye(len(A) * len(S))
+    return so.unvec(np.linalg.solve(K, so.vec(grad_W)), grad_W.shape)
+
+
+def _eigen(A, S):
+    return (*np.linalg.eigh(A), *np.linalg.eigh(S))
+
+
+def damping_factored(grad_W, A, S, damping):
+    r = np.sqrt(damping)
+    return so.kfac_precondition(grad_W, A + r * np.eye(len(A)), S + r * np.eye(len(S)))
+
+
+def eigenvalues_added(grad_W, A, S, damping):
+    a, Q_A, s, Q_S = _eigen(A, S)
+    return Q_S @ ((Q_S.T @ grad_W @ Q_A) / (np.add.outer(s, a) + damping)) @ Q_A.T
+
+
+def not_rotated_back(grad_W, A, S, damping):
+    a, Q_A, s, Q_S = _eigen(A, S)
+    return (Q_S.T @ grad_W @ Q_A) / (np.outer(s, a) + damping)
+
+
+def damping_on_s_only(grad_W, A, S, damping):
+    return so.kfac_precondition(grad_W, A, S + damping * np.eye(len(S)))
+
+
+def rotated_the_wrong_way(grad_W, A, S, damping):
+    a, Q_A, s, Q_S = _eigen(A, S)
+    return Q_S.T @ ((Q_S @ grad_W @ Q_A.T) / (np.outer(s, a) + damping)) @ Q_A
+
+
+def eigenvalue_grid_transposed(grad_W, A, S, damping):
+    a, Q_A, s, Q_S = _eigen(A, S)
+    D = np.outer(a, s).T if grad_W.shape[0] != grad_W.shape[1] else np.outer(a, s)
+    return Q_S @ ((Q_S.T @ grad_W @ Q_A) / (D + damping)) @ Q_A.T
+
+
+def damping_ignored(grad_W, A, S, damping):
+    return so.kfac_precondition(grad_W, A + 1e-12 * np.eye(len(A)), S + 1e-12 * np.eye(len(S)))
+
+
+EXACT_DAMPING_WRONG = {
+    "the factored damping": (damping_factored, "that is the factored damping"),
+    "eigenvalues added": (eigenvalues_added, "the products sᵢaⱼ"),
+    "not rotated back": (not_rotated_back, "rotate back"),
+    "damping on S only": (damping_on_s_only, "one factor only"),
+    "rotated the wrong way": (rotated_the_wrong_way, "rotate ∇W into the eigenbases"),
+    "eigenvalue grid transposed": (eigenvalue_grid_transposed, "divide entry (i, j) by sᵢaⱼ + λ"),
+    "damping ignored": (damping_ignored, "A ⊗ S + λI ="),
+}
+for _fn, _ in EXACT_DAMPING_WRONG.values():
+    _fn.__name__ = "kfac_exact_damping"
+
+test_exact_damping_right, test_exact_damping_mistake, test_exact_damping_unfinished = (
+    exercise_tests(
+        {
+            "kfac_exact_damping": Exercise(
+                checks.evaluate_kfac_exact_damping,
+                right=[exact_damping_by_eigh, exact_damping_by_kron],
+                wrong=EXACT_DAMPING_WRONG,
+            )
+        }
+    )
+)
+
+
+def test_the_lessons_kfac_exact_damping_passes_its_check():
+    namespace = solution_functions("05-second-order-methods.ipynb")
+    assert checks.evaluate_kfac_exact_damping(namespace["kfac_exact_damping"])

@@ -1,11 +1,11 @@
 """Lesson 05 (second-order methods): the Newton step, backtracking, the trust-region radius,
-the BFGS update and K-FAC's preconditioner."""
+the BFGS update, K-FAC's preconditioner and K-FAC with exact damping."""
 
 import numpy as np
 
 from ..data import load_references
 from ..problems import Quadratic, course_quadratic, rosenbrock
-from ..second_order import backtracking, unvec, update_radius, vec
+from ..second_order import backtracking, kfac_precondition, unvec, update_radius, vec
 from .engine import Case, evaluate_function, evaluate_trajectories, printing
 
 # --- Exercise 5.1: the Newton step ----------------------------------------------------------
@@ -212,11 +212,11 @@ check_bfgs_update = printing(evaluate_bfgs_update)
 
 
 def kfac_cases():
-    """fn(grad_W, A, G); expected: numpy.linalg.solve on the explicit Kronecker product."""
+    """fn(grad_W, A, S); expected: numpy.linalg.solve on the explicit Kronecker product."""
     rng = np.random.default_rng(2015)
     hint = (
-        "(A ⊗ G)⁻¹ = A⁻¹ ⊗ G⁻¹ and (A ⊗ G) vec(X) = vec(G X Aᵀ) with vec stacking "
-        "columns: G (outputs) acts from the left, A (inputs) from the right: G⁻¹ ∇W A⁻¹."
+        "(A ⊗ S)⁻¹ = A⁻¹ ⊗ S⁻¹ and (A ⊗ S) vec(X) = vec(S X Aᵀ) with vec stacking "
+        "columns: S (outputs) acts from the left, A (inputs) from the right: S⁻¹ ∇W A⁻¹."
     )
 
     def spd(n):
@@ -229,15 +229,102 @@ def kfac_cases():
         ("W of shape (2, 4)", 2, 4),
         ("W of shape (3, 3): square, the factors' order matters", 3, 3),
     ]:
-        A, G, grad_W = spd(d_in), spd(d_out), rng.standard_normal((d_out, d_in))
-        expected = unvec(np.linalg.solve(np.kron(A, G), vec(grad_W)), grad_W.shape)
-        cases.append(Case(name, (grad_W, A, G), expected, hint=hint, rtol=1e-9))
+        A, S, grad_W = spd(d_in), spd(d_out), rng.standard_normal((d_out, d_in))
+        expected = unvec(np.linalg.solve(np.kron(A, S), vec(grad_W)), grad_W.shape)
+        cases.append(Case(name, (grad_W, A, S), expected, hint=hint, rtol=1e-9))
     return cases
 
 
 def evaluate_kfac_precondition(fn):
-    """Compare fn(grad_W, A, G) with numpy.linalg.solve(np.kron(A, G), vec(grad_W))."""
+    """Compare fn(grad_W, A, S) with numpy.linalg.solve(np.kron(A, S), vec(grad_W))."""
     return evaluate_function(fn, kfac_cases())
 
 
 check_kfac_precondition = printing(evaluate_kfac_precondition)
+
+# --- Exercise 5.6: K-FAC with exact damping -------------------------------------------------
+
+
+def _exact_damping_slips(grad_W, A, S, damping):
+    """diagnose(got, expected) for one case: names the result of each usual slip."""
+    a, Q_A = np.linalg.eigh(A)
+    s, Q_S = np.linalg.eigh(S)
+    V = Q_S.T @ grad_W @ Q_A
+    root = np.sqrt(damping)
+    eye_in, eye_out = np.eye(len(A)), np.eye(len(S))
+    slips = [
+        (
+            kfac_precondition(grad_W, A + root * eye_in, S + root * eye_out),
+            "that is the factored damping (A + √λI) ⊗ (S + √λI) = A ⊗ S + √λ(A ⊗ I + I ⊗ S) "
+            "+ λI: it damps more than λI. Go through the eigenvectors of A and S instead.",
+        ),
+        (
+            Q_S @ (V / (np.add.outer(s, a) + damping)) @ Q_A.T,
+            "the eigenvalues of A ⊗ S are the products sᵢaⱼ of the factors' eigenvalues, "
+            "not their sums: divide by sᵢaⱼ + λ.",
+        ),
+        (
+            V / (np.outer(s, a) + damping),
+            "that is the answer in the eigenbases: rotate back, Q_S (…) Q_Aᵀ.",
+        ),
+        (
+            kfac_precondition(grad_W, A, S + damping * eye_out),
+            "λ is added to one factor only: (A ⊗ (S + λI))⁻¹ is not (A ⊗ S + λI)⁻¹.",
+        ),
+        (
+            kfac_precondition(grad_W, A + damping * eye_in, S),
+            "λ is added to one factor only: ((A + λI) ⊗ S)⁻¹ is not (A ⊗ S + λI)⁻¹.",
+        ),
+    ]
+
+    def diagnose(got, expected):
+        for value, text in slips:
+            if got.shape == value.shape and np.allclose(got, value, rtol=1e-7, atol=1e-10):
+                return text
+        return ""
+
+    return diagnose
+
+
+def kfac_exact_damping_cases():
+    """fn(grad_W, A, S, damping); expected: numpy.linalg.solve on A ⊗ S + λI."""
+    rng = np.random.default_rng(2019)
+    hint = (
+        "with A = Q_A Λ_A Q_Aᵀ and S = Q_S Λ_S Q_Sᵀ (np.linalg.eigh), A ⊗ S + λI = "
+        "(Q_A ⊗ Q_S)(Λ_A ⊗ Λ_S + λI)(Q_A ⊗ Q_S)ᵀ: rotate ∇W into the eigenbases, "
+        "V = Q_Sᵀ ∇W Q_A, divide entry (i, j) by sᵢaⱼ + λ, and rotate back, Q_S V Q_Aᵀ."
+    )
+
+    def psd(n):
+        M = rng.standard_normal((n, n))
+        return M @ M.T / n
+
+    p = rng.dirichlet(np.ones(4))
+    specs = [
+        ("W of shape (3, 5), λ = 0.1", psd(5), psd(3), 0.1),
+        (
+            "W of shape (4, 6), S singular as the softmax's (rows sum to 0), λ = 10⁻³",
+            psd(6),
+            np.diag(p) - np.outer(p, p),
+            1e-3,
+        ),
+        ("W of shape (3, 3): square, the factors' order matters, λ = 1", psd(3), psd(3), 1.0),
+    ]
+    cases = []
+    for name, A, S, damping in specs:
+        grad_W = rng.standard_normal((len(S), len(A)))
+        K = np.kron(A, S) + damping * np.eye(len(A) * len(S))
+        expected = unvec(np.linalg.solve(K, vec(grad_W)), grad_W.shape)
+        diagnose = _exact_damping_slips(grad_W, A, S, damping)
+        cases.append(
+            Case(name, (grad_W, A, S, damping), expected, hint=hint, diagnose=diagnose, rtol=1e-8)
+        )
+    return cases
+
+
+def evaluate_kfac_exact_damping(fn):
+    """Compare fn(grad_W, A, S, damping) with numpy.linalg.solve(np.kron(A, S) + λI, vec(∇W))."""
+    return evaluate_function(fn, kfac_exact_damping_cases())
+
+
+check_kfac_exact_damping = printing(evaluate_kfac_exact_damping)

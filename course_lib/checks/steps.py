@@ -79,8 +79,8 @@ def velocity_kept(fn, ref):
 # --- the usual slips, told apart by replaying them (the first step that differs names one) ---
 
 
-def _adam(eps_inside=False, corrected=True, t_late=False):
-    """Adam with one slip: ε inside the root, no bias correction, or t incremented late."""
+def _adam(corrected=True, t_late=False):
+    """Adam with one slip: no bias correction, or t incremented late."""
 
     def adam(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
         g = grad(x) + weight_decay * x
@@ -90,7 +90,7 @@ def _adam(eps_inside=False, corrected=True, t_late=False):
         v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
         if corrected:
             m, v = m / (1 - beta1**t), v / (1 - beta2**t)
-        return x - lr * m / (np.sqrt(v + eps) if eps_inside else np.sqrt(v) + eps)
+        return x - lr * m / (np.sqrt(v) + eps)
 
     return adam
 
@@ -107,6 +107,49 @@ def _adamw(at_decayed=False, eta_in_decay=True):
     return adamw
 
 
+def _eps_inside(rule, before_correction=False):
+    """Adam, AMSGrad, Nadam or AdamW with ε inside the root, lesson 03's convention:
+    √(v̂ + ε), or before the bias correction √((v + ε)/(1 − β2^t))."""
+    decay = 1e-2 if rule == "adamw" else 0.0
+
+    def step(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=decay):
+        g = grad(x)
+        t = state["t"] = state.get("t", 0) + 1
+        m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
+        v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
+        if rule == "amsgrad":
+            v = state["v_max"] = np.maximum(state.get("v_max", np.zeros_like(x)), v)
+        c2 = 1 - beta2**t
+        root = np.sqrt((v + eps) / c2) if before_correction else np.sqrt(v / c2 + eps)
+        if rule == "nadam":
+            direction = beta1 * m / (1 - beta1 ** (t + 1)) + (1 - beta1) * g / (1 - beta1**t)
+        else:
+            direction = m / (1 - beta1**t)
+        decayed = x * (1 - lr * weight_decay) if rule == "adamw" else x
+        return decayed - lr * direction / root
+
+    return step
+
+
+def _eps_slips(rule):
+    """The two ε-inside-the-root slips of an Adam-like rule, with what to say."""
+    right = "√v_max/√(1 − β2^t) + ε" if rule == "amsgrad" else "√v̂ + ε"
+    return [
+        (
+            _eps_inside(rule),
+            None,
+            f"ε goes outside the root, after the bias correction: {right}, not √(v̂ + ε) "
+            "(lesson 03's convention is not Adam's).",
+        ),
+        (
+            _eps_inside(rule, before_correction=True),
+            None,
+            f"ε goes outside the root, after the bias correction: {right}, not "
+            "√((v + ε)/(1 − β2^t)) (lesson 03's convention is not Adam's).",
+        ),
+    ]
+
+
 def _swap(hp):
     return {**hp, "beta1": hp["beta2"], "beta2": hp["beta1"]}
 
@@ -114,12 +157,7 @@ def _swap(hp):
 SWAPPED = "β1 and β2 are swapped: β1 belongs to m (the mean of g), β2 to v (the mean of g²)."
 SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, what to say)]
     "adam": [
-        (
-            _adam(eps_inside=True),
-            None,
-            "ε goes outside the root, after the bias correction: "
-            "√v̂ + ε, not √(v̂ + ε) (lesson 03's convention is not Adam's).",
-        ),
+        *_eps_slips("adam"),
         (
             _adam(corrected=False),
             None,
@@ -133,6 +171,7 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
         (optimizers.adam, _swap, SWAPPED),
     ],
     "adamw": [
+        *_eps_slips("adamw"),
         (
             optimizers.adam,
             None,
@@ -161,9 +200,10 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
         ),
     ],
     **{
-        rule: [(optimizers.STEPS[rule], _swap, SWAPPED)]
-        for rule in ("amsgrad", "adamax", "nadam", "adabelief")
+        rule: [*_eps_slips(rule), (optimizers.STEPS[rule], _swap, SWAPPED)]
+        for rule in ("amsgrad", "nadam")
     },
+    **{rule: [(optimizers.STEPS[rule], _swap, SWAPPED)] for rule in ("adamax", "adabelief")},
 }
 
 
