@@ -4,8 +4,8 @@ raises ``ExerciseNotDone``: one line, no traceback, and Run All stops there.
 
 Each ``check_*`` prints the Report its ``evaluate_*`` twin returns (for tests). ``engine``
 holds Report, Case and the evaluators; ``steps`` the step rules' check (lessons 01–04);
-``lesson01`` … ``lesson07`` (and ``lesson05b``) each lesson's other exercises, their cases and
-hints.
+``lesson01`` … ``lesson07`` (and ``lesson05b``, ``lesson06b``) each lesson's other
+exercises, their cases and hints.
 """
 
 from ..data import load_references
@@ -69,14 +69,13 @@ from .lesson05b import (
 )
 from .lesson06 import (
     check_dense_tanh_backward,
-    check_lr_range_test,
     check_schedule,
     check_softmax_cross_entropy,
     evaluate_dense_tanh_backward,
-    evaluate_lr_range_test,
     evaluate_schedule,
     evaluate_softmax_cross_entropy,
 )
+from .lesson06b import check_lr_range_test, evaluate_lr_range_test
 from .lesson07 import (
     check_batch_norm_backward,
     check_clip_grad_norm,

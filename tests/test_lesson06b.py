@@ -1,4 +1,4 @@
-"""Exercise 6.5 of lesson 06, the learning-rate range test: the check accepts the solution
+"""Exercise 6b.1 of lesson 06b, the learning-rate range test: the check accepts the solution
 and rejects the plausible wrong versions, each with its hint."""
 
 import numpy as np
@@ -7,7 +7,7 @@ from lessons import Exercise, exercise_tests, solution_functions
 from course_lib import train_minibatch
 from course_lib.checks import evaluate_lr_range_test
 
-NAMESPACE = solution_functions("06-training-a-network.ipynb")
+NAMESPACE = solution_functions("06b-training-in-practice.ipynb")
 NAMESPACE["train_minibatch"] = train_minibatch  # imported by the notebook's first cells
 SOLUTION = NAMESPACE["lr_range_test"]
 
