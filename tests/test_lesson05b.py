@@ -150,6 +150,22 @@ def damping_eta_threshold(lam, rho, boost=1.5, drop=2 / 3):
     return lam
 
 
+def damping_threshold_half_low(lam, rho, boost=1.5, drop=2 / 3):
+    if rho < 0.5:
+        return boost * lam
+    if rho > 0.75:
+        return drop * lam
+    return lam
+
+
+def damping_threshold_half_high(lam, rho, boost=1.5, drop=2 / 3):
+    if rho < 0.25:
+        return boost * lam
+    if rho > 0.5:
+        return drop * lam
+    return lam
+
+
 def damping_hard_coded(lam, rho, boost=1.5, drop=2 / 3):
     if rho < 0.25:
         return 1.5 * lam
@@ -202,6 +218,8 @@ EXERCISES = {
             "never adapts": (damping_never_adapts, "never adapts"),
             "swapped": (damping_swapped, "boost and drop are swapped"),
             "threshold η": (damping_eta_threshold, "ρ < ¼"),
+            "lower threshold ½": (damping_threshold_half_low, "is the lower threshold ¼"),
+            "upper threshold ½": (damping_threshold_half_high, "is the upper threshold ¾"),
             "hard-coded factors": (damping_hard_coded, "use the arguments boost and drop"),
         },
     ),

@@ -276,6 +276,18 @@ def update_damping_cases():
         ),
         ("ρ = 0.2 < ¼: more damping", (0.5, 0.2), {}, rule),
         (
+            "ρ = 0.3, just above ¼: keep λ",
+            (1.0, 0.3),
+            {},
+            "between ¼ and ¾ nothing changes: is the lower threshold ¼? " + rule,
+        ),
+        (
+            "ρ = 0.7, just below ¾: keep λ",
+            (1.0, 0.7),
+            {},
+            "between ¼ and ¾ nothing changes: is the upper threshold ¾? " + rule,
+        ),
+        (
             "ρ = 0.8, drop = 0.5",
             (4.0, 0.8),
             {"drop": 0.5},
