@@ -91,6 +91,11 @@ def cg_never_stops(hvp, b, rtol=1e-5, max_iter=None):
         xs.append(x.copy())
 
 
+def cg_max_iter_n(hvp, b, rtol=1e-5, max_iter=None):
+    """Right, except that max_iter defaults to n ("CG is exact in n steps")."""
+    return hessian_free.conjugate_gradient(hvp, b, rtol=rtol, max_iter=max_iter or len(b))
+
+
 def cg_library(hvp, b, rtol=1e-5, max_iter=None):
     return hessian_free.conjugate_gradient(hvp, b, rtol=rtol, max_iter=max_iter)
 
@@ -198,6 +203,7 @@ EXERCISES = {
             "absolute stop": (make_cg(stop="absolute"), "stop as soon as ‖r‖ < rtol·‖b‖"),
             "x_0 missing": (make_cg(first=False), "shape"),
             "never stops": (cg_never_stops, "without CG stopping"),
+            "max_iter defaults to n": (cg_max_iter_n, "max_iter=None means 10·n steps"),
         },
     ),
     "gauss_newton_vp": Exercise(
