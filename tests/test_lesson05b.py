@@ -91,6 +91,11 @@ def cg_never_stops(hvp, b, rtol=1e-5, max_iter=None):
         xs.append(x.copy())
 
 
+def cg_max_iter_n(hvp, b, rtol=1e-5, max_iter=None):
+    """Right, except that max_iter defaults to n ("CG is exact in n steps")."""
+    return hessian_free.conjugate_gradient(hvp, b, rtol=rtol, max_iter=max_iter or len(b))
+
+
 def cg_library(hvp, b, rtol=1e-5, max_iter=None):
     return hessian_free.conjugate_gradient(hvp, b, rtol=rtol, max_iter=max_iter)
 
@@ -150,6 +155,22 @@ def damping_eta_threshold(lam, rho, boost=1.5, drop=2 / 3):
     return lam
 
 
+def damping_threshold_half_low(lam, rho, boost=1.5, drop=2 / 3):
+    if rho < 0.5:
+        return boost * lam
+    if rho > 0.75:
+        return drop * lam
+    return lam
+
+
+def damping_threshold_half_high(lam, rho, boost=1.5, drop=2 / 3):
+    if rho < 0.25:
+        return boost * lam
+    if rho > 0.5:
+        return drop * lam
+    return lam
+
+
 def damping_hard_coded(lam, rho, boost=1.5, drop=2 / 3):
     if rho < 0.25:
         return 1.5 * lam
@@ -182,6 +203,7 @@ EXERCISES = {
             "absolute stop": (make_cg(stop="absolute"), "stop as soon as ‖r‖ < rtol·‖b‖"),
             "x_0 missing": (make_cg(first=False), "shape"),
             "never stops": (cg_never_stops, "without CG stopping"),
+            "max_iter defaults to n": (cg_max_iter_n, "max_iter=None means 10·n steps"),
         },
     ),
     "gauss_newton_vp": Exercise(
@@ -202,6 +224,8 @@ EXERCISES = {
             "never adapts": (damping_never_adapts, "never adapts"),
             "swapped": (damping_swapped, "boost and drop are swapped"),
             "threshold η": (damping_eta_threshold, "ρ < ¼"),
+            "lower threshold ½": (damping_threshold_half_low, "is the lower threshold ¼"),
+            "upper threshold ½": (damping_threshold_half_high, "is the upper threshold ¾"),
             "hard-coded factors": (damping_hard_coded, "use the arguments boost and drop"),
         },
     ),

@@ -196,6 +196,10 @@ EXERCISES = {
                 init_std_wrong(lambda s, fi, fo, g: right(s, fi, fo, g) ** 2),
                 "that is the variance",
             ),
+            "the gain on the variance": (
+                init_std_wrong(lambda s, fi, fo, g: np.sqrt(g) * right(s, fi, fo, 1.0)),
+                "not the variance",
+            ),
             "the uniform bound": (
                 init_std_wrong(lambda s, fi, fo, g: np.sqrt(3) * right(s, fi, fo, g)),
                 "xavier_uniform_",
@@ -214,6 +218,14 @@ EXERCISES = {
                     )
                 ),
                 "global",
+            ),
+            "the sum of the arrays' norms": (
+                clip_wrong(
+                    lambda gs, m, t: (lambda n: ([g * min(1, m / (n + 1e-6)) for g in gs], n))(
+                        sum(np.linalg.norm(g) for g in gs)
+                    )
+                ),
+                "not the sum of the arrays' norms",
             ),
             "without torch's 1e-6": (
                 clip_wrong(lambda gs, m, t: ([g * min(1, m / t) for g in gs], t)),
@@ -253,6 +265,10 @@ EXERCISES = {
             "without the mean of dout": (
                 bn_wrong(lambda d, o, s: s * (d - o * (d * o).mean(0))),
                 "mean's term",
+            ),
+            "the variance's term added": (
+                bn_wrong(lambda d, o, s: s * (d - d.mean(0) + o * (d * o).mean(0))),
+                "is subtracted",
             ),
             "sums for means": (
                 bn_wrong(lambda d, o, s: s * (d - d.sum(0) - o * (d * o).sum(0))),

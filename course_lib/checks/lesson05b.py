@@ -4,7 +4,7 @@ conjugate gradient, the Gauss–Newton vector product and the Levenberg–Marqua
 import numpy as np
 
 from ..data import load_digits, load_references
-from ..hessian_free import update_damping
+from ..hessian_free import conjugate_gradient, update_damping
 from ..mlp import MLP, softmax, split_train_validation
 from ..problems import beale, quadratic_with_spectrum, rosenbrock
 from .engine import Case, evaluate_function, printing
@@ -142,12 +142,35 @@ def cg_cases():
                 source=(ref["source"], "‖b − A x_k‖"),
             )
         )
+    # The default max_iter: rtol = 0 is never met, so CG runs its 10n steps (scipy's default
+    # maxiter). After n steps the iterates sit on the solution, to rounding, so course_lib's
+    # own CG, which matches scipy above, gives the expected rows.
+    first = ref["cases"][0]
+    A, b = np.array(first["A"]), np.array(first["b"])
+    n = len(b)
+    cases.append(
+        Case(
+            f"{n}×{n}, rtol = 0 (never met): the default max_iter, 10n = {10 * n} steps",
+            (ProductBudget(A), b),
+            conjugate_gradient(lambda v: A @ v, b, rtol=0.0),
+            kwargs={"rtol": 0.0},
+            hint=f"max_iter=None means 10·n steps (scipy's default maxiter), so {10 * n + 1} "
+            f"iterates with x_0, not n: in floating point CG can need more than n steps "
+            "(section 2's κ = 10⁴ needs about 3n).",
+            parts=("xs", "residual_norms"),
+            rtol=(1e-7, 1e-6),
+            atol=(1e-9, 1e-9 * np.linalg.norm(b)),
+            source="course_lib's CG, run to max_iter",
+        )
+    )
     return cases
 
 
 def evaluate_conjugate_gradient(fn):
     """Compare fn(hvp, b, rtol) with scipy.sparse.linalg.cg: every iterate and residual norm."""
-    return evaluate_function(fn, cg_cases(), agree=" agree with scipy.sparse.linalg.cg.")
+    return evaluate_function(
+        fn, cg_cases(), agree=" agree with scipy.sparse.linalg.cg, and the default max_iter."
+    )
 
 
 check_conjugate_gradient = printing(evaluate_conjugate_gradient)
@@ -275,6 +298,18 @@ def update_damping_cases():
             "between ¼ and ¾ nothing changes: are the thresholds right? " + rule,
         ),
         ("ρ = 0.2 < ¼: more damping", (0.5, 0.2), {}, rule),
+        (
+            "ρ = 0.3, just above ¼: keep λ",
+            (1.0, 0.3),
+            {},
+            "between ¼ and ¾ nothing changes: is the lower threshold ¼? " + rule,
+        ),
+        (
+            "ρ = 0.7, just below ¾: keep λ",
+            (1.0, 0.7),
+            {},
+            "between ¼ and ¾ nothing changes: is the upper threshold ¾? " + rule,
+        ),
         (
             "ρ = 0.8, drop = 0.5",
             (4.0, 0.8),

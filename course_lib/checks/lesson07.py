@@ -25,6 +25,11 @@ def _init_hint(got, expected, scheme, fan_in, fan_out, gain):
         else (None, ""),
         (expected**2, "that is the variance: return the standard deviation, its square root."),
         (
+            expected / np.sqrt(gain) if gain != 1 else None,
+            "the gain multiplies the standard deviation (so the variance by gain²), not the "
+            "variance.",
+        ),
+        (
             expected * np.sqrt(3),
             "that is the bound a of xavier_uniform_ (U(−a, a) has variance a²/3): the normal "
             "version's std is a/√3.",
@@ -88,6 +93,11 @@ def _clip_hint(got, expected, grads, max_norm):
             "them: not each array by its own norm.",
         ),
         (
+            [g * min(1.0, max_norm / (sum(norms) + 1e-6)) for g in flat],
+            "the global norm is √(Σ‖g_i‖²), the norm of all entries together, not the sum "
+            "of the arrays' norms Σ‖g_i‖.",
+        ),
+        (
             [g * min(1.0, max_norm / total) for g in flat],
             "torch divides by total + 1e-6: max_norm / (total + 1e-6).",
         ),
@@ -109,9 +119,11 @@ def _clip_hint(got, expected, grads, max_norm):
     return ""
 
 
-def _total_hint(got, expected):
+def _total_hint(got, expected, grads=()):
     if got.shape == () and np.isclose(got, expected**2, rtol=1e-9):
         return "total is the norm √(Σ‖g‖²), not its square."
+    if got.shape == () and np.isclose(got, sum(np.linalg.norm(g) for g in grads), rtol=1e-9):
+        return "total is √(Σ‖g_i‖²), not the sum of the arrays' norms Σ‖g_i‖."
     return "total is the norm before clipping (torch returns that one)."
 
 
@@ -147,7 +159,10 @@ def clip_grad_norm_cases():
                 parts=("clipped", "total"),
                 rtol=1e-10,
                 atol=0.0,
-                diagnose=(partial(_clip_hint, grads=grads, max_norm=c["max_norm"]), _total_hint),
+                diagnose=(
+                    partial(_clip_hint, grads=grads, max_norm=c["max_norm"]),
+                    partial(_total_hint, grads=grads),
+                ),
                 source=ref["source"],
             )
         )
@@ -180,6 +195,10 @@ def _bn_hint(got, expected, dout, out, inv_std):
         (
             inv_std * (dout - dout.mean(axis=0)),
             "the variance's term −out·mean(dout ⊙ out) is missing.",
+        ),
+        (
+            inv_std * (dout - dout.mean(axis=0) + out * (dout * out).mean(axis=0)),
+            "the variance's term is subtracted: − out·mean(dout ⊙ out).",
         ),
         (
             inv_std * (dout - out * (dout * out).mean(axis=0)),
