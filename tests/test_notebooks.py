@@ -149,3 +149,30 @@ def test_exercise_notebook_runs_until_its_first_unfinished_exercise(lesson):
     assert "course_lib" not in json.dumps(error.traceback), "a traceback from course_lib internals"
     first = next(i for i, c in enumerate(nb.cells) if 'NotImplementedError("Exercise' in c.source)
     assert index >= first
+
+
+def test_lessons_are_selected_by_number_or_file_and_a_typo_is_an_error():
+    c = build.course()
+    files = [lesson["file"] for lesson in c["lessons"]]
+    assert [x["file"] for x in build.select_lessons(c, ["05b"])] == ["05b-hessian-free.ipynb"]
+    assert [x["file"] for x in build.select_lessons(c, ["06"])] == ["06-training-a-network.ipynb"]
+    assert [x["file"] for x in build.select_lessons(c, [f"solutions/{files[0]}"])] == files[:1]
+    assert [x["file"] for x in build.select_lessons(c, [])] == files
+    with pytest.raises(SystemExit, match="no lesson is called '5b'"):
+        build.select_lessons(c, ["5b"])  # it ran nothing, silently, before
+
+
+def test_stored_figures_keep_their_picture():
+    # Executed under MPLBACKEND=Agg, a figure is stored as "<Figure size …>" alone.
+    nb = nbformat.v4.new_notebook()
+    shown = {"text/plain": "<Figure size 600x300 with 1 Axes>", "image/png": "iVBOR..."}
+    blind = {"text/plain": "<Figure size 600x300 with 1 Axes>"}
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "fig",
+            outputs=[nbformat.v4.new_output("execute_result", data=d) for d in (shown, blind)],
+        )
+    ]
+    assert build.figures_without_picture(nb) == 1
+    for lesson in build.existing_lessons():
+        assert build.figures_without_picture(build.read(build.SOLUTIONS / lesson["file"])) == 0

@@ -211,11 +211,8 @@ def bench_notebooks(names=()):
     time adds the kernel's start-up."""
     import build
 
-    lessons = build.existing_lessons()
-    if names:
-        wanted = {pathlib.Path(n).name for n in names}
-        lessons = [lesson for lesson in lessons if lesson["file"] in wanted]
     c = build.course()
+    lessons = build.select_lessons(c, names)
     missed, total = [], 0.0
     print(
         f"Solution notebooks, top to bottom in a fresh kernel (goals: ≤ {LESSON_GOAL:.0f} s "

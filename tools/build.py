@@ -260,6 +260,9 @@ def execute(nb, timeout=120):
     # Races name their player from a per-kernel nonce: a fixed one keeps stored outputs
     # identical from one execution to the next (course_lib/animation.py).
     os.environ["COURSE_RACE_NONCE"] = "stored"
+    # The kernel inherits the environment: a maintainer's MPLBACKEND=Agg (set for tests)
+    # would store every figure as the text "<Figure size …>" without its picture.
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     client = NotebookClient(
         nb,
         timeout=timeout,
@@ -284,6 +287,17 @@ def execute(nb, timeout=120):
         cell.metadata.pop("scrolled", None)
     nb.metadata = clean_metadata(nb.metadata)
     return nb, seconds
+
+
+def figures_without_picture(nb):
+    """How many outputs show a figure only as its repr, "<Figure size … with … Axes>"."""
+    count = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            text = "".join(data.get("text/plain", ""))
+            count += text.startswith("<Figure size") and "image/png" not in data
+    return count
 
 
 def _seconds(start, end):
@@ -371,12 +385,33 @@ def cmd_exercises(c):
             print("removed", stale.relative_to(ROOT))
 
 
-def cmd_execute(c, names):
+def select_lessons(c, names):
+    """The lessons named by file name, path or number ("05b", "06", "solutions/07-….ipynb").
+
+    No names: every lesson. A name that matches no lesson is an error, not a silent no-op.
+    """
     lessons = existing_lessons(c)
-    if names:
-        names = {pathlib.Path(n).name for n in names}
-        lessons = [lesson for lesson in lessons if lesson["file"] in names]
-    for lesson in lessons:
+    if not names:
+        return lessons
+    chosen = []
+    for name in names:
+        name = pathlib.Path(name).name
+        found = [
+            lesson
+            for lesson in lessons
+            if lesson["file"] == name or lesson["file"].startswith(name + "-")
+        ]
+        if not found:
+            sys.exit(
+                f"no lesson is called {name!r}: give a number or a file name, one of "
+                + ", ".join(lesson["file"] for lesson in lessons)
+            )
+        chosen += [lesson for lesson in found if lesson not in chosen]
+    return chosen
+
+
+def cmd_execute(c, names):
+    for lesson in select_lessons(c, names):
         path = SOLUTIONS / lesson["file"]
         started = time.perf_counter()
         nb, seconds = execute(stamp(read(path), lesson, c))
@@ -400,6 +435,14 @@ def cmd_check(c):
             f"course.json's release {c['release']} is not v + course_lib.__version__ "
             f"({package_version()}): the set-up cells would install another version"
         )
+    for lesson in existing_lessons(c):
+        blind = figures_without_picture(read(SOLUTIONS / lesson["file"]))
+        if blind:
+            problems.append(
+                f"solutions/{lesson['file']} stores {blind} figure(s) as text without the "
+                "picture (executed with a non-inline MPLBACKEND?): run python tools/build.py "
+                f"execute {lesson['file']}"
+            )
     listed = {lesson["file"] for lesson in c["lessons"]}
     for folder in (SOLUTIONS, EXERCISES):
         for nb in folder.glob("*.ipynb"):
