@@ -1,8 +1,10 @@
 """Runners: apply a step function (see ``optimizers``) for many steps and record the run.
 
-``run`` and ``train_2d`` iterate on a deterministic problem; ``train_minibatch``
-trains on a finite sum (an objective with ``n`` examples whose ``loss(w, idx)``
-and ``grad(w, idx)`` take the indices of a mini-batch).
+``run`` and ``train_2d`` iterate on a deterministic problem (``run_stack``: several
+runs of one step rule stepped together, one per value of a hyperparameter, without
+the checks below); ``train_minibatch`` trains on a finite sum (an objective with
+``n`` examples whose ``loss(w, idx)`` and ``grad(w, idx)`` take the indices of a
+mini-batch).
 
 Divergence is part of the lessons: when the iterate or the loss stops being
 finite or explodes, a run stops, warns once with the step and the reason, and
