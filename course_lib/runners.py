@@ -1,8 +1,10 @@
 """Runners: apply a step function (see ``optimizers``) for many steps and record the run.
 
-``run`` and ``train_2d`` iterate on a deterministic problem; ``train_minibatch``
-trains on a finite sum (an objective with ``n`` examples whose ``loss(w, idx)``
-and ``grad(w, idx)`` take the indices of a mini-batch).
+``run`` and ``train_2d`` iterate on a deterministic problem (``run_stack``: several
+runs of one step rule stepped together, one per value of a hyperparameter, without
+the checks below); ``train_minibatch`` trains on a finite sum (an objective with
+``n`` examples whose ``loss(w, idx)`` and ``grad(w, idx)`` take the indices of a
+mini-batch).
 
 Divergence is part of the lessons: when the iterate or the loss stops being
 finite or explodes, a run stops, warns once with the step and the reason, and
@@ -220,6 +222,56 @@ def make_runs(optimizers, problem, steps=50, x0=None):
     return [
         run(step, problem, x0=x0, steps=steps, label=label, **hp)
         for label, step, hp in normalise(optimizers)
+    ]
+
+
+def run_stack(step, problem, steps=20, labels=None, x0=None, **hyperparameters):
+    """Several runs of ``step`` on ``problem`` stepped together; a list of Runs, one per run.
+
+    Each hyperparameter given as a sequence of n values (one per run) is broadcast against
+    the stacked iterates, shape (n, *x0.shape); a number is shared by every run. The runs
+    are the ones ``run`` would make one by one, at the cost of one loop: this needs a step
+    rule that works elementwise and a problem whose ``f`` and ``grad`` take stacks of points
+    (every rule in ``optimizers`` and every course problem does; a rule that reduces over
+    the whole of x, e.g. a norm, does not). Unlike ``run`` it neither checks the step's
+    return nor stops a diverging run: that run goes on to inf or nan, which its losses show.
+    labels: one per run (default: the step's name).
+    """
+    steps = whole_number("steps", steps, 0)
+    x = starting_point(problem, x0)
+    check_hyperparameters(step, hyperparameters)
+    many = {k: np.asarray(v, dtype=float) for k, v in hyperparameters.items() if np.ndim(v)}
+    counts = {v.shape for v in many.values()}
+    if len(counts) != 1 or len(next(iter(counts))) != 1:
+        raise InputError(
+            "run_stack needs at least one hyperparameter given as a 1-D sequence (one value "
+            f"per run), all of the same length; got shapes {sorted(counts)}."
+        )
+    n = len(next(iter(many.values())))
+    shape = (n,) + (1,) * x.ndim
+    kwargs = {**step_extras(step, problem), **hyperparameters}
+    kwargs |= {k: v.reshape(shape) for k, v in many.items()}
+    labels = [name_of(step)] * n if labels is None else list(labels)
+    if len(labels) != n:
+        raise InputError(f"run_stack got {len(labels)} labels for {n} runs.")
+    x, state = np.broadcast_to(x, (n,) + x.shape).copy(), {}
+    xs = [x]
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            x = step(x, problem.grad, state, **kwargs)
+            xs.append(x)
+        xs = np.array(xs)
+        losses = problem.f(xs)  # (steps + 1, n)
+    return [
+        Run(
+            label,
+            xs[:, i],
+            losses[:, i],
+            f_star=problem.f_star,
+            hyperparameters={k: (v[i] if k in many else v) for k, v in hyperparameters.items()},
+            steps=np.arange(steps + 1),
+        )
+        for i, label in enumerate(labels)
     ]
 
 

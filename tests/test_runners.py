@@ -18,6 +18,7 @@ from course_lib import (
     train_minibatch,
 )
 from course_lib.data import load_diabetes
+from course_lib.runners import run_stack
 
 
 def test_train_2d_shapes_and_unpacking():
@@ -240,3 +241,30 @@ def test_tune_refuses_a_bad_grid(lrs):
 
     with pytest.raises(InputError, match="grid of positive learning rates"):
         tune(lambda lr, seed: lr, lrs)
+
+
+def test_run_stack_makes_the_runs_run_makes_one_by_one():
+    lrs, gammas = [0.01, 0.05, 0.1], [0.9, 0.5, 0.0]
+    stacked = run_stack(
+        optimizers.momentum,
+        course_quadratic,
+        steps=30,
+        labels=["a", "b", "c"],
+        lr=lrs,
+        gamma=gammas,
+    )
+    for r, lr, gamma, label in zip(stacked, lrs, gammas, "abc"):
+        alone = run(optimizers.momentum, course_quadratic, steps=30, lr=lr, gamma=gamma)
+        assert r.label == label and r.hyperparameters == {"lr": lr, "gamma": gamma}
+        np.testing.assert_allclose(r.xs, alone.xs, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(r.losses, alone.losses, rtol=1e-13, atol=1e-13)
+    shared = run_stack(optimizers.adam, rosenbrock, steps=10, lr=[0.01, 0.1], beta2=0.99)
+    alone = run(optimizers.adam, rosenbrock, steps=10, lr=0.1, beta2=0.99)
+    np.testing.assert_allclose(shared[1].xs, alone.xs, rtol=1e-13, atol=1e-13)
+
+
+def test_run_stack_needs_one_length_of_sequences():
+    with pytest.raises(Exception, match="1-D sequence"):
+        run_stack(optimizers.gd, course_quadratic, lr=0.1)
+    with pytest.raises(Exception, match="same length"):
+        run_stack(optimizers.momentum, course_quadratic, lr=[0.1, 0.2], gamma=[0.9])
