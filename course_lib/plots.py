@@ -8,12 +8,45 @@ helper to draw into an existing figure instead.
 """
 
 import dataclasses
+from io import BytesIO
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 
 from .runners import Run
+
+
+class CourseFigure(Figure):
+    """A figure made by ``subplots``: shown inline as a PNG of exactly its size.
+
+    The inline backend saves figures with bbox_inches="tight", which lays every tick
+    label out a second time: 20–25 % of a lesson's cell time, measured on lesson 03.
+    Constrained layout already keeps everything inside the figure, so the course's
+    figures skip that pass (``show_inline``).
+    """
+
+
+def figure_png(fig):
+    """The PNG bytes of a figure at its own size and dpi."""
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def show_inline():
+    """In IPython, show CourseFigures with ``figure_png`` (other figures are untouched)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: nothing to register
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "display_formatter"):
+        shell.display_formatter.formatters["image/png"].for_type(CourseFigure, figure_png)
+
+
+show_inline()
 
 
 def subplots(nrows=1, ncols=1, **kwargs):
@@ -24,6 +57,7 @@ def subplots(nrows=1, ncols=1, **kwargs):
     it a second time. Layout "constrained" unless given.
     """
     kwargs.setdefault("layout", "constrained")
+    kwargs.setdefault("FigureClass", CourseFigure)
     fig, axes = plt.subplots(nrows, ncols, **kwargs)
     plt.close(fig)
     return fig, axes
