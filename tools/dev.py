@@ -31,7 +31,10 @@ QUICK = "not (notebook or browser or colab or regenerate)"  # test --quick leave
 LOWEST = "not (browser or colab or regenerate)"  # test --lowest: no browser, Colab or torch
 # The whole suite on two workers (tests/conftest.py keeps each notebook, the browser and the
 # Colab-like check on one worker each).
-WORKERS = ["-n", "2", "--dist", "loadgroup"]
+# loadfile: every test file and every notebook runs whole on one worker. A notebook's cells
+# share one kernel, so they must never be split; the scope comes from the node id alone, not
+# from a marker a hook has to add in time (a loadgroup run once split lesson 07's last cells).
+WORKERS = ["-n", "2", "--dist", "loadfile"]
 
 
 def python_of(env):
