@@ -66,7 +66,7 @@ def test_exercises_are_numbered_and_fail_loudly(lesson):
         (a, int(b))
         for c in cells("solutions", lesson)
         if c.cell_type == "markdown"
-        for a, b, _ in build.EXERCISE_HEADING.findall(c.source)
+        for a, b, _kind, _title in build.EXERCISE_HEADING.findall(c.source)
     ]
     assert headings and all(a == n for a, _ in headings)
     assert [b for _, b in headings] == list(range(1, len(headings) + 1))
