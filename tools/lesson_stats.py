@@ -21,7 +21,8 @@ at least one letter or digit. A formula (``$…$``, ``$$…$$``, ``\\[…\\]``, 
 environment), a code span and a fenced code block each count as one word. A link counts
 its text, not its address; an HTML tag or comment counts nothing. Headings count their
 words, not the numbers that number them (``## 2.``, ``Exercise 2.3 · derive —``); a
-numbered list counts its items' words, not its markers; tables count their words.
+numbered list counts its items' words, not its markers (``1.``, ``**1.**``, ``**Q1.**``);
+tables count their words.
 
 Numbers. The numbers a student reads in running text, inline formulas included: a maximal
 run of digits with its decimal point, thousands separators (``3,590``), exponent
@@ -106,7 +107,7 @@ HEADING_LINE = re.compile(
     r"^(#+)\s*(?:Exercise\s+\d+[a-z]?\.\d+\s*(?:·\s*[A-Za-z]+\s*)?[—:–-]?|\d+(?:\.\d+)*\.?(?=\s))?",
     re.M,
 )
-LIST_MARKER = re.compile(r"^(\s*)\d+[.)]\s+", re.M)
+LIST_MARKER = re.compile(r"^(\s*)(?:\*\*)?(?:Q\s*)?\d+[.)](?:\*\*)?\s+", re.M)
 TABLE_LINE = re.compile(r"^\s*\|.*$", re.M)
 WORD = re.compile(r"\w")
 
@@ -159,7 +160,7 @@ def find_numbers(md):
     for i, piece in enumerate(pieces):
         piece = REFERENCE.sub(" ", piece)
         if i % 2:
-            piece = SCRIPT.sub(" ", FRACTION.sub(" 0 ", piece))
+            piece = SCRIPT.sub(" ", FRACTION.sub(" ½ ", piece))
             found += [
                 m.group()
                 for m in NUMBER.finditer(piece)
