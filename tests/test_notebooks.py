@@ -92,8 +92,14 @@ def test_solutions_are_executed_top_to_bottom_without_errors(lesson):
 def test_header_badge_setup_and_footer(lesson, folder):
     nb = cells(folder, lesson)
     assert [nb[0].id, nb[1].id, nb[-1].id] == ["header", "setup", "footer"]
-    badge = re.search(r"colab\.research\.google\.com/github/([^)]+)\)", nb[0].source).group(1)
-    assert badge == f"{COURSE['repository']}/blob/{COURSE['branch']}/{folder}/{lesson['file']}"
+    badge = re.search(r'href="https://colab\.research\.google\.com/github/([^"]+)"', nb[0].source)
+    assert badge.group(1) == (
+        f"{COURSE['repository']}/blob/{COURSE['branch']}/{folder}/{lesson['file']}"
+    )
+    # Offline, a picture from the web is a broken-image icon: the header loads none.
+    assert not re.search(r"!\[[^\]]*\]\(http|<img", nb[0].source)
+    notation = f"https://github.com/{COURSE['repository']}/blob/{COURSE['branch']}/NOTATION.md"
+    assert f"]({notation})" in nb[0].source and "](../NOTATION.md)" in nb[0].source
     assert f'@{COURSE["release"]}"' in nb[1].source and "google.colab" in nb[1].source
     for c in nb:
         if c.cell_type == "markdown":

@@ -108,17 +108,35 @@ def header_source(c, lesson, folder):
         [
             f"# {n} · {lesson['title']}",
             "",
-            f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            f"({colab_url(c, folder, lesson['file'])})",
+            colab_badge(colab_url(c, folder, lesson["file"])),
             "",
             f"{kind} The {'solved' if other == 'solutions' else 'exercise'} version: "
             f"[{other}/{lesson['file']}](../{other}/{lesson['file']}).",
             "",
             f"*In this lesson:* {lesson['teaches']}",
             "",
-            f"Part of [*{c['title']}*](../README.md#lessons).",
+            f"Part of [*{c['title']}*](../README.md#lessons). Symbols: the course's "
+            f"[notation table]({notation_url(c)}) (offline: [NOTATION.md](../NOTATION.md)).",
         ]
     )
+
+
+# A text link styled as a badge, not the badge image from the web: offline (a classroom
+# without internet) an image would show a broken-image icon. JupyterLab and Colab keep the
+# style; GitHub drops it and shows a plain link.
+BADGE_STYLE = (
+    "padding:2px 7px;border-radius:3px;background-color:#F9AB00;color:#000;"
+    "text-decoration:none;font-size:12px;font-weight:bold"
+)
+
+
+def colab_badge(url):
+    return f'<a href="{url}" style="{BADGE_STYLE}">▶ Open in Colab</a>'
+
+
+def notation_url(c):
+    """NOTATION.md on GitHub: a link that works on Colab too, where ../NOTATION.md does not."""
+    return f"{github_url(c)}/blob/{c['branch']}/NOTATION.md"
 
 
 def setup_source(c):
