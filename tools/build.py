@@ -4,7 +4,11 @@
     python tools/build.py exercises             # notebooks/ from solutions/
     python tools/build.py execute [NOTEBOOK…]   # re-execute solutions top to bottom, save outputs
     python tools/build.py all                   # stamp, execute every solution, exercises
-    python tools/build.py check                 # exit 1 if anything is out of sync
+    python tools/build.py check                 # exit 1 if anything is out of sync, or a
+                                                # lesson in shape leaves the lesson shape
+    python tools/build.py stats [NN…] [--json] [--strict]   # each lesson against the shape's
+                                                # goals (rules: tools/lesson_stats.py); named
+                                                # lessons also get a row per core section
     python tools/build.py retarget OWNER/REPO [--release TAG]   # point a fork at itself
 
 The repository, release and lesson list live in course.json, only there.
@@ -532,6 +536,8 @@ def cmd_stats(c, names, as_json=False, strict=False, out=print):
     else:
         for (n, m, goals), lesson in zip(rows, select_lessons(c, names)):
             out(lesson_stats.format_lesson(f"{n} · {lesson['title']}", m, goals, in_shape(lesson)))
+            if names:
+                out(lesson_stats.format_sections(m))
             out("")
         if len(rows) > 1:
             out(lesson_stats.format_table(rows))

@@ -594,12 +594,30 @@ def format_lesson(name, m, gs, in_shape=True):
         row("  with a question", m["sections_with_question"], ""),
         row("  with a takeaway", m["sections_with_takeaway"], ""),
         row("  with a picture", m["sections_with_picture"], "", g["pictures"]),
-        row("exercises", m["exercises"], "", g["exercises beyond implement"]),
+        row("exercises", m["exercises"], ""),
         f"  {'  by kind':<26}   {kinds}",
+        row(
+            "  not implement",
+            m["exercises"] - m["exercises_by_kind"]["implement"] - m["exercises_by_kind"]["none"],
+            "",
+            g["exercises beyond implement"],
+        ),
         row("  in class", m["exercises_in_class"], "", g["exercises in class"]),
         row("“…: True” lines", "", m["true_lines"], g["“…: True” lines"]),
         row("class time (min)", m["class_minutes"], "", g["class time"]),
     ]
+    return "\n".join(lines)
+
+
+def format_sections(m):
+    """A row per core section: its cell, words, pictures, tables, question and takeaway."""
+    mark = lambda ok: "✔" if ok else "✘"
+    lines = [f"  {'core section':<44} cell  words  pictures  tables  question  takeaway"]
+    for s in m["sections"]:
+        lines.append(
+            f"  {s['title'][:44]:<44} {s['cell']:>4} {s['words']:>6} {s['pictures']:>9} "
+            f"{s['tables']:>7} {mark(s['question']):>9} {mark(s['takeaway']):>9}"
+        )
     return "\n".join(lines)
 
 
