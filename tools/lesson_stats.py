@@ -102,7 +102,7 @@ CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.S)
 INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\s)([^$]+?)(?<![\\\s])\$")
 IMAGE_MD = re.compile(r"!\[[^\]]*\]\([^)]*\)|<img\b[^>]*>", re.I)
 LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-HTML = re.compile(r"<!--.*?-->|<[^>\n]+>", re.S)
+HTML = re.compile(r"<!--.*?-->|</?[A-Za-z][^<>\n]*>", re.S)
 HEADING_LINE = re.compile(
     r"^(#+)\s*(?:Exercise\s+\d+[a-z]?\.\d+\s*(?:·\s*[A-Za-z]+\s*)?[—:–-]?|\d+(?:\.\d+)*\.?(?=\s))?",
     re.M,
@@ -168,11 +168,8 @@ def find_numbers(md):
                 or piece.strip() == m.group()  # … unless it is the whole formula
                 or RELATION.search(piece[: m.start()])  # … or the value of a relation
             ]
-            continue
         else:
-            piece = SCRIPT.sub(" ", piece)
-            piece = YEAR.sub(" ", piece)
-        found += NUMBER.findall(piece)
+            found += NUMBER.findall(YEAR.sub(" ", SCRIPT.sub(" ", piece)))
     return found
 
 
