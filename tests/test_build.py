@@ -86,6 +86,7 @@ def problems(nb):
     [
         ("The run takes 20 steps at η = 0.1 and ends at 1e-6.", ["20", "0.1", "1e-6"]),
         ("It settles within 10⁻³; 3,590 words; ½ of them.", ["10", "3,590", "½"]),
+        ("Up to 10 000 steps, then 20 more, 1 234 567 in all.", ["10 000", "20", "1 234 567"]),
         ("As lesson 05 and lessons 02–04 show (Exercises 1.3 and 1.4, §4, section 2).", []),
         ("Kingma and Ba (2015) ran 2000 steps.", ["2000"]),
         ("With L2, β2 = 0.99 and float64: x_1, x_{t+1}, β₂, x² and Q1.", ["0.99"]),
@@ -122,6 +123,9 @@ def test_a_printed_table_has_three_tabular_lines():
     assert ls.is_printed_table(code(text(columns)))
     checks = "✔ a: 1 of 2 cases\n✔ b: 3 of 4 cases\n✔ c: 5 of 6 cases\n"
     assert not ls.is_printed_table(code(text(checks)))
+    cases = "✔ gd: 3 cases agree.\n  · at (1, 2), η = 0.1\n  · at (3, 4), η = 0.2\n  · at (5, 6)\n"
+    assert not ls.is_printed_table(code(text(cases)))
+    assert ls.is_printed_table(code(text(cases + rows)))
     assert not ls.is_printed_table(code(text("x_1 x_2 x_3\nx_4\nx_5\n")))
 
 

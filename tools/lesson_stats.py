@@ -25,7 +25,7 @@ numbered list counts its items' words, not its markers (``1.``, ``**1.**``, ``**
 tables count their words.
 
 Numbers. The numbers a student reads in running text, inline formulas included: a maximal
-run of digits with its decimal point, thousands separators (``3,590``), exponent
+run of digits with its decimal point, thousands separators (``3,590``, ``10 000``), exponent
 (``1e-6``; ``10⁻³`` and ``$10^{-3}$`` are one number) or LaTeX fraction (``\\tfrac12``,
 ``\\frac{1}{2}``), or a vulgar fraction (½). In an inline formula a one-digit integer is
 the formula's constant (the 1 of ``$1 - \\eta\\lambda$``, the 2 of ``$2/\\lambda$``) and
@@ -49,7 +49,8 @@ Printed tables. A code cell whose text output (stdout and ``text/plain`` results
 figure's ``<Figure …>`` and an explorer's note aside) has at least 3 **tabular lines**:
 lines with at least two numbers (as above: digits inside names and sub/superscripts left
 out) or with at least two column gaps (two or more spaces, a tab, or ``|`` between text).
-A check's report line (starting ✔ or ✘) is never tabular. A cell is at most one table.
+A check's report (a line starting ✔ or ✘ and the indented lines under it) is never
+tabular. A cell is at most one table.
 
 "…: True" lines. Output lines with ``True`` or ``False`` right after a colon (``equal:
 True``), or ending with one after a comma or "?" (``…, True``); a check's report line
@@ -119,7 +120,12 @@ REFERENCE = re.compile(
 )
 SCRIPT = re.compile(r"[_^][-−]?(?:\{(?:[^{}]|\{[^{}]*\})*\}|\\?\w+)")
 FRACTION = re.compile(r"\\[dt]?frac\s*(?:\{\s*\d+\s*\}|\d)\s*(?:\{\s*\d+\s*\}|\d)")
-NUMBER = re.compile(r"(?<![\w.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+−]?\d+)?|[½⅓⅔¼¾⅕⅙⅛]")
+NUMBER = re.compile(
+    r"(?<![\w.])(?:\d{1,3}(?:[,\u2009\u202f\u00a0 ]\d{3}(?!\d))+|\d+)(?:\.\d+)?(?:[eE][-+−]?\d+)?"
+    r"|[½⅓⅔¼¾⅕⅙⅛]"
+)
+# In printed output, a space separates columns, not thousands.
+OUTPUT_NUMBER = re.compile(r"(?<![\w.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+−]?\d+)?")
 YEAR = re.compile(
     r"(?<![\w.,])(?:19\d\d|20[0-3]\d)(?![\w.,]\d)"
     r"(?!\s*(?:steps|epochs|iterations|examples|images|samples|parameters|weights|runs|"
@@ -175,7 +181,7 @@ def find_numbers(md):
 
 def output_numbers(line):
     """Numbers in a line of printed output (digits inside names and after _ left out)."""
-    return NUMBER.findall(SCRIPT.sub(" ", line))
+    return OUTPUT_NUMBER.findall(SCRIPT.sub(" ", line))
 
 
 # --- cells and outputs -------------------------------------------------------------------
@@ -227,7 +233,12 @@ def is_tabular(line):
 
 
 def is_printed_table(cell):
-    return sum(is_tabular(line) for line in output_lines(cell)) >= 3
+    count, in_report = 0, False
+    for line in output_lines(cell):
+        # A check's report: its ✔/✘ line and the indented lines under it (its cases).
+        in_report = line.lstrip().startswith(("✔", "✘")) or (in_report and line[:1].isspace())
+        count += not in_report and is_tabular(line)
+    return count >= 3
 
 
 def true_lines(cell):
