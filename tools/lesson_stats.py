@@ -60,6 +60,9 @@ Questions and takeaways. A section opens with a question when its opening paragr
 first paragraph of prose after its heading, other headings skipped, in the same or a later
 markdown cell) holds a "?". A takeaway is a markdown line starting ``**Takeaway.**``.
 
+Questions. Each question of ``## Questions`` starts a line ``**Q1.**``, ``**Q2.**``, … in
+order (``build.py check``; the old ``**1.**`` is reported).
+
 Exercises. Headings ``### Exercise N.k · kind — title`` (``EXERCISE_HEADING``), kind one
 of ``KINDS``. An exercise is done in class when its heading's cell is tagged ``in-class``;
 the others are homework.
@@ -92,6 +95,7 @@ EXERCISE_HEADING = re.compile(
 EXERCISE_MENTION = re.compile(r"^#+\s*Exercise\s+\d", re.M)  # a heading that means to be one
 SECTION_HEADING = re.compile(r"^##(?!#)\s*(.*?)\s*$")
 NUMBERED = re.compile(r"^(\d+)\.\s+\S")
+QUESTION = re.compile(r"^\s*\*\*(?:Q(\d+)|\d+)\.\*\*")  # **Q1.** (group 1), or the old **1.**
 TAKEAWAY = re.compile(r"^\s*(?:>\s*)?\*\*Takeaway\.\*\*", re.M)
 TRUE_LINE = re.compile(r":\s*(?:True|False)\b|[,?]\s*(?:True|False)\W*$")
 
@@ -267,6 +271,7 @@ class Section:
     tables: int = 0
     takeaways: int = 0
     opening: str = ""  # the first paragraph of prose after the heading
+    markdown: list = dataclasses.field(default_factory=list)  # (cell, text) of its markdown
     exercises: list = dataclasses.field(default_factory=list)
 
     @property
@@ -392,6 +397,7 @@ def read_lesson(nb):
                     current.numbers += len(find_numbers("## " + title))
                 if not current.opening and current.kind != "why":
                     current.opening = _opening_paragraph(text)
+                current.markdown.append((i, text))
                 current.words += count_words(text)
                 current.numbers += len(find_numbers(text))
                 current.takeaways += len(TAKEAWAY.findall(text))
@@ -529,6 +535,9 @@ def structure_problems(lesson, where):
             say(s.cell, f"'## {s.title}' comes before '## Summary' and '## Questions'")
         if s.kind == "after":
             say(s.cell, f"'## {s.title}' after the core: name it '## Going further: …'")
+    for s in lesson.sections:
+        if s.kind == "questions":
+            problems += question_problems(s, where)
     for e in lesson.exercises:
         if not e.kind:
             say(
@@ -541,6 +550,27 @@ def structure_problems(lesson, where):
         say(cell, f"tagged '{IN_CLASS}' but holds no exercise heading")
     for cell, line in lesson.true_lines:
         say(cell, f"prints a '…: True' line (make it a test or a checked cell): {line[:70]}")
+    return problems
+
+
+def question_problems(section, where):
+    """Questions numbered **Q1.**, **Q2.**, … in order (not **1.**: one format, course-wide)."""
+    problems, expected = [], 1
+    for cell, text in section.markdown:
+        for line in text.split("\n"):
+            m = QUESTION.match(line)
+            if m and m.group(1):
+                if int(m.group(1)) != expected:
+                    problems.append(
+                        f"{where} cell {cell}: **Q{m.group(1)}.** should be **Q{expected}.**"
+                    )
+                expected = int(m.group(1)) + 1
+            elif m:
+                problems.append(
+                    f"{where} cell {cell}: '{line.strip()[:30]}…': number questions **Q1.**, **Q2.**, …"
+                )
+    if expected == 1 and not problems:
+        problems.append(f"{where} cell {section.cell}: '## Questions' holds no question **Q1.** …")
     return problems
 
 
