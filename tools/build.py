@@ -9,6 +9,7 @@
     python tools/build.py stats [NN…] [--json] [--strict]   # each lesson against the shape's
                                                 # goals (rules: tools/lesson_stats.py); named
                                                 # lessons also get a row per core section
+                                                # and their departures from the shape
     python tools/build.py retarget OWNER/REPO [--release TAG]   # point a fork at itself
 
 The repository, release and lesson list live in course.json, only there.
@@ -496,12 +497,14 @@ def shape_problems(lesson, nb=None, enforce=None):
     read_back = lesson_stats.read_lesson(nb)
     problems = lesson_stats.malformed_headings(nb, where)
     if in_shape(lesson) if enforce is None else enforce:
-        return problems + lesson_stats.structure_problems(read_back, where)
-    problems += lesson_stats.kind_problems(read_back, where)
-    return problems + [
-        f"{where} cell {cell}: tagged '{lesson_stats.IN_CLASS}' but holds no exercise heading"
-        for cell in read_back.misplaced_tags
-    ]
+        problems += lesson_stats.structure_problems(read_back, where)
+    else:
+        problems += lesson_stats.kind_problems(read_back, where) + [
+            f"{where} cell {cell}: tagged '{lesson_stats.IN_CLASS}' but holds no exercise heading"
+            for cell in read_back.misplaced_tags
+        ]
+    cell = lambda p: int(m.group(1)) if (m := re.search(r" cell (\d+): ", p)) else -1
+    return sorted(problems, key=cell)  # in the order an author reads the notebook
 
 
 def lesson_measures(lesson, nb=None):
@@ -529,15 +532,19 @@ def cmd_stats(c, names, as_json=False, strict=False, out=print):
                 "in_shape": in_shape(lesson),
                 **m,
                 "goals": [dataclasses.asdict(g) for g in goals],
+                "shape_problems": shape_problems(lesson, enforce=True),
             }
         )
     if as_json:
         out(json.dumps({"lessons": report}, indent=1, ensure_ascii=False))
     else:
-        for (n, m, goals), lesson in zip(rows, select_lessons(c, names)):
+        for (n, m, goals), lesson, r in zip(rows, select_lessons(c, names), report):
             out(lesson_stats.format_lesson(f"{n} · {lesson['title']}", m, goals, in_shape(lesson)))
-            if names:
+            if names:  # what an author converting the lesson needs: where, and what is left
                 out(lesson_stats.format_sections(m))
+                problems = r["shape_problems"]
+                out(f"  structure: {len(problems)} departure(s) from the lesson shape")
+                out("\n".join(f"    {p}" for p in problems[:40]))
             out("")
         if len(rows) > 1:
             out(lesson_stats.format_table(rows))
