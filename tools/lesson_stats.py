@@ -67,10 +67,10 @@ Exercises. Headings ``### Exercise N.k · kind — title`` (``EXERCISE_HEADING``
 of ``KINDS``. An exercise is done in class when its heading's cell is tagged ``in-class``;
 the others are homework.
 
-Class time, in minutes: 3 per core section + 2 per core picture + 1 per core printed table
+Class time, in minutes (``MINUTES``): 3 per core section + 2 per core picture + 1 per core printed table
 + 8 per exercise done in class.
 
-Goals (``goals``): core prose ≤ 2,000 words; core numbers ≤ 1.5 per 100 words; a picture
+Goals (``goals``, limits in ``MAX_*``): core prose ≤ 2,000 words; core numbers ≤ 1.5 per 100 words; a picture
 in every core section; class time ≤ 90 min; no "…: True" line in the whole lesson; at
 least one exercise whose kind is not *implement*; at least one exercise done in class.
 """
@@ -79,6 +79,9 @@ import dataclasses
 import re
 
 KINDS = ("implement", "derive", "predict", "design", "diagnose")
+# The goals of a lesson's core path, and the class-time estimate (minutes per item).
+MAX_CORE_WORDS, MAX_NUMBERS_PER_100_WORDS, MAX_CLASS_MINUTES = 2000, 1.5, 90
+MINUTES = {"section": 3, "picture": 2, "table": 1, "in-class exercise": 8}
 IN_CLASS = "in-class"
 STAMPED = ("header", "setup", "footer")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -315,10 +318,10 @@ class Lesson:
     def class_minutes(self):
         in_class = sum(e.in_class for e in self.exercises)
         return (
-            3 * len(self.core_sections)
-            + 2 * self.total("pictures", True)
-            + self.total("tables", True)
-            + 8 * in_class
+            MINUTES["section"] * len(self.core_sections)
+            + MINUTES["picture"] * self.total("pictures", True)
+            + MINUTES["table"] * self.total("tables", True)
+            + MINUTES["in-class exercise"] * in_class
         )
 
 
@@ -351,6 +354,7 @@ def _split_markdown(source):
 
 
 def _opening_paragraph(text):
+    """The first paragraph of prose in a markdown text, headings skipped."""
     paragraph = []
     for line in text.split("\n"):
         if line.strip().startswith("#"):
@@ -392,8 +396,7 @@ def read_lesson(nb):
                         title=title, cell=i, kind=kind, number=int(m.group(1)) if m else None
                     )
                     sections.append(current)
-                    heading_words = count_words("## " + title)
-                    current.words += heading_words
+                    current.words += count_words("## " + title)
                     current.numbers += len(find_numbers("## " + title))
                 if not current.opening and current.kind != "why":
                     current.opening = _opening_paragraph(text)
@@ -401,11 +404,10 @@ def read_lesson(nb):
                 current.words += count_words(text)
                 current.numbers += len(find_numbers(text))
                 current.takeaways += len(TAKEAWAY.findall(text))
-                figures = len(IMAGE_MD.findall(text))
-                current.figures += figures
-                for n, k, kind, etitle in EXERCISE_HEADING.findall(text):
+                current.figures += len(IMAGE_MD.findall(text))
+                for n, k, ex_kind, ex_title in EXERCISE_HEADING.findall(text):
                     current.exercises.append(
-                        Exercise(f"{n}.{k}", kind, etitle.strip().strip("*"), i, IN_CLASS in tags)
+                        Exercise(f"{n}.{k}", ex_kind, ex_title.strip("*"), i, IN_CLASS in tags)
                     )
         elif cell["cell_type"] == "code":
             f, e, r = pictures_of(cell)
@@ -481,13 +483,16 @@ def goals(m):
     )
     return [
         Goal(
-            "core prose", f"{core['prose_words']:,} words", "≤ 2,000", core["prose_words"] <= 2000
+            "core prose",
+            f"{core['prose_words']:,} words",
+            f"≤ {MAX_CORE_WORDS:,}",
+            core["prose_words"] <= MAX_CORE_WORDS,
         ),
         Goal(
             "core numbers",
             f"{core['numbers_per_100_words']:.1f} per 100 words",
-            "≤ 1.5",
-            core["numbers_per_100_words"] <= 1.5,
+            f"≤ {MAX_NUMBERS_PER_100_WORDS}",
+            core["numbers_per_100_words"] <= MAX_NUMBERS_PER_100_WORDS,
         ),
         Goal(
             "pictures",
@@ -495,7 +500,12 @@ def goals(m):
             "every core section",
             m["core_sections"] > 0 and m["sections_with_picture"] == m["core_sections"],
         ),
-        Goal("class time", f"{m['class_minutes']} min", "≤ 90 min", m["class_minutes"] <= 90),
+        Goal(
+            "class time",
+            f"{m['class_minutes']} min",
+            f"≤ {MAX_CLASS_MINUTES} min",
+            m["class_minutes"] <= MAX_CLASS_MINUTES,
+        ),
         Goal("“…: True” lines", str(m["true_lines"]), "0 anywhere", m["true_lines"] == 0),
         Goal(
             "exercises beyond implement",
