@@ -65,7 +65,7 @@ def sharpness_norm_of_hv(hvp, v0, iters=100):
         v_new = w / np.linalg.norm(w)
         lam = v_new @ hvp(v)
         v = v_new
-    return float(lam / np.linalg.norm(v0) ** 0 if iters else lam)
+    return float(lam)
 
 
 def sharpness_while_loop(hvp, v0, iters=100):
@@ -77,10 +77,12 @@ def sharpness_while_loop(hvp, v0, iters=100):
 
 
 def sharpness_no_loop_at_zero(hvp, v0, iters=100):
+    w = v0
     for _ in range(iters):
-        w = hvp(v0 if _ == 0 else v)
+        w = hvp(w)
         v = w / np.linalg.norm(w)
-    return float(v @ hvp(v))
+        w = v
+    return float(v @ hvp(v))  # v is undefined when iters = 0
 
 
 def sharpness_in_place(hvp, v0, iters=100):

@@ -222,6 +222,7 @@ WRONG = {
     "adadelta": ADADELTA_WRONG,
 }
 
+
 def rmsprop_without_one_minus_rho(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
     g = grad(x)
     state["s"] = rho * state.get("s", 0.0) + g * g
@@ -459,7 +460,7 @@ def test_a_row_of_rates_that_cannot_broadcast_is_told_to_make_it_a_column():
 def test_the_sweeps_end_at_every_kind_of_blow_up():
     # a run that ends finite but huge, one whose f overflowed with x finite (inf), one at
     # nan: a sweep must keep the first, and report the other two as np.inf
-    step, problem, lrs, steps = lr_sweep_cases()[2].args
+    _, problem, lrs, steps = lr_sweep_cases()[2].args
     gaps = []
     for lr in lrs:
         x = problem.x0.copy()

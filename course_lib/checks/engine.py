@@ -281,8 +281,8 @@ def evaluate_trajectories(fn, ref, make_problem, diagnose=None, identify=None):
     hyperparameters) → a hint for a rule-specific mistake, or "". identify(fn, runs, i, k,
     x_new) → the name of a known slip that reproduces the student's runs (runs: (x0, steps,
     grad, kwargs) of every case; the student's x_k of case i, from 0, was x_new), or "":
-    when it names one, that is the only hint (no generic guesses beside it). A step that changes the x it is given, or keeps state outside
-    ``state``, fails with a hint saying so.
+    when it names one, that is the only hint (no generic guesses beside it). A step that
+    changes the x it is given, or keeps state outside ``state``, fails with a hint saying so.
     """
     name, seen, first = name_of(fn), {}, None
     step = _watched(fn, seen)
@@ -366,6 +366,18 @@ def _close(got, expected, rtol, atol):
         and got.shape == np.shape(expected)
         and np.allclose(got, expected, rtol=rtol, atol=atol)
     )
+
+
+class Described:
+    """What a wrapper around a student's function returns in place of a part it cannot
+    compare (a single array where a list of arrays belongs, say): reports print
+    ``description`` as the value got, and ``hint``."""
+
+    def __init__(self, description, hint=""):
+        self.description, self.hint = description, hint
+
+    def __repr__(self):
+        return self.description
 
 
 def _floats(a):
@@ -502,6 +514,8 @@ class Case:
                 "(e.g. `return float(value)`)."
             ]
         hints = [diagnose(floats, expected) if diagnose and floats is not None else "", self.hint]
+        if isinstance(got, Described):
+            hints[0] = got.hint
         return lines + [f"  hint: {h}" for h in hints if h]
 
 

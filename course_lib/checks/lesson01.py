@@ -348,9 +348,7 @@ def _sharpness_slips(A, v0, iters):
 
     def diagnose(got, expected):
         if got.size != 1:
-            return (
-                f"return one number, λ = vᵀHv (got an array of shape {got.shape}: the vector?)."
-            )
+            return f"return one number, λ = vᵀHv (got an array of shape {got.shape}: the vector?)."
         for value, text in slips:
             if np.isclose(float(got.ravel()[0]), value, rtol=1e-9, atol=1e-12):
                 return text
@@ -390,9 +388,18 @@ def sharpness_cases():
         ("λ2/λ1 = 0.95: slow, 600 iterations", close, np.ones(4), 600),
     ]
     early = [
-        ("5-D, 3 iterations: not converged, vᵀHv of the third iterate", spectrum5, 3 * np.ones(5), 3),
-        ("course quadratic, iters = 0: v0 = (3, 4) normalised, nothing more", course_quadratic.A,
-         np.array([3.0, 4.0]), 0),
+        (
+            "5-D, 3 iterations: not converged, vᵀHv of the third iterate",
+            spectrum5,
+            3 * np.ones(5),
+            3,
+        ),
+        (
+            "course quadratic, iters = 0: v0 = (3, 4) normalised, nothing more",
+            course_quadratic.A,
+            np.array([3.0, 4.0]),
+            0,
+        ),
         ("λ2/λ1 = 0.95, 1 iteration from a long v0", close, np.array([5.0, -2.0, 4.0, 1.0]), 1),
     ]
     cases = []

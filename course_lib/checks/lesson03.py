@@ -67,20 +67,30 @@ def _sweep_hint(step, problem, lrs, steps, hp):
                 f"{expected[capped][0]:.3g}): only a result that is not finite becomes np.inf."
             )
         slips = [
-            (lambda: _sweep_reference(step, problem, lrs, steps - 1, **hp), "one step short: "
-             "run exactly `steps` steps."),
-            (lambda: _sweep_reference(step, problem, lrs, steps + 1, **hp), "one step too "
-             "many: run exactly `steps` steps."),
-            (lambda: _sweep_reference(step, problem, lrs, steps, shared=True, **hp), "each "
-             "run needs its own state: start from one empty state for the stack of runs (or "
-             "a new one per η), not one state reused from run to run."),
-            (lambda: _sweep_reference(step, problem, lrs, steps), "pass the hyperparameters "
-             "on: step(x, problem.grad, state, lr=…, **hyperparameters)."),
+            (
+                lambda: _sweep_reference(step, problem, lrs, steps - 1, **hp),
+                "one step short: run exactly `steps` steps.",
+            ),
+            (
+                lambda: _sweep_reference(step, problem, lrs, steps + 1, **hp),
+                "one step too many: run exactly `steps` steps.",
+            ),
+            (
+                lambda: _sweep_reference(step, problem, lrs, steps, shared=True, **hp),
+                "each "
+                "run needs its own state: start from one empty state for the stack of runs (or "
+                "a new one per η), not one state reused from run to run.",
+            ),
+            (
+                lambda: _sweep_reference(step, problem, lrs, steps),
+                "pass the hyperparameters "
+                "on: step(x, problem.grad, state, lr=…, **hyperparameters).",
+            ),
         ]
         for value, text in slips:
-            if hp or "hyperparameters" not in text:
-                if np.allclose(got, value(), rtol=1e-9, atol=1e-12, equal_nan=True):
-                    return text
+            relevant = hp or "hyperparameters" not in text
+            if relevant and np.allclose(got, value(), rtol=1e-9, atol=1e-12, equal_nan=True):
+                return text
         if len(lrs) == problem.x0.size:  # a row of η multiplies the coordinates
             x, state = np.tile(problem.x0, (len(lrs), 1)), {}
             with np.errstate(all="ignore"):

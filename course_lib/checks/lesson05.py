@@ -7,6 +7,7 @@ from ..data import load_references
 from ..problems import Quadratic, course_quadratic, rosenbrock
 from ..second_order import kfac_precondition
 from .engine import Budget, Case, evaluate_function, evaluate_trajectories, printing
+from .steps import recognise
 
 # --- Exercise 5.1: the Newton step ----------------------------------------------------------
 
@@ -22,20 +23,55 @@ def _newton_problem(spec):
     return problem.grad, {"hess": problem.hess}
 
 
-def _newton_hint(x, x_new, grad, extras, hyperparameters):
-    step = -hyperparameters["lr"] * extras["hess"](x) @ grad(x)
-    if np.allclose(x_new - x, step, rtol=1e-6, atol=1e-12):
-        return (
-            "you multiplied the gradient by H; Newton multiplies by H⁻¹ "
-            "(solve H p = g with np.linalg.solve)."
-        )
-    return ""
+def _newton_slip(kind):
+    """Newton's step with one slip: H·g for H⁻¹g ("times"), the diagonal of H only
+    ("diagonal"), the Hessian of the first point kept ("first")."""
+
+    def newton(x, grad, state, hess, lr=1.0):
+        H = state.setdefault("H", hess(x)) if kind == "first" else hess(x)
+        if kind == "times":
+            return x - lr * H @ grad(x)
+        if kind == "diagonal":
+            return x - lr * grad(x) / np.diag(H)
+        return x - lr * np.linalg.solve(H, grad(x))
+
+    return newton
+
+
+def _newton(x, grad, state, hess, lr=1.0):
+    return x - lr * np.linalg.solve(hess(x), grad(x))
+
+
+NEWTON_SLIPS = [
+    (
+        _newton_slip("times"),
+        None,
+        "you multiplied the gradient by H; Newton multiplies by H⁻¹ "
+        "(solve H p = g with np.linalg.solve).",
+    ),
+    (
+        _newton_slip("diagonal"),
+        None,
+        "that divides by the diagonal of H only: solve with the whole Hessian, "
+        "np.linalg.solve(hess(x), grad(x)).",
+    ),
+    (
+        _newton_slip("first"),
+        None,
+        "the Hessian changes with x: evaluate hess(x) at every step, not once at the start.",
+    ),
+    (
+        _newton,
+        lambda hp: {**hp, "lr": 1.0},
+        lambda hp: f"η = {hp['lr']:g} in this case: use the argument lr, not a fixed 1.",
+    ),
+]
 
 
 def evaluate_newton(fn):
     """Run a Newton step function (it takes ``hess``) on the lesson-05 reference cases."""
     ref = load_references("second_order")["newton"]
-    return evaluate_trajectories(fn, ref, _newton_problem, _newton_hint)
+    return evaluate_trajectories(fn, ref, _newton_problem, identify=recognise(NEWTON_SLIPS))
 
 
 check_newton = printing(evaluate_newton)
@@ -60,7 +96,7 @@ def _first_alpha(f, x, g, p, accept, alpha=1.0, c=1e-4, shrink=0.5, tries=60):
 
 def _backtracking_slips(f, x, g, p, alpha=1.0, c=1e-4, shrink=0.5):
     """diagnose(got, expected) for one case: the step length of each usual slip."""
-    first = lambda accept, **kw: _first_alpha(  # noqa: E731
+    first = lambda accept, **kw: _first_alpha(
         f, x, g, p, accept, **{"alpha": alpha, "c": c, "shrink": shrink, **kw}
     )
     slips = [
@@ -84,8 +120,7 @@ def _backtracking_slips(f, x, g, p, alpha=1.0, c=1e-4, shrink=0.5):
         ),
         (
             first(lambda fn, f0, a, c_, s: fn <= f0 - c_ * a * s),
-            "gᵀp < 0 for a descent direction: the bound f(x) + c·α·gᵀp lies below f(x) (+, "
-            "not −).",
+            "gᵀp < 0 for a descent direction: the bound f(x) + c·α·gᵀp lies below f(x) (+, not −).",
         ),
         (
             first(lambda fn, f0, a, c_, s: fn >= f0 + c_ * a * s),
@@ -103,16 +138,21 @@ def _backtracking_slips(f, x, g, p, alpha=1.0, c=1e-4, shrink=0.5):
         ("shrink", 0.5, f"multiply by the argument shrink (shrink = {shrink:g} here), not ½."),
     ]:
         if {"c": c, "alpha": alpha, "shrink": shrink}[name] != value:
-            slips.append((first(lambda fn, f0, a, c_, s: fn <= f0 + c_ * a * s, **{name: value}), text))
+            slips.append(
+                (first(lambda fn, f0, a, c_, s: fn <= f0 + c_ * a * s, **{name: value}), text)
+            )
     right = first(lambda fn, f0, a, c_, s: fn <= f0 + c_ * a * s)
 
-    def diagnose(got, expected):
+    def diagnose(got, expected):  # every slip with this α: one case may not tell them apart
         if got.size != 1:
             return "return one number, the step length α."
-        for value, text in slips:
-            if value is not None and value != right and np.isclose(got.ravel()[0], value, rtol=1e-12):
-                return text
-        return ""
+        return " Or: ".join(
+            text
+            for value, text in slips
+            if value is not None
+            and value != right
+            and np.isclose(got.ravel()[0], value, rtol=1e-12)
+        )
 
     return diagnose
 
@@ -127,25 +167,65 @@ def backtracking_cases():
     """fn(f, x, g, p, alpha, c, shrink) → α; expected: the Armijo step lengths, worked out for
     each case as a power of shrink (tests/test_second_order.py checks that each satisfies the
     condition and that the one before it does not)."""
-    steepest = lambda x, g, H: -g  # noqa: E731
-    newton = lambda x, g, H: -np.linalg.solve(H, g)  # noqa: E731
-    minus_one = lambda x, g, H: -np.ones(1)  # noqa: E731
+    steepest = lambda x, g, H: -g
+    newton = lambda x, g, H: -np.linalg.solve(H, g)
+    minus_one = lambda x, g, H: -np.ones(1)
     specs = [  # (name, problem, x, direction, kwargs, expected α, hint)
-        ("Rosenbrock at (−1.2, 1) along −∇f: α = 1 is far too long", rosenbrock,
-         [-1.2, 1.0], steepest, {}, 2.0**-10, ARMIJO),
-        ("course quadratic along the Newton direction: α = 1 is accepted", course_quadratic,
-         [-5.0, -2.0], newton, {}, 1.0,
-         "the full Newton step reaches the minimum: it satisfies the Armijo condition. " + ARMIJO),
-        ("course quadratic along −∇f, c = 0.5", course_quadratic, [-5.0, -2.0], steepest,
-         {"c": 0.5}, 2.0**-2, "c = 0.5 here: use the argument c. " + ARMIJO),
-        ("Rosenbrock near (1, 1) along −∇f, α = 0.01, shrink = 0.8", rosenbrock, [0.8, 0.6],
-         steepest, {"alpha": 0.01, "shrink": 0.8}, 0.01 * 0.8**6,
-         "start from the argument alpha and multiply by the argument shrink. " + ARMIJO),
-        ("Rosenbrock at (0, 0) along −∇f, c = 0.9", rosenbrock, [0.0, 0.0], steepest,
-         {"c": 0.9}, 2.0**-5, "c = 0.9 here: use the argument c. " + ARMIJO),
-        ("f(x) = x² from x = 1 along p = −1, c = ½: α = 1 meets the bound exactly",
-         _quadratic_1d(), [1.0], minus_one, {"c": 0.5},
-         1.0, "equality counts: f(x + αp) ≤ f(x) + c·α·gᵀp holds at α = 1 here. " + ARMIJO),
+        (
+            "Rosenbrock at (−1.2, 1) along −∇f: α = 1 is far too long",
+            rosenbrock,
+            [-1.2, 1.0],
+            steepest,
+            {},
+            2.0**-10,
+            ARMIJO,
+        ),
+        (
+            "course quadratic along the Newton direction: α = 1 is accepted",
+            course_quadratic,
+            [-5.0, -2.0],
+            newton,
+            {},
+            1.0,
+            "the full Newton step reaches the minimum: it satisfies the Armijo condition. "
+            + ARMIJO,
+        ),
+        (
+            "course quadratic along −∇f, c = 0.5",
+            course_quadratic,
+            [-5.0, -2.0],
+            steepest,
+            {"c": 0.5},
+            2.0**-2,
+            "c = 0.5 here: use the argument c. " + ARMIJO,
+        ),
+        (
+            "Rosenbrock near (1, 1) along −∇f, α = 0.01, shrink = 0.8",
+            rosenbrock,
+            [0.8, 0.6],
+            steepest,
+            {"alpha": 0.01, "shrink": 0.8},
+            0.01 * 0.8**6,
+            "start from the argument alpha and multiply by the argument shrink. " + ARMIJO,
+        ),
+        (
+            "Rosenbrock at (0, 0) along −∇f, c = 0.9",
+            rosenbrock,
+            [0.0, 0.0],
+            steepest,
+            {"c": 0.9},
+            2.0**-5,
+            "c = 0.9 here: use the argument c. " + ARMIJO,
+        ),
+        (
+            "f(x) = x² from x = 1 along p = −1, c = ½: α = 1 meets the bound exactly",
+            _quadratic_1d(),
+            [1.0],
+            minus_one,
+            {"c": 0.5},
+            1.0,
+            "equality counts: f(x + αp) ≤ f(x) + c·α·gᵀp holds at α = 1 here. " + ARMIJO,
+        ),
     ]
     cases = []
     for name, problem, x, direction, kw, expected, hint in specs:
@@ -192,30 +272,54 @@ def _radius_slips(radius, rho, on_boundary, max_radius=1000.0):
             return "return one number, the new radius Δ."
         got = float(got.ravel()[0])
         shrunk, grown = 0.25 * radius, min(2 * radius, max_radius)
-        if rho == 0.25 and np.isclose(got, shrunk):
-            return "at ρ = ¼ exactly Δ stays: shrink only when ρ < ¼ (strict)."
-        if rho == 0.75 and np.isclose(got, grown):
-            return "at ρ = ¾ exactly Δ stays: grow only when ρ > ¾ (strict)."
-        if np.isclose(got, 0.5 * radius) and np.isclose(expected, shrunk):
-            return "shrink to ¼Δ (Nocedal & Wright's Algorithm 4.1), not ½Δ."
-        if np.isclose(got, 2 * radius) and expected == max_radius:
-            return f"doubling stops at max_radius: min(2Δ, Δ_max) = {max_radius:g} here."
-        if np.isclose(got, min(2 * radius, 1000.0)) and expected == max_radius:
-            return f"use the argument max_radius ({max_radius:g} here), not a fixed 1000."
-        if np.isclose(got, grown) and not on_boundary and rho > 0.75:
-            return (
-                "grow only when the step reached the boundary (on_boundary, ‖p‖ = Δ): "
-                "inside the region the radius did not limit the step."
-            )
-        if np.isclose(got, shrunk) and rho >= 0.25:
-            return f"Δ shrinks only when ρ < ¼; here ρ = {rho:g}."
-        if np.isclose(got, grown) and rho <= 0.75:
-            return f"Δ grows only when ρ > ¾ (and ‖p‖ = Δ); here ρ = {rho:g}."
-        if np.isclose(got, radius) and expected < radius:
-            return f"ρ = {rho:g} < ¼: the model was poor, shrink Δ ← ¼Δ (the threshold is ¼)."
-        if np.isclose(got, radius) and expected > radius:
-            return f"ρ = {rho:g} > ¾ and the step hit the boundary: grow, Δ ← min(2Δ, Δ_max)."
-        return ""
+        said = [
+            text
+            for wrong, text in [
+                (
+                    rho == 0.25 and np.isclose(got, shrunk),
+                    "at ρ = ¼ exactly Δ stays: shrink only when ρ < ¼ (strict).",
+                ),
+                (
+                    rho == 0.75 and np.isclose(got, grown),
+                    "at ρ = ¾ exactly Δ stays: grow only when ρ > ¾ (strict).",
+                ),
+                (
+                    np.isclose(got, 0.5 * radius) and np.isclose(expected, shrunk),
+                    "shrink to ¼Δ (Nocedal & Wright's Algorithm 4.1), not ½Δ.",
+                ),
+                (
+                    np.isclose(got, 2 * radius) and expected == max_radius < 2 * radius,
+                    f"doubling stops at max_radius: min(2Δ, Δ_max) = {max_radius:g} here.",
+                ),
+                (
+                    np.isclose(got, min(2 * radius, 1000.0)) and expected == max_radius != 1000.0,
+                    f"use the argument max_radius ({max_radius:g} here), not a fixed 1000.",
+                ),
+                (
+                    np.isclose(got, grown) and not on_boundary and rho > 0.75,
+                    "grow only when the step reached the boundary (on_boundary, ‖p‖ = Δ): "
+                    "inside the region the radius did not limit the step.",
+                ),
+                (
+                    np.isclose(got, shrunk) and rho > 0.25,
+                    f"Δ shrinks only when ρ < ¼; here ρ = {rho:g}.",
+                ),
+                (
+                    np.isclose(got, 2 * radius) and rho < 0.75,
+                    f"Δ grows only when ρ > ¾ (and ‖p‖ = Δ); here ρ = {rho:g}.",
+                ),
+                (
+                    np.isclose(got, radius) and expected < radius,
+                    f"ρ = {rho:g} < ¼: the model was poor, shrink Δ ← ¼Δ (the threshold is ¼).",
+                ),
+                (
+                    np.isclose(got, radius) and expected > radius,
+                    f"ρ = {rho:g} > ¾ and the step hit the boundary: grow, Δ ← min(2Δ, Δ_max).",
+                ),
+            ]
+            if wrong
+        ]
+        return " Or: ".join(said)
 
     return diagnose
 
@@ -238,13 +342,28 @@ def update_radius_cases():
         ("ρ = 0.5: good enough, keep", (2.0, 0.5, True), {}, 2.0, RADIUS),
         ("ρ = 0.2 < ¼ although > η = 0.15: shrink", (2.0, 0.2, False), {}, 0.5, RADIUS),
         ("ρ = ¼ exactly: keep (shrink only below ¼)", (2.0, 0.25, True), {}, 2.0, RADIUS),
-        ("ρ = ¾ exactly, on the boundary: keep (grow only above ¾)", (2.0, 0.75, True), {},
-         2.0, RADIUS),
-        ("ρ = 1.0 on the boundary at Δ = 600, Δ_max = 1000: capped", (600.0, 1.0, True),
-         {"max_radius": 1000.0}, 1000.0, cap),
+        (
+            "ρ = ¾ exactly, on the boundary: keep (grow only above ¾)",
+            (2.0, 0.75, True),
+            {},
+            2.0,
+            RADIUS,
+        ),
+        (
+            "ρ = 1.0 on the boundary at Δ = 600, Δ_max = 1000: capped",
+            (600.0, 1.0, True),
+            {"max_radius": 1000.0},
+            1000.0,
+            cap,
+        ),
         ("ρ = 0.8 on the boundary, Δ_max = 3", (2.0, 0.8, True), {"max_radius": 3.0}, 3.0, cap),
-        ("ρ = 0.9 on the boundary at Δ = 800, the default Δ_max = 1000", (800.0, 0.9, True),
-         {}, 1000.0, cap),
+        (
+            "ρ = 0.9 on the boundary at Δ = 800, the default Δ_max = 1000",
+            (800.0, 0.9, True),
+            {},
+            1000.0,
+            cap,
+        ),
     ]
     return [
         Case(name, args, expected, kwargs=kw, hint=hint, diagnose=_radius_slips(*args, **kw))
@@ -262,24 +381,66 @@ check_update_radius = printing(evaluate_update_radius)
 # --- Exercise 5.4: the BFGS update ----------------------------------------------------------
 
 
+def _bfgs(H, s, y, left, right, rho, last=True):
+    """(I − ρ·left) H (I − ρ·right) + ρ s sᵀ (last: with the ρ s sᵀ term)."""
+    eye = np.eye(len(s))
+    return (eye - rho * left) @ H @ (eye - rho * right) + (rho * np.outer(s, s) if last else 0)
+
+
+def _bfgs_slips(H, s, y):
+    """diagnose(got, expected) for one update: the usual slips, by value."""
+    sy, ys, rho = np.outer(s, y), np.outer(y, s), 1 / (y @ s)
+    slips = [
+        (
+            _bfgs(H, y, s, np.outer(y, s), np.outer(s, y), rho),
+            "s and y are swapped: s = x_new − x is the step, y = ∇f(x_new) − ∇f(x) the "
+            "change of gradient, and H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ.",
+        ),
+        (
+            _bfgs(H, s, y, ys, sy, rho),
+            "the outer products are the other way round: (I − ρ s yᵀ) on the left of H, "
+            "(I − ρ y sᵀ) on the right.",
+        ),
+        (_bfgs(H, s, y, sy, ys, 1 / (s @ s)), "ρ = 1/(yᵀs), not 1/(sᵀs)."),
+        (_bfgs(H, s, y, sy, ys, rho, last=False), "the term + ρ s sᵀ is missing."),
+        (
+            H - H @ np.outer(s, s) @ H / (s @ H @ s) + np.outer(y, y) / (y @ s),
+            "that is the update of the Hessian B, not of its inverse H: H ← (I − ρ s yᵀ) H "
+            "(I − ρ y sᵀ) + ρ s sᵀ.",
+        ),
+    ]
+
+    def diagnose(got, expected):
+        if got.shape != expected.shape:
+            return f"return the new H, an n×n matrix, {expected.shape}."
+        for value, text in slips:
+            if np.allclose(got, value, rtol=1e-9, atol=1e-12):
+                return text
+        return ""
+
+    return diagnose
+
+
 def evaluate_bfgs_update(fn):
     """Compare fn(H, s, y) with scipy.optimize.BFGS's inverse-Hessian updates."""
     ref = load_references("second_order")["bfgs_update"]
     hint = (
         "H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ with ρ = 1/(yᵀs): s = x_new − x is the "
-        "step, y = ∇f(x_new) − ∇f(x) the change of gradient; are s and y swapped, or "
-        "the outer products s yᵀ and y sᵀ in the wrong places?"
+        "step, y = ∇f(x_new) − ∇f(x) the change of gradient."
     )
-    cases = [
-        Case(
-            c["name"],
-            (np.array(c["H"]), np.array(c["s"]), np.array(c["y"])),
-            np.array(c["expected"]),
-            hint=hint,
-            rtol=1e-9,
+    cases = []
+    for c in ref["cases"]:
+        H, s, y = np.array(c["H"]), np.array(c["s"]), np.array(c["y"])
+        cases.append(
+            Case(
+                c["name"],
+                (H, s, y),
+                np.array(c["expected"]),
+                hint=hint,
+                rtol=1e-9,
+                diagnose=_bfgs_slips(H, s, y),
+            )
         )
-        for c in ref["cases"]
-    ]
     return evaluate_function(fn, cases, agree=f" agree. (reference: {ref['source']})")
 
 
@@ -298,6 +459,9 @@ class Factor(np.ndarray):
     product" (and "use np.linalg.solve"). Everything else works as on any array."""
 
     forbid_inv = False
+
+    def __array_finalize__(self, obj):  # copies and views keep the rule
+        self.forbid_inv = getattr(obj, "forbid_inv", False)
 
     def __array_function__(self, func, types, args, kwargs):
         if func is np.kron:
@@ -324,6 +488,11 @@ def _kron_solve(A, S, grad_W, damping=0.0):
 
 
 def _formed(report):
+    if "ValueError" in report.lines[0] and "mismatch" in report.lines[0]:
+        return (
+            "the shapes tell which factor goes where: S (out×out) multiplies ∇W (out×in) from "
+            "the left, A (in×in) from the right: S⁻¹ ∇W A⁻¹."
+        )
     if "KroneckerFormed" not in report.lines[0]:
         return ""
     if "inv" in report.lines[0]:
@@ -347,16 +516,23 @@ def _kfac_slips(grad_W, A, S):
     """diagnose(got, expected) for one case: the usual slips, by value."""
     inv_A, inv_S = np.linalg.inv(A), np.linalg.inv(S)
     slips = [
-        (grad_W @ inv_S if grad_W.shape[1] == len(S) else None,
-         "the factors are the other way round: S (out×out) acts from the left and A "
-         "(in×in) from the right, S⁻¹ ∇W A⁻¹."),
-        (inv_A @ grad_W @ inv_S if grad_W.shape[0] == len(A) and grad_W.shape[1] == len(S)
-         else None,
-         "the factors are the other way round: S (out×out) acts from the left and A "
-         "(in×in) from the right, S⁻¹ ∇W A⁻¹."),
-        (np.linalg.solve(np.kron(A, S), grad_W.ravel()).reshape(grad_W.shape),
-         "vec stacks the columns (order=\"F\"), not the rows: with columns, "
-         "(A ⊗ S) vec(X) = vec(S X Aᵀ)."),
+        (
+            grad_W @ inv_S if grad_W.shape[1] == len(S) else None,
+            "the factors are the other way round: S (out×out) acts from the left and A "
+            "(in×in) from the right, S⁻¹ ∇W A⁻¹.",
+        ),
+        (
+            inv_A @ grad_W @ inv_S
+            if grad_W.shape[0] == len(A) and grad_W.shape[1] == len(S)
+            else None,
+            "the factors are the other way round: S (out×out) acts from the left and A "
+            "(in×in) from the right, S⁻¹ ∇W A⁻¹.",
+        ),
+        (
+            np.linalg.solve(np.kron(A, S), grad_W.ravel()).reshape(grad_W.shape),
+            'vec stacks the columns (order="F"), not the rows: with columns, '
+            "(A ⊗ S) vec(X) = vec(S X Aᵀ).",
+        ),
         (S @ grad_W @ A.T, "the factors multiply ∇W, they must be inverted: S⁻¹ ∇W A⁻¹."),
         (S @ grad_W @ A, "the factors multiply ∇W, they must be inverted: S⁻¹ ∇W A⁻¹."),
         (inv_S @ grad_W, "A⁻¹ is missing, on the right: S⁻¹ ∇W A⁻¹."),

@@ -150,9 +150,9 @@ def _cg_slips(A, b, rtol, max_iter):
     n = len(b)
 
     def for_xs(got, expected):
-        if got.ndim == 2 and got.shape[1] == n and len(got) == len(expected) - 1:
-            if np.allclose(got, expected[1:], rtol=1e-7, atol=1e-9):
-                return "xs starts with x_0 = 0: return every iterate, x_0 first (k + 1 rows)."
+        one_short = got.ndim == 2 and got.shape[1] == n and len(got) == len(expected) - 1
+        if one_short and np.allclose(got, expected[1:], rtol=1e-7, atol=1e-9):
+            return "xs starts with x_0 = 0: return every iterate, x_0 first (k + 1 rows)."
         if got.ndim != 2 or got.shape[1:] != (n,):
             return f"xs is an array with one row per iterate, shape (k + 1, {n}), x_0 = 0 first."
         if max_iter is not None:
@@ -386,10 +386,20 @@ def update_damping_cases():
         ("ρ = 0.7, just below ¾: keep λ", (1.0, 0.7), {}, 1.0, DAMPING),
         ("ρ = ¼ exactly: keep λ (more damping only below ¼)", (1.0, 0.25), {}, 1.0, DAMPING),
         ("ρ = ¾ exactly: keep λ (less damping only above ¾)", (1.0, 0.75), {}, 1.0, DAMPING),
-        ("ρ = 0.8, drop = 0.5", (4.0, 0.8), {"drop": 0.5}, 2.0,
-         "use the arguments boost and drop. " + DAMPING),
-        ("ρ = 0.0, boost = 3", (1e-3, 0.0), {"boost": 3.0}, 3e-3,
-         "use the arguments boost and drop. " + DAMPING),
+        (
+            "ρ = 0.8, drop = 0.5",
+            (4.0, 0.8),
+            {"drop": 0.5},
+            2.0,
+            "use the arguments boost and drop. " + DAMPING,
+        ),
+        (
+            "ρ = 0.0, boost = 3",
+            (1e-3, 0.0),
+            {"boost": 3.0},
+            3e-3,
+            "use the arguments boost and drop. " + DAMPING,
+        ),
     ]
     return [
         Case(
@@ -419,12 +429,19 @@ def _damping_diagnosis(lam, rho, boost=1.5, drop=2 / 3):
             np.isclose(got, boost * lam) and rho > 0.75
         ):
             return "boost and drop are swapped: a poor model (small ρ) needs MORE damping."
-        if np.isclose(got, 1.5 * lam) or np.isclose(got, 2 / 3 * lam):
+        custom = (boost, drop) != (1.5, 2 / 3)
+        if custom and (np.isclose(got, 1.5 * lam) or np.isclose(got, 2 / 3 * lam)):
             return "use the arguments boost and drop, not the fixed 3/2 and 2/3."
         if np.isclose(got, lam) and not np.isclose(expected, lam):
-            if rho < 0.25:
-                return f"ρ = {rho:g} < ¼: more damping, λ ← boost·λ (is the threshold ¼?)."
-            return f"ρ = {rho:g} > ¾: less damping, λ ← drop·λ (is the threshold ¾?)."
+            change = (
+                f"ρ = {rho:g} < ¼ asks for more damping, λ ← boost·λ (is the threshold ¼?)"
+                if rho < 0.25
+                else f"ρ = {rho:g} > ¾ asks for less damping, λ ← drop·λ (is the threshold ¾?)"
+            )
+            return (
+                f"λ must change here: {change}. A damping that never adapts is plain "
+                "Gauss–Newton + λI."
+            )
         if np.isclose(got, boost * lam) and rho >= 0.25:
             return f"more damping only when ρ < ¼; here ρ = {rho:g} (is the threshold ¼?)."
         if np.isclose(got, drop * lam) and rho <= 0.75:

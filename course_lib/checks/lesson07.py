@@ -9,7 +9,7 @@ import numpy as np
 from ..contract import name_of
 from ..data import load_references
 from ..mlp import batch_norm_forward, numerical_gradient
-from .engine import Case, evaluate_function, printing
+from .engine import Case, Described, evaluate_function, printing
 
 # --- Exercise 7.1: Xavier and He initialisation ---------------------------------------------
 
@@ -122,11 +122,12 @@ def _clip_hint(got, expected, grads, max_norm):
             "min(1, max_norm / (total + 1e-6)).",
         ),
     ]
+    said = []  # every slip with these values: one case may not tell them apart
     for values, text in slips:
         values = np.concatenate(values)
         if got.shape == values.shape and np.allclose(got, values, rtol=1e-9, atol=1e-15):
-            return text
-    return ""
+            said.append(text)
+    return " Or: ".join(said)
 
 
 def _total_hint(got, expected, grads=(), max_norm=1.0):
@@ -149,20 +150,9 @@ def _total_hint(got, expected, grads=(), max_norm=1.0):
     return "total = √(Σ‖g_i‖²): the norm of all the arrays' entries together, before clipping."
 
 
-class Structure:
-    """What a clipping function returned instead of a list of arrays shaped like grads:
-    reports print its description."""
-
-    def __init__(self, description):
-        self.description = description
-
-    def __repr__(self):
-        return self.description
-
-
 def _flattened(fn):
     """fn(grads, max_norm), its clipped arrays flattened into one vector when they are a list
-    of arrays shaped like grads; else a Structure that says what they are."""
+    of arrays shaped like grads; else a Described that says what they are."""
 
     def clip_grad_norm(grads, max_norm):
         shapes = [g.shape for g in grads]
@@ -170,17 +160,18 @@ def _flattened(fn):
         if not (isinstance(result, tuple) and len(result) == 2):
             return result
         clipped, total = result
+        hint = (
+            f"clipped is a list with one array per gradient array, shaped like it ({shapes}): "
+            "[g * factor for g in grads]."
+        )
         if isinstance(clipped, np.ndarray):
-            what = (
-                f"one array of shape {clipped.shape}, not a list of {len(shapes)} arrays "
-                f"shaped {shapes} like grads"
-            )
-            return Structure(what), total
+            what = f"one array of shape {clipped.shape}, not a list of {len(shapes)} arrays"
+            return Described(what, hint), total
         if not isinstance(clipped, (list, tuple)):
-            return Structure(f"a {type(clipped).__name__}, not a list of arrays"), total
+            return Described(f"a {type(clipped).__name__}, not a list of arrays", hint), total
         got = [np.shape(c) for c in clipped]
         if got != shapes:
-            return Structure(f"arrays of shapes {got}; expected the shapes of grads, {shapes}"), total
+            return Described(f"a list of arrays of shapes {got}", hint), total
         return np.concatenate([np.ravel(c) for c in clipped]).astype(float), total
 
     return clip_grad_norm
@@ -266,7 +257,11 @@ def _bn_hint(got, expected, dout, out, inv_std):
         ),
         (
             inv_std
-            * (dout - dout.mean(axis=1, keepdims=True) - out * (dout * out).mean(axis=1, keepdims=True)),
+            * (
+                dout
+                - dout.mean(axis=1, keepdims=True)
+                - out * (dout * out).mean(axis=1, keepdims=True)
+            ),
             "the means are over the batch, axis 0 (one per feature), not over the features "
             "(axis 1).",
         ),

@@ -320,7 +320,9 @@ EPS_IN_COURSE = (
     "(Exercise 3.4)."
 )
 EPS_TORCH = "that is the course's √(s + ε): PyTorch puts ε outside the root, η g / (√s + ε)."
-S_AVERAGED = "s is the sum of all g² so far, s ← s + g², not their average (that is RMSprop's idea)."
+S_AVERAGED = (
+    "s is the sum of all g² so far, s ← s + g², not their average (that is RMSprop's idea)."
+)
 RMS = {  # RMSprop's slips, in the course's form (ε inside) or PyTorch's (ε outside)
     "ε": "ε is missing: it keeps the division finite where s = 0.",
     "sum": "that is Adagrad's sum: RMSprop's s is a moving average, s ← ρs + (1 − ρ)g².",
@@ -547,8 +549,7 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
         (
             _nadam(next_power=0),
             None,
-            "the momentum term uses the next step's correction: β1 m/(1 − β1^(t+1)), not "
-            "1 − β1^t.",
+            "the momentum term uses the next step's correction: β1 m/(1 − β1^(t+1)), not 1 − β1^t.",
         ),
         (
             _nadam(current_power=1),
@@ -650,8 +651,7 @@ def _fixed(name, value):
     def text(hp):
         symbol = SYMBOLS.get(name, name)
         return (
-            f"{symbol} = {hp[name]:g} in this case: use the argument {name}, not a fixed "
-            f"{value:g}."
+            f"{symbol} = {hp[name]:g} in this case: use the argument {name}, not a fixed {value:g}."
         )
 
     return change, text
@@ -719,7 +719,13 @@ def _alike(a, b):
 def identify(rule):
     """For evaluate_trajectories: the slip of rule whose runs are the student's, on every
     case (one case alone cannot tell some slips apart: η = 1 − γ = 0.1, say)."""
-    slips = SLIPS.get(rule, []) + _generic_slips(rule)
+    return recognise(SLIPS.get(rule, []) + _generic_slips(rule))
+
+
+def recognise(slips):
+    """An identify for evaluate_trajectories from a list of slips: (step that makes the slip,
+    change of hyperparameters or None, what to say, or a function of the case's
+    hyperparameters that says it)."""
 
     def known(fn, runs, i, k, x_new):
         """runs: (x0, steps, grad, kwargs) of every case; the student's x_k of case i
