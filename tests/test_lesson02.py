@@ -439,6 +439,21 @@ def test_tunings_reach_their_predicted_rates_and_are_optimal(eigs):
     )
 
 
+def test_the_tuning_check_expects_polyaks_optimum():
+    # the check's (η, γ), typed from their closed forms, put both ends of the spectrum on the
+    # floor ρ = √γ of the iteration matrices, and any nearby (η, γ) does worse
+    for case in checks.lesson02.heavy_ball_tuning_cases():
+        lo, hi = case.args
+        lr, gamma = case.expected
+        eigs = np.array([lo, hi])
+        assert worst_radius("momentum", lr, gamma, eigs) == pytest.approx(np.sqrt(gamma), abs=1e-6)
+        assert (lr, gamma) == pytest.approx(rates.heavy_ball_tuning(lo, hi), rel=1e-14)
+        if gamma > 0:
+            for df, dg in [(0.97, 1), (1.03, 1), (1, 0.97), (1, 1.03)]:
+                nearby = worst_radius("momentum", lr * df, gamma * dg, eigs)
+                assert nearby > np.sqrt(gamma) + 1e-4, case.name
+
+
 def test_theory_rates_order_and_limits():
     k = np.array([1.0, 2.0, 20.0, 1e4])
     assert np.allclose(rates.gd_rate(k)[0], 0) and np.allclose(rates.heavy_ball_rate(k)[0], 0)

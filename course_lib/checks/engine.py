@@ -1,6 +1,7 @@
-"""The engine behind every check: a Report, a Case, the evaluators that call a student's
-function and compare what it returns, and ``printing``, which makes a ``check_*`` out of an
-``evaluate_*``."""
+"""The engine behind every check: a Report, a Case, a Budget that stops a student's loop
+that never ends, the evaluators that call a student's function and compare what it returns
+(and that it left its arguments as they were), and ``printing``, which makes a ``check_*``
+out of an ``evaluate_*``."""
 
 import functools
 import inspect
