@@ -101,6 +101,11 @@ def wrong_momentum():
         x -= v
         return x
 
+    def two_coordinates(x, grad, state, lr=0.01, gamma=0.9):
+        g, v = grad(x), state.get("v", np.zeros_like(x))
+        v = state["v"] = np.array([gamma * v[i] + lr * g[i] for i in (0, 1)])
+        return np.array([x[0] - v[0], x[1] - v[1]])
+
     global_v = _global_velocity_steps()[0]
     return {
         "sign error": (sign_error, "wrong sign"),
@@ -113,6 +118,7 @@ def wrong_momentum():
         "old v applied": (stale_v, "x moves by the old velocity"),
         "global velocity": (global_v, "keeps something between calls outside `state`"),
         "x changed in place": (x_in_place, "leave x as it is"),
+        "x[0], x[1] only": (two_coordinates, "x has shape (3, 2) in this case"),
     }
 
 

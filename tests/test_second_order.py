@@ -583,6 +583,10 @@ def radius_fixed_cap(radius, rho, on_boundary, max_radius=1000.0):
     return so.update_radius(radius, rho, on_boundary)
 
 
+def radius_other_default(radius, rho, on_boundary, max_radius=100.0):
+    return so.update_radius(radius, rho, on_boundary, max_radius)
+
+
 RADIUS_WRONG = {
     "thresholds swapped": (
         radius_variant(shrink_below=0.75, grow_above=0.25),
@@ -596,6 +600,7 @@ RADIUS_WRONG = {
     "halves": (radius_variant(factor=0.5), "not ½Δ"),
     "comparisons swapped": (radius_swapped_comparisons, "Δ grows only when ρ > ¾"),
     "max_radius fixed at 1000": (radius_fixed_cap, "use the argument max_radius (3 here)"),
+    "max_radius defaults to 100": (radius_other_default, "keep the signature's default"),
 }
 for _fn, _ in RADIUS_WRONG.values():
     _fn.__name__ = "update_radius"

@@ -293,63 +293,66 @@ def _rayleigh(A, v):
 
 def _sharpness_slips(A, v0, iters):
     """diagnose(got, expected) for one case: the answers of the usual slips, by value."""
-    v = _iterate(A, v0, iters)
-    with np.errstate(all="ignore"):
-        w = np.linalg.matrix_power(A, iters) @ v0
-    slips = [
-        (
-            float(v0 @ A @ v0),
-            "normalise v0 first: with iters = 0 the answer is vᵀHv for v = v0/‖v0‖.",
-        )
-    ]
-    if iters:
-        slips.append(
+
+    def slips():  # worked out only for a wrong answer
+        v = _iterate(A, v0, iters)
+        with np.errstate(all="ignore"):
+            w = np.linalg.matrix_power(A, iters) @ v0
+        values = [
             (
-                float(w @ A @ w) if np.all(np.isfinite(w)) else np.inf,
-                "v is never normalised: start from v0/‖v0‖ and normalise v at every "
-                "iteration (or divide vᵀHv by vᵀv): vᵀHv of a long v is not λ.",
+                float(v0 @ A @ v0),
+                "normalise v0 first: with iters = 0 the answer is vᵀHv for v = v0/‖v0‖.",
+            )
+        ]
+        if iters:
+            values.append(
+                (
+                    float(w @ A @ w) if np.all(np.isfinite(w)) else np.inf,
+                    "v is never normalised: start from v0/‖v0‖ and normalise v at every "
+                    "iteration (or divide vᵀHv by vᵀv): vᵀHv of a long v is not λ.",
+                )
+            )
+            v_before = _iterate(A, v0, iters - 1)
+            values += [
+                (
+                    float(np.linalg.norm(A @ v_before)),
+                    "that is ‖Hv‖ (v_newᵀ H v_old, with v_new = Hv_old/‖Hv_old‖): it tends to "
+                    "|λ_max| too, but slower; return the Rayleigh quotient vᵀHv of the final v.",
+                ),
+                (
+                    float(np.linalg.norm(A @ v)),
+                    "that is ‖Hv‖: return the Rayleigh quotient vᵀHv of the final unit v.",
+                ),
+                (
+                    float((A @ v_before) @ A @ (A @ v_before)),
+                    "that is wᵀHw for the unnormalised w = Hv: normalise w first, or divide "
+                    "wᵀHw by wᵀw.",
+                ),
+                (
+                    _rayleigh(A, v_before),
+                    "one iteration too few: apply v ← Hv/‖Hv‖ exactly `iters` times, then return vᵀHv.",
+                ),
+            ]
+        values.append(
+            (
+                _rayleigh(A, _iterate(A, v0, iters + 1)),
+                "one iteration too many: apply v ← Hv/‖Hv‖ exactly `iters` times, then return vᵀHv.",
             )
         )
-        v_before = _iterate(A, v0, iters - 1)
-        slips += [
+        values += [
             (
-                float(np.linalg.norm(A @ v_before)),
-                "that is ‖Hv‖ (v_newᵀ H v_old, with v_new = Hv_old/‖Hv_old‖): it tends to "
-                "|λ_max| too, but slower; return the Rayleigh quotient vᵀHv of the final v.",
-            ),
-            (
-                float(np.linalg.norm(A @ v)),
-                "that is ‖Hv‖: return the Rayleigh quotient vᵀHv of the final unit v.",
-            ),
-            (
-                float((A @ v_before) @ A @ (A @ v_before)),
-                "that is wᵀHw for the unnormalised w = Hv: normalise w first, or divide "
-                "wᵀHw by wᵀw.",
-            ),
-            (
-                _rayleigh(A, v_before),
-                "one iteration too few: apply v ← Hv/‖Hv‖ exactly `iters` times, then return vᵀHv.",
-            ),
+                _rayleigh(A, _iterate(A, v0, fixed)),
+                f"iters = {iters} in this case: iterate `iters` times, not a fixed {fixed}.",
+            )
+            for fixed in (5, 10, 20, 50, 100, 1000)
+            if fixed != iters
         ]
-    slips.append(
-        (
-            _rayleigh(A, _iterate(A, v0, iters + 1)),
-            "one iteration too many: apply v ← Hv/‖Hv‖ exactly `iters` times, then return vᵀHv.",
-        )
-    )
-    slips += [
-        (
-            _rayleigh(A, _iterate(A, v0, fixed)),
-            f"iters = {iters} in this case: iterate `iters` times, not a fixed {fixed}.",
-        )
-        for fixed in (5, 10, 20, 50, 100, 1000)
-        if fixed != iters
-    ]
+        return values
 
     def diagnose(got, expected):
         if got.size != 1:
             return f"return one number, λ = vᵀHv (got an array of shape {got.shape}: the vector?)."
-        for value, text in slips:
+        for value, text in slips():
             if np.isclose(float(got.ravel()[0]), value, rtol=1e-9, atol=1e-12):
                 return text
         return ""

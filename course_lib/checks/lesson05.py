@@ -296,6 +296,11 @@ def _radius_slips(radius, rho, on_boundary, max_radius=1000.0):
                     f"use the argument max_radius ({max_radius:g} here), not a fixed 1000.",
                 ),
                 (
+                    expected == max_radius == 1000.0 and got < 2 * radius and got != radius,
+                    "min(2Δ, Δ_max) with the default Δ_max: keep the signature's default, "
+                    "max_radius=1000.0.",
+                ),
+                (
                     np.isclose(got, grown) and not on_boundary and rho > 0.75,
                     "grow only when the step reached the boundary (on_boundary, ‖p‖ = Δ): "
                     "inside the region the radius did not limit the step.",
