@@ -434,9 +434,9 @@ def _damping_diagnosis(lam, rho, boost=1.5, drop=2 / 3):
             return "use the arguments boost and drop, not the fixed 3/2 and 2/3."
         if np.isclose(got, lam) and not np.isclose(expected, lam):
             change = (
-                f"ρ = {rho:g} < ¼ asks for more damping, λ ← boost·λ (is the threshold ¼?)"
+                f"ρ = {rho:g} < ¼ asks for more damping: return boost·lam (is the threshold ¼?)"
                 if rho < 0.25
-                else f"ρ = {rho:g} > ¾ asks for less damping, λ ← drop·λ (is the threshold ¾?)"
+                else f"ρ = {rho:g} > ¾ asks for less damping: return drop·lam (is the threshold ¾?)"
             )
             return (
                 f"λ must change here: {change}. A damping that never adapts is plain "
