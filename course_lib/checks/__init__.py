@@ -7,7 +7,7 @@ for ✔ (``assert check_x(fn)`` grades an exercise; a notebook shows the report 
 under check gets a Budget of calls: one that never stops fails with one line, never hangs.
 A function that changes its arguments in place fails. ``engine`` holds Report, Case, Budget
 and the evaluators; ``steps`` the step rules' check and their usual slips (lessons 01–04);
-``lesson01`` … ``lesson07`` (and ``lesson05b``, ``lesson06b``) each lesson's other
+``lesson01`` … ``lesson07`` (and ``lesson05b``, ``lesson05c``, ``lesson06b``) each lesson's other
 exercises, their cases and hints.
 """
 
@@ -51,17 +51,20 @@ from .lesson03 import (
 )
 from .lesson04 import check_adamw_rest_point, evaluate_adamw_rest_point
 from .lesson05 import (
+    bfgs_mystery_run,
     check_backtracking,
+    check_bfgs_diagnosis,
     check_bfgs_update,
-    check_kfac_exact_damping,
-    check_kfac_precondition,
     check_newton,
+    check_newton_contraction,
+    check_saddle_predictions,
     check_update_radius,
     evaluate_backtracking,
+    evaluate_bfgs_diagnosis,
     evaluate_bfgs_update,
-    evaluate_kfac_exact_damping,
-    evaluate_kfac_precondition,
     evaluate_newton,
+    evaluate_newton_contraction,
+    evaluate_saddle_predictions,
     evaluate_update_radius,
 )
 from .lesson05b import (
@@ -73,6 +76,12 @@ from .lesson05b import (
     evaluate_fd_hvp,
     evaluate_gauss_newton_vp,
     evaluate_update_damping,
+)
+from .lesson05c import (
+    check_kfac_exact_damping,
+    check_kfac_precondition,
+    evaluate_kfac_exact_damping,
+    evaluate_kfac_precondition,
 )
 from .lesson06 import (
     check_dense_tanh_backward,
@@ -100,10 +109,12 @@ __all__ = [
     "Described",
     "LoopNeverEnds",
     "Report",
+    "bfgs_mystery_run",
     "call_student",
     "check_adamw_rest_point",
     "check_backtracking",
     "check_batch_norm_backward",
+    "check_bfgs_diagnosis",
     "check_bfgs_update",
     "check_clip_grad_norm",
     "check_conjugate_gradient",
@@ -122,6 +133,8 @@ __all__ = [
     "check_minibatch_grad",
     "check_minibatch_sampler",
     "check_newton",
+    "check_newton_contraction",
+    "check_saddle_predictions",
     "check_schedule",
     "check_sharpness",
     "check_softmax_cross_entropy",
@@ -133,6 +146,7 @@ __all__ = [
     "evaluate_adamw_rest_point",
     "evaluate_backtracking",
     "evaluate_batch_norm_backward",
+    "evaluate_bfgs_diagnosis",
     "evaluate_bfgs_update",
     "evaluate_clip_grad_norm",
     "evaluate_conjugate_gradient",
@@ -151,6 +165,8 @@ __all__ = [
     "evaluate_minibatch_grad",
     "evaluate_minibatch_sampler",
     "evaluate_newton",
+    "evaluate_newton_contraction",
+    "evaluate_saddle_predictions",
     "evaluate_schedule",
     "evaluate_sharpness",
     "evaluate_softmax_cross_entropy",
