@@ -432,6 +432,37 @@ def kfac_precondition(grad_W, K_a, K_delta):
     return np.linalg.solve(K_a, np.linalg.solve(K_delta, grad_W).T).T
 
 
+def natural_gradient(x, grad, state, hess, lr=1.0, damping=1e-3):
+    """Natural-gradient step W ← W − η (F + νI)⁻¹ vec(∇W), vec stacking columns.
+
+    hess: the curvature the runners pass (a ``SoftmaxLayer``'s is its Fisher F);
+    damping: ν. State: none (F is computed afresh at each step).
+    """
+    F = hess(x)
+    step = np.linalg.solve(F + damping * np.eye(len(F)), vec(grad(x)))
+    return x - lr * unvec(step, np.shape(x))
+
+
+def kfac(x, grad, state, factors, lr=1.0, damping=1e-3, decay=0.0, precondition=kfac_precondition):
+    """K-FAC step W ← W − η ((K_a + √ν I) ⊗ (K_δ + √ν I))⁻¹ vec(∇W), the damping ν split
+    between the factors.
+
+    factors(W) → (K_a, K_δ) at W (a ``SoftmaxLayer``'s ``kfac_factors``); decay: running
+    averages decay·old + (1 − decay)·new of the factors, kept in state["K_a"],
+    state["K_delta"] (real K-FAC uses about 0.95; 0 recomputes them at every step);
+    precondition(∇W, K_a, K_δ): the solve, ``kfac_precondition`` or a student's.
+    """
+    K_a, K_delta = factors(x)
+    if "K_a" in state:
+        K_a = decay * state["K_a"] + (1 - decay) * K_a
+        K_delta = decay * state["K_delta"] + (1 - decay) * K_delta
+    state["K_a"], state["K_delta"] = K_a, K_delta
+    root = np.sqrt(damping)
+    return x - lr * precondition(
+        grad(x), K_a + root * np.eye(len(K_a)), K_delta + root * np.eye(len(K_delta))
+    )
+
+
 def softmax_layer(W, a, labels):
     """A linear layer z = W a with softmax cross-entropy, averaged over the n examples.
 

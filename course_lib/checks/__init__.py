@@ -80,8 +80,10 @@ from .lesson05b import (
 from .lesson05c import (
     check_kfac_exact_damping,
     check_kfac_precondition,
+    check_rescaling_predictions,
     evaluate_kfac_exact_damping,
     evaluate_kfac_precondition,
+    evaluate_rescaling_predictions,
 )
 from .lesson06 import (
     check_dense_tanh_backward,
@@ -134,6 +136,7 @@ __all__ = [
     "check_minibatch_sampler",
     "check_newton",
     "check_newton_contraction",
+    "check_rescaling_predictions",
     "check_saddle_predictions",
     "check_schedule",
     "check_sharpness",
@@ -166,6 +169,7 @@ __all__ = [
     "evaluate_minibatch_sampler",
     "evaluate_newton",
     "evaluate_newton_contraction",
+    "evaluate_rescaling_predictions",
     "evaluate_saddle_predictions",
     "evaluate_schedule",
     "evaluate_sharpness",

@@ -1,11 +1,13 @@
-"""Lesson 05c (curvature for networks): K-FAC's preconditioner and K-FAC with exact damping.
+"""Lesson 05c (curvature for networks): K-FAC's preconditioner, the effect of measuring an
+input in other units (predicted), and K-FAC with exact damping.
 The factors are K_a = E[a aᵀ] (the layer's inputs) and K_δ = E[δ δᵀ] (its output gradients);
 the functions take them as K_a and K_delta, and the damping ν as damping."""
 
 import numpy as np
 
+from ..contract import ExerciseNotDone
 from ..second_order import kfac_precondition
-from .engine import Case, evaluate_function, printing
+from .engine import Case, Report, evaluate_function, printing
 
 # --- Exercise 5c.1: K-FAC --------------------------------------------------------------------
 
@@ -147,7 +149,7 @@ def evaluate_kfac_precondition(fn):
 
 check_kfac_precondition = printing(evaluate_kfac_precondition)
 
-# --- Exercise 5c.2: K-FAC with exact damping -------------------------------------------------
+# --- Exercise 5c.3: K-FAC with exact damping -------------------------------------------------
 
 
 def _exact_damping_slips(grad_W, A, S, damping):
@@ -243,3 +245,99 @@ def evaluate_kfac_exact_damping(fn):
 
 
 check_kfac_exact_damping = printing(evaluate_kfac_exact_damping)
+
+
+# --- Exercise 5c.2 (predict): the same data in other units -----------------------------------
+
+RESCALING_METHODS = ("GD", "K-FAC", "natural gradient")
+EFFECTS = ("worse", "unchanged", "better")
+RESCALING_WHY = {
+    "GD": "the gradient along the rescaled column grew tenfold and the curvature a "
+    "hundredfold, so GD's largest safe η shrank, and every other direction now crawls",
+    "K-FAC": "K_a = E[a aᵀ] grows by the same factors as the curvature, and K_a⁻¹ undoes the "
+    "rescaling: the same steps in predictions, up to the damping",
+    "natural gradient": "it measures a step by how much it changes the predictions, and "
+    "the rescaling changed no prediction: the same run, up to the damping",
+}
+
+
+def rescaling_effect(before, after, tol=0.02):
+    """'worse', 'unchanged' or 'better': after against before, each a loss (lower is better),
+    unchanged within the relative tolerance tol."""
+    if after > before * (1 + tol):
+        return "worse"
+    if after < before * (1 - tol):
+        return "better"
+    return "unchanged"
+
+
+def _best_loss(tuned):
+    """The best mean score of a ``tune`` result (or a number as it is)."""
+    return float(getattr(tuned, "best_mean", tuned))
+
+
+def evaluate_rescaling_predictions(predictions, before, after):
+    """Compare {method: "worse" | "unchanged" | "better"} with the measured effect of
+    rescaling one input: before, after are {method: tune result (or loss)}, each method's
+    loss after its tuned run on the standardised and on the rescaled inputs."""
+    name = "predictions"
+    if not isinstance(predictions, dict):
+        return Report(
+            name,
+            False,
+            [f"✘ {name}: expected a dict {{method: effect}}, got {type(predictions).__name__}."],
+        )
+    if all(predictions.get(m) in (None, "?", ...) for m in RESCALING_METHODS):
+        raise ExerciseNotDone(
+            "Exercise 5c.2: the same data in other units — not finished yet: fill in each '?' "
+            "in predictions above, run its cell, then run this cell again."
+        )
+    measured = {}
+    for i, method in enumerate(RESCALING_METHODS, 1):
+        title = f"{i}/{len(RESCALING_METHODS)} ({method})"
+        b, a = _best_loss(before[method]), _best_loss(after[method])
+        measured[method] = (b, a, rescaling_effect(b, a))
+        got = predictions.get(method)
+        if got in (None, "?", ...):
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {title}: no prediction yet.",
+                    f"  hint: write one of {', '.join(map(repr, EFFECTS))} for {method}.",
+                ],
+            )
+        word = str(got).strip().lower()
+        if word not in EFFECTS:
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {title}: {got!r} is not one of "
+                    f"{', '.join(map(repr, EFFECTS))}.",
+                    "  hint: compare the loss after 30 steps at the tuned η, before and after "
+                    "the rescaling.",
+                ],
+            )
+        if word != measured[method][2]:
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {title}",
+                    f"  expected {measured[method][2]!r} (measured: loss {b:.4f} → {a:.4f}, "
+                    "each at its tuned η; 'unchanged' within 2 %)",
+                    f"  got      {word!r}",
+                    f"  hint: {RESCALING_WHY[method]}.",
+                ],
+            )
+    lines = [f"✔ {name}: 3 methods, each as measured (loss after its tuned run, before → after):"]
+    lines += [
+        f"  · {m}: {measured[m][2]} ({measured[m][0]:.3f} → {measured[m][1]:.3f}): "
+        f"{RESCALING_WHY[m]}."
+        for m in RESCALING_METHODS
+    ]
+    return Report(name, True, lines)
+
+
+check_rescaling_predictions = printing(evaluate_rescaling_predictions)
