@@ -339,7 +339,6 @@ COURSE_LIB_NOT_YET = {
     "course_lib/mlp.py",
     "course_lib/optimizers.py",
     "course_lib/schedules.py",
-    "course_lib/second_order.py",
 }
 
 
