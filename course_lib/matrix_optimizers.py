@@ -25,6 +25,7 @@ import numpy as np
 from .contract import InputError
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # Jordan et al.'s quintic, as torch.optim.Muon
+MACHINE_EPS = float(np.finfo(float).eps)  # Adafactor's ε: torch's default for float64
 
 
 # --- the layout: tensors in, tensors out ----------------------------------------------------
@@ -206,7 +207,15 @@ def _precondition(g, factors, ndim):
 
 
 def shampoo(
-    x, grad, state, lr=1e-3, gamma=0.0, weight_decay=0.0, update_every=1, eps=1e-6, param_shapes=None
+    x,
+    grad,
+    state,
+    lr=1e-3,
+    gamma=0.0,
+    weight_decay=0.0,
+    update_every=1,
+    eps=1e-6,
+    param_shapes=None,
 ):
     """Shampoo (Gupta et al. 2018): x ← x − η S_row^(−1/4) g S_col^(−1/4) for each matrix g.
 
@@ -347,7 +356,7 @@ def adafactor(
     state,
     lr=1e-2,
     beta2_decay=-0.8,
-    eps=float(np.finfo(float).eps),
+    eps=MACHINE_EPS,
     eps2=1e-3,
     clip_threshold=1.0,
     weight_decay=0.0,

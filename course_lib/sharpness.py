@@ -46,5 +46,6 @@ def sam(x, grad, state, lr=1e-3, radius=0.05, base=adamw, param_shapes=None, **h
     g_sam = grad(x + radius * g / (norm + 1e-12))
     takes = "param_shapes" in inspect.signature(base).parameters
     extras = {"param_shapes": param_shapes} if param_shapes is not None and takes else {}
-    return base(x, lambda _: g_sam, state.setdefault("base", {}), lr=lr, **extras, **hyperparameters)
-
+    return base(
+        x, lambda _: g_sam, state.setdefault("base", {}), lr=lr, **extras, **hyperparameters
+    )

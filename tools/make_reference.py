@@ -5,8 +5,8 @@
 
 Writes course_lib/data/references_<section>.json, each with the versions of the
 libraries that made it. Maintainer-only: needs the pinned torch (CPU build),
-adabelief-pytorch, scipy, lion-pytorch, pytorch-optimizer and schedulefree of the ``maintainer`` extra (``pip install -e
-".[maintainer]"``). Nothing in these files is typed in by hand;
+adabelief-pytorch, scipy, lion-pytorch, pytorch-optimizer and schedulefree of the
+``maintainer`` extra (``pip install -e ".[maintainer]"``). Nothing in these files is typed in by hand;
 tests/test_references.py regenerates them and compares, within the tolerances
 written down once in ``TOLERANCES`` below.
 
@@ -1815,9 +1815,7 @@ def make_after_adam():
             )
         ],
         [
-            after_adam_case(
-                "a 3×4 matrix, η = 0.1", quadratic_spec((3, 4), 7), 6, "", lr=0.1
-            ),
+            after_adam_case("a 3×4 matrix, η = 0.1", quadratic_spec((3, 4), 7), 6, "", lr=0.1),
             after_adam_case(
                 "network 5-4-3, η = 0.05, λ = 0.2, d = 1.5, β̂2 = 1 − t^−0.5",
                 net,
@@ -1911,9 +1909,7 @@ def make_after_adam():
     )
 
     # SAM around AdamW, as pytorch-optimizer's SAM, ‖g‖ in float64 (its code without .float()).
-    norm64 = patched(
-        po_sam.get_global_gradient_norm, ".float().square_()", ".square_()"
-    )
+    norm64 = patched(po_sam.get_global_gradient_norm, ".float().square_()", ".square_()")
 
     def make_sam(p, lr, radius=0.05, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
         return [
