@@ -1575,6 +1575,16 @@ def make_after_adam():
                 beta2=0.9,
             ),
             case(
+                "η = 0.3, β1 = 0.9, β2 = 0.3: m forgets fast",
+                QUAD23,
+                X_QUAD23,
+                12,
+                "c = β1 m + (1 − β1) g with the m of the previous step; then m ← β2 m + (1 − β2) g.",
+                lr=0.3,
+                beta1=0.9,
+                beta2=0.3,
+            ),
+            case(
                 "weight decay λ = 0.5, η = 0.1",
                 QUAD32,
                 X_QUAD32,
@@ -1934,6 +1944,15 @@ def make_after_adam():
             "pytorch_optimizer.SAM(base_optimizer=torch.optim.AdamW, rho=τ), ‖g‖ in float64",
             make_sam,
             [
+                case(
+                    "Rosenbrock, AdamW's η = 0.02, τ = 0.05",
+                    ROSEN,
+                    X_ROSEN,
+                    8,
+                    "g at x, then the gradient at x + τ g/‖g‖ replaces g in AdamW's step from x.",
+                    lr=0.02,
+                    radius=0.05,
+                ),
                 case(
                     "course quadratic, AdamW's η = 0.1, τ = 0.5",
                     QUAD2,
