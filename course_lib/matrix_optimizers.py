@@ -121,8 +121,9 @@ def newton_schulz(g, steps=5, eps=1e-7):
 def muon_scale(shape, adjust_lr="match_rms_adamw"):
     """Muon's factor on η for a matrix (fan_in, fan_out), as torch.optim.Muon's ``_adjust_lr``.
 
-    "original" (Jordan): √max(1, fan_out/fan_in); "match_rms_adamw" (Moonshot): 0.2·√max(m, n),
-    so that the update's RMS matches AdamW's and AdamW's η and λ can be reused.
+    "original" (Jordan): √max(1, fan_out/fan_in); "match_rms_adamw" (Moonshot):
+    0.2·√max(fan_in, fan_out), so that the update's RMS matches AdamW's and AdamW's η and ω
+    can be reused.
     torch computes √max(1, A/B) on its (A, B) = (fan_out, fan_in) weight: the same number.
     """
     fan_in, fan_out = shape[-2:]
@@ -152,13 +153,13 @@ def muon(
     """Muon (Jordan et al. 2024): momentum on each weight matrix, orthogonalised; AdamW elsewhere.
 
     Per matrix: m ← γ m + (1 − γ) g; u = (1 − γ) g + γ m (Nesterov) or m; O = newton_schulz(u);
-    x ← x (1 − ηλ) − η·s·O, with s = muon_scale(shape, adjust_lr). Every other tensor (a bias)
-    takes AdamW's step with the same η and λ (β1, β2, ε). State: t, m per tensor, v per vector.
+    x ← x (1 − ηω) − η·muon_scale(shape, adjust_lr)·O. Every other tensor (a bias) takes
+    AdamW's step with the same η and ω (β1, β2, ε). State: t, m per tensor, s per vector.
 
-    Matrices: torch.optim.Muon(lr=η, momentum=γ, nesterov, weight_decay=λ, adjust_lr_fn=
+    Matrices: torch.optim.Muon(lr=η, momentum=γ, nesterov, weight_decay=ω, adjust_lr_fn=
     adjust_lr, ns_steps, eps=ns_eps) on the transposed weight (nn.Linear's layout), with its
     Newton–Schulz run in float64 instead of bfloat16; the rest: torch.optim.AdamW(lr=η,
-    betas=(β1, β2), eps, weight_decay=λ). torch's own default is adjust_lr_fn="original";
+    betas=(β1, β2), eps, weight_decay=ω). torch's own default is adjust_lr_fn="original";
     the course's, "match_rms_adamw", lets one η serve both parts.
     """
     t = state["t"] = state.get("t", 0) + 1
@@ -166,7 +167,7 @@ def muon(
     grads = tensors(grad(x), param_shapes)
     if "m" not in state:
         state["m"] = [np.zeros_like(g) for g in grads]
-        state["v"] = [None if len(s) == 2 else np.zeros_like(g) for g, s in zip(grads, shapes)]
+        state["s"] = [None if len(s) == 2 else np.zeros_like(g) for g, s in zip(grads, shapes)]
     steps = []
     for i, (g, shape) in enumerate(zip(grads, shapes)):
         m = state["m"][i]
@@ -176,9 +177,9 @@ def muon(
             steps.append(muon_scale(shape, adjust_lr) * newton_schulz(u, ns_steps, ns_eps))
         else:
             m = state["m"][i] = beta1 * m + (1 - beta1) * g
-            v = state["v"][i] = beta2 * state["v"][i] + (1 - beta2) * g * g
-            m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
-            steps.append(m_hat / (np.sqrt(v_hat) + eps))
+            s = state["s"][i] = beta2 * state["s"][i] + (1 - beta2) * g * g
+            m_hat, s_hat = m / (1 - beta1**t), s / (1 - beta2**t)
+            steps.append(m_hat / (np.sqrt(s_hat) + eps))
     return x * (1 - lr * weight_decay) - lr * flatten(steps, x, param_shapes)
 
 
@@ -223,8 +224,8 @@ def shampoo(
     S^(−1/2) g. The roots S^(−1/(2·order)) are recomputed at steps k, 2k, … (update_every=k)
     and kept in between; before step k they are 0, so nothing moves in the first k − 1 steps.
     gamma: γ mixes g with the last preconditioned step u: g ← (1 − γ) g + γ u (u starts as the
-    first gradient). weight_decay: an L2 term, g ← g + λx. State: t; per tensor, S and its
-    root per axis (and u if γ > 0). pytorch-optimizer's Shampoo(lr, momentum=γ, weight_decay,
+    first gradient). weight_decay: an L2 term, g ← g + ωx. State: t; per tensor, S and its
+    root per axis (and u if γ > 0). pytorch-optimizer's Shampoo(lr, momentum=γ, weight_decay=ω,
     preconditioning_compute_steps=k, matrix_eps=ε), which takes the roots by an SVD.
     """
     t = state["t"] = state.get("t", 0) + 1
@@ -266,14 +267,14 @@ def _qr(a):
     return np.array([_qr(one) for one in a.reshape((-1,) + a.shape[-2:])]).reshape(a.shape)
 
 
-def _refresh(S, Q, v, axis):
+def _refresh(S, Q, s, axis):
     """SOAP's update of one basis of a matrix: one power iteration S Q, its columns ordered by
-    the estimated eigenvalues (largest first; v's rows or columns follow), then a QR."""
+    the estimated eigenvalues (largest first; s's rows or columns follow), then a QR."""
     product = S @ Q
     order = np.argsort(-np.sum(Q * product, axis=-2), axis=-1, kind="stable")
     index = order[..., :, None] if axis == 0 else order[..., None, :]
-    v = np.take_along_axis(v, np.broadcast_to(index, v.shape), axis=v.ndim - 2 + axis)
-    return _qr(np.take_along_axis(product, order[..., None, :], axis=-1)), v
+    s = np.take_along_axis(s, np.broadcast_to(index, s.shape), axis=s.ndim - 2 + axis)
+    return _qr(np.take_along_axis(product, order[..., None, :], axis=-1)), s
 
 
 def soap(
@@ -291,14 +292,14 @@ def soap(
     """SOAP (Vyas et al. 2024): Adam in the eigenbasis of Shampoo's statistics, for each matrix.
 
     S_row ← β2 S_row + (1 − β2) g gᵀ, S_col likewise (averages), with eigenvectors Q_row, Q_col.
-    m ← β1 m + (1 − β1) g (kept in the usual basis); v ← β2 v + (1 − β2) ĝ², ĝ = Q_rowᵀ g Q_col;
-    x ← (x − η_t Q_row (m̃ / (√v + ε)) Q_colᵀ)(1 − ηλ), m̃ = Q_rowᵀ m Q_col,
+    m ← β1 m + (1 − β1) g (kept in the usual basis); s ← β2 s + (1 − β2) ĝ², ĝ = Q_rowᵀ g Q_col;
+    x ← (x − η_t Q_row (m̃ / (√s + ε)) Q_colᵀ)(1 − ηω), m̃ = Q_rowᵀ m Q_col,
     η_t = η √(1 − β2^t)/(1 − β1^t). Vectors (biases): the same with Q = I (Adam).
     The first call only gathers S and takes its eigenvectors (x does not move); t counts the
     calls after it. The statistics take each step's g after the update; every k steps
     (update_every) each Q is refreshed by one power iteration S Q and a QR decomposition,
-    reordered by its estimated eigenvalues (v's entries follow). State: t, m, v, and S and Q
-    per axis of a matrix. pytorch-optimizer's SOAP(lr, betas=(β1, β2), weight_decay,
+    reordered by its estimated eigenvalues (s's entries follow). State: t, m, s, and S and Q
+    per axis of a matrix. pytorch-optimizer's SOAP(lr, betas=(β1, β2), weight_decay=ω,
     precondition_frequency=k, eps), whose QR runs in float32 (here in float64).
     """
     calls = state["calls"] = state.get("calls", 0) + 1
@@ -306,7 +307,7 @@ def soap(
     grads = tensors(grad(x), param_shapes)
     if calls == 1:
         state["m"] = [np.zeros_like(g) for g in grads]
-        state["v"] = [np.zeros_like(g) for g in grads]
+        state["s"] = [np.zeros_like(g) for g in grads]
         state["S"] = [[np.zeros(g.shape[: g.ndim - 2] + (n, n)) for n in s] if len(s) == 2 else []
                       for g, s in zip(grads, shapes)]  # fmt: skip
         _soap_statistics(state, grads, shapes, beta2)
@@ -319,16 +320,16 @@ def soap(
     for i, g in enumerate(grads):
         Q = state["Q"][i]
         m = state["m"][i] = state["m"][i] + (1 - beta1) * (g - state["m"][i])
-        v = state["v"][i]
-        v = state["v"][i] = v + (1 - beta2) * (_project(g, Q) ** 2 - v)
-        steps.append(_project(_project(m, Q) / (np.sqrt(v) + eps), Q, back=True))
+        s = state["s"][i]
+        s = state["s"][i] = s + (1 - beta2) * (_project(g, Q) ** 2 - s)
+        steps.append(_project(_project(m, Q) / (np.sqrt(s) + eps), Q, back=True))
     x_new = (x - step_size * flatten(steps, x, param_shapes)) * (1 - lr * weight_decay)
     _soap_statistics(state, grads, shapes, beta2)
     if t % update_every == 0:
         for i in range(len(shapes)):
             for axis, S in enumerate(state["S"][i]):
-                Q, v = state["Q"][i][axis], state["v"][i]
-                state["Q"][i][axis], state["v"][i] = _refresh(S, Q, v, axis)
+                Q, s = state["Q"][i][axis], state["s"][i]
+                state["Q"][i][axis], state["s"][i] = _refresh(S, Q, s, axis)
     return x_new
 
 
@@ -364,13 +365,14 @@ def adafactor(
 ):
     """Adafactor (Shazeer & Stern 2018) as torch.optim.Adafactor: row and column means of g².
 
-    For a matrix g (m×n), with β̂2,t = 1 − t^c (c = beta2_decay, so β̂2,1 = 0):
-    s_row ← β̂2,t s_row + (1 − β̂2,t) mean_j g², s_col ← the same with mean_i g², and the
-    estimate V̂ = s_row s_colᵀ / mean(s_row): m + n numbers instead of m n. A vector keeps V̂
-    itself. u = g / √max(V̂, ε²), clipped to u / max(1, RMS(u)/d) (d = clip_threshold), and
-    the relative step x ← x (1 − ηλ) − max(ε2, RMS(x)) · min(η, 1/√t) · u (RMS(x) before
-    the decay). State: t; per matrix s_row and s_col, per vector V̂.
-    torch.optim.Adafactor(lr=η, beta2_decay=c, eps=(ε, ε2), d, weight_decay=λ), ε by default
+    For a matrix g (d_in × d_out), with β̂2,t = 1 − t^beta2_decay (so β̂2,1 = 0):
+    s_row ← β̂2,t s_row + (1 − β̂2,t) (the mean of g² over each row), s_col the same over each
+    column, and the estimate V̂ = s_row s_colᵀ / mean(s_row): d_in + d_out numbers instead of
+    d_in·d_out. A vector keeps V̂ itself. u = g / √max(V̂, ε²), clipped to
+    u / max(1, RMS(u)/clip_threshold), and the relative step
+    x ← x (1 − ηω) − max(ε2, RMS(x)) · min(η, 1/√t) · u (RMS(x) before the decay).
+    State: t; per matrix s_row and s_col, per vector V̂. torch.optim.Adafactor(lr=η,
+    beta2_decay, eps=(ε, ε2), d=clip_threshold, weight_decay=ω), ε by default
     the machine ε of float64 as torch's None. The paper adds ε1 = 1e-30 to g² instead of
     clamping V̂, and has no weight decay.
     """

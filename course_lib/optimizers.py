@@ -237,11 +237,11 @@ def sgd_momentum(x, grad, state, lr=0.01, gamma=0.9):
 
 
 def lion(x, grad, state, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0):
-    """Lion (Chen et al. 2023): x ← x(1 − ηλ) − η sign(β1 m + (1−β1) g), then m ← β2 m + (1−β2) g.
+    """Lion (Chen et al. 2023): x ← x(1 − ηω) − η sign(β1 m + (1−β1) g), then m ← β2 m + (1−β2) g.
 
     lr: η; beta1: β1, the mix whose sign is the step; beta2: β2, the decay of m;
-    weight_decay: λ, decoupled. State: m (starts at 0). Every coordinate moves by exactly η
-    (or 0). lion-pytorch's Lion(lr=η, betas=(β1, β2), weight_decay=λ).
+    weight_decay: ω, decoupled. State: m (starts at 0). Every coordinate moves by exactly η
+    (or 0). lion-pytorch's Lion(lr=η, betas=(β1, β2), weight_decay=ω).
     """
     g = grad(x)
     m = state.get("m", np.zeros_like(x))
@@ -267,12 +267,13 @@ def _schedule_free(x, grad, state, lr, beta, weight_decay, warmup_steps, normali
 def schedule_free_sgd(x, grad, state, lr=1.0, beta=0.9, weight_decay=0.0, warmup_steps=0):
     """Schedule-free SGD (Defazio et al. 2024): SGD steps on z, x their running average.
 
-    g = ∇f(y) + λy at y = (1 − β) z + β x; z ← z − η_t g; x ← (1 − c_t) x + c_t z with
-    c_t = η_max,t² / Σ_{s≤t} η_max,s² (1/t at a constant rate). η_t = η·min(1, t/warmup_steps),
-    η_max,t the largest so far. x is what is evaluated (the runners' loss). State: t, z,
-    lr_max, weight_sum. schedulefree's SGDScheduleFree(lr=η, momentum=β, weight_decay=λ,
-    warmup_steps) with r = 0, weight_lr_power = 2: its parameter holds y in train() mode
-    and x after eval().
+    The gradient is taken at the interpolation (1 − β) z + β x, plus ω times that point
+    (weight decay); z ← z − η_t·that; x ← x + (z − x)·η_max,t² / Σ_{k≤t} η_max,k² (1/t at a
+    constant rate): x is the average of the z's, and what is evaluated (the runners' loss).
+    η_t = η·min(1, t/warmup_steps), η_max,t the largest so far. State: t, z, lr_max,
+    weight_sum. schedulefree's SGDScheduleFree(lr=η, momentum=β, weight_decay=ω,
+    warmup_steps) with r = 0, weight_lr_power = 2: its parameter holds the interpolation in
+    train() mode and x after eval().
     """
     return _schedule_free(x, grad, state, lr, beta, weight_decay, warmup_steps, lambda g, t: g)
 
@@ -282,10 +283,11 @@ def schedule_free_adamw(
 ):
     """Schedule-free AdamW (Defazio et al. 2024): schedule_free_sgd with Adam's denominator.
 
-    g = ∇f(y) / (√(s/(1 − β2^t)) + ε) + λy, s ← β2 s + (1 − β2) ∇f(y)²; the rest as in
-    ``schedule_free_sgd``. No first moment: the averaging plays its part. State: t, z, s,
-    lr_max, weight_sum. schedulefree's AdamWScheduleFree(lr=η, betas=(β, β2), eps,
-    weight_decay=λ, warmup_steps) with r = 0, weight_lr_power = 2, x read after eval().
+    The gradient g at the interpolation becomes g / (√(s/(1 − β2^t)) + ε), with
+    s ← β2 s + (1 − β2) g²; the rest as in ``schedule_free_sgd``. No first moment: the
+    averaging plays its part. State: t, z, s, lr_max, weight_sum. schedulefree's
+    AdamWScheduleFree(lr=η, betas=(β, β2), eps, weight_decay=ω, warmup_steps) with r = 0,
+    weight_lr_power = 2, x read after eval().
     """
 
     def normalise(g, t):

@@ -135,7 +135,7 @@ def test_state_sizes_are_the_memory_table_of_lesson_08(net):
         )
         return state_size(state)
 
-    assert state_size({"m": np.zeros(d), "v": np.zeros(d), "t": 3}) == 2 * d
+    assert state_size({"m": np.zeros(d), "s": np.zeros(d), "t": 3}) == 2 * d
     assert size(muon) == matrices + 2 * vectors
     assert size(adafactor) == sum(a + b for a, b in m) + vectors
     assert size(shampoo) == 2 * (sum(a * a + b * b for a, b in m) + 8 * 8 + 10 * 10)
@@ -238,7 +238,7 @@ LION_WRONG = {
     "sign of m": (lesson08._lion("sign of m"), "the sign is of m itself"),
     "betas swapped": (lesson08._lion("swap"), "β1 and β2 are swapped"),
     "L2 decay": (lesson08._lion("l2"), "that is an L2 term"),
-    "decay without η": (lesson08._lion("decay without lr"), "x(1 − ηλ), not x(1 − λ)"),
+    "decay without η": (lesson08._lion("decay without lr"), "x(1 − ηω), not x(1 − ω)"),
     "no sign": (lesson08._lion("no sign"), "not η c"),
     "AdamW": (
         lambda x, grad, state, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0: optimizers.adamw(

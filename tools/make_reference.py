@@ -1550,7 +1550,7 @@ def make_after_adam():
     # Lion, as lion-pytorch's Lion (the sign of β1 m + (1 − β1) g, then m ← β2 m + (1 − β2) g).
     rule(
         "lion",
-        "lion_pytorch.Lion(lr=η, betas=(β1, β2), weight_decay=λ)",
+        "lion_pytorch.Lion(lr=η, betas=(β1, β2), weight_decay=ω)",
         lambda p, lr, beta1=0.9, beta2=0.99, weight_decay=0.0: [
             lion_pytorch.Lion(p, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
         ],
@@ -1585,11 +1585,11 @@ def make_after_adam():
                 beta2=0.3,
             ),
             case(
-                "weight decay λ = 0.5, η = 0.1",
+                "weight decay ω = 0.5, η = 0.1",
                 QUAD32,
                 X_QUAD32,
                 8,
-                "decoupled, as AdamW: x ← x(1 − ηλ) − η sign(c); λ is not added to the gradient.",
+                "decoupled, as AdamW: x ← x(1 − ηω) − η sign(c); ω is not added to the gradient.",
                 lr=0.1,
                 weight_decay=0.5,
             ),
@@ -1646,11 +1646,11 @@ def make_after_adam():
                     quadratic_spec((3, 5), 1),
                     6,
                     "m ← γ m + (1 − γ) g, Nesterov's u = (1 − γ) g + γ m, then newton_schulz(u), "
-                    "scaled by 0.2·√max(m, n), and the decay x(1 − ηλ).",
+                    "scaled by 0.2·√max(d_in, d_out), and the decay x(1 − ηω).",
                     lr=0.05,
                 ),
                 after_adam_case(
-                    "a 5×3 matrix, Jordan's scale, no Nesterov, λ = 0",
+                    "a 5×3 matrix, Jordan's scale, no Nesterov, ω = 0",
                     quadratic_spec((5, 3), 2),
                     6,
                     'adjust_lr="original": √max(1, fan_out/fan_in) with the matrix (fan_in, '
@@ -1664,7 +1664,7 @@ def make_after_adam():
                     "network 5-4-3: W's by Muon, b's by AdamW, η = 0.02",
                     net,
                     5,
-                    "the biases (vectors) take AdamW's step, with the same η and λ.",
+                    "the biases (vectors) take AdamW's step, with the same η and ω.",
                     lr=0.02,
                 ),
             ],
@@ -1721,7 +1721,7 @@ def make_after_adam():
     # Shampoo, as pytorch-optimizer's Shampoo.
     rule(
         "shampoo",
-        "pytorch_optimizer.Shampoo(lr=η, momentum=γ, weight_decay=λ, "
+        "pytorch_optimizer.Shampoo(lr=η, momentum=γ, weight_decay=ω, "
         "preconditioning_compute_steps=k, matrix_eps=ε)",
         lambda p, lr, gamma=0.0, weight_decay=0.0, update_every=1, eps=1e-6: [
             pytorch_optimizer.Shampoo(
@@ -1752,10 +1752,10 @@ def make_after_adam():
                 eps=0.01,
             ),
             after_adam_case(
-                "a vector of 4, λ = 0.1, η = 0.2",
+                "a vector of 4, ω = 0.1, η = 0.2",
                 quadratic_spec((4,), 4),
                 5,
-                "L2 decay: g ← g + λx before the statistics.",
+                "L2 decay: g ← g + ωx before the statistics.",
                 lr=0.2,
                 weight_decay=0.1,
                 eps=1e-3,
@@ -1772,7 +1772,7 @@ def make_after_adam():
 
     rule(
         "soap",
-        "pytorch_optimizer.SOAP(lr=η, betas=(β1, β2), weight_decay=λ, precondition_frequency=k, "
+        "pytorch_optimizer.SOAP(lr=η, betas=(β1, β2), weight_decay=ω, precondition_frequency=k, "
         "eps=ε), its QR in float64",
         lambda p, lr, beta1=0.95, beta2=0.95, weight_decay=0.01, update_every=10, eps=1e-8: [
             SOAP64(
@@ -1795,7 +1795,7 @@ def make_after_adam():
                 eps=1e-4,
             ),
             after_adam_case(
-                "a 3×4 matrix, β1 = 0.9, β2 = 0.99, λ = 0.1, every 3 steps, ε = 1e-3",
+                "a 3×4 matrix, β1 = 0.9, β2 = 0.99, ω = 0.1, every 3 steps, ε = 1e-3",
                 quadratic_spec((3, 4), 6),
                 8,
                 "",
@@ -1812,7 +1812,7 @@ def make_after_adam():
     # Adafactor, as torch.optim.Adafactor.
     rule(
         "adafactor",
-        "torch.optim.Adafactor(lr=η, beta2_decay, eps=(ε, ε2), d, weight_decay=λ)",
+        "torch.optim.Adafactor(lr=η, beta2_decay, eps=(ε, ε2), d=clip_threshold, weight_decay=ω)",
         lambda p, lr, beta2_decay=-0.8, eps=None, eps2=1e-3, clip_threshold=1.0, weight_decay=0.0: [
             o.Adafactor(
                 p,
@@ -1827,7 +1827,7 @@ def make_after_adam():
         [
             after_adam_case("a 3×4 matrix, η = 0.1", quadratic_spec((3, 4), 7), 6, "", lr=0.1),
             after_adam_case(
-                "network 5-4-3, η = 0.05, λ = 0.2, d = 1.5, β̂2 = 1 − t^−0.5",
+                "network 5-4-3, η = 0.05, ω = 0.2, clip_threshold 1.5, β̂2 = 1 − t^−0.5",
                 net,
                 6,
                 "",
@@ -1878,13 +1878,13 @@ def make_after_adam():
 
     rule(
         "schedule_free_sgd",
-        "schedulefree.SGDScheduleFree(lr=η, momentum=β, weight_decay=λ, warmup_steps), "
+        "schedulefree.SGDScheduleFree(lr=η, momentum=β, weight_decay=ω, warmup_steps), "
         "x read in eval() mode",
         sf_sgd,
         [
             case("course quadratic, η = 0.4", QUAD2, X_QUAD2, 10, "", lr=0.4),
             case(
-                "x of shape (2, 3), η = 0.3, β = 0.5, λ = 0.1, 4 warm-up steps",
+                "x of shape (2, 3), η = 0.3, β = 0.5, ω = 0.1, 4 warm-up steps",
                 QUAD23,
                 X_QUAD23,
                 10,
@@ -1899,13 +1899,13 @@ def make_after_adam():
     )
     rule(
         "schedule_free_adamw",
-        "schedulefree.AdamWScheduleFree(lr=η, betas=(β, β2), eps, weight_decay=λ, warmup_steps), "
+        "schedulefree.AdamWScheduleFree(lr=η, betas=(β, β2), eps, weight_decay=ω, warmup_steps), "
         "x read in eval() mode",
         sf_adamw,
         [
             case("course quadratic, η = 0.5", QUAD2, X_QUAD2, 10, "", lr=0.5),
             after_adam_case(
-                "network 5-4-3, η = 0.05, β2 = 0.99, λ = 0.01, 3 warm-up steps",
+                "network 5-4-3, η = 0.05, β2 = 0.99, ω = 0.01, 3 warm-up steps",
                 net,
                 8,
                 "",
@@ -1964,7 +1964,7 @@ def make_after_adam():
                     radius=0.5,
                 ),
                 case(
-                    "x of shape (2, 3), τ = 0.2, β1 = 0.5, λ = 0",
+                    "x of shape (2, 3), τ = 0.2, β1 = 0.5, ω = 0",
                     QUAD23,
                     X_QUAD23,
                     8,

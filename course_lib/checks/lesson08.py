@@ -239,9 +239,9 @@ LION_SLIPS = [
     (_lion("swap"), "β1 and β2 are swapped: β1 mixes m and g for the sign, β2 decays m."),
     (
         _lion("l2"),
-        "that is an L2 term, g + λx: Lion's decay is decoupled, x ← x(1 − ηλ) − η sign(c).",
+        "that is an L2 term, g + ωx: Lion's decay is decoupled, x ← x(1 − ηω) − η sign(c).",
     ),
-    (_lion("decay without lr"), "the decay is multiplied by η: x(1 − ηλ), not x(1 − λ)."),
+    (_lion("decay without lr"), "the decay is multiplied by η: x(1 − ηω), not x(1 − ω)."),
     (
         _lion("no sign"),
         "the step is η sign(c), not η c: every coordinate moves by exactly η (np.sign).",

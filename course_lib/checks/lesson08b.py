@@ -12,7 +12,7 @@ from .lesson08 import evaluate_rule, replayed
 
 
 def factored_estimate(V):
-    """Adafactor's estimate of V (m×n, positive) from its row and column means alone:
+    """Adafactor's estimate of V (positive) from its row and column means alone:
     V̂ = r cᵀ / mean(r), r the row means, c the column means."""
     r, c = V.mean(axis=1), V.mean(axis=0)
     return np.outer(r, c) / r.mean()
@@ -57,7 +57,7 @@ def _factored_diagnose(V):
             if got.shape == value.shape and np.allclose(got, value, rtol=1e-6, atol=1e-12):
                 return text
         if got.shape == expected.T.shape:
-            return "the shape is transposed: V̂ is m×n like V, rows from r, columns from c."
+            return "the shape is transposed: V̂ is shaped like V, rows from r, columns from c."
         return ""
 
     return diagnose
