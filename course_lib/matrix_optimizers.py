@@ -92,6 +92,32 @@ def state_size(state):
     return 0
 
 
+# --- steepest descent under a norm ---------------------------------------------------------
+
+
+def steepest_step(g, norm="l2"):
+    """The steepest unit step: the d with ‖d‖ ≤ 1 that makes gᵀd smallest (lesson 08, §1).
+
+    norm: "l2" (−g/‖g‖₂), "linf" (−sign(g): sign descent), "l1" (−sign(gᵢ) on the coordinate
+    of largest |gᵢ| only) or "spectral" (−U Vᵀ for g = U Σ Vᵀ, a matrix: Muon). gᵀd is then
+    −‖g‖ in the dual norm: ℓ2 ↔ ℓ2, ℓ∞ ↔ ℓ1, ℓ1 ↔ ℓ∞, spectral ↔ nuclear (Σ σᵢ).
+    """
+    g = np.asarray(g, dtype=float)
+    if norm == "l2":
+        return -g / np.linalg.norm(g)
+    if norm == "linf":
+        return -np.sign(g)
+    if norm == "l1":
+        d = np.zeros_like(g)
+        i = np.unravel_index(np.argmax(np.abs(g)), g.shape)
+        d[i] = -np.sign(g[i])
+        return d
+    if norm == "spectral":
+        u, _, vt = np.linalg.svd(g, full_matrices=False)
+        return -u @ vt
+    raise InputError(f'norm must be "l2", "linf", "l1" or "spectral"; got {norm!r}')
+
+
 # --- Muon: momentum, orthogonalised ---------------------------------------------------------
 
 
@@ -407,3 +433,40 @@ def adafactor(
 
 
 MATRIX_STEPS = {f.__name__: f for f in (muon, shampoo, soap, adafactor)}
+
+
+# --- a test problem with a layer's curvature ------------------------------------------------
+
+
+def layer_quadratic(d_in=16, d_out=8, kappa_in=30.0, kappa_out=30.0, seed=0):
+    """f(W) = ½ tr((W − W*)ᵀ A (W − W*) B): a linear layer's least squares, as a Problem.
+
+    A (d_in × d_in) plays the inputs' covariance, B (d_out × d_out) a weighting of the outputs,
+    each with log-spaced eigenvalues from 1/κ to 1 in a random basis; the Hessian is the
+    Kronecker product B ⊗ A (condition number κ_in·κ_out), the structure Shampoo's two
+    statistics can match and a diagonal preconditioner cannot. W* random normal, W_0 = 0.
+    """
+    from .problems import Problem
+
+    rng = np.random.default_rng(seed)
+
+    def spd(n, kappa):
+        Q = np.linalg.qr(rng.normal(size=(n, n)))[0]
+        return (Q * np.geomspace(1 / kappa, 1.0, n)) @ Q.T
+
+    A, B = spd(d_in, kappa_in), spd(d_out, kappa_out)
+    W_star = rng.normal(size=(d_in, d_out))
+    grad = lambda W: A @ (W - W_star) @ B
+    f = lambda W: 0.5 * np.sum((W - W_star) * grad(W), axis=(-2, -1))
+    problem = Problem(
+        f"layer quadratic {d_in}×{d_out}, κ = {kappa_in * kappa_out:g}",
+        f,
+        grad,
+        None,
+        W_star.reshape(1, -1),
+        np.zeros((d_in, d_out)),
+        None,
+        hvp=lambda W, V: A @ V @ B,
+    )
+    problem.A, problem.B, problem.W_star = A, B, W_star
+    return problem

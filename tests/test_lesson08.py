@@ -20,7 +20,7 @@ from course_lib.matrix_optimizers import (
     state_size,
     tensors,
 )
-from course_lib.mlp import MLP, split_train_validation, train_lockstep
+from course_lib.mlp import MLP, split_train_validation, train_lockstep, tune_lockstep
 from course_lib.runners import train_minibatch
 from course_lib.sharpness import largest_eigenvalue, sam
 
@@ -474,3 +474,37 @@ def test_the_ns_singular_values_check_measures_the_iteration_itself():
         sigma, steps = case.args
         assert np.allclose(lesson08.ns_singular_values(sigma, steps), case.expected, rtol=1e-9)
         assert not np.allclose(case.expected, 1.0, atol=1e-3)  # never exactly orthogonal
+
+
+# --- lesson 08's race, rerun with other seeds and twice the epochs ------------------------------
+
+
+def test_the_race_verdict_holds_with_other_seeds_and_twice_the_epochs():
+    # The notebook's verdict (seeds 0–2, 6 epochs): SOAP reaches the lowest mean training loss,
+    # no method ends above AdamW's validation accuracy beyond the seeds' spread, and Lion's mean
+    # accuracy is below AdamW's. Here with seeds 3–5 and 12 epochs, each η tuned again on a
+    # grid of three around its best for this longer run (plain Shampoo, far behind in the
+    # notebook, is left out for time).
+    X, y = data.load_digits()
+    X_train, y_train, X_val, y_val = split_train_validation(X, y, validation=0.2, seed=0)
+    net = MLP(X_train, y_train, sizes=(64, 32, 10), activation="tanh", seed=0)
+    val = net.on(X_val, y_val)
+    race = {  # label → (step, the middle of its grid, hyperparameters)
+        "AdamW": (optimizers.adamw, 0.03, {"weight_decay": 0.0}),
+        "Lion": (optimizers.lion, 0.003, {}),
+        "Muon": (muon, 0.01, {"weight_decay": 0.0}),
+        "SOAP": (soap, 0.03, {"weight_decay": 0.0}),
+    }
+    loss, acc = {}, {}
+    for label, (step, middle, hp) in race.items():
+        tuned = tune_lockstep(
+            step, net, middle * np.array([10**-0.5, 1, 10**0.5]), seeds=(3, 4, 5), epochs=12,
+            batch_size=64, metrics={"val_acc": val.accuracy}, label=label, **hp,
+        )  # fmt: skip
+        assert not tuned.at_edge, label
+        loss[label] = tuned.best_mean
+        acc[label] = np.array([r.metrics["val_acc"][-1] for r in tuned.best_runs])
+    assert min(loss, key=loss.get) == "SOAP", loss
+    top = acc["AdamW"].mean() + acc["AdamW"].std(ddof=1)
+    assert all(a.mean() - a.std(ddof=1) <= top for a in acc.values()), acc
+    assert acc["Lion"].mean() < acc["AdamW"].mean(), acc

@@ -11,7 +11,7 @@ import numpy as np
 from .. import optimizers
 from ..contract import InputError, name_of
 from ..data import load_references
-from ..matrix_optimizers import NS_COEFFICIENTS, matrix_power, newton_schulz
+from ..matrix_optimizers import NS_COEFFICIENTS, matrix_power, newton_schulz, steepest_step
 from ..mlp import MLP
 from .engine import (
     Case,
@@ -98,18 +98,6 @@ NORMS = {  # name → (the norm of d, the dual norm of g: the steepest descent r
     "l1": (lambda d: np.sum(np.abs(d)), lambda g: np.max(np.abs(g))),
 }
 SYMBOL = {"l2": "ℓ2", "linf": "ℓ∞", "l1": "ℓ1"}
-
-
-def steepest_step(g, norm):
-    """A steepest unit step: d with ‖d‖ ≤ 1 that makes gᵀd smallest (−‖g‖ in the dual norm)."""
-    if norm == "l2":
-        return -g / np.linalg.norm(g)
-    if norm == "linf":
-        return -np.sign(g)
-    d = np.zeros_like(g)
-    i = np.unravel_index(np.argmax(np.abs(g)), g.shape)
-    d[i] = -np.sign(g[i])
-    return d
 
 
 def _steepest_slips(g, norm):
