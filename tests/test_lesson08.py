@@ -508,3 +508,29 @@ def test_the_race_verdict_holds_with_other_seeds_and_twice_the_epochs():
     top = acc["AdamW"].mean() + acc["AdamW"].std(ddof=1)
     assert all(a.mean() - a.std(ddof=1) <= top for a in acc.values()), acc
     assert acc["Lion"].mean() < acc["AdamW"].mean(), acc
+
+
+# --- the lessons' own solutions and claims ----------------------------------------------------
+
+
+def test_lesson_08s_solutions_pass_their_checks():
+    from lessons import solution_functions
+
+    from course_lib import matrix_optimizers
+
+    ns = solution_functions("08-after-adam.ipynb")
+    ns["mo"] = matrix_optimizers  # the notebook's import, used when the functions run
+    assert checks.evaluate_steepest_step(ns["steepest_step"])
+    assert checks.evaluate_lion(ns["lion"])
+    assert checks.evaluate_newton_schulz(ns["newton_schulz"])
+    assert checks.evaluate_ns_singular_values(ns["ns_singular_values"])
+    assert checks.evaluate_shampoo_direction(ns["shampoo_direction"])
+
+
+def test_adam_with_its_averages_off_is_sign_descent():
+    from course_lib import course_quadratic, run
+
+    adam = run(optimizers.adam, course_quadratic, steps=40, lr=0.3, beta1=0.0, beta2=0.0, eps=0.0)
+    sign = run(optimizers.lion, course_quadratic, steps=40, lr=0.3, beta1=0.0)
+    assert np.allclose(adam.xs, sign.xs, rtol=1e-12, atol=1e-12)
+    assert np.abs(np.diff(sign.xs, axis=0)).max() == pytest.approx(0.3)  # every move is η
