@@ -193,7 +193,14 @@ def _one_hot_argmax(g):
     return d
 
 
+def steepest_zeroes_g(g, norm):
+    d = lesson08.steepest_step(g, norm)
+    g[...] = 0.0  # writes into the caller's array
+    return d
+
+
 STEEPEST_WRONG = {
+    "g changed in place": (steepest_zeroes_g, "leave the arguments as they were"),
     "ℓ2 everywhere": (_steepest(lambda g, n: -g / np.linalg.norm(g)), "that is the ℓ2 answer"),
     "−sign(g) for ℓ1": (
         _steepest(lambda g, n: -np.sign(g) if n == "l1" else None),

@@ -14,6 +14,7 @@ from ..data import load_references
 from ..matrix_optimizers import NS_COEFFICIENTS, matrix_power, newton_schulz, steepest_step
 from ..mlp import MLP
 from .engine import (
+    INPLACE,
     Case,
     Report,
     call_student,
@@ -22,7 +23,7 @@ from .engine import (
     fmt,
     printing,
 )
-from .steps import problem_from_spec
+from .steps import problem_from_spec, recognise
 
 # --- the reference trajectories of lessons 08 and 08b ----------------------------------------
 
@@ -52,42 +53,6 @@ def evaluate_rule(fn, rule=None, diagnose=None, identify=None):
 
 
 check_rule = printing(evaluate_rule)
-
-
-def _replay(step, x0, steps, grad, kwargs):
-    """x_1 … x_steps of ``step`` from x0 (fewer if it raises or stops being finite)."""
-    x, state, xs = np.array(x0, dtype=float), {}, []
-    with np.errstate(all="ignore"):
-        for _ in range(steps):
-            try:
-                x = np.asarray(step(x, grad, state, **kwargs), dtype=float)
-            except Exception:  # a slip that does not apply here, or the student's own error
-                break
-            xs.append(x)
-            if not np.all(np.isfinite(x)):
-                break
-    return xs
-
-
-def replayed(slips, fn=None, horizon=12):
-    """identify() for evaluate_trajectories: the slip whose replay from x_0 gives the student's
-    x_k and, when fn (the student's step) is given, the same iterates for ``horizon`` steps
-    more (a sign can hide a slip for a while: Lion's steps are ±η either way).
-    slips: [(step with the slip, what to say)]."""
-
-    def known(x0, k, x_new, grad, kwargs):
-        theirs = _replay(fn, x0, k + horizon, grad, kwargs) if fn is not None else [x_new]
-        for step, text in slips:
-            ours = _replay(step, x0, k + (horizon if fn is not None else 0), grad, kwargs)
-            ours = ours[k - 1 :] if fn is None else ours
-            if len(ours) == len(theirs) and all(
-                np.allclose(a, b, rtol=1e-7, atol=1e-10, equal_nan=True)
-                for a, b in zip(ours, theirs)
-            ):
-                return text
-        return ""
-
-    return known
 
 
 # --- Exercise 8.1: the steepest step under a norm --------------------------------------------
@@ -156,9 +121,19 @@ def evaluate_steepest_step(fn):
     cases = steepest_cases()
     for i, (case_name, g, norm) in enumerate(cases, 1):
         title = f"{i}/{len(cases)} ({case_name})"
-        got, failed = call_student(fn, name, title, g.copy(), norm)
+        given = g.copy()
+        got, failed = call_student(fn, name, title, given, norm)
         if failed is not None:
             return failed
+        if not np.array_equal(given, g):
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {title}: {name}() changed its argument `g` in place",
+                    f"  hint: {INPLACE}",
+                ],
+            )
         d = np.asarray(got, dtype=float) if np.size(got) == g.size else None
         size, dual = NORMS[norm]
         if d is None or d.shape != g.shape:
@@ -216,28 +191,33 @@ def _lion(slip):
 LION_SLIPS = [
     (
         _lion("m first"),
+        None,
         "m is updated before the sign: the step uses c = β1 m + (1 − β1) g with the *old* m, "
         "and only then m ← β2 m + (1 − β2) g.",
     ),
     (
         _lion("sign of m"),
+        None,
         "the sign is of m itself (updated with β2): Lion's sign is of the mix "
         "c = β1 m + (1 − β1) g, a different average from the one it keeps.",
     ),
-    (_lion("swap"), "β1 and β2 are swapped: β1 mixes m and g for the sign, β2 decays m."),
+    (_lion("swap"), None, "β1 and β2 are swapped: β1 mixes m and g for the sign, β2 decays m."),
     (
         _lion("l2"),
+        None,
         "that is an L2 term, g + ωx: Lion's decay is decoupled, x ← x(1 − ηω) − η sign(c).",
     ),
-    (_lion("decay without lr"), "the decay is multiplied by η: x(1 − ηω), not x(1 − ω)."),
+    (_lion("decay without lr"), None, "the decay is multiplied by η: x(1 − ηω), not x(1 − ω)."),
     (
         _lion("no sign"),
+        None,
         "the step is η sign(c), not η c: every coordinate moves by exactly η (np.sign).",
     ),
     (
         lambda x, grad, state, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0: optimizers.adamw(
             x, grad, state, lr=lr, weight_decay=weight_decay
         ),
+        None,
         "that is AdamW: Lion keeps only m, and steps by η sign(c).",
     ),
 ]
@@ -245,7 +225,7 @@ LION_SLIPS = [
 
 def evaluate_lion(fn):
     """Run a Lion step on lion-pytorch's reference trajectories."""
-    return evaluate_rule(fn, "lion", identify=replayed(LION_SLIPS, fn))
+    return evaluate_rule(fn, "lion", identify=recognise(LION_SLIPS))
 
 
 check_lion = printing(evaluate_lion)

@@ -6,7 +6,8 @@ import numpy as np
 from .. import optimizers
 from ..contract import name_of
 from .engine import Case, Report, call_student, evaluate_function, printing
-from .lesson08 import evaluate_rule, replayed
+from .lesson08 import evaluate_rule
+from .steps import recognise
 
 # --- Exercise 8b.1: Adafactor's rank-one estimate ------------------------------------------------
 
@@ -217,21 +218,25 @@ def _sam(slip):
 SAM_SLIPS = [
     (
         _sam("descent"),
+        None,
         "the perturbation climbs: x + τ g/‖g‖, towards the worst nearby point, not x − τ g/‖g‖.",
     ),
-    (_sam("not normalised"), "normalise: e = τ g/‖g‖ has length τ, whatever the size of g."),
-    (_sam("squared norm"), "divide by ‖g‖, not ‖g‖²: e = τ g/‖g‖ has length τ."),
+    (_sam("not normalised"), None, "normalise: e = τ g/‖g‖ has length τ, whatever the size of g."),
+    (_sam("squared norm"), None, "divide by ‖g‖, not ‖g‖²: e = τ g/‖g‖ has length τ."),
     (
         _sam("plain"),
+        None,
         "that is AdamW alone: the gradient AdamW is given is the one at x + e.",
     ),
     (
         _sam("from perturbed"),
+        None,
         "the base step starts from x itself: the perturbation only decides where the gradient "
         "is taken, and is undone before the step.",
     ),
     (
         _sam("fresh state"),
+        None,
         "AdamW's moments must persist between calls: keep them in state (e.g. state['base']).",
     ),
 ]
@@ -239,7 +244,7 @@ SAM_SLIPS = [
 
 def evaluate_sam(fn):
     """Run a SAM step (around AdamW) on pytorch-optimizer's SAM reference trajectories."""
-    return evaluate_rule(fn, "sam", identify=replayed(SAM_SLIPS, fn))
+    return evaluate_rule(fn, "sam", identify=recognise(SAM_SLIPS))
 
 
 check_sam = printing(evaluate_sam)
