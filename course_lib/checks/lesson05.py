@@ -8,7 +8,7 @@ from ..contract import ExerciseNotDone
 from ..data import load_references
 from ..optimizers import gd
 from ..problems import Quadratic, course_quadratic, rosenbrock, saddle
-from ..second_order import backtracking, bfgs_update, damped_newton, newton
+from ..second_order import backtracking, bfgs_update, damped_newton, newton, wolfe_line_search
 from .engine import Budget, Case, Report, evaluate_function, evaluate_trajectories, printing
 from .steps import recognise
 
@@ -701,8 +701,6 @@ def bfgs_armijo_run(
     when Δgᵀ Δx > 0 (skip). Stops when max|∇f| < gtol, after max_iter steps, or when −P g is
     not a descent direction. Returns {"f": f(x_t), "curvature": Δgᵀ Δx of step t, "slope":
     gᵀp of direction t, "xs", "converged"}, one entry per direction computed."""
-    from ..second_order import wolfe_line_search
-
     x, P = np.array(x0, dtype=float), np.eye(2)
     g = rosenbrock.grad(x)
     fs, curvatures, slopes, xs = [], [], [], [x.copy()]
