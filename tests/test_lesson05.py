@@ -469,7 +469,9 @@ def test_pure_newton_reaches_rosenbrocks_minimum_from_random_starts_faster_than_
             close = np.nonzero(np.linalg.norm(r.xs - 1, axis=1) < 1e-8)[0]
             assert len(close), (name, x0)  # from every start
             first[name].append(close[0])
-    assert np.median(first["pure"]) + 4 <= np.median(first["damped"])  # 5 against 13 here
+    pure, damped = np.array(first["pure"]), np.array(first["damped"])
+    assert np.all(pure <= damped)  # "never in more steps"
+    assert np.median(damped - pure) >= 4  # 9 here; faster from 96 of the 100 starts
 
 
 def test_on_a_smooth_abs_pure_newton_diverges_and_damped_newton_converges():
