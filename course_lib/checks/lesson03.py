@@ -1,6 +1,10 @@
 """Lesson 03 (adaptive learning rates): PyTorch's convention, ε outside the root, against
-torch.optim's own runs (data/references_adaptive.json), and a learning-rate sweep run all at
-once. (The steps: ``check_step``.)"""
+torch.optim's own runs (data/references_adaptive.json); a prediction of the step after many
+equal gradients (3.3), a diagnosis of four runs by their step sizes (3.5), the ε of each form
+for rescaled f (3.7), and a learning-rate sweep run all at once (3.8). (The steps:
+``check_step``.)"""
+
+import functools
 
 import numpy as np
 
@@ -114,6 +118,7 @@ check_lr_sweep = printing(evaluate_lr_sweep)
 RATIO_KEYS = ("Adagrad, t = 100", "Adagrad, t = 10000", "RMSprop, t = 10000")
 
 
+@functools.lru_cache(maxsize=4)
 def measured_step_ratios(g=(0.2, 4.0), rho=0.99):
     """The effective step size at step t over the first one, for a gradient g that never changes:
     {key of RATIO_KEYS: ratio}, measured from runs of the course's Adagrad and RMSprop."""
@@ -140,16 +145,25 @@ def _ratio_diagnosis(key):
     t = int(key.rsplit("=", 1)[1])
     if key.startswith("Adagrad"):
         slips = [
-            (1 / t, f"that is 1/t: the step divides by √s, and s = t g² grows like t, so the "
-             "step falls like 1/√t."),
+            (
+                1 / t,
+                "that is 1/t: the step divides by √s, and s = t g² grows like t, so the "
+                "step falls like 1/√t.",
+            ),
             (1.0, "Adagrad's s is a sum: it grows by g² at every step, so the step shrinks."),
         ]
     else:
         slips = [
-            (1.0, "RMSprop's average starts at zero: after one step s = (1 − ρ)g², so the "
-             "first step is 1/√(1 − ρ) times the step once s has settled at g²."),
-            (1 / np.sqrt(t), "that is Adagrad's 1/√t: RMSprop's average does not grow like "
-             "a sum; it settles at g²."),
+            (
+                1.0,
+                "RMSprop's average starts at zero: after one step s = (1 − ρ)g², so the "
+                "first step is 1/√(1 − ρ) times the step once s has settled at g².",
+            ),
+            (
+                1 / np.sqrt(t),
+                "that is Adagrad's 1/√t: RMSprop's average does not grow like "
+                "a sum; it settles at g².",
+            ),
         ]
 
     def diagnose(got, expected):
@@ -182,8 +196,16 @@ def evaluate_step_ratio(prediction, rtol=0.1):
         "(1 − ρ^t) g², which starts at (1 − ρ) g² and settles at g². The step size is η/√s."
     )
     cases = [
-        Case(key, (key,), measured[key], hint=hint, rtol=rtol, atol=0.0,
-             diagnose=_ratio_diagnosis(key), source="measured")
+        Case(
+            key,
+            (key,),
+            measured[key],
+            hint=hint,
+            rtol=rtol,
+            atol=0.0,
+            diagnose=_ratio_diagnosis(key),
+            source="measured",
+        )
         for key in RATIO_KEYS
     ]
     report = evaluate_function(lambda key: prediction[key], cases, name=name)
@@ -348,8 +370,7 @@ def _eps_hint(form, got):
         )
     if np.isclose(got, other, rtol=1e-3, atol=0):
         return (
-            "inside the root ε is added to s, an average of g², which scales like g²: by "
-            "(10⁻⁶)²."
+            "inside the root ε is added to s, an average of g², which scales like g²: by (10⁻⁶)²."
             if form == "inside"
             else "outside the root ε is added to √s, which scales like g: by 10⁻⁶, not its square."
         )
@@ -378,7 +399,9 @@ def evaluate_eps_rescaled(design, rtol=1e-6):
         try:
             eps = float(design[form])
         except (TypeError, ValueError):
-            return Report(name, False, [f"✘ {name}: case {title}: {design[form]!r} is not a number."])
+            return Report(
+                name, False, [f"✘ {name}: case {title}: {design[form]!r} is not a number."]
+            )
         target = _rescaled_path(form, _TUNED[form])
         path = _rescaled_path(form, eps, scale=SCALE)
         off = np.max(np.abs(path - target)) if np.all(np.isfinite(path)) else np.inf
