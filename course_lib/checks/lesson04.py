@@ -169,7 +169,14 @@ def adam_first_step_cases():
             1e-8,
         ),
         ("gradients as small as ε = 10⁻⁸", [1e-8, -3e-8, 0.0], 1.0, 0.9, 0.999, 1e-8),
-        ("g of shape (2, 2), β₁ = 0, β₂ = 0.99, ε = 0.1", [[2.0, -0.05], [0.3, -7.0]], 0.1, 0.0, 0.99, 0.1),
+        (
+            "g of shape (2, 2), β₁ = 0, β₂ = 0.99, ε = 0.1",
+            [[2.0, -0.05], [0.3, -7.0]],
+            0.1,
+            0.0,
+            0.99,
+            0.1,
+        ),
     ]
     cases = []
     for name, g, lr, b1, b2, eps in specs:
@@ -366,7 +373,9 @@ def evaluate_broken_adams(diagnosis):
                 + ". Each slip leaves its own trace: the scale, the first steps, the settling."
             ],
         )
-    lines = [f"✘ {name}: {len(wrong)} of the 3 slips {'is' if len(wrong) == 1 else 'are'} on the wrong run"]
+    lines = [
+        f"✘ {name}: {len(wrong)} of the 3 slips {'is' if len(wrong) == 1 else 'are'} on the wrong run"
+    ]
     for s in wrong:
         lines += [f"  {s}: you said {diagnosis[s]!r}", f"  hint: {TELLS[s]}"]
     return Report(name, False, lines)

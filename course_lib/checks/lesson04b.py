@@ -158,7 +158,9 @@ def evaluate_knob_diagnosis(diagnosis):
     if not wrong:
         said = ", ".join(f"{k}: {knob} = {value:g}" for k, (knob, value) in MYSTERY.items())
         return Report(name, True, [f"✔ {name}: {said}. Each knob leaves its own trace."])
-    lines = [f"✘ {name}: {len(wrong)} of the 3 runs {'has' if len(wrong) == 1 else 'have'} another knob changed"]
+    lines = [
+        f"✘ {name}: {len(wrong)} of the 3 runs {'has' if len(wrong) == 1 else 'have'} another knob changed"
+    ]
     for k in wrong:
         lines += [f"  run {k}: you said {diagnosis[k]!r}", f"  hint: {KNOB_TELLS[diagnosis[k]]}"]
     return Report(name, False, lines)
