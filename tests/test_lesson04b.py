@@ -1,15 +1,97 @@
-"""Lesson 04b (Adam in practice): the checks of Exercises 4b.3 and 4b.4 judge right and wrong
-answers, and every claim the lesson makes in words holds, with margins that separate it from
-its alternative (the numbers live here, not in the prose)."""
+"""Lesson 04b (Adam in practice): the checks of Exercises 4b.2–4b.4 judge right and wrong
+answers (AdamW's step, Exercise 4b.1, is tested with the Adam family in test_lesson04.py), and
+every claim the lesson makes in words holds, with margins that separate it from its
+alternative (the numbers live here, not in the prose)."""
 
 import functools
 import warnings
 
 import numpy as np
 import pytest
+from lessons import Exercise, exercise_tests, solution_functions
 
 from course_lib import Quadratic, beale, checks, course_quadratic, optimizers, rosenbrock, run, tune
 from course_lib.runners import noise_floors, run_stack
+
+# --- Exercise 4b.2: where AdamW comes to rest --------------------------------------------------
+
+
+def rest_right(a, b, lr, weight_decay):
+    return np.clip(b / a, -1 / weight_decay, 1 / weight_decay)
+
+
+def rest_right_by_cases(a, b, lr, weight_decay):
+    c = b / a  # inside the box: the minimum of f; outside: the edge on its side
+    return np.where(np.abs(c) <= 1 / weight_decay, c, np.sign(c) / weight_decay)
+
+
+REST_WRONG = {
+    "Adam + L2's rest point": (
+        lambda a, b, lr, weight_decay: b / (a + weight_decay),
+        "that is Adam + L2's rest point",
+    ),
+    "the minimum of f": (lambda a, b, lr, weight_decay: b / a, "that is the minimum of f"),
+    "a box of 1/(ηω)": (
+        lambda a, b, lr, weight_decay: np.clip(
+            b / a, -1 / (lr * weight_decay), 1 / (lr * weight_decay)
+        ),
+        "that is the minimum of f",
+    ),
+    "every coordinate on the edge": (
+        lambda a, b, lr, weight_decay: np.sign(b / a) / weight_decay,
+        "not every coordinate ends on the box's edge",
+    ),
+    "a one-sided box": (
+        lambda a, b, lr, weight_decay: np.minimum(b / a, 1 / weight_decay),
+        "the box has two sides",
+    ),
+    "a box of ω": (
+        lambda a, b, lr, weight_decay: np.clip(b / a, -weight_decay, weight_decay),
+        "not ω",
+    ),
+    "shrunk by 1 − ηω": (
+        lambda a, b, lr, weight_decay: (1 - lr * weight_decay) * b / a,
+        "ωx = −g/(|g| + ε)",
+    ),
+}
+for _fn, _ in REST_WRONG.values():
+    _fn.__name__ = "adamw_rest_point"
+
+test_rest_right, test_rest_mistake, test_rest_unfinished = exercise_tests(
+    {
+        "adamw_rest_point": Exercise(
+            checks.evaluate_adamw_rest_point,
+            right=[rest_right, rest_right_by_cases],
+            wrong=REST_WRONG,
+        )
+    }
+)
+
+
+def test_a_box_of_one_over_eta_omega_is_named_where_it_differs_from_the_minimum():
+    def adamw_rest_point(a, b, lr, weight_decay):
+        box = 1 / (lr * weight_decay)
+        return np.clip(b / a, -box, box)
+
+    report = checks.evaluate_adamw_rest_point(adamw_rest_point)
+    assert not report  # the η = 0.5 case tells it from the minimum of f
+    text = str(
+        checks.evaluate_function(adamw_rest_point, checks.lesson04b.adamw_rest_point_cases()[3:])
+    )
+    assert "not 1/(ηω)" in text, text
+
+
+def test_adamw_comes_to_rest_where_the_check_says_whatever_eta():
+    # The check's expected points, confirmed by long AdamW runs (course_lib's adamw agrees
+    # with torch.optim.AdamW): the mean of the last 500 of 4000 steps, at the case's η and at
+    # η = 0.01 (Adam's jitter around the rest point shrinks with η).
+    for case in checks.lesson04b.adamw_rest_point_cases():
+        a, b, lr, omega = case.args
+        problem = Quadratic(np.diag(a), b, x0=np.zeros(len(a)))
+        for eta, tol in [(lr, 2e-2), (0.01, 1e-3)]:
+            r = run(optimizers.adamw, problem, steps=4000, lr=eta, weight_decay=omega, beta2=0.99)
+            assert np.abs(r.xs[-500:].mean(axis=0) - case.expected).max() < tol, (case.name, eta)
+
 
 # --- Exercise 4b.3: how a noise floor grows when σ doubles ------------------------------------
 
@@ -262,3 +344,10 @@ def test_noisy_race_three_seeds_do_not_separate_the_methods():
         for i, (m1, s1) in enumerate(best):
             for m2, s2 in best[i + 1 :]:
                 assert abs(m1 - m2) < 2 * max(s1, s2), (problem.name, best)
+
+
+def test_solution_answers_pass_their_checks():
+    namespace = solution_functions("04b-adam-in-practice.ipynb")
+    assert checks.evaluate_adamw_rest_point(namespace["adamw_rest_point"])
+    assert checks.evaluate_noise_floor_growth(namespace["floor_growth"])
+    assert checks.evaluate_knob_diagnosis(namespace["knobs"])

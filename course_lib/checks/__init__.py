@@ -52,17 +52,17 @@ from .lesson03 import (
 from .lesson04 import (
     broken_adams,
     check_adam_first_step,
-    check_adamw_rest_point,
     check_broken_adams,
     check_uncorrected_first_step,
     evaluate_adam_first_step,
-    evaluate_adamw_rest_point,
     evaluate_broken_adams,
     evaluate_uncorrected_first_step,
 )
 from .lesson04b import (
+    check_adamw_rest_point,
     check_knob_diagnosis,
     check_noise_floor_growth,
+    evaluate_adamw_rest_point,
     evaluate_knob_diagnosis,
     evaluate_noise_floor_growth,
     mystery_runs,

@@ -1,6 +1,6 @@
-"""Lesson 04b (Adam in practice): how a noise floor grows with the noise (Exercise 4b.3) and
-which knob changed three runs of Adam (Exercise 4b.4). AdamW's step (Exercise 4b.1) is
-checked by ``steps.check_step``; its rest point (Exercise 4b.2) by ``lesson04``."""
+"""Lesson 04b (Adam in practice): where AdamW comes to rest (Exercise 4b.2), how a noise floor
+grows with the noise (4b.3) and which knob changed three runs of Adam (4b.4). AdamW's step
+(4b.1) is checked by ``steps.check_step`` against torch.optim.AdamW."""
 
 import functools
 
@@ -9,7 +9,90 @@ import numpy as np
 from .. import optimizers
 from ..problems import course_quadratic
 from ..runners import Run, noise_floors, run
-from .engine import Report, printing
+from .engine import Case, Report, evaluate_function, printing
+
+# --- Exercise 4b.2: AdamW's rest point -------------------------------------------------------
+
+
+def adamw_rest_point(a, b, lr, weight_decay):
+    """Where deterministic AdamW (ε → 0) stops on f = Σ ½aᵢxᵢ² − bᵢxᵢ: the minimum of f in
+    the box |xᵢ| ≤ 1/ω, whatever η (Xie & Li 2024)."""
+    return np.clip(b / a, -1 / weight_decay, 1 / weight_decay)
+
+
+def _rest_point_diagnosis(a, b, lr, weight_decay):
+    """diagnose(got, expected) for one case: names the rest points of the usual slips."""
+    c = b / a
+    slips = [
+        (
+            b / (a + weight_decay),
+            "that is Adam + L2's rest point, the minimum of f + ω‖x‖²/2. AdamW's decay is "
+            "not part of the gradient: at rest m̂ = g and ŝ = g², so ωx = −g/|g| wherever g ≠ 0.",
+        ),
+        (
+            np.minimum(c, 1 / weight_decay),
+            "the box has two sides: |xᵢ| ≤ 1/ω, i.e. −1/ω ≤ xᵢ ≤ 1/ω (a negative minimum is held at −1/ω).",
+        ),
+        (
+            c,
+            "that is the minimum of f: it is AdamW's rest point only when it lies in the box "
+            "|xᵢ| ≤ 1/ω. Where g ≠ 0 at rest, ωxᵢ = −gᵢ/|gᵢ| = ±1.",
+        ),
+        (
+            np.clip(c, -1 / (lr * weight_decay), 1 / (lr * weight_decay)),
+            "η multiplies both terms of the update, x(1 − ηω) − η m̂/√ŝ: it cancels from the "
+            "rest-point equation. The box is |xᵢ| ≤ 1/ω, not 1/(ηω).",
+        ),
+        (
+            np.sign(c) / weight_decay,
+            "not every coordinate ends on the box's edge: where the minimum of f lies inside "
+            "the box, g = 0 there and m̂/√ŝ can take any value in [−1, 1].",
+        ),
+        (
+            np.clip(c, -weight_decay, weight_decay),
+            "at rest ωxᵢ = −m̂ᵢ/√ŝᵢ lies in [−1, 1]: the box is |xᵢ| ≤ 1/ω, not ω.",
+        ),
+    ]
+
+    def diagnose(got, expected):
+        for value, text in slips:
+            if got.shape == value.shape and np.allclose(got, value, rtol=1e-6, atol=1e-9):
+                return text
+        return ""
+
+    return diagnose
+
+
+def adamw_rest_point_cases():
+    """fn(a, b, lr, weight_decay) → x; expected: the minimum of f in the box |xᵢ| ≤ 1/ω."""
+    hint = (
+        "at a rest point of a deterministic run m̂ = g and ŝ = g², so the update "
+        "x(1 − ηω) − η m̂/(√ŝ + ε) = x needs ωx = −g/(|g| + ε), coordinate by coordinate."
+    )
+    specs = [  # name, a, b, η, ω
+        ("the lesson's quadratic, minimum (3, 0.5)", [10, 0.1], [30, 0.05], 0.05, 0.5),
+        ("the same with a wider box: the minimum inside", [10, 0.1], [30, 0.05], 0.05, 0.1),
+        ("negative coordinates, in 3-D", [2, 1, 5], [-8, 1.5, -1], 0.01, 0.5),
+        ("a large η", [1, 4], [1.5, -24], 0.5, 0.5),
+    ]
+    cases = []
+    for name, a, b, lr, omega in specs:
+        a, b = np.array(a, dtype=float), np.array(b, dtype=float)
+        diagnose = _rest_point_diagnosis(a, b, lr, omega)
+        expected = adamw_rest_point(a, b, lr, omega)
+        cases.append(
+            Case(name, (a, b, lr, omega), expected, hint=hint, diagnose=diagnose, rtol=1e-6)
+        )
+    return cases
+
+
+def evaluate_adamw_rest_point(fn):
+    """Compare fn(a, b, lr, weight_decay) with AdamW's rest point on diagonal quadratics."""
+    return evaluate_function(fn, adamw_rest_point_cases())
+
+
+check_adamw_rest_point = printing(evaluate_adamw_rest_point)
+
 
 # --- Exercise 4b.3: how the noise floor grows when σ doubles ---------------------------------
 
