@@ -167,18 +167,24 @@ class LeastSquares(Quadratic):
         e = np.asarray(x, dtype=float) - self.minima[0]
         return 0.5 * np.einsum("...i,ij,...j->...", e, self.A, e)
 
-    def sgd_runs(self, x0, lrs, seeds, batch_size, updates, replace=False):
+    def sgd_runs(self, x0, lrs, seeds, batch_size, updates, replace=False, gammas=0.0):
         """Mini-batch SGD, one run per (η, seed) pair, stepped together: iterates (updates, runs, d).
 
         replace=False: each epoch cuts a shuffled order into batches (as ``runners.minibatches``,
         the last batch smaller); replace=True draws every batch anew, with replacement.
+        gammas: heavy-ball momentum γ, one per run or one for all (v ← γv + ηg, x ← x − v);
+        0 is plain SGD, with the same iterates.
         """
         n, b = self.n, int(batch_size)
         lrs = np.asarray(lrs, dtype=float).reshape(-1, 1)  # one learning rate per run
         rngs = [np.random.default_rng(seed) for seed in seeds]
         if len(rngs) != len(lrs):
             raise ValueError(f"sgd_runs got {len(lrs)} learning rates for {len(rngs)} seeds")
+        gammas = np.asarray(gammas, dtype=float).reshape(-1, 1)
+        if len(gammas) not in (1, len(lrs)):
+            raise ValueError(f"sgd_runs got {len(gammas)} momenta γ for {len(lrs)} runs")
         x = np.tile(np.asarray(x0, dtype=float), (len(rngs), 1))
+        v = np.zeros_like(x)  # the velocity; with γ = 0 it is the step η g itself
         iterates = np.empty((updates,) + x.shape)
         t = 0
         while t < updates:  # one epoch: ceil(n / b) updates
@@ -190,7 +196,8 @@ class LeastSquares(Quadratic):
             for start in range(0, n, b):
                 Xb, yb = X_epoch[:, start : start + b], y_epoch[:, start : start + b]
                 residual = (Xb @ x[:, :, None])[..., 0] - yb  # (runs, |B|)
-                x = x - lrs * (residual[:, None, :] @ Xb)[:, 0] / Xb.shape[1]
+                v = gammas * v + lrs * (residual[:, None, :] @ Xb)[:, 0] / Xb.shape[1]
+                x = x - v
                 iterates[t] = x
                 t += 1
                 if t == updates:
