@@ -415,9 +415,9 @@ tanh_plateau = Problem(
 )
 
 
-# Lessard, Recht & Packard (2016, SIAM J. Optim. 26(1), §4.6): a 1-D function, 1-strongly
-# convex with a 25-Lipschitz gradient (κ = 25), made of three quadratic pieces, on which the
-# heavy ball with Polyak's tuning for [μ, L] = [1, 25] cycles for ever from some starts.
+# Lessard, Recht & Packard (2016, SIAM J. Optim. 26(1), §4.6): a 1-D function, μ-strongly
+# convex and M-smooth with μ = 1, M = 25 (κ = 25), made of three quadratic pieces, on which
+# the heavy ball with Polyak's tuning for [μ, M] = [1, 25] cycles for ever from some starts.
 def _lrp_f(x):
     x = x[..., 0]
     return np.where(

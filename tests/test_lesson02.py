@@ -400,7 +400,7 @@ def test_the_rule_is_found_by_name_and_every_reference_case_is_run():
 
 
 def iteration_matrix(method, h, gamma):
-    """One step on an eigendirection with ηλ = h, acting on (x, v); see lesson 02 §4."""
+    """One step on an eigendirection with ηλ = h, acting on (x, v); see lesson 02 §3."""
     if method == "gd":
         return np.array([[1 - h]])
     damp = 1 - h if method == "nesterov" else 1.0
