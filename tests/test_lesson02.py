@@ -574,7 +574,10 @@ def test_the_floor_and_the_stability_limits_of_section_3():
         np.testing.assert_allclose(rates.momentum_contraction(inside, gamma), np.sqrt(gamma))
         outside = np.r_[np.linspace(0.0, lo, 20)[1:-1], np.linspace(hi, 2 * (1 + gamma), 20)[1:-1]]
         assert np.all(rates.momentum_contraction(outside, gamma) > np.sqrt(gamma))
-        for nesterov, limit in [(False, 2 * (1 + gamma)), (True, 2 * (1 + gamma) / (1 + 2 * gamma))]:
+        for nesterov, limit in [
+            (False, 2 * (1 + gamma)),
+            (True, 2 * (1 + gamma) / (1 + 2 * gamma)),
+        ]:
             q = rates.momentum_contraction(limit * np.array([0.999, 1.001]), gamma, nesterov)
             assert q[0] < 1 < q[1], (gamma, nesterov)
     # GD is γ = 0: the V of lesson 01
@@ -590,8 +593,10 @@ def _x1_sign_changes(r):
 
 
 def test_section_1_the_four_gammas_in_the_ravine():
-    runs = {g: run(optimizers.momentum, course_quadratic, steps=20, lr=0.1, gamma=g)
-            for g in (0.0, 0.5, 0.9, 0.99)}
+    runs = {
+        g: run(optimizers.momentum, course_quadratic, steps=20, lr=0.1, gamma=g)
+        for g in (0.0, 0.5, 0.9, 0.99)
+    }
     f20 = {g: r.losses[-1] for g, r in runs.items()}
     # γ = 0.5 is nearer than GD (in f and in distance) and has not passed the minimum
     assert f20[0.5] < 0.6 * f20[0.0]
@@ -616,7 +621,7 @@ def test_section_2_nesterov_brakes_earlier_than_the_heavy_ball():
 @pytest.mark.parametrize("gamma, expected", [(0.5, "no"), (0.7, "no"), (0.8, "yes"), (0.9, "yes")])
 def test_section_3_overshoot_is_complex_roots(gamma, expected):
     """Exercise 2.3: x1 passes the minimum exactly when ηλ_min lies in the band of complex roots."""
-    complex_roots = 0.1 * 0.2 > (1 - np.sqrt(gamma)) ** 2
+    complex_roots = (1 - np.sqrt(gamma)) ** 2 < 0.1 * 0.2
     assert ("yes" if complex_roots else "no") == expected == checks.lesson02.overshoot(gamma)
 
 
@@ -633,8 +638,10 @@ def test_section_3_bisection_finds_the_predicted_limits():
         return stable
 
     for gamma in (0.0, 0.3, 0.6, 0.9):
-        for step, limit in [(optimizers.momentum, 2 * (1 + gamma) / 4),
-                            (optimizers.nesterov, 2 * (1 + gamma) / ((1 + 2 * gamma) * 4))]:
+        for step, limit in [
+            (optimizers.momentum, 2 * (1 + gamma) / 4),
+            (optimizers.nesterov, 2 * (1 + gamma) / ((1 + 2 * gamma) * 4)),
+        ]:
             lr = largest_stable_lr(converges(step, gamma), 0.01, 2.0, 1e-3)
             assert limit - 1e-3 <= lr < limit, (step.__name__, gamma, lr, limit)
 
@@ -659,7 +666,7 @@ def test_section_4_race_and_rates():
     first = {name: int(np.argmax(r.losses < 1e-6)) for name, r in [("hb", hb), ("gd", gd)]}
     assert 0 < first["hb"] < first["gd"] / 2
     # steps ∝ κ for GD, ∝ √κ for the heavy ball: κ 100× larger costs ~100× and ~10× the steps
-    steps = lambda q: -1 / np.log(q)  # noqa: E731 (steps per factor e)
+    steps = lambda q: -1 / np.log(q)
     assert 80 < steps(rates.gd_rate(1000)) / steps(rates.gd_rate(10)) < 120
     assert 8 < steps(rates.heavy_ball_rate(1000)) / steps(rates.heavy_ball_rate(10)) < 12
 
@@ -673,9 +680,12 @@ def test_section_4_measured_rates_sit_on_and_just_above_the_theory():
         steps_gd, steps_momentum = min(2000, 20 * kappa), min(1000, int(100 * np.sqrt(kappa)))
         [r] = run_stack(optimizers.gd, problem, steps=steps_gd, lr=[rates.gd_tuning(lo, hi)])
         assert rates.convergence_rate(r, problem.minima[0]) == pytest.approx(
-            rates.gd_rate(kappa), abs=5e-4)
-        for step, tuning, rate in [(optimizers.momentum, rates.heavy_ball_tuning, rates.heavy_ball_rate),
-                                   (optimizers.nesterov, rates.nesterov_tuning, rates.nesterov_rate)]:
+            rates.gd_rate(kappa), abs=5e-4
+        )
+        for step, tuning, rate in [
+            (optimizers.momentum, rates.heavy_ball_tuning, rates.heavy_ball_rate),
+            (optimizers.nesterov, rates.nesterov_tuning, rates.nesterov_rate),
+        ]:
             lr, gamma = tuning(lo, hi)
             [r] = run_stack(step, problem, steps=steps_momentum, lr=[lr], gamma=gamma)
             excess = rates.convergence_rate(r, problem.minima[0]) - rate(kappa)
@@ -713,13 +723,17 @@ def test_overshoot_mistakes_fail_with_their_hint(gamma, wrong, hint):
 def test_overshoot_unfinished_or_not_a_dict():
     from course_lib.contract import ExerciseNotDone
 
-    with pytest.raises(ExerciseNotDone, match="Exercise 2.3"):
+    with pytest.raises(ExerciseNotDone, match=r"Exercise 2\.3: overshoot or not\? — not finished"):
         checks.evaluate_overshoot_predictions(dict.fromkeys(RIGHT_OVERSHOOTS, "?"))
     assert not checks.evaluate_overshoot_predictions(["no", "no", "yes", "yes"])
 
 
-RIGHT_DIAGNOSIS = {"A": "momentum too small", "B": "learning rate too large",
-                   "C": "well tuned", "D": "momentum too large"}
+RIGHT_DIAGNOSIS = {
+    "A": "momentum too small",
+    "B": "learning rate too large",
+    "C": "well tuned",
+    "D": "momentum too large",
+}
 
 
 def test_diagnosis_right_passes():
@@ -745,7 +759,7 @@ def test_diagnosis_mistakes_fail_with_the_signature(run_name, wrong, hint):
 def test_diagnosis_unfinished_says_so():
     from course_lib.contract import ExerciseNotDone
 
-    with pytest.raises(ExerciseNotDone, match="Exercise 2.6"):
+    with pytest.raises(ExerciseNotDone, match=r"Exercise 2\.6: four momentum runs — not finished"):
         checks.evaluate_momentum_diagnosis(dict.fromkeys("ABCD", "?"))
 
 
@@ -820,14 +834,19 @@ def test_section_5_the_effective_learning_rate_under_noise():
     lrs, gammas = np.repeat([s[0] for s in settings], 3), np.repeat([s[1] for s in settings], 3)
     seeds = [0, 1, 2] * len(settings)
     gaps = d.excess_loss(d.sgd_runs(d.x0, lrs, seeds, 32, 1400, replace=True, gammas=gammas))
-    mean = lambda a: a.reshape(len(a), len(settings), 3).mean(axis=2)  # noqa: E731
+    mean = lambda a: a.reshape(len(a), len(settings), 3).mean(axis=2)
     at_140, at_1400 = mean(gaps[[139]])[0], mean(gaps[-200:]).mean(axis=0)
     for j in (1, 2):  # same descent and floor as SGD with η = 0.05, within 35 %
         assert at_140[j] == pytest.approx(at_140[0], rel=0.35)
         assert at_1400[j] == pytest.approx(at_1400[0], rel=0.35)
     # the floors, measured from x* over 1,000 updates, and the formula
-    floors = mean(d.excess_loss(d.sgd_runs(d.minima[0], lrs, [s + 10 for s in seeds], 32, 2000,
-                                           replace=True, gammas=gammas))[1000:]).mean(axis=0)
+    floors = mean(
+        d.excess_loss(
+            d.sgd_runs(
+                d.minima[0], lrs, [s + 10 for s in seeds], 32, 2000, replace=True, gammas=gammas
+            )
+        )[1000:]
+    ).mean(axis=0)
     sigma2 = np.mean(np.sum(d.example_grads(d.minima[0]) ** 2, axis=1))
     predicted = lrs[::3] / (1 - gammas[::3]) * sigma2 / (4 * 32)
     np.testing.assert_allclose(floors, predicted, rtol=0.2)
@@ -851,8 +870,10 @@ def test_going_further_saddle_barrier_and_valley():
     assert first_escape(hb) < 25 and first_escape(nag) < 25
     assert np.any(hb.xs[:, 0] > 0) and np.any(nag.xs[:, 0] > 0)  # they swing across x1 = 0
 
-    wells = {g: run(optimizers.momentum, double_well, steps=100, lr=0.02, gamma=g)
-             for g in (0.0, 0.5, 0.9)}
+    wells = {
+        g: run(optimizers.momentum, double_well, steps=100, lr=0.02, gamma=g)
+        for g in (0.0, 0.5, 0.9)
+    }
     nag = run(optimizers.nesterov, double_well, steps=100, lr=0.02, gamma=0.9)
     shallow, deep = double_well.minima[1, 0], double_well.minima[0, 0]
     assert abs(wells[0.0].x[0] - shallow) < 0.01 and abs(wells[0.5].x[0] - shallow) < 0.01
@@ -876,9 +897,11 @@ def test_going_further_lessard_recht_packard():
     mu, M = 1.0, 25.0
     starts = np.linspace(-5.0, 5.0, 1001)[:, None]
     paths = {}
-    for name, step, hp in [("hb", optimizers.momentum, rates.heavy_ball_tuning(mu, M)),
-                           ("nag", optimizers.nesterov, rates.nesterov_tuning(mu, M)),
-                           ("gd", optimizers.gd, (rates.gd_tuning(mu, M),))]:
+    for name, step, hp in [
+        ("hb", optimizers.momentum, rates.heavy_ball_tuning(mu, M)),
+        ("nag", optimizers.nesterov, rates.nesterov_tuning(mu, M)),
+        ("gd", optimizers.gd, (rates.gd_tuning(mu, M),)),
+    ]:
         x, state, path = starts.copy(), {}, [starts[:, 0]]
         for _ in range(500):
             x = step(x, lrp.grad, state, **dict(zip(("lr", "gamma"), hp)))
@@ -894,6 +917,7 @@ def test_going_further_lessard_recht_packard():
     # Nesterov's guarantee at every step, from every start; 2 steps from x0 = 3.3
     gap = lrp.f(paths["nag"][..., None])
     bound = (1 - 1 / np.sqrt(M / mu)) ** np.arange(501)[:, None] * (
-        lrp.f(starts) + mu / 2 * starts[:, 0] ** 2)
+        lrp.f(starts) + mu / 2 * starts[:, 0] ** 2
+    )
     assert np.all(gap <= bound)
     assert np.argmax(np.abs(paths["nag"][:, at]) < 1e-12) == 2

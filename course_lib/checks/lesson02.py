@@ -207,8 +207,8 @@ def heavy_ball_x1(gamma, lr=OVERSHOOT_LR, steps=300):
 
 
 def overshoot(gamma, lr=OVERSHOOT_LR, steps=300):
-    """"yes" when x1 of the heavy ball changes sign within ``steps`` steps (it passes the
-    minimum along the floor of the course quadratic), else "no"."""
+    """Whether x1 of the heavy ball changes sign within ``steps`` steps, i.e. passes the
+    minimum along the floor of the course quadratic: "yes" or "no"."""
     x1 = heavy_ball_x1(gamma, lr, steps)
     return "yes" if np.any(np.sign(x1[1:]) * np.sign(x1[:-1]) < 0) else "no"
 
