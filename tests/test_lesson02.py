@@ -1,6 +1,9 @@
 """Lesson 02 (momentum and Nesterov): the checks reject the usual wrong answers and accept
-the right ones; course_lib.rates agrees with the spectral radius of the iteration matrices;
-the raw torch.optim.SGD reference maps onto the course's form as the lesson states."""
+the right ones (the step rules, the bisection, the tuning, the overshoot prediction and the
+diagnosis); course_lib.rates agrees with the spectral radius of the iteration matrices; the
+raw torch.optim.SGD reference maps onto the course's form as the lesson states; and every
+measured claim the lesson makes in words (sections 1–5 and Going further) holds, with a
+margin that separates it from its alternative."""
 
 import inspect
 
@@ -246,7 +249,7 @@ def test_global_velocity_fails_even_when_the_first_case_passes():
     assert not again and "case 1/4" in str(again)
 
 
-# --- Exercise 2.4: heavy-ball tuning ----------------------------------------------------
+# --- Exercise 2.5: heavy-ball tuning ----------------------------------------------------
 
 
 def heavy_ball_tuning(lam_min, lam_max):
@@ -372,7 +375,7 @@ EXERCISES = {
         },
         args=("nesterov",),
     ),
-    # Exercise 2.3
+    # Exercise 2.4
     "largest stable η": Exercise(
         checks.evaluate_largest_stable_lr,
         right=[largest_stable_lr],
@@ -380,7 +383,7 @@ EXERCISES = {
             k: (_renamed(f, "largest_stable_lr"), w) for k, (f, w) in _wrong_bisections().items()
         },
     ),
-    # Exercise 2.4
+    # Exercise 2.5
     "heavy-ball tuning": Exercise(
         checks.evaluate_heavy_ball_tuning,
         right=[heavy_ball_tuning, rates.heavy_ball_tuning],

@@ -9,7 +9,7 @@ from ..problems import course_quadratic, quadratic_with_spectrum
 from ..rates import heavy_ball_tuning
 from .engine import Budget, Case, Report, call_student, evaluate_function, printing
 
-# --- Exercise 2.4: heavy-ball tuning ----------------------------------------------------------
+# --- Exercise 2.5: heavy-ball tuning ----------------------------------------------------------
 
 TUNING = (
     "η = 4/(√λ_max + √λ_min)² and γ = ((√κ − 1)/(√κ + 1))² with κ = λ_max/λ_min: "
@@ -83,7 +83,7 @@ def evaluate_heavy_ball_tuning(fn):
 check_heavy_ball_tuning = printing(evaluate_heavy_ball_tuning)
 
 
-# --- Exercise 2.3: the largest stable learning rate, by bisection ----------------------------
+# --- Exercise 2.4: the largest stable learning rate, by bisection ----------------------------
 
 
 def _threshold(limit):
