@@ -7,8 +7,8 @@ for ✔ (``assert check_x(fn)`` grades an exercise; a notebook shows the report 
 under check gets a Budget of calls: one that never stops fails with one line, never hangs.
 A function that changes its arguments in place fails. ``engine`` holds Report, Case, Budget
 and the evaluators; ``steps`` the step rules' check and their usual slips (lessons 01–04);
-``lesson01`` … ``lesson08`` (and ``lesson04b``, ``lesson05b``, ``lesson06b``, ``lesson08b``) each lesson's
-other exercises, their cases and hints.
+``lesson01`` … ``lesson08`` (and ``lesson04b``, ``lesson05b``, ``lesson05c``, ``lesson06b``,
+``lesson08b``) each lesson's other exercises, their cases and hints.
 """
 
 from ..data import load_references
@@ -80,17 +80,20 @@ from .lesson04b import (
     mystery_runs,
 )
 from .lesson05 import (
+    bfgs_mystery_run,
     check_backtracking,
+    check_bfgs_diagnosis,
     check_bfgs_update,
-    check_kfac_exact_damping,
-    check_kfac_precondition,
     check_newton,
+    check_newton_contraction,
+    check_saddle_predictions,
     check_update_radius,
     evaluate_backtracking,
+    evaluate_bfgs_diagnosis,
     evaluate_bfgs_update,
-    evaluate_kfac_exact_damping,
-    evaluate_kfac_precondition,
     evaluate_newton,
+    evaluate_newton_contraction,
+    evaluate_saddle_predictions,
     evaluate_update_radius,
 )
 from .lesson05b import (
@@ -102,6 +105,14 @@ from .lesson05b import (
     evaluate_fd_hvp,
     evaluate_gauss_newton_vp,
     evaluate_update_damping,
+)
+from .lesson05c import (
+    check_kfac_exact_damping,
+    check_kfac_precondition,
+    check_rescaling_predictions,
+    evaluate_kfac_exact_damping,
+    evaluate_kfac_precondition,
+    evaluate_rescaling_predictions,
 )
 from .lesson06 import (
     check_dense_tanh_backward,
@@ -152,6 +163,7 @@ __all__ = [
     "LoopNeverEnds",
     "Report",
     "adaptive_mystery_runs",
+    "bfgs_mystery_run",
     "broken_adams",
     "call_student",
     "check_adam_first_step",
@@ -159,6 +171,7 @@ __all__ = [
     "check_adaptive_diagnosis",
     "check_backtracking",
     "check_batch_norm_backward",
+    "check_bfgs_diagnosis",
     "check_bfgs_update",
     "check_broken_adams",
     "check_clip_grad_norm",
@@ -183,11 +196,14 @@ __all__ = [
     "check_minibatch_sampler",
     "check_momentum_diagnosis",
     "check_newton",
+    "check_newton_contraction",
     "check_newton_schulz",
     "check_noise_floor_growth",
     "check_ns_singular_values",
     "check_overshoot_predictions",
+    "check_rescaling_predictions",
     "check_rule",
+    "check_saddle_predictions",
     "check_sam",
     "check_sam_design",
     "check_schedule",
@@ -207,6 +223,7 @@ __all__ = [
     "evaluate_adaptive_diagnosis",
     "evaluate_backtracking",
     "evaluate_batch_norm_backward",
+    "evaluate_bfgs_diagnosis",
     "evaluate_bfgs_update",
     "evaluate_broken_adams",
     "evaluate_clip_grad_norm",
@@ -231,11 +248,14 @@ __all__ = [
     "evaluate_minibatch_sampler",
     "evaluate_momentum_diagnosis",
     "evaluate_newton",
+    "evaluate_newton_contraction",
     "evaluate_newton_schulz",
     "evaluate_noise_floor_growth",
     "evaluate_ns_singular_values",
     "evaluate_overshoot_predictions",
+    "evaluate_rescaling_predictions",
     "evaluate_rule",
+    "evaluate_saddle_predictions",
     "evaluate_sam",
     "evaluate_sam_design",
     "evaluate_schedule",
