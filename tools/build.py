@@ -11,6 +11,8 @@
                                                 # lessons also get a row per core section
                                                 # and their departures from the shape
     python tools/build.py retarget OWNER/REPO [--release TAG]   # point a fork at itself
+    python tools/build.py release [NN…] [--out DIR]   # otter-grader assignments, one per
+                                                # lesson (tools/release.py; the instructor extra)
 
 The repository, release and lesson list live in course.json, only there.
 
@@ -578,10 +580,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "command",
-        choices=["stamp", "exercises", "execute", "all", "check", "stats", "retarget"],
+        choices=["stamp", "exercises", "execute", "all", "check", "stats", "retarget", "release"],
     )
     parser.add_argument("args", nargs="*")
     parser.add_argument("--release")
+    parser.add_argument("--out", help="release: where the assignments go (dist/release)")
     parser.add_argument("--json", action="store_true", help="stats: machine-readable")
     parser.add_argument(
         "--strict", action="store_true", help="stats: exit 1 when a lesson in shape misses a goal"
@@ -611,6 +614,10 @@ def main(argv=None):
         if len(a.args) != 1:
             parser.error("retarget takes OWNER/REPO")
         cmd_retarget(c, a.args[0], a.release)
+    elif a.command == "release":
+        import release  # tools/release.py: needs otter-grader (the instructor extra)
+
+        release.main(c, a.args, a.out)
     return 0
 
 

@@ -137,7 +137,8 @@ def main(argv):
         set_up(["test"], env, lowest=True)
     else:
         env = VENV
-        extras = ["lab", "test"] + ([] if "--no-torch" in options else ["maintainer"])
+        # instructor: otter-grader, for the end-to-end grading test (tests/test_release.py)
+        extras = ["lab", "test", "instructor"] + ([] if "--no-torch" in options else ["maintainer"])
         set_up(extras, env)
     python = python_of(env)
     if "--quick" in options:
