@@ -25,6 +25,11 @@ def solution_functions(notebook):
     return namespace
 
 
+# Every table given to exercise_tests, in import order: tools/instructors.py lists each
+# check's wrong versions and hints from them in INSTRUCTORS.md.
+REGISTERED = []
+
+
 def stub(*args, **kwargs):
     raise NotImplementedError("Exercise 9.9: unfinished")
 
@@ -53,6 +58,7 @@ def exercise_tests(exercises):
     (``test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISES)``):
     the right versions pass; each mistake fails, naming the function and its case, with the
     hint that names it; an unfinished exercise raises ExerciseNotDone."""
+    REGISTERED.append(exercises)
     right = [(label, fn) for label, ex in exercises.items() for fn in ex.right]
     wrong = [(label, mistake) for label, ex in exercises.items() for mistake in ex.wrong]
 

@@ -3,6 +3,8 @@
     python tools/benchmark.py             # everything below
     python tools/benchmark.py widgets     # median / p90 redraw time of explore() and compare()
     python tools/benchmark.py notebooks [solutions/NN-….ipynb …]   # per notebook, not saved
+    python tools/benchmark.py notebooks [NN …] --save   # and store each lesson's cell time in
+                                          # tools/notebook_times.json (INSTRUCTORS.md quotes it)
     python tools/benchmark.py tests       # the whole suite, timed per test file and notebook
     python tools/benchmark.py notebooks --strict   # exit 1 if a notebook misses its goal
 
@@ -204,8 +206,33 @@ def bench_widgets(redraws=REDRAWS):
     return [] if worst <= REDRAW_GOAL else [f"explorer redraw {worst:.0f} ms"]
 
 
-def bench_notebooks(names=()):
-    """Execute solution notebooks in a fresh kernel with tools/build.py, without saving.
+TIMES = ROOT / "tools" / "notebook_times.json"
+
+
+def save_times(measured):
+    """Store {file: (cell seconds, slowest cell)} in tools/notebook_times.json, keeping the
+    other lessons' entries; the machine and date are those of this run."""
+    import datetime
+    import json
+    import os
+    import platform
+
+    old = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    lessons = {**old.get("lessons", {})}
+    for file, (cell_time, slowest) in measured.items():
+        lessons[file] = {"cell_seconds": round(cell_time, 1), "slowest_cell": round(slowest, 2)}
+    data = {
+        "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        "lessons": dict(sorted(lessons.items())),
+    }
+    TIMES.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    print(f"saved {len(measured)} lesson(s) to {TIMES.relative_to(ROOT)}")
+
+
+def bench_notebooks(names=(), save=False):
+    """Execute solution notebooks in a fresh kernel with tools/build.py, without saving them
+    (with ``save``, their cell times go to tools/notebook_times.json).
 
     Cell time is what the kernel spends in the cells (what a class waits for); the wall
     time adds the kernel's start-up."""
@@ -213,7 +240,7 @@ def bench_notebooks(names=()):
 
     c = build.course()
     lessons = build.select_lessons(c, names)
-    missed, total = [], 0.0
+    missed, total, measured = [], 0.0, {}
     print(
         f"Solution notebooks, top to bottom in a fresh kernel (goals: ≤ {LESSON_GOAL:.0f} s "
         f"of cell time, every cell ≤ {CELL_GOAL:.0f} s):"
@@ -225,6 +252,7 @@ def bench_notebooks(names=()):
         wall = time.perf_counter() - started
         code = [cell for cell in nb.cells if cell.cell_type == "code"]
         cell_time = float(np.nansum(seconds))
+        measured[lesson["file"]] = (cell_time, float(np.nanmax(seconds, initial=0.0)))
         total += cell_time
         flag = "ok  " if cell_time <= LESSON_GOAL else "OVER"
         print(
@@ -241,6 +269,8 @@ def bench_notebooks(names=()):
             if seconds[i] > CELL_GOAL:
                 missed.append(f"{lesson['file']} code cell {i + 1}: {seconds[i]:.2f} s")
     print(f"  all lessons: {total:.1f} s of cell time")
+    if save:
+        save_times(measured)
     return missed
 
 
@@ -293,12 +323,15 @@ def main(argv=None):
         action="store_true",
         help="exit 1 when a goal is missed (a benchmark, not a test, otherwise)",
     )
+    parser.add_argument(
+        "--save", action="store_true", help="notebooks: store the cell times for INSTRUCTORS.md"
+    )
     args = parser.parse_args(argv)
     missed = []
     if args.what in (None, "widgets"):
         missed += bench_widgets()
     if args.what in (None, "notebooks"):
-        missed += bench_notebooks(args.notebooks)
+        missed += bench_notebooks(args.notebooks, save=args.save)
     if args.what in (None, "tests"):
         missed += bench_tests()
     if missed:

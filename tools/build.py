@@ -1,6 +1,7 @@
 """The notebook pipeline: solutions/ is the source, everything else is stamped or generated.
 
-    python tools/build.py stamp                 # header, set-up and footer cells; README lesson table
+    python tools/build.py stamp                 # header, set-up and footer cells; README lesson
+                                                # table; INSTRUCTORS.md (tools/instructors.py)
     python tools/build.py exercises             # notebooks/ from solutions/
     python tools/build.py execute [NOTEBOOK…]   # re-execute solutions top to bottom, save outputs
     python tools/build.py all                   # stamp, execute every solution, exercises
@@ -179,7 +180,67 @@ def _cell(kind, source, cell_id):
     cell = make(source)
     cell["id"] = cell_id
     cell["metadata"] = {"tags": [cell_id]}
+    if cell_id in STAMPED:
+        cell["metadata"][SLIDESHOW] = {"slide_type": "slide" if cell_id == "header" else "skip"}
     return cell
+
+
+# --- slides ----------------------------------------------------------------------------
+# jupyterlab-rise presents a notebook by each cell's metadata.slideshow.slide_type. Stamped
+# from the lesson's structure (solutions, with their outputs; the exercise notebook takes
+# its solution's), never edited by hand: the title is the header; each core section opens a
+# slide; a picture (figure, explorer, race) opens a sub-slide, with the text just before it;
+# a takeaway is a fragment; the Summary is the last slide. Skipped: the set-up and import
+# cells, every exercise (its heading cell and the code cells under it, to its check),
+# Questions, Going further, the footer.
+SLIDESHOW = "slideshow"
+
+
+def slide_types(nb):
+    """[slide_type of each cell] of a (stamped) solution notebook, from its structure."""
+    types, part, in_exercise = [], "why", False
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.get("id") in STAMPED:
+            types.append("slide" if cell.get("id") == "header" else "skip")
+            continue
+        kind = "-"
+        if cell.cell_type == "markdown":
+            starts = None
+            for line in cell.source.split("\n"):
+                m = lesson_stats.SECTION_HEADING.match(line)
+                if m:
+                    kind_of = lesson_stats._section_kind(m.group(1), part not in ("why", "core"))
+                    starts = starts or kind_of
+                    part = kind_of
+            in_exercise = bool(EXERCISE_HEADING.search(cell.source))
+            if starts in ("core", "summary"):
+                kind = "slide"
+            elif part not in ("why", "core", "summary") or in_exercise:
+                kind = "skip"
+            elif lesson_stats.TAKEAWAY.search(cell.source):
+                kind = "fragment"
+            elif part == "why":
+                kind = "subslide"  # why the lesson: after the title
+        elif part not in ("why", "core", "summary") or in_exercise or "solution-only" in tags:
+            kind = "skip"
+            if in_exercise and "checks.check_" in cell.source:
+                in_exercise = False  # the exercise ends at its check; the story goes on
+        elif any(lesson_stats.pictures_of(cell)):
+            kind = "subslide"
+            if types and types[-1] == "-" and nb.cells[len(types) - 1].cell_type == "markdown":
+                types[-1], kind = "subslide", "-"  # the text that introduces the picture
+        elif part == "why":
+            kind = "skip"  # the imports
+        types.append(kind)
+    return types
+
+
+def stamp_slides(nb):
+    """``nb`` with every cell's slide type stamped from the lesson's structure (in place)."""
+    for cell, kind in zip(nb.cells, slide_types(nb)):
+        cell.setdefault("metadata", {})[SLIDESHOW] = {"slide_type": kind}
+    return nb
 
 
 def stamp(nb, lesson, c, folder="solutions"):
@@ -196,7 +257,7 @@ def stamp(nb, lesson, c, folder="solutions"):
         if key in old and old[key].source == cell.source:
             fresh[key] = old[key]
     nb.cells = [fresh["header"], fresh["setup"]] + body + [fresh["footer"]]
-    return nb
+    return stamp_slides(nb) if folder == "solutions" else nb
 
 
 # --- exercises -------------------------------------------------------------------
@@ -262,7 +323,10 @@ def make_exercise(solution, lesson, c):
         elif cell.cell_type == "code":
             cell.source = _strip_code(cell.source, heading, where)
             cell.outputs, cell.execution_count = [], None
+        slides = cell.metadata.get(SLIDESHOW)
         cell.metadata = {"tags": tags} if tags else {}
+        if slides:  # the solution's slide, which its outputs decided
+            cell.metadata[SLIDESHOW] = slides
         cells.append(cell)
     nb.cells = cells
     nb.cells = stamp(nb, lesson, c, folder="notebooks").cells
@@ -385,6 +449,12 @@ def write(nb, path):
         path.write_text(text)
 
 
+def _instructors():
+    import instructors  # tools/instructors.py (it imports this module)
+
+    return instructors
+
+
 def expected_files(c=None):
     """Every generated file's expected text, from the current solutions: {path: text}."""
     c = c or course()
@@ -394,6 +464,8 @@ def expected_files(c=None):
         out[SOLUTIONS / lesson["file"]] = nbformat.writes(sol) + "\n"
         out[EXERCISES / lesson["file"]] = nbformat.writes(make_exercise(sol, lesson, c)) + "\n"
     out[ROOT / "README.md"] = stamp_readme((ROOT / "README.md").read_text(), c)
+    instructors = _instructors()
+    out[instructors.OUT] = instructors.instructors_md(c)
     return out
 
 
@@ -402,6 +474,10 @@ def cmd_stamp(c):
         path = SOLUTIONS / lesson["file"]
         write(stamp(read(path), lesson, c), path)
     (ROOT / "README.md").write_text(stamp_readme((ROOT / "README.md").read_text(), c))
+    instructors = _instructors()
+    text = instructors.instructors_md(c)
+    if not instructors.OUT.exists() or instructors.OUT.read_text() != text:
+        instructors.OUT.write_text(text)
 
 
 def cmd_exercises(c):
