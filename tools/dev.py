@@ -1,6 +1,8 @@
 """Set up the course in ./.venv, then open it or test it. Needs only Python ≥ 3.10.
 
     python3 tools/dev.py lab             # set up, then open the exercises in JupyterLab
+                                         # (as root too; no browser is started without a
+                                         # display or under CI: open the URL it prints)
     python3 tools/dev.py test            # set up, then run every test (unit tests, lint,
                                          # solutions through nbval, exercises, a real browser,
                                          # a Colab-like environment, reference regeneration)
@@ -70,6 +72,29 @@ def oldest_installable(python, name, bound):
     return min((v for v in released if key(v) >= key(bound)), key=key)
 
 
+def installed(extras, env=VENV, lowest=False):
+    """Whether ``env`` already holds course_lib with ``extras`` from this pyproject.toml.
+
+    The stamp records the extras installed, so ``lab`` after ``test`` (which installs more)
+    starts at once instead of installing again."""
+    stamp = env / ".course-installed"
+    try:
+        done = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(done, dict)
+        and python_of(env).exists()
+        and done.get("pyproject") == pyproject_hash()
+        and done.get("lowest") == lowest
+        and set(extras) <= set(done.get("extras", []))
+    )
+
+
+def pyproject_hash():
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
 def set_up(extras, env=VENV, lowest=False):
     """Create ``env`` and install course_lib with ``extras`` (editable); once per pyproject.
 
@@ -77,14 +102,10 @@ def set_up(extras, env=VENV, lowest=False):
     (``oldest_installable``) and keeps it there while the extras are installed."""
     if sys.version_info < (3, 10):  # noqa: UP036 (this script may be started by an older python3)
         sys.exit(f"Python ≥ 3.10 is needed; this is {sys.version.split()[0]}.")
+    if installed(extras, env, lowest):
+        return
     python = python_of(env)
     spec = f".[{','.join(extras)}]"
-    stamp = env / ".course-installed"
-    key = hashlib.sha256(
-        (ROOT / "pyproject.toml").read_bytes() + spec.encode() + bytes(lowest)
-    ).hexdigest()
-    if stamp.exists() and stamp.read_text() == key and python.exists():
-        return
     if not python.exists():
         print(f"+ creating {env.relative_to(ROOT)}", flush=True)
         venv.EnvBuilder(with_pip=True).create(env)
@@ -99,7 +120,32 @@ def set_up(extras, env=VENV, lowest=False):
         file.write_text("\n".join(pins) + "\n")
         constraints = ["--constraint", str(file)]
     sh(python, "-m", "pip", "install", "--quiet", *constraints, "-e", spec)
-    stamp.write_text(key)
+    stamp = {"pyproject": pyproject_hash(), "lowest": lowest, "extras": sorted(extras)}
+    (env / ".course-installed").write_text(json.dumps(stamp))
+
+
+def can_open_a_browser():
+    """Whether a browser can open here: not under CI, and on Linux or BSD, a display."""
+    if os.environ.get("CI"):
+        return False
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True  # macOS, Windows
+
+
+def lab_command(python, passthrough=()):
+    """JupyterLab on the exercises, for any user: root too, and without a screen."""
+    options = []
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # A container, a cloud VM or a classroom image runs as root; Jupyter refuses root
+        # unless told (it cannot drop privileges itself, and the course needs none).
+        options.append("--ServerApp.allow_root=True")
+    if not can_open_a_browser():
+        # Headless (CI, SSH, a container): Python's webbrowser would try whatever it finds,
+        # a text browser in this terminal included. Jupyter prints the URL to open instead.
+        print("+ no display here: open the URL that JupyterLab prints below", flush=True)
+        options.append("--ServerApp.open_browser=False")
+    return [str(python), "-m", "jupyter", "lab", *options, str(ROOT / "notebooks"), *passthrough]
 
 
 def show_versions(python):
@@ -126,8 +172,8 @@ def main(argv):
     options = rest[: rest.index("--")] if "--" in rest else rest
     if command == "lab":
         set_up(["lab"])
-        python = str(python_of(VENV))
-        os.execv(python, [python, "-m", "jupyter", "lab", str(ROOT / "notebooks"), *passthrough])
+        command = lab_command(python_of(VENV), passthrough)
+        os.execv(command[0], command)
     unknown = set(options) - {"--no-torch", "--quick", "--lowest"}
     if unknown:
         sys.exit(f"unknown option(s) {sorted(unknown)}\n\n{__doc__}")
