@@ -31,11 +31,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV, LOWEST_VENV = ROOT / ".venv", ROOT / ".venv-lowest"
 QUICK = "not (notebook or browser or colab or regenerate)"  # test --quick leaves these out
 LOWEST = "not (browser or colab or regenerate)"  # test --lowest: no browser, Colab or torch
-# The whole suite on two workers (tests/conftest.py keeps each notebook, the browser and the
-# Colab-like check on one worker each).
-# loadfile: every test file and every notebook runs whole on one worker. A notebook's cells
-# share one kernel, so they must never be split; the scope comes from the node id alone, not
-# from a marker a hook has to add in time (a loadgroup run once split lesson 07's last cells).
+# The whole suite on two workers. loadfile: every notebook runs whole on one worker (a
+# notebook's cells share one kernel, so they must never be split; the scope comes from the
+# node id alone, not from a marker a hook has to add in time: a loadgroup run once split
+# lesson 07's last cells). tests/conftest.py refines it: each whole-lesson run of the
+# Colab-like check, the browser and the exercises is a unit of its own, and the longest
+# units start first, so that both workers finish together.
 WORKERS = ["-n", "2", "--dist", "loadfile"]
 
 
