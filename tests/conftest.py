@@ -6,11 +6,13 @@ below refines:
 
 - a solution notebook is one unit, so its cells run in order in one kernel (the scope
   comes from the node id alone, not from a marker a hook has to add in time);
-- each run of a whole lesson in the Colab-like environment, in the browser and as an
-  exercise notebook (``LESSON_RUNS``) is a unit of its own, so the workers share them;
-  any other test file is one unit;
-- units are handed out longest first: those lesson runs, then the solutions, then the
-  exercises, then the unit-test files, so the run ends on small units;
+- every browser test (one JupyterLab page, running a whole lesson) and each lesson's run
+  in the Colab-like environment and as an exercise notebook is a unit of its own, so
+  the workers share them; any other test file is one unit;
+- units are handed out longest first: the browser tests (all of them first, so that
+  each worker runs its share back to back and starts JupyterLab and Chromium once), the
+  Colab-like runs, the solutions, the exercises, then the unit-test files, so the run
+  ends on small units;
 - a worker gets its next unit only when it is on its last test, so it never holds back
   long units that the other worker, idle, could be running.
 """
@@ -24,11 +26,9 @@ import pytest
 matplotlib.use("Agg")
 SOLUTIONS = pathlib.Path(__file__).resolve().parents[1] / "solutions"
 LESSONS = sorted(p.name for p in SOLUTIONS.glob("*.ipynb"))
-# Tests that each run a whole lesson (or a notebook like one), by node-id prefix.
-LESSON_RUNS = (
-    "tests/test_browser.py::test_notebook_runs_in_a_real_browser[",
-    "tests/test_colab.py::test_notebook_runs_in_a_colab_like_environment[",
-)
+# Tests scheduled one by one (node-id prefixes): each runs a whole lesson, or a notebook.
+BROWSER = "tests/test_browser.py::"
+COLAB_RUNS = "tests/test_colab.py::test_notebook_runs_in_a_colab_like_environment["
 EXERCISE_RUNS = "tests/test_notebooks.py::test_exercise_notebook_runs_until_its_first_unfinished_"
 
 
@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(items):
 
 def scope_of(nodeid):
     """The unit a test is scheduled in: itself for a lesson run, else its file."""
-    if nodeid.startswith((*LESSON_RUNS, EXERCISE_RUNS)):
+    if nodeid.startswith((BROWSER, COLAB_RUNS, EXERCISE_RUNS)):
         return nodeid
     return nodeid.split("::", 1)[0]
 
@@ -51,13 +51,10 @@ def scope_of(nodeid):
 def rank(scope):
     """When a unit starts, smaller first: the later lessons train networks and take longest."""
     lesson = max((i for i, name in enumerate(LESSONS, 1) if name in scope), default=0)
-    if scope.startswith(LESSON_RUNS):
-        return (0, -lesson)
-    if scope.startswith("solutions/"):
-        return (1, -lesson)
-    if scope.startswith(EXERCISE_RUNS):
-        return (2, -lesson)
-    return (3, 0)
+    for i, kind in enumerate((BROWSER, COLAB_RUNS, "solutions/", EXERCISE_RUNS)):
+        if scope.startswith(kind):
+            return (i, -lesson)
+    return (4, 0)
 
 
 class LongestFirst(OrderedDict):
@@ -68,6 +65,7 @@ class LongestFirst(OrderedDict):
         return scope, self.pop(scope)
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown to a run without it
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile``, refined for this suite (this module's docstring says how)."""
     if config.getvalue("dist") != "loadfile":

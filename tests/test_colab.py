@@ -47,11 +47,12 @@ def _prepare(folder):
 
 
 @pytest.fixture(scope="session")
-def colab(tmp_path_factory, worker_id):
+def colab(tmp_path_factory, request):
     """The prepared environment, once per run: the first worker creates the shared folder
     and installs; another finds the folder and waits for the result file."""
-    shared = tmp_path_factory.getbasetemp()
-    folder = (shared.parent if worker_id != "master" else shared) / "colab"
+    shared = tmp_path_factory.getbasetemp()  # an xdist worker's: in a folder of this run
+    worker = hasattr(request.config, "workerinput")
+    folder = (shared.parent if worker else shared) / "colab"
     done = folder.with_name("colab-prepared.json")
     try:
         folder.mkdir()  # atomic: one worker wins
