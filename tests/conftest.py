@@ -6,13 +6,14 @@ below refines:
 
 - a solution notebook is one unit, so its cells run in order in one kernel (the scope
   comes from the node id alone, not from a marker a hook has to add in time);
-- every browser test (one JupyterLab page, running a whole lesson) and each lesson's run
-  in the Colab-like environment and as an exercise notebook is a unit of its own, so
-  the workers share them; any other test file is one unit;
+- every browser test (one JupyterLab page, running a whole lesson), each lesson's run
+  in the Colab-like environment and as an exercise notebook, and each packaging test
+  (a wheel built, JupyterLab started) is a unit of its own, so the workers share them;
+  any other test file is one unit;
 - units are handed out longest first: the browser tests (all of them first, so that
   each worker runs its share back to back and starts JupyterLab and Chromium once), the
-  Colab-like runs, the solutions, the exercises, then the unit-test files, so the run
-  ends on small units;
+  Colab-like runs, the solutions, the exercises, the packaging tests, then the other
+  test files, so the run ends on small units;
 - a worker gets its next unit only when it is on its last test, so it never holds back
   long units that the other worker, idle, could be running.
 """
@@ -30,6 +31,7 @@ LESSONS = sorted(p.name for p in SOLUTIONS.glob("*.ipynb"))
 BROWSER = "tests/test_browser.py::"
 COLAB_RUNS = "tests/test_colab.py::test_notebook_runs_in_a_colab_like_environment["
 EXERCISE_RUNS = "tests/test_notebooks.py::test_exercise_notebook_runs_until_its_first_unfinished_"
+PACKAGING = "tests/test_packaging.py::"  # builds wheels, starts JupyterLab: 10–30 s each
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist turns the group marker into a node-id suffix
@@ -43,7 +45,7 @@ def pytest_collection_modifyitems(items):
 
 def scope_of(nodeid):
     """The unit a test is scheduled in: itself for a lesson run, else its file."""
-    if nodeid.startswith((BROWSER, COLAB_RUNS, EXERCISE_RUNS)):
+    if nodeid.startswith((BROWSER, COLAB_RUNS, EXERCISE_RUNS, PACKAGING)):
         return nodeid
     return nodeid.split("::", 1)[0]
 
@@ -51,10 +53,10 @@ def scope_of(nodeid):
 def rank(scope):
     """When a unit starts, smaller first: the later lessons train networks and take longest."""
     lesson = max((i for i, name in enumerate(LESSONS, 1) if name in scope), default=0)
-    for i, kind in enumerate((BROWSER, COLAB_RUNS, "solutions/", EXERCISE_RUNS)):
+    for i, kind in enumerate((BROWSER, COLAB_RUNS, "solutions/", EXERCISE_RUNS, PACKAGING)):
         if scope.startswith(kind):
             return (i, -lesson)
-    return (4, 0)
+    return (5, 0)
 
 
 class LongestFirst(OrderedDict):
