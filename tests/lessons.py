@@ -5,6 +5,7 @@ its hint, an unfinished stub says so).
 Imported as ``lessons`` (pytest puts this folder on sys.path for the test modules in it)."""
 
 import pathlib
+import sys
 from dataclasses import dataclass, field
 
 import nbformat
@@ -25,8 +26,8 @@ def solution_functions(notebook):
     return namespace
 
 
-# Every table given to exercise_tests, in import order: tools/instructors.py lists each
-# check's wrong versions and hints from them in INSTRUCTORS.md.
+# Every table given to exercise_tests, as (test module, table): tools/instructors.py lists
+# each check's wrong versions and hints from them in INSTRUCTORS.md.
 REGISTERED = []
 
 
@@ -58,7 +59,7 @@ def exercise_tests(exercises):
     (``test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISES)``):
     the right versions pass; each mistake fails, naming the function and its case, with the
     hint that names it; an unfinished exercise raises ExerciseNotDone."""
-    REGISTERED.append(exercises)
+    REGISTERED.append((sys._getframe(1).f_globals.get("__name__", ""), exercises))
     right = [(label, fn) for label, ex in exercises.items() for fn in ex.right]
     wrong = [(label, mistake) for label, ex in exercises.items() for mistake in ex.wrong]
 

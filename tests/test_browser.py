@@ -423,3 +423,42 @@ def _each_player_drives_its_own_picture(page):
     )
     assert second.get_attribute("src") != last, "the second player's button did not move it"
     assert first.get_attribute("src") == last, "the second player's button moved the first"
+
+
+def test_a_lesson_presents_as_slides(lab, browser):
+    """jupyterlab-rise shows lesson 03 as a slideshow from its stamped metadata (tools/build.py
+    stamp_slides): the title, a slide per core section, the Summary; Space steps through to
+    the last slide with no error, at a projector's 1024×768."""
+    pytest.importorskip("jupyterlab_rise", reason="jupyterlab-rise is in the lab extra")
+    import lesson_stats  # tools/lesson_stats.py
+
+    name = "03-adaptive-learning-rates.ipynb"
+    if not (lab["root"] / name).exists():
+        pytest.skip(f"{name} is not served (it has no live cell)")
+    read = lesson_stats.read_lesson(nbformat.read(ROOT / "solutions" / name, as_version=4))
+    wanted = ["03 · Adaptive learning rates"] + [s.title for s in read.core_sections] + ["Summary"]
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.set_viewport_size({"width": 1024, "height": 768})
+        page.goto(f"{lab['url']}/rise/{name}?token={lab['token']}", timeout=60_000)
+        page.wait_for_selector(".reveal .slides > section", timeout=60_000)
+        titles = page.evaluate(
+            """() => [...document.querySelectorAll('.reveal .slides > section')].map(s =>
+                (s.querySelector('h1, h2')?.textContent || '').replace('¶', '').trim())"""
+        )
+        assert titles == wanted
+        last = ".reveal .slides > section:last-child"
+        for _ in range(100):
+            if page.evaluate(
+                f"() => document.querySelector('{last}').classList.contains('present')"
+            ):
+                break
+            page.keyboard.press("Space")
+            page.wait_for_timeout(150)
+        _screenshot(page, "03-slides-last")
+        assert page.locator(f"{last}.present").count() == 1, "Space never reached the Summary"
+        assert not errors, errors
+    finally:
+        page.close()

@@ -224,6 +224,8 @@ def save_times(measured):
     data = {
         "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        # what else ran: a shared machine's load inflates every time measured on it
+        "load_average": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
         "lessons": dict(sorted(lessons.items())),
     }
     TIMES.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")

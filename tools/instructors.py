@@ -42,7 +42,9 @@ def registered_tables():
     lessons = importlib.import_module("lessons")
     for path in sorted((ROOT / "tests").glob("test_lesson*.py")):
         importlib.import_module(path.stem)
-    return lessons.REGISTERED
+    # by module, whatever order they were imported in (a test run picks its own)
+    order = sorted(range(len(lessons.REGISTERED)), key=lambda i: (lessons.REGISTERED[i][0], i))
+    return [lessons.REGISTERED[i][1] for i in order]
 
 
 def _call_parts(call):
@@ -137,7 +139,13 @@ def lesson_section(lesson, c, times, tables):
     if measured:
         lines += [
             f"**Cell time:** {measured['cell_seconds']:.1f} s top to bottom, slowest cell "
-            f"{measured['slowest_cell']:.2f} s ({times['machine']}, {times['measured']}).",
+            f"{measured['slowest_cell']:.2f} s ({times['machine']}, {times['measured']}"
+            + (
+                f", load average {times['load_average']} while measured"
+                if times.get("load_average")
+                else ""
+            )
+            + ").",
             "",
         ]
     else:
