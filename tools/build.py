@@ -37,7 +37,9 @@ COURSE_FILE = ROOT / "course.json"
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 MD_BEGIN, MD_END = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
-EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+[a-z]?)\.(\d+)\s*[—:–-]\s*(.+?)\s*$", re.M)
+EXERCISE_HEADING = re.compile(
+    r"^#+\s*Exercise\s+(\d+[a-z]?)\.(\d+)\s*(?:·\s*[A-Za-z]+\s*)?[—:–-]\s*(.+?)\s*$", re.M
+)
 STAMPED = ("header", "setup", "footer")  # ids (and tags) of the stamped cells
 README_BEGIN, README_END = "<!-- BEGIN LESSONS -->", "<!-- END LESSONS -->"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
