@@ -321,7 +321,9 @@ def evaluate_gd_predictions(predictions):
         )
     missing = [lr for lr in PREDICTION_LRS if predictions.get(lr) in (None, "?", ...)]
     if len(missing) == len(PREDICTION_LRS):
-        raise _unfinished("Exercise 1.2: converge, oscillate or diverge?", "each '?' in predictions")
+        raise _unfinished(
+            "Exercise 1.2: converge, oscillate or diverge?", "each '?' in predictions"
+        )
     for i, lr in enumerate(PREDICTION_LRS, 1):
         title = f"{i}/{len(PREDICTION_LRS)} (η = {lr})"
         got = predictions.get(lr)
@@ -375,32 +377,52 @@ def _limits_hint(got, expected, lam_min, lam_max, part):
         return "return two numbers: `return largest, best`."
     got = float(np.ravel(got)[0])
     largest = [
-        (1 / lam_max, "1/λ_max is where the steep direction starts to oscillate (its factor "
-         "1 − ηλ_max reaches 0); it still converges until that factor reaches −1."),
-        (2 / lam_min, "2/λ_min lets the steep direction diverge first: its factor 1 − ηλ_max "
-         "passes −1 long before the flat one's does."),
+        (
+            1 / lam_max,
+            "1/λ_max is where the steep direction starts to oscillate (its factor "
+            "1 − ηλ_max reaches 0); it still converges until that factor reaches −1.",
+        ),
+        (
+            2 / lam_min,
+            "2/λ_min lets the steep direction diverge first: its factor 1 − ηλ_max "
+            "passes −1 long before the flat one's does.",
+        ),
         (1 / lam_min, "at 1/λ_min the steep direction's factor 1 − ηλ_max is far below −1."),
-        (2 / (lam_min + lam_max), "that is the best η; GD still converges a little beyond it, "
-         "until the steep direction's factor 1 − ηλ_max reaches −1."),
+        (
+            2 / (lam_min + lam_max),
+            "that is the best η; GD still converges a little beyond it, "
+            "until the steep direction's factor 1 − ηλ_max reaches −1.",
+        ),
     ]
     best = [
-        (1 / lam_max, "at 1/λ_max the steep direction is solved in one step, but the flat one "
-         "still shrinks only by 1 − λ_min/λ_max: a larger η helps it, until the steep "
-         "direction's |1 − ηλ_max| catches up."),
+        (
+            1 / lam_max,
+            "at 1/λ_max the steep direction is solved in one step, but the flat one "
+            "still shrinks only by 1 − λ_min/λ_max: a larger η helps it, until the steep "
+            "direction's |1 − ηλ_max| catches up.",
+        ),
         (2 / lam_max, "at 2/λ_max the steep direction's factor is −1: it no longer shrinks."),
-        (1 / (lam_min + lam_max), "that is half the best η: balance the two factors, "
-         "1 − ηλ_min = −(1 − ηλ_max)."),
+        (
+            1 / (lam_min + lam_max),
+            "that is half the best η: balance the two factors, 1 − ηλ_min = −(1 − ηλ_max).",
+        ),
         (1 / lam_min, "at 1/λ_min the steep direction's factor 1 − ηλ_max is far below −1."),
     ]
     if lam_max > lam_min:
-        best.append((2 / (lam_max - lam_min), "check the sign: 1 − ηλ_min = −(1 − ηλ_max) "
-                     "gives η(λ_min + λ_max) = 2."))
+        best.append(
+            (
+                2 / (lam_max - lam_min),
+                "check the sign: 1 − ηλ_min = −(1 − ηλ_max) gives η(λ_min + λ_max) = 2.",
+            )
+        )
     for value, hint in (largest, best)[part]:
         if np.isclose(got, value, rtol=1e-6) and not np.isclose(value, expected, rtol=1e-6):
             return hint
     if part == 1:
-        return ("the best η makes the larger of |1 − ηλ_min| and |1 − ηλ_max| as small as "
-                "possible: one falls as η grows, the other rises, so they are equal at the best η.")
+        return (
+            "the best η makes the larger of |1 − ηλ_min| and |1 − ηλ_max| as small as "
+            "possible: one falls as η grows, the other rises, so they are equal at the best η."
+        )
     return "GD diverges once a factor 1 − ηλ_i falls below −1: which λ_i gets there first?"
 
 
@@ -421,9 +443,7 @@ def gd_limits_cases():
             (2 / hi, 2 / (lo + hi)),
             parts=("largest stable η", "best η"),
             rtol=1e-9,
-            diagnose=tuple(
-                partial(_limits_hint, lam_min=lo, lam_max=hi, part=k) for k in (0, 1)
-            ),
+            diagnose=tuple(partial(_limits_hint, lam_min=lo, lam_max=hi, part=k) for k in (0, 1)),
         )
         for name, lo, hi in rows
     ]
@@ -446,19 +466,12 @@ DESIGN_MAX_BATCH = 64
 DESIGN_FACTOR = 4
 
 
-def design_target():
-    """The design of Exercise 1.7: the largest η at the largest allowed batch, floor ÷ 4."""
-    lr, b = DESIGN_FROM
-    return lr / b / DESIGN_FACTOR * DESIGN_MAX_BATCH, DESIGN_MAX_BATCH
-
-
 def evaluate_floor_design(lr, batch_size):
     """Whether (lr, batch_size) lowers the floor η σ*²/(4|B|) of (0.05, 32) fourfold, as fast as allowed."""
     name = "design"
     if lr is None or batch_size is None:
         raise _unfinished("Exercise 1.7: a floor four times lower", "lr and batch_size")
     lr0, b0 = DESIGN_FROM
-    best_lr, best_b = design_target()
     title = f"(η, |B|) = ({lr!r}, {batch_size!r})"
     problem = ""
     try:
@@ -503,14 +516,20 @@ def evaluate_floor_design(lr, batch_size):
         return Report(
             name,
             False,
-            [f"✘ {name}: {title}", f"  expected η/|B| = ¼ × {lr0}/{b0} with |B| ≤ "
-             f"{DESIGN_MAX_BATCH}, as few updates as possible", f"  hint: {problem}"],
+            [
+                f"✘ {name}: {title}",
+                f"  expected η/|B| = ¼ × {lr0}/{b0} with |B| ≤ "
+                f"{DESIGN_MAX_BATCH}, as few updates as possible",
+                f"  hint: {problem}",
+            ],
         )
     return Report(
         name,
         True,
-        [f"✔ {name}: η = {lr:g}, |B| = {int(batch_size)}: η/|B| is a quarter of "
-         f"{lr0}/{b0}, with the largest batch that fits."],
+        [
+            f"✔ {name}: η = {lr:g}, |B| = {int(batch_size)}: η/|B| is a quarter of "
+            f"{lr0}/{b0}, with the largest batch that fits."
+        ],
     )
 
 
@@ -543,7 +562,7 @@ def _gd_gaps(problem, lr, steps):
 
 
 def mystery_runs(steps=300):
-    """Exercise 1.8's four runs: f − f* at every step, keyed "A" … "D" (how they were made is the exercise)."""
+    """Exercise 1.8's runs: f − f* at every step, keyed "A" … "D" (how they were made is the exercise)."""
     from ..problems import Quadratic, tanh_plateau
 
     X, y = load_diabetes()
@@ -564,7 +583,9 @@ def evaluate_diagnosis(diagnosis):
     name = "diagnosis"
     if not isinstance(diagnosis, dict):
         return Report(
-            name, False, [f"✘ {name}: expected a dict {{run: cause}}, got {type(diagnosis).__name__}."]
+            name,
+            False,
+            [f"✘ {name}: expected a dict {{run: cause}}, got {type(diagnosis).__name__}."],
         )
     if all(diagnosis.get(k) in (None, "?", ...) for k in _MYSTERY):
         raise _unfinished("Exercise 1.8: four runs gone wrong", "each '?' in diagnosis")
