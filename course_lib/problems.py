@@ -127,11 +127,11 @@ def quadratic_with_spectrum(eigenvalues, seed=0, name=None):
 
 
 class LeastSquares(Quadratic):
-    """Linear regression as a finite sum: L(w) = (1/n) Σ_i ½ (x_iᵀw − y_i)².
+    """Linear regression as a finite sum: f(x) = (1/n) Σ_i ½ (X_i x − y_i)², X_i the i-th row of X.
 
     ``loss(w, idx)`` and ``grad(w, idx)`` average over the examples ``idx`` (a
-    mini-batch; None for all n), the interface of ``train_minibatch``. As a whole
-    it is the quadratic with A = XᵀX/n, b = Xᵀy/n.
+    mini-batch; None for all n) at the parameters ``w`` (the course's x), the interface of
+    ``train_minibatch``. As a whole it is the quadratic with A = XᵀX/n, b = Xᵀy/n.
     """
 
     def __init__(self, X, y, x0=None, name="least squares"):
