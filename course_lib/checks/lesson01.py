@@ -7,7 +7,13 @@ import numpy as np
 
 from ..contract import ExerciseNotDone, name_of
 from ..data import load_diabetes
-from ..problems import LeastSquares, course_quadratic, quadratic_with_spectrum
+from ..problems import (
+    LeastSquares,
+    Quadratic,
+    course_quadratic,
+    quadratic_with_spectrum,
+    tanh_plateau,
+)
 from ..runners import minibatches
 from .engine import Case, Report, call_student, evaluate_function, printing
 
@@ -563,8 +569,6 @@ def _gd_gaps(problem, lr, steps):
 
 def mystery_runs(steps=300):
     """Exercise 1.8's runs: f − f* at every step, keyed "A" … "D" (how they were made is the exercise)."""
-    from ..problems import Quadratic, tanh_plateau
-
     X, y = load_diabetes()
     diabetes = LeastSquares(X, y)
     ravine = Quadratic(np.diag([0.01, 1.0]), x0=(-5.0, -2.0), name="ravine, κ = 100")
