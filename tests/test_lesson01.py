@@ -556,3 +556,22 @@ def test_sgd_runs_is_train_minibatch_stepped_together():
         np.testing.assert_allclose(runs[:, k], r.xs[1:], rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="learning rates"):
         d.sgd_runs(d.x0, [0.05], [0, 1], 32, 10)
+
+
+def test_edge_of_stability_run_keeps_its_shape():
+    """Going further: lesson 06's tanh network, full-batch GD at η = 2, from a start sharper
+    than 2/η: the loss climbs several-fold, then falls far below its start, and the sharpness
+    (power iteration on finite-difference Hessian-vector products) ends below 2/η."""
+    from course_lib.data import load_digits
+    from course_lib.mlp import MLP
+
+    X, y = load_digits()
+    net = MLP(X[:300] / 16, y[:300], sizes=(64, 32, 10), activation="tanh", seed=0)
+    w, losses = net.x0.copy(), []
+    for _ in range(151):
+        losses.append(net.loss(w))
+        w = w - 2.0 * net.grad(w)
+    h = 1e-4
+    hvp = lambda v: (net.grad(w + h * v) - net.grad(w - h * v)) / (2 * h)
+    assert max(losses[:41]) > 3 * losses[0] and losses[-1] < 0.1 * losses[0]
+    assert right_sharpness(hvp, np.ones(net.dim), 20) < 1.0
