@@ -231,7 +231,7 @@ def test_solution_answers_pass_their_checks():
     assert checks.evaluate_gd_limits(ns["gd_limits"])
     assert checks.evaluate_gd_predictions(ns["predictions"])
     assert checks.evaluate_floor_design(ns["lr"], ns["batch_size"])
-    assert checks.evaluate_diagnosis(ns["diagnosis"])
+    assert checks.evaluate_gd_diagnosis(ns["diagnosis"])
     assert (
         ns["sample_minibatches"](442, 32, np.random.default_rng(3))[0].tolist()
         == minibatches(442, 32, np.random.default_rng(3))[0].tolist()
@@ -410,7 +410,7 @@ RIGHT_DIAGNOSIS = {
 
 
 def test_diagnosis_right_passes():
-    report = checks.evaluate_diagnosis(RIGHT_DIAGNOSIS)
+    report = checks.evaluate_gd_diagnosis(RIGHT_DIAGNOSIS)
     assert report and str(report).startswith("✔ diagnosis: 4 runs")
 
 
@@ -425,7 +425,7 @@ def test_diagnosis_right_passes():
     ],
 )
 def test_diagnosis_mistakes_fail_with_the_signature(run, wrong, hint):
-    report = checks.evaluate_diagnosis({**RIGHT_DIAGNOSIS, run: wrong})
+    report = checks.evaluate_gd_diagnosis({**RIGHT_DIAGNOSIS, run: wrong})
     assert not report and f"run {run}" in str(report) and hint in str(report), str(report)
 
 
@@ -433,11 +433,11 @@ def test_diagnosis_unfinished_says_so():
     from course_lib.contract import ExerciseNotDone
 
     with pytest.raises(ExerciseNotDone, match=r"Exercise 1.8: .* not finished yet"):
-        checks.evaluate_diagnosis(dict.fromkeys("ABCD", "?"))
+        checks.evaluate_gd_diagnosis(dict.fromkeys("ABCD", "?"))
 
 
 def test_mystery_runs_show_the_signatures_the_hints_describe():
-    runs = checks.mystery_runs()
+    runs = checks.gd_mystery_runs()
     a, b, c, d = (runs[k] for k in "ABCD")
     assert all(np.all(np.isfinite(r)) for r in runs.values())
     # A, a ravine: never rises; late on, a slow steady geometric decline

@@ -567,7 +567,7 @@ def _gd_gaps(problem, lr, steps):
     return problem.f(np.array(xs)) - problem.f_star
 
 
-def mystery_runs(steps=300):
+def gd_mystery_runs(steps=300):
     """Exercise 1.8's runs: f − f* at every step, keyed "A" … "D" (how they were made is the exercise)."""
     X, y = load_diabetes()
     diabetes = LeastSquares(X, y)
@@ -582,8 +582,8 @@ def mystery_runs(steps=300):
         }
 
 
-def evaluate_diagnosis(diagnosis):
-    """Compare a dict {run: cause} with the causes of the runs of ``mystery_runs``."""
+def evaluate_gd_diagnosis(diagnosis):
+    """Compare a dict {run: cause} with the causes of the runs of ``gd_mystery_runs``."""
     name = "diagnosis"
     if not isinstance(diagnosis, dict):
         return Report(
@@ -619,4 +619,4 @@ def evaluate_diagnosis(diagnosis):
     return Report(name, True, lines)
 
 
-check_diagnosis = printing(evaluate_diagnosis)
+check_gd_diagnosis = printing(evaluate_gd_diagnosis)
