@@ -107,13 +107,26 @@ def name_of(fn):
     return getattr(fn, "__name__", type(fn).__name__)
 
 
+def _raised_in(exc):
+    """The name of the function whose own line raised exc, or None."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    name = tb.tb_frame.f_code.co_name if tb is not None else None
+    return name if name and name.isidentifier() else None
+
+
 def not_done(exc, fn):
-    """Turn a NotImplementedError raised by a student's function into ExerciseNotDone."""
+    """Turn a NotImplementedError raised by a student's function into ExerciseNotDone,
+    naming the unfinished function (the one that raised, e.g. clip_grad_norm() inside a
+    step that calls it), not only the function that was called."""
     if isinstance(exc, ExerciseNotDone):  # already said in one line (e.g. by finished)
         return exc
-    msg = str(exc) or f"{name_of(fn)}() is not implemented yet"
+    unfinished = _raised_in(exc) or name_of(fn)
+    msg = str(exc) or f"{unfinished}() is not implemented yet"
+    via = f" ({name_of(fn)}() calls it)" if unfinished != name_of(fn) else ""
     return ExerciseNotDone(
-        f"{msg} — not finished yet: complete {name_of(fn)}() above, "
+        f"{msg} — not finished yet: complete {unfinished}() above{via}, "
         "run its cell, then run this cell again."
     )
 

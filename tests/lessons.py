@@ -34,8 +34,8 @@ class Exercise:
     """An exercise's check and the answers it must judge.
 
     evaluate: a ``checks.evaluate_*``, called as evaluate(fn, *args) (args: e.g. the rule).
-    right: versions that must pass. wrong: mistake → a version with it, or (version, words
-    its report must contain).
+    right: versions that must pass. wrong: mistake → (a version with it, the words its
+    report's hint must contain: the hint that names that mistake).
     """
 
     evaluate: object
@@ -51,8 +51,8 @@ class Exercise:
 def exercise_tests(exercises):
     """Three tests over a table {exercise: Exercise}, for a test module to bind to test_* names
     (``test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISES)``):
-    the right versions pass; each mistake fails, naming the function and its case, with its
-    hint; an unfinished exercise raises ExerciseNotDone."""
+    the right versions pass; each mistake fails, naming the function and its case, with the
+    hint that names it; an unfinished exercise raises ExerciseNotDone."""
     right = [(label, fn) for label, ex in exercises.items() for fn in ex.right]
     wrong = [(label, mistake) for label, ex in exercises.items() for mistake in ex.wrong]
 
@@ -64,12 +64,17 @@ def exercise_tests(exercises):
     @pytest.mark.parametrize("label, mistake", wrong, ids=[f"{a}-{m}" for a, m in wrong])
     def test_mistake_fails(label, mistake):
         entry = exercises[label].wrong[mistake]
-        fn, hint = entry if isinstance(entry, tuple) else (entry, "")
+        assert isinstance(entry, tuple) and len(entry) == 2 and entry[1], (
+            f"{label}: {mistake!r} names no hint: give (version, words of its hint)"
+        )
+        fn, hint = entry
         report = exercises[label].report(fn)
         text = str(report)
         assert not report, f"{label}: {mistake!r} passed the check\n{text}"
         assert text.startswith(f"✘ {name_of(fn)}: case "), text
-        assert hint in text, text
+        # the hint, not the expected and got values, must name the mistake
+        said = [line for line in report.lines if not line.startswith(("  expected", "  got"))]
+        assert hint in "\n".join(said), text
 
     @pytest.mark.parametrize("label", list(exercises))
     def test_unfinished(label):

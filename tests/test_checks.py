@@ -5,6 +5,7 @@ are in the tests of each lesson; here every rule meets generic mistakes.
 """
 
 import ast
+import contextlib
 import inspect
 import pathlib
 
@@ -173,14 +174,91 @@ def test_without_parts_a_list_is_as_good_as_a_tuple():
     assert checks.evaluate_value("v", [0.5, 2.0], (0.5, 2.0))
 
 
-def test_a_function_that_changes_its_arguments_cannot_change_the_cases():
-    def total(x):
-        s = x.sum()
-        x[:] = 0  # in place: the next case, and the next run, must still see ones
+def test_a_function_that_changes_its_arguments_fails_and_cannot_change_the_cases():
+    def total(x, parts):
+        s = x.sum() + sum(p.sum() for p in parts)
+        x[:] = 0  # in place: reported, and the next run must still see ones
         return s
 
-    cases = [checks.Case("ones", (np.ones(3),), 3.0)] * 2
-    assert checks.evaluate_function(total, cases) and checks.evaluate_function(total, cases)
+    def total_list(x, parts):
+        parts[0] = np.zeros(2)  # the caller's list changed: reported too
+        return 5.0
+
+    def total_right(x, parts):
+        return x.sum() + sum(p.sum() for p in parts)
+
+    cases = [checks.Case("ones", (np.ones(3), [np.ones(2)]), 5.0)]
+    for _ in range(2):
+        text = str(checks.evaluate_function(total, cases))
+        assert (
+            text.startswith(
+                "✘ total: case 1/1 (ones): the result is right, but total() changed its argument "
+                "`x` in place"
+            )
+            and "leave the arguments as they were" in text
+        )
+    text = str(checks.evaluate_function(total_list, cases))
+    assert "changed its argument `parts` in place" in text
+    assert checks.evaluate_function(total_right, cases)
+    assert cases[0].args[0].tolist() == [1, 1, 1] and cases[0].args[1][0].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_a_step_that_changes_x_in_place_fails_with_its_hint(rule):
+    def in_place(x, grad, state, **hp):
+        x[...] = optimizers.STEPS[rule](x.copy(), grad, state, **hp)
+        return x
+
+    report = checks.evaluate_step(
+        wrapped(optimizers.STEPS[rule], lambda s, x, g, st, hp: in_place(x, g, st, **hp)), rule
+    )
+    text = str(report)
+    assert not report and "returned the right x_1 but changed the x it was given" in text
+    assert "hint: return a new array and leave x as it is" in text
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r != "gd"])
+def test_a_step_that_keeps_its_state_in_a_global_fails_with_its_hint(rule):
+    shared = {}  # one state for every run: the second run starts where the first ended
+    report = checks.evaluate_step(
+        wrapped(optimizers.STEPS[rule], lambda s, x, g, st, hp: s(x, g, shared, **hp)), rule
+    )
+    assert not report and "keeps something between calls outside `state`" in str(report)
+
+
+def test_a_loop_that_never_stops_is_stopped_by_its_budget_with_one_line():
+    def forever(f):
+        while True:
+            with contextlib.suppress(Exception):  # a catch-all must not swallow the budget
+                f(1.0)
+
+    f = checks.Budget(lambda x: x, "f", limit=50, advice="look at the loop's test")
+    case = checks.Case("c", (f,), 1.0, hint="the case's hint")
+    for _ in range(2):  # each run starts with a fresh count
+        report = checks.evaluate_function(forever, [case])
+        assert report.lines == [
+            "✘ forever: case 1/1 (c) did not stop: it called f() 50 times, far more than the "
+            "answer needs, and the check stopped it.",
+            "  hint: look at the loop's test",
+        ]
+    assert f.calls == 0  # the case's own budget is never spent
+
+
+def test_the_unfinished_function_is_named_even_when_another_calls_it():
+    from course_lib.contract import ExerciseNotDone, call_step
+
+    def clip_grad_norm(grads, max_norm):
+        raise NotImplementedError("Exercise 7.2: clipping by global norm")
+
+    def sgd_clipped(x, grad, state, lr=0.1):
+        return x - lr * clip_grad_norm([grad(x)], 1.0)[0][0]
+
+    with pytest.raises(ExerciseNotDone) as caught:
+        call_step(sgd_clipped, np.ones(2), lambda x: x, {}, 1, {})
+    assert str(caught.value) == (
+        "Exercise 7.2: clipping by global norm — not finished yet: complete clip_grad_norm() "
+        "above (sgd_clipped() calls it), run its cell, then run this cell again."
+    )
 
 
 def test_a_bug_in_a_checked_function_is_reported_with_its_line():
@@ -201,9 +279,33 @@ def test_each_check_is_the_printing_twin_of_an_evaluate(name):
     assert inspect.cleandoc(evaluate.__doc__) in check.__doc__
 
 
-def test_a_printing_check_prints_the_report_and_returns_nothing(capsys):
-    assert checks.check_value("eta", 0.21, 0.2, hint="η = 0.2") is None
+def test_a_printing_check_prints_the_report_and_returns_it_for_a_grader(capsys):
+    failed = checks.check_value("eta", 0.21, 0.2, hint="η = 0.2")
     assert capsys.readouterr().out == str(checks.evaluate_value("eta", 0.21, 0.2, "η = 0.2")) + "\n"
+    assert not failed and failed.lines[0].startswith("✘ eta")
+    passed = checks.check_step(optimizers.gd)
+    assert passed and str(passed).startswith("✔ gd: 4 cases")
+    assert repr(passed) == "<✔ gd: the report printed above>"  # short where a REPL shows it
+    with pytest.raises(AssertionError):
+        assert checks.check_value("eta", 0.21, 0.2)
+
+
+def test_a_check_ending_a_cell_shows_its_report_once_in_ipython():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_cell("from course_lib import checks, optimizers")
+        with capture_output() as shown:
+            result = shell.run_cell("checks.check_step(optimizers.gd)")
+        assert result.result  # the cell's value is the (truthy) report
+        assert shown.stdout.count("✔ gd: 4 cases") == 1 and not shown.outputs
+        with capture_output() as shown:
+            shell.run_cell("r = checks.check_step(optimizers.gd); assert r; bool(r)")
+        assert shown.stdout.count("✔ gd") == 1
+    finally:
+        InteractiveShell.clear_instance()
 
 
 def test_checks_import_at_the_top_and_no_private_names():

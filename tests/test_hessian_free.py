@@ -229,10 +229,41 @@ def test_levenberg_marquardt_adapts_damping_from_a_poor_start():
     assert not never.success  # a λ that never adapts stays stuck at the start
 
 
-def test_update_damping():
-    assert hf.update_damping(1.0, 0.1) == 1.5
-    assert hf.update_damping(1.0, 0.9) == pytest.approx(2 / 3)
-    assert hf.update_damping(1.0, 0.5) == 1.0
+@pytest.mark.parametrize(
+    "rho, factor",
+    # Martens (2010, §4.1): ρ < ¼ → λ·3/2; ρ > ¾ → λ·2/3; λ stays at the thresholds themselves
+    [
+        (-3.0, 1.5),
+        (0.1, 1.5),
+        (0.2, 1.5),
+        (np.nextafter(0.25, 0), 1.5),
+        (0.25, 1.0),
+        (0.3, 1.0),
+        (0.5, 1.0),
+        (0.7, 1.0),
+        (0.75, 1.0),
+        (np.nextafter(0.75, 1), 2 / 3),
+        (0.8, 2 / 3),
+        (0.9, 2 / 3),
+    ],
+)
+def test_update_damping_follows_martens_rule_at_its_thresholds(rho, factor):
+    assert hf.update_damping(2.0, rho) == pytest.approx(2.0 * factor, rel=1e-15)
+    assert hf.update_damping(2.0, rho, boost=3.0, drop=0.25) == pytest.approx(
+        2.0 * {1.5: 3.0, 1.0: 1.0, 2 / 3: 0.25}[factor], rel=1e-15
+    )
+
+
+def test_the_damping_check_expects_martens_rule():
+    from course_lib.checks.lesson05b import update_damping_cases
+
+    for case in update_damping_cases():  # its expected values are typed, not computed
+        lam, rho = case.args
+        boost, drop = case.kwargs.get("boost", 1.5), case.kwargs.get("drop", 2 / 3)
+        rule = boost * lam if rho < 0.25 else drop * lam if rho > 0.75 else lam
+        assert case.expected == pytest.approx(rule, rel=1e-15), case.name
+    rhos = {case.args[1] for case in update_damping_cases()}
+    assert {0.25, 0.75} <= rhos  # at the thresholds themselves
 
 
 def test_full_loss_and_grad_is_loss_and_grad_in_blocks():

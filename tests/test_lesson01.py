@@ -39,11 +39,12 @@ def right_sharpness(hvp, v0, iters=100):
     return float(v @ hvp(v))
 
 
-def _power(normalise=True, iters=None, answer="rayleigh"):
-    """A power iteration with one slip: no normalisation, fixed iterations, a wrong answer."""
+def _power(normalise=True, iters=None, answer="rayleigh", first=True):
+    """A power iteration with one slip: no normalisation (or not of v0), fixed iterations,
+    a wrong answer."""
 
     def sharpness(hvp, v0, iters_given=100):
-        v = v0 / np.linalg.norm(v0) if normalise else v0
+        v = v0 / np.linalg.norm(v0) if normalise and first else v0
         for _ in range(iters or iters_given):
             w = hvp(v)
             v = w / np.linalg.norm(w) if normalise else w
@@ -56,6 +57,55 @@ def _power(normalise=True, iters=None, answer="rayleigh"):
     return sharpness
 
 
+def sharpness_norm_of_hv(hvp, v0, iters=100):
+    """The answer found by working the exercise as a student: v_new·H v_old (‖Hv‖ in effect),
+    v0 never normalised, v_new undefined when iters = 0."""
+    v = v0
+    for _ in range(iters):
+        w = hvp(v)
+        v_new = w / np.linalg.norm(w)
+        lam = v_new @ hvp(v)
+        v = v_new
+    return float(lam)
+
+
+def sharpness_while_loop(hvp, v0, iters=100):
+    """A loop that never stops: the check must stop it, not hang."""
+    v = v0 / np.linalg.norm(v0)
+    while True:
+        w = hvp(v)
+        v = w / np.linalg.norm(w)
+
+
+def sharpness_no_loop_at_zero(hvp, v0, iters=100):
+    w = v0
+    for _ in range(iters):
+        w = hvp(w)
+        v = w / np.linalg.norm(w)
+        w = v
+    return float(v @ hvp(v))  # v is undefined when iters = 0
+
+
+def sharpness_in_place(hvp, v0, iters=100):
+    v0 /= np.linalg.norm(v0)  # changes the caller's v0
+    v = v0
+    for _ in range(iters):
+        w = hvp(v)
+        v = w / np.linalg.norm(w)
+    return float(v @ hvp(v))
+
+
+def gd_in_place(x, grad, state, lr=0.1):
+    """Found by working the exercise as a student: the text asks for a new array."""
+    x -= lr * grad(x)
+    return x
+
+
+def gd_two_coordinates(x, grad, state, lr=0.1):
+    g = grad(x)
+    return np.array([x[0] - lr * g[0], x[1] - lr * g[1]])
+
+
 EXERCISES = {
     # Exercise 1.1: the GD step (reference trajectories of torch.optim.SGD)
     "gd": Exercise(
@@ -63,12 +113,21 @@ EXERCISES = {
         right=[optimizers.gd],
         wrong={
             "sign error": (lambda x, grad, state, lr=0.1: x + lr * grad(x), "wrong sign"),
-            "lr forgotten": lambda x, grad, state, lr=0.1: x - grad(x),
-            "wrong factor": lambda x, grad, state, lr=0.1: x - 0.5 * lr * grad(x),
-            "gradient at the wrong point": lambda x, grad, state, lr=0.1: (
-                x - lr * grad(x - lr * grad(x))
+            "lr forgotten": (lambda x, grad, state, lr=0.1: x - grad(x), "η is missing"),
+            "wrong factor": (
+                lambda x, grad, state, lr=0.1: x - 0.5 * lr * grad(x),
+                "0.5 × the expected one in every coordinate",
             ),
-            "ignores the lr passed in": lambda x, grad, state, lr=0.1: x - 0.1 * grad(x),
+            "gradient at the wrong point": (
+                lambda x, grad, state, lr=0.1: x - lr * grad(x - lr * grad(x)),
+                "call grad(x) and step against it",
+            ),
+            "ignores the lr passed in": (
+                lambda x, grad, state, lr=0.1: x - 0.1 * grad(x),
+                "η = 0.4 in this case: use the argument lr, not a fixed 0.1",
+            ),
+            "x changed in place": (gd_in_place, "leave x as it is: x_new = x - lr * g"),
+            "x[0], x[1] only": (gd_two_coordinates, "x has shape (3, 2) in this case"),
         },
         args=("gd",),
     ),
@@ -77,10 +136,25 @@ EXERCISES = {
         checks.evaluate_sharpness,
         right=[right_sharpness],
         wrong={
-            "v never normalised": (_power(normalise=False), "normalise v at every iteration"),
-            "5 iterations, iters ignored": (_power(iters=5), "iterate `iters` times"),
+            "v never normalised": (_power(normalise=False), "v is never normalised"),
+            "5 iterations, iters ignored": (
+                _power(iters=5),
+                "iters = 100 in this case: iterate `iters` times, not a fixed 5",
+            ),
             "returns the vector": (_power(answer="vector"), "return one number"),
-            "quotient of an unnormalised w": (_power(answer="unnormalised"), "divide v·Hv by v·v"),
+            "quotient of an unnormalised w": (
+                _power(answer="unnormalised"),
+                "wᵀHw for the unnormalised w = Hv",
+            ),
+            "v0 not normalised": (_power(first=False), "normalise v0 first"),
+            "v_new·H v_old (‖Hv‖)": (sharpness_norm_of_hv, "that is ‖Hv‖"),
+            "one iteration too many": (
+                lambda hvp, v0, iters=100: _power()(hvp, v0, iters + 1),
+                "one iteration too many",
+            ),
+            "never stops": (sharpness_while_loop, "did not stop: it called hvp()"),
+            "v undefined at iters = 0": (sharpness_no_loop_at_zero, "with iters = 0 the loop"),
+            "v0 changed in place": (sharpness_in_place, "changed its argument `v0` in place"),
         },
     ),
     # Exercise 1.2: the contraction factor
@@ -88,15 +162,32 @@ EXERCISES = {
         checks.evaluate_gd_contraction,
         right=[right_contraction],
         wrong={
-            "no absolute value": lambda lr, e: np.max(1 - lr * np.asarray(e)),
-            "λ_max only": lambda lr, e: abs(1 - lr * np.max(e)),
-            "λ_min only": lambda lr, e: abs(1 - lr * np.min(e)),
-            "assumes sorted input": lambda lr, e: max(abs(1 - lr * e[0]), abs(1 - lr * e[-1])),
-            "squared (loss, not distance)": lambda lr, e: (
-                np.max(np.abs(1 - lr * np.asarray(e))) ** 2
+            "no absolute value": (
+                lambda lr, e: np.max(1 - lr * np.asarray(e)),
+                "take the absolute value",
             ),
-            "Hessian 2A instead of A": lambda lr, e: np.max(np.abs(1 - 2 * lr * np.asarray(e))),
-            "the array, not the max": lambda lr, e: np.abs(1 - lr * np.asarray(e)),
+            "λ_max only": (lambda lr, e: abs(1 - lr * np.max(e)), "not only λ_max"),
+            "λ_min only": (lambda lr, e: abs(1 - lr * np.min(e)), "not only λ_min"),
+            "assumes sorted input": (
+                lambda lr, e: max(abs(1 - lr * e[0]), abs(1 - lr * e[-1])),
+                "the eigenvalues are not sorted",
+            ),
+            "squared (loss, not distance)": (
+                lambda lr, e: np.max(np.abs(1 - lr * np.asarray(e))) ** 2,
+                "that is the square",
+            ),
+            "Hessian 2A instead of A": (
+                lambda lr, e: np.max(np.abs(1 - 2 * lr * np.asarray(e))),
+                "not 1 − 2ηλ",
+            ),
+            "the array, not the max": (
+                lambda lr, e: np.abs(1 - lr * np.asarray(e)),
+                "not the array of them",
+            ),
+            "eigenvalues sorted in place": (
+                lambda lr, e: (e.sort(), abs(1 - lr * e[[0, -1]]).max())[1],
+                "changed its argument `e` in place",
+            ),
         },
     ),
     # Exercise 1.3: the mini-batch gradient
@@ -121,11 +212,17 @@ EXERCISES = {
                 lambda X, y, w, idx: 2 * X[idx].T @ (X[idx] @ w - y[idx]) / len(idx),
                 "cancels",
             ),
-            "full batch, ignores idx": lambda X, y, w, idx: X.T @ (X @ w - y) / len(y),
-            "nonsense of the right shape": lambda X, y, w, idx: np.mean(X[idx] @ w - y[idx]) * w,
+            "full batch, ignores idx": (
+                lambda X, y, w, idx: X.T @ (X @ w - y) / len(y),
+                "use only the rows idx",
+            ),
+            "nonsense of the right shape": (
+                lambda X, y, w, idx: np.mean(X[idx] @ w - y[idx]) * w,
+                "g_B = X_Bᵀ(X_B x − y_B)/|B|",
+            ),
             "X r instead of Xᵀr": (
                 lambda X, y, w, idx: X[idx] @ w - y[idx],
-                "one entry per weight",
+                "one entry per parameter",
             ),
         },
     ),

@@ -95,17 +95,30 @@ def wrong_momentum():
         state["v"] = gamma * v + lr * grad(x)
         return x - v
 
+    def x_in_place(x, grad, state, lr=0.01, gamma=0.9):
+        v = gamma * state.get("v", np.zeros_like(x)) + lr * grad(x)
+        state["v"] = v
+        x -= v
+        return x
+
+    def two_coordinates(x, grad, state, lr=0.01, gamma=0.9):
+        g, v = grad(x), state.get("v", np.zeros_like(x))
+        v = state["v"] = np.array([gamma * v[i] + lr * g[i] for i in (0, 1)])
+        return np.array([x[0] - v[0], x[1] - v[1]])
+
     global_v = _global_velocity_steps()[0]
     return {
-        "sign error": sign_error,
-        "(1 − γ) instead of η": one_minus_gamma,
-        "η × EMA of g": ema_times_lr,
-        "γ hard-coded": gamma_hard_coded,
-        "fresh v each call": fresh_v,
-        "v not stored": v_not_stored,
-        "η twice": lr_twice,
-        "old v applied": stale_v,
-        "global velocity": global_v,
+        "sign error": (sign_error, "wrong sign"),
+        "(1 − γ) instead of η": (one_minus_gamma, "(1 − γ) multiplies ∇f instead of η"),
+        "η × EMA of g": (ema_times_lr, "that is η times an average of the gradients"),
+        "γ hard-coded": (gamma_hard_coded, "γ = 0.5 in this case: use the argument gamma"),
+        "fresh v each call": (fresh_v, "nothing is carried from one call to the next"),
+        "v not stored": (v_not_stored, "nothing is carried from one call to the next"),
+        "η twice": (lr_twice, "η is applied twice"),
+        "old v applied": (stale_v, "x moves by the old velocity"),
+        "global velocity": (global_v, "keeps something between calls outside `state`"),
+        "x changed in place": (x_in_place, "leave x as it is"),
+        "x[0], x[1] only": (two_coordinates, "x has shape (3, 2) in this case"),
     }
 
 
@@ -158,15 +171,15 @@ def wrong_nesterov():
 
     global_v = _global_velocity_steps()[1]
     return {
-        "gradient at x": gradient_at_x,
-        "look-ahead x + γv": look_ahead_wrong_sign,
-        "look-ahead x − v": look_ahead_without_gamma,
-        "sign error": sign_error,
-        "γ hard-coded": gamma_hard_coded,
-        "fresh v each call": fresh_v,
-        "(1 − γ) instead of η": one_minus_gamma,
-        "returns y = x − γv": returns_look_ahead,
-        "global velocity": global_v,
+        "gradient at x": (gradient_at_x, "that is plain momentum"),
+        "look-ahead x + γv": (look_ahead_wrong_sign, "not x + γv"),
+        "look-ahead x − v": (look_ahead_without_gamma, "the look-ahead point is x − γv, with γ"),
+        "sign error": (sign_error, "wrong sign"),
+        "γ hard-coded": (gamma_hard_coded, "γ = 0.5 in this case: use the argument gamma"),
+        "fresh v each call": (fresh_v, "nothing is carried from one call to the next"),
+        "(1 − γ) instead of η": (one_minus_gamma, "(1 − γ) multiplies the gradient instead of η"),
+        "returns y = x − γv": (returns_look_ahead, "that returns the look-ahead point"),
+        "global velocity": (global_v, "keeps something between calls outside `state`"),
     }
 
 
@@ -210,13 +223,15 @@ def _renamed(fn, name):
 
 
 def test_reports_point_at_the_mistake():
-    text = str(checks.evaluate_step(_renamed(wrong_nesterov()["gradient at x"], "nesterov")))
+    text = str(checks.evaluate_step(_renamed(wrong_nesterov()["gradient at x"][0], "nesterov")))
     assert "step 2 is the first that disagrees" in text and "look-ahead point" in text
-    text = str(checks.evaluate_step(_renamed(wrong_momentum()["sign error"], "momentum")))
+    text = str(checks.evaluate_step(_renamed(wrong_momentum()["sign error"][0], "momentum")))
     assert "wrong sign" in text
-    text = str(checks.evaluate_step(_renamed(wrong_momentum()["(1 − γ) instead of η"], "momentum")))
+    text = str(
+        checks.evaluate_step(_renamed(wrong_momentum()["(1 − γ) instead of η"][0], "momentum"))
+    )
     assert "case 2/4" in text and "(1 − γ)" in text
-    text = str(checks.evaluate_step(_renamed(wrong_momentum()["fresh v each call"], "momentum")))
+    text = str(checks.evaluate_step(_renamed(wrong_momentum()["fresh v each call"][0], "momentum")))
     assert "step 2 is the first" in text and "state" in text
 
 
@@ -241,19 +256,34 @@ def heavy_ball_tuning(lam_min, lam_max):
 
 
 WRONG_TUNINGS = {
-    "γ not squared": lambda lo, hi: (
-        heavy_ball_tuning(lo, hi)[0],
-        np.sqrt(heavy_ball_tuning(lo, hi)[1]),
+    "γ not squared": (
+        lambda lo, hi: (heavy_ball_tuning(lo, hi)[0], np.sqrt(heavy_ball_tuning(lo, hi)[1])),
+        "γ is a square",
     ),
-    "GD's η*": lambda lo, hi: (2 / (lo + hi), heavy_ball_tuning(lo, hi)[1]),
-    "κ instead of √κ": lambda lo, hi: (
-        heavy_ball_tuning(lo, hi)[0],
-        ((hi / lo - 1) / (hi / lo + 1)) ** 2,
+    "GD's η*": (
+        lambda lo, hi: (2 / (lo + hi), heavy_ball_tuning(lo, hi)[1]),
+        "that is gradient descent's best η",
     ),
-    "(γ, η) swapped": lambda lo, hi: heavy_ball_tuning(lo, hi)[::-1],
-    "Nesterov's η = 1/λ_max": lambda lo, hi: (1 / hi, heavy_ball_tuning(lo, hi)[1]),
-    "sum of squares": lambda lo, hi: (4 / (hi + lo), heavy_ball_tuning(lo, hi)[1]),
-    "returns only η": lambda lo, hi: heavy_ball_tuning(lo, hi)[0],
+    "κ instead of √κ": (
+        lambda lo, hi: (heavy_ball_tuning(lo, hi)[0], ((hi / lo - 1) / (hi / lo + 1)) ** 2),
+        "γ uses √κ, not κ",
+    ),
+    "(γ, η) swapped": (
+        lambda lo, hi: heavy_ball_tuning(lo, hi)[::-1],
+        "(η, γ) in that order",
+    ),
+    "Nesterov's η = 1/λ_max": (
+        lambda lo, hi: (1 / hi, heavy_ball_tuning(lo, hi)[1]),
+        "that is Nesterov's η = 1/λ_max",
+    ),
+    "sum of squares": (
+        lambda lo, hi: (4 / (hi + lo), heavy_ball_tuning(lo, hi)[1]),
+        "sum the square roots, then square",
+    ),
+    "returns only η": (
+        lambda lo, hi: heavy_ball_tuning(lo, hi)[0],
+        "return the pair (lr, gamma)",
+    ),
 }
 
 
@@ -298,12 +328,26 @@ def _wrong_bisections():
             lr += tol
         return lr
 
+    def midpoint_without_brackets(stable, lo, hi, tol=1e-4):  # never stops once lo > 0
+        while hi - lo > tol:
+            mid = lo + hi / 2
+            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+        return lo
+
+    def geometric_midpoint(stable, lo, hi, tol=1e-4):  # √(0·hi) = 0 for ever
+        while hi - lo > tol:
+            mid = np.sqrt(lo * hi)
+            lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+        return lo
+
     return {
         "returns hi": (returns_hi, "return the end of the interval that is known"),
         "returns the last midpoint": (returns_midpoint, "stable(η) is False"),
         "branches swapped": (branches_swapped, "stable(η) is False there"),
         "20 halvings, tol ignored": (twenty_halvings, "called stable() 20 times"),
-        "linear scan": (linear_scan, "calls"),
+        "linear scan": (linear_scan, "it tries η = lo + tol, lo + 2·tol"),
+        "mid = lo + hi / 2 (hangs)": (midpoint_without_brackets, "lo + hi / 2 is not"),
+        "mid = √(lo·hi) from lo = 0 (hangs)": (geometric_midpoint, "√(lo·hi) stays 0"),
     }
 
 
@@ -313,8 +357,8 @@ EXERCISES = {
         checks.evaluate_step,
         right=[momentum, momentum_in_place, optimizers.momentum],
         wrong={
-            **{k: _renamed(f, "momentum") for k, f in wrong_momentum().items()},
-            **{k: (_renamed(f, "momentum"), w) for k, (f, w) in wrong_state()["momentum"].items()},
+            k: (_renamed(f, "momentum"), w)
+            for k, (f, w) in (wrong_momentum() | wrong_state()["momentum"]).items()
         },
         args=("momentum",),
     ),
@@ -322,8 +366,8 @@ EXERCISES = {
         checks.evaluate_step,
         right=[nesterov, optimizers.nesterov],
         wrong={
-            **{k: _renamed(f, "nesterov") for k, f in wrong_nesterov().items()},
-            **{k: (_renamed(f, "nesterov"), w) for k, (f, w) in wrong_state()["nesterov"].items()},
+            k: (_renamed(f, "nesterov"), w)
+            for k, (f, w) in (wrong_nesterov() | wrong_state()["nesterov"]).items()
         },
         args=("nesterov",),
     ),
@@ -339,7 +383,7 @@ EXERCISES = {
     "heavy-ball tuning": Exercise(
         checks.evaluate_heavy_ball_tuning,
         right=[heavy_ball_tuning, rates.heavy_ball_tuning],
-        wrong={k: _renamed(f, "heavy_ball_tuning") for k, f in WRONG_TUNINGS.items()},
+        wrong={k: (_renamed(f, "heavy_ball_tuning"), w) for k, (f, w) in WRONG_TUNINGS.items()},
     ),
 }
 
@@ -399,6 +443,21 @@ def test_tunings_reach_their_predicted_rates_and_are_optimal(eigs):
     assert worst_radius("nesterov", lr, gamma, eigs) == pytest.approx(
         rates.nesterov_rate(kappa), abs=1e-6
     )
+
+
+def test_the_tuning_check_expects_polyaks_optimum():
+    # the check's (η, γ), typed from their closed forms, put both ends of the spectrum on the
+    # floor ρ = √γ of the iteration matrices, and any nearby (η, γ) does worse
+    for case in checks.lesson02.heavy_ball_tuning_cases():
+        lo, hi = case.args
+        lr, gamma = case.expected
+        eigs = np.array([lo, hi])
+        assert worst_radius("momentum", lr, gamma, eigs) == pytest.approx(np.sqrt(gamma), abs=1e-6)
+        assert (lr, gamma) == pytest.approx(rates.heavy_ball_tuning(lo, hi), rel=1e-14)
+        if gamma > 0:
+            for df, dg in [(0.97, 1), (1.03, 1), (1, 0.97), (1, 1.03)]:
+                nearby = worst_radius("momentum", lr * df, gamma * dg, eigs)
+                assert nearby > np.sqrt(gamma) + 1e-4, case.name
 
 
 def test_theory_rates_order_and_limits():

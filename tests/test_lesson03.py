@@ -14,7 +14,13 @@ import pytest
 from lessons import Exercise, exercise_tests, solution_functions
 
 from course_lib import Quadratic, course_quadratic, optimizers, run
-from course_lib.checks import evaluate_lr_sweep, evaluate_step, evaluate_torch_convention
+from course_lib.checks import (
+    evaluate_function,
+    evaluate_lr_sweep,
+    evaluate_step,
+    evaluate_torch_convention,
+)
+from course_lib.checks.lesson03 import lr_sweep_cases
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LESSON = "03-adaptive-learning-rates.ipynb"
@@ -216,12 +222,112 @@ WRONG = {
     "adadelta": ADADELTA_WRONG,
 }
 
-# Words the report of a wrong version must contain: the hint for its mistake.
+
+def rmsprop_without_one_minus_rho(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    g = grad(x)
+    state["s"] = rho * state.get("s", 0.0) + g * g
+    return x - lr * g / np.sqrt(state["s"] + eps)
+
+
+def rmsprop_eps_outside_without_one_minus_rho(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    g = grad(x)
+    state["s"] = rho * state.get("s", 0.0) + g * g
+    return x - lr * g / (np.sqrt(state["s"]) + eps)
+
+
+def adagrad_in_place(x, grad, state, lr=0.01, eps=1e-10):
+    g = grad(x)
+    state["s"] = state.get("s", 0.0) + g * g
+    x -= lr * g / np.sqrt(state["s"] + eps)
+    return x
+
+
+def adagrad_two_coordinates(x, grad, state, lr=0.01, eps=1e-10):
+    g = grad(x)
+    s = state["s"] = state.get("s", 0.0) + g * g
+    return np.array([x[i] - lr * g[i] / np.sqrt(s[i] + eps) for i in (0, 1)])
+
+
+WRONG["adagrad"] += [adagrad_in_place, adagrad_two_coordinates]
+WRONG["rmsprop"].append(rmsprop_without_one_minus_rho)
+
+# Words the hint for each wrong version's mistake must contain.
+ONE_MINUS_RHO = "(1 − ρ) is missing"
+STATE_LOST = "nothing is carried from one call to the next"
 HINTS = {
-    "adagrad_eps_outside": "inside the root",
-    "rmsprop_eps_outside": "inside the root",
-    "adagrad_state_not_carried": "step 1 was right, so look at what is kept in `state`",
-    "adadelta_new_u": "uses the old u",
+    "adagrad_eps_outside": "in this course ε goes inside the root",
+    "adagrad_eps_omitted": "ε is missing",
+    "adagrad_s_averaged": "not their average",
+    "adagrad_state_not_carried": STATE_LOST,
+    "adagrad_sign_error": "wrong sign",
+    "adagrad_in_place": "leave x as it is",
+    "adagrad_two_coordinates": "x has shape (3, 2) in this case",
+    "rmsprop_eps_outside": "in this course ε goes inside the root",
+    "rmsprop_eps_omitted": "ε is missing",
+    "rmsprop_rho_swapped": "ρ and 1 − ρ are swapped",
+    "rmsprop_rho_hard_coded": "ρ = 0.9 in this case: use the argument rho, not a fixed 0.99",
+    "rmsprop_rho_hard_coded_0_9": "ρ = 0.5 in this case: use the argument rho, not a fixed 0.9",
+    "rmsprop_summed_like_adagrad": "that is Adagrad's sum",
+    "rmsprop_state_not_carried": STATE_LOST,
+    "rmsprop_sign_error": "wrong sign",
+    "rmsprop_without_one_minus_rho": ONE_MINUS_RHO,
+    "adadelta_new_u": "Δ is computed with the new u",
+    "adadelta_lr_before_updating_u": "η scales Δ only when it is applied",
+    "adadelta_eps_outside": "ε goes inside both roots",
+    "adadelta_eps_omitted_in_s": "ε is missing from √(s + ε)",
+    "adadelta_eps_omitted_in_u": "ε is missing from √(u + ε)",
+    "adadelta_rho_hard_coded": "ρ = 0.8 in this case: use the argument rho, not a fixed 0.9",
+    "adadelta_rho_wrong_for_u": "u is a moving average too",
+    "adadelta_state_not_carried": STATE_LOST,
+    "adadelta_sign_error": "wrong sign",
+    "adadelta_rho_swapped": "ρ and 1 − ρ are swapped",
+}
+
+
+def _torch_form(name, s_rule, carry=True):
+    """A PyTorch-convention step (ε outside the root) with one slip in s."""
+
+    def step(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+        g = grad(x)
+        s, t = (state.get("s", 0.0), state.get("t", 0) + 1) if carry else (0.0, 1)
+        s = {
+            "averaged": s + g * g,
+            "swapped": (1 - rho) * s + rho * g * g,
+            "summed": s + g * g,
+            "no 1 − ρ": rho * s + g * g,
+            "right": (s + g * g) if name.startswith("adagrad") else rho * s + (1 - rho) * g * g,
+        }[s_rule]
+        state["s"], state["t"] = s, t
+        return x - lr * g / (np.sqrt(s / t if s_rule == "averaged" else s) + eps)
+
+    step.__name__ = step.__qualname__ = name
+    return step
+
+
+# PyTorch's convention (Exercise 3.4): the same slips in its form, and ε inside the root
+TORCH_WRONG = {
+    "adagrad": {
+        "ε inside the root": (optimizers.adagrad, "PyTorch puts ε outside the root"),
+        "ε omitted": (adagrad_eps_omitted, "ε is missing"),
+        "s averaged": (_torch_form("adagrad_eps_outside", "averaged"), "not their average"),
+        "state not carried": (
+            _torch_form("adagrad_eps_outside", "right", carry=False),
+            STATE_LOST,
+        ),
+    },
+    "rmsprop": {
+        "ε inside the root": (optimizers.rmsprop, "PyTorch puts ε outside the root"),
+        "ε omitted": (rmsprop_eps_omitted, "ε is missing"),
+        "ρ and 1 − ρ swapped": (
+            _torch_form("rmsprop_eps_outside", "swapped"),
+            "ρ and 1 − ρ are swapped",
+        ),
+        "summed like Adagrad": (
+            _torch_form("rmsprop_eps_outside", "summed"),
+            "that is Adagrad's sum",
+        ),
+        "(1 − ρ) missing": (rmsprop_eps_outside_without_one_minus_rho, ONE_MINUS_RHO),
+    },
 }
 
 # --- Exercise 3.5: a learning-rate sweep, all runs at once ---------------------------
@@ -279,11 +385,39 @@ def sweep_no_hp(step, problem, lrs, steps, **hp):
     return lr_sweep(step, problem, lrs, steps)
 
 
+def _final_gaps(step, problem, lrs, steps, **hp):
+    lrs = np.asarray(lrs, dtype=float)
+    x, state = np.tile(problem.x0, (len(lrs), 1)), {}
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            x = step(x, problem.grad, state, lr=lrs[:, None], **hp)
+        return problem.f(x) - problem.f_star
+
+
+def sweep_nan_to_num(step, problem, lrs, steps, **hp):
+    """Turns nan into inf, but (numpy's default posinf) inf into 1.8e308."""
+    return np.nan_to_num(_final_gaps(step, problem, lrs, steps, **hp), nan=np.inf)
+
+
+def sweep_capped(step, problem, lrs, steps, **hp):
+    """Calls every large result a blow-up."""
+    gap = _final_gaps(step, problem, lrs, steps, **hp)
+    return np.where(np.isfinite(gap) & (gap < 1e100), gap, np.inf)
+
+
+def sweep_never_ends(step, problem, lrs, steps, **hp):
+    x, state, done = np.tile(problem.x0, (len(lrs), 1)), {}, 0
+    while done != steps:  # counts by 3: misses `steps`
+        x = step(x, problem.grad, state, lr=np.asarray(lrs)[:, None], **hp)
+        done += 3
+    return problem.f(x) - problem.f_star
+
+
 EXERCISES = {
     rule: Exercise(
         evaluate_step,
         right=[RIGHT[rule]],
-        wrong={f.__name__: (f, HINTS.get(f.__name__, "")) for f in WRONG[rule]},
+        wrong={f.__name__: (f, HINTS[f.__name__]) for f in WRONG[rule]},
         args=(rule,),
     )
     for rule in RIGHT
@@ -292,24 +426,10 @@ EXERCISES = {
     f"{rule}_eps_outside": Exercise(
         evaluate_torch_convention,
         right=[outside],
-        wrong={"ε inside the root": (inside, "outside the root")}
-        | {f.__name__: (f, "outside the root") for f in others},
+        wrong=TORCH_WRONG[rule],
         args=(f"{rule}_eps_outside",),
     )
-    for rule, outside, inside, others in [
-        (
-            "adagrad",
-            adagrad_eps_outside,
-            optimizers.adagrad,
-            [adagrad_eps_omitted, adagrad_s_averaged, adagrad_state_not_carried],
-        ),
-        (
-            "rmsprop",
-            rmsprop_eps_outside,
-            optimizers.rmsprop,
-            [rmsprop_eps_omitted, rmsprop_rho_swapped, rmsprop_summed_like_adagrad],
-        ),
-    ]
+    for rule, outside in [("adagrad", adagrad_eps_outside), ("rmsprop", rmsprop_eps_outside)]
 }
 
 EXERCISES["lr sweep"] = Exercise(
@@ -319,13 +439,38 @@ EXERCISES["lr sweep"] = Exercise(
         "η a row, not a column": (sweep_row_lr, "pass lr as a column"),
         "f, not f − f*": (sweep_f_only, "subtract problem.f_star"),
         "nan kept": (sweep_keeps_nan, "report it as np.inf"),
-        "one step short": (sweep_short, "run exactly `steps` steps"),
-        "one state for every η": (sweep_shared_state, "one empty state"),
+        "one step short": (sweep_short, "one step short"),
+        "one state for every η": (sweep_shared_state, "each run needs its own state"),
         "hyperparameters dropped": (sweep_no_hp, "pass the hyperparameters on"),
+        "inf turned into the largest float": (sweep_nan_to_num, "not the largest float"),
+        "a large finite result reported as inf": (sweep_capped, "reported as it is"),
+        "a loop that never ends": (sweep_never_ends, "did not stop: it called step()"),
     },
 )
 
 test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISES)
+
+
+def test_a_row_of_rates_that_cannot_broadcast_is_told_to_make_it_a_column():
+    # from the second sweep on there are 4 η for 2 coordinates: a row of η cannot broadcast
+    text = str(evaluate_function(sweep_row_lr, lr_sweep_cases()[1:]))
+    assert "raised ValueError" in text and "a broadcasting error: pass lr as a column" in text
+
+
+def test_the_sweeps_end_at_every_kind_of_blow_up():
+    # a run that ends finite but huge, one whose f overflowed with x finite (inf), one at
+    # nan: a sweep must keep the first, and report the other two as np.inf
+    _, problem, lrs, steps = lr_sweep_cases()[2].args
+    gaps = []
+    for lr in lrs:
+        x = problem.x0.copy()
+        with np.errstate(all="ignore"):
+            for _ in range(steps):
+                x = x - lr * problem.grad(x)
+            gaps.append((problem.f(x) - problem.f_star, np.isfinite(x).all()))
+    (small, _), (huge, _), (overflowed, x_finite), (blown, _) = gaps
+    assert small < 1e-3 and 1e100 < huge < np.inf
+    assert overflowed == np.inf and x_finite and np.isnan(blown)
 
 
 def test_solution_answers_pass_their_checks():

@@ -271,52 +271,55 @@ RIGHT = {
     "adamw": adamw_right,
 }
 
+STATE_LOST = "nothing is carried from one call to the next"
+SWAPPED = "β1 and β2 are swapped"
 WRONG = {
     "adam": {
-        "no bias correction": adam_no_bias_correction,
-        "only m corrected": adam_only_m_corrected,
-        "t from 0": adam_t_from_zero,
-        "t + 1": adam_t_plus_one,
-        "β's swapped": adam_betas_swapped,
-        "ε inside the root": adam_eps_inside_root,
-        "ε before the correction": adam_eps_before_correction,
-        "state not carried": (
-            adam_state_not_carried,
-            "step 1 was right, so look at what is kept in `state`",
+        "no bias correction": (adam_no_bias_correction, "the bias corrections are missing"),
+        "only m corrected": (adam_only_m_corrected, "only m is bias-corrected"),
+        "t from 0": (adam_t_from_zero, "t is incremented after its use"),
+        "t + 1": (adam_t_plus_one, "t is one ahead"),
+        "β's swapped": (adam_betas_swapped, SWAPPED),
+        "ε inside the root": (adam_eps_inside_root, "ε goes outside the root"),
+        "ε before the correction": (adam_eps_before_correction, "the paper's 'efficient' form"),
+        "state not carried": (adam_state_not_carried, STATE_LOST),
+        "β's hard-coded": (
+            adam_hard_coded_betas,
+            "ignores the hyperparameters it is given (β1 = 0.5, β2 = 0.9",
         ),
-        "β's hard-coded": adam_hard_coded_betas,
-        "sign error": adam_sign_error,
+        "sign error": (adam_sign_error, "wrong sign"),
     },
     "amsgrad": {
-        "maximum of v̂": amsgrad_max_of_v_hat,
-        "maximum of g²": amsgrad_max_of_g2,
-        "the paper's form": amsgrad_paper_form,
-        "plain Adam": amsgrad_plain_adam,
-        "state not carried": amsgrad_state_not_carried,
+        "maximum of v̂": (amsgrad_max_of_v_hat, "the maximum is over the raw v, not v̂"),
+        "maximum of g²": (amsgrad_max_of_g2, "not over g² itself"),
+        "the paper's form": (amsgrad_paper_form, "that is the paper's form"),
+        "plain Adam": (amsgrad_plain_adam, "that is Adam: keep v_max"),
+        "state not carried": (amsgrad_state_not_carried, STATE_LOST),
     },
     "adamax": {
-        "squares": adamax_squares,
-        "ε outside the max": adamax_eps_outside_max,
-        "u bias-corrected": adamax_u_bias_corrected,
-        "state not carried": adamax_state_not_carried,
+        "squares": (adamax_squares, "no squares and no root"),
+        "ε outside the max": (adamax_eps_outside_max, "ε goes inside the max"),
+        "u bias-corrected": (adamax_u_bias_corrected, "only m is bias-corrected"),
+        "state not carried": (adamax_state_not_carried, STATE_LOST),
     },
     "nadam": {
-        "momentum with β1^t": nadam_momentum_with_beta1_t,
-        "gradient with β1^(t+1)": nadam_gradient_with_beta1_t_plus_1,
-        "plain Adam": nadam_plain_adam,
-        "state not carried": nadam_state_not_carried,
+        "momentum with β1^t": (nadam_momentum_with_beta1_t, "the next step's correction"),
+        "gradient with β1^(t+1)": (nadam_gradient_with_beta1_t_plus_1, "this step's correction"),
+        "plain Adam": (nadam_plain_adam, "that is Adam: Nadam mixes"),
+        "state not carried": (nadam_state_not_carried, STATE_LOST),
     },
     "adabelief": {
-        "old m": adabelief_old_m,
-        "g²": adabelief_g_squared,
-        "ε not in s": adabelief_eps_not_in_s,
-        "state not carried": adabelief_state_not_carried,
+        "old m": (adabelief_old_m, "update m first"),
+        "g²": (adabelief_g_squared, "that is Adam's v"),
+        "ε not in s": (adabelief_eps_not_in_s, "ε is also added to s at every step"),
+        "state not carried": (adabelief_state_not_carried, STATE_LOST),
     },
     "adamw": {
-        "L2 instead of decoupled": adamw_l2_instead_of_decoupled,
-        "decay without lr": adamw_decay_without_lr,
-        "no decay": adamw_no_decay,
-        "state not carried": adamw_state_not_carried,
+        "L2 instead of decoupled": (adamw_l2_instead_of_decoupled, "that is Adam with an L2 term"),
+        "decay without lr": (adamw_decay_without_lr, "the decay is multiplied by η"),
+        "no decay": (adamw_no_decay, "the decay is missing"),
+        "decay after the step": (_adamw("decay_after"), "the decay is applied after the Adam step"),
+        "state not carried": (adamw_state_not_carried, STATE_LOST),
     },
 }
 
@@ -333,13 +336,18 @@ EXERCISES = {
     "nadam_schedule": Exercise(
         evaluate_step,
         right=[functools.partial(optimizers.nadam, momentum_decay=0.004)],
-        wrong={"no schedule (Dozat)": dozat},
+        wrong={"no schedule (Dozat)": (dozat, "without torch's momentum schedule")},
         args=("nadam_schedule",),
     ),
     "adam_l2": Exercise(
         evaluate_step,
         right=[optimizers.adam],
-        wrong={"decoupled decay": functools.partial(optimizers.adamw, weight_decay=0.5)},
+        wrong={
+            "decoupled decay": (
+                functools.partial(optimizers.adamw, weight_decay=0.5),
+                "that is AdamW's decoupled decay",
+            )
+        },
         args=("adam_l2",),
     ),
 }
@@ -349,7 +357,7 @@ test_right_passes, test_mistake_fails, test_unfinished = exercise_tests(EXERCISE
 
 def test_wrong_betas_are_reported_with_a_hint():
     report = str(evaluate_step(adam_hard_coded_betas, "adam"))
-    assert "case 2/4" in report and "β1 belongs to m" in report
+    assert "case 2/4" in report and "(β1 = 0.5, β2 = 0.9 in this case): use the arguments" in report
 
 
 def test_adamax_large_eps_hint_says_inside_the_max():
@@ -409,10 +417,12 @@ REST_WRONG = {
         lambda a, b, lr, weight_decay: np.clip(b / a, -weight_decay, weight_decay),
         "not λ",
     ),
-    "shrunk by 1 − ηλ": lambda a, b, lr, weight_decay: (1 - lr * weight_decay) * b / a,
+    "shrunk by 1 − ηλ": (
+        lambda a, b, lr, weight_decay: (1 - lr * weight_decay) * b / a,
+        "λx = −g/(|g| + ε)",
+    ),
 }
-for _name, _entry in REST_WRONG.items():
-    _fn = _entry[0] if isinstance(_entry, tuple) else _entry
+for _fn, _ in REST_WRONG.values():
     _fn.__name__ = "adamw_rest_point"
 
 test_rest_right, test_rest_mistake, test_rest_unfinished = exercise_tests(

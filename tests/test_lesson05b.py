@@ -96,6 +96,29 @@ def cg_max_iter_n(hvp, b, rtol=1e-5, max_iter=None):
     return hessian_free.conjugate_gradient(hvp, b, rtol=rtol, max_iter=max_iter or len(b))
 
 
+def cg_ignores_max_iter(hvp, b, rtol=1e-5, max_iter=None):
+    return hessian_free.conjugate_gradient(hvp, b, rtol=rtol)
+
+
+def cg_aliases_b(hvp, b, rtol=1e-5, max_iter=None):
+    """r = b without a copy: r -= … changes the caller's b."""
+    max_iter = 10 * len(b) if max_iter is None else max_iter
+    x, r = np.zeros(len(b)), b
+    limit = rtol * np.linalg.norm(b)
+    p, rr = r.copy(), r @ r
+    xs, norms = [x.copy()], [np.sqrt(rr)]
+    while norms[-1] >= limit and len(xs) <= max_iter:
+        Ap = hvp(p)
+        alpha = rr / (p @ Ap)
+        x = x + alpha * p
+        r -= alpha * Ap
+        rr_new = r @ r
+        p, rr = r + (rr_new / rr) * p, rr_new
+        xs.append(x.copy())
+        norms.append(np.sqrt(rr))
+    return np.array(xs), np.array(norms)
+
+
 def cg_library(hvp, b, rtol=1e-5, max_iter=None):
     return hessian_free.conjugate_gradient(hvp, b, rtol=rtol, max_iter=max_iter)
 
@@ -171,6 +194,32 @@ def damping_threshold_half_high(lam, rho, boost=1.5, drop=2 / 3):
     return lam
 
 
+def damping_inclusive(lam, rho, boost=1.5, drop=2 / 3):
+    """≤ and ≥ at the thresholds: λ changes at ρ = ¼ and ¾ exactly."""
+    if rho <= 0.25:
+        return boost * lam
+    if rho >= 0.75:
+        return drop * lam
+    return lam
+
+
+def damping_inclusive_high(lam, rho, boost=1.5, drop=2 / 3):
+    if rho < 0.25:
+        return boost * lam
+    if rho >= 0.75:
+        return drop * lam
+    return lam
+
+
+def damping_thresholds_near(lam, rho, boost=1.5, drop=2 / 3):
+    """Thresholds of 0.15 and 0.85: right at ρ = 0.1, 0.5, 0.9."""
+    if rho < 0.15:
+        return boost * lam
+    if rho > 0.85:
+        return drop * lam
+    return lam
+
+
 def damping_hard_coded(lam, rho, boost=1.5, drop=2 / 3):
     if rho < 0.25:
         return 1.5 * lam
@@ -189,21 +238,23 @@ EXERCISES = {
             "divided by h": (fd_over_h, "divide by 2h"),
             "reversed": (fd_reversed, "sign is reversed"),
             "v normalised": (fd_normalised, "not along v/‖v‖"),
-            "h ignored": (fd_fixed_h, "h = the argument"),
+            "h ignored": (fd_fixed_h, "use the argument h, not a fixed 1e-05"),
         },
     ),
     "conjugate_gradient": Exercise(
         evaluate_conjugate_gradient,
         right=[SOLUTIONS["conjugate_gradient"], cg_library],
         wrong={
-            "β inverted": (make_cg(beta="inverted"), "β = r_newᵀr_new / r_oldᵀr_old"),
-            "β from the same residuals": (make_cg(beta="same residuals"), "keep the old rᵀr"),
-            "steepest descent": (make_cg(beta="zero"), "expected (scipy.sparse.linalg.cg"),
-            "α without A": (make_cg(alpha="no A"), "α = rᵀr / pᵀAp"),
-            "absolute stop": (make_cg(stop="absolute"), "stop as soon as ‖r‖ < rtol·‖b‖"),
-            "x_0 missing": (make_cg(first=False), "shape"),
-            "never stops": (cg_never_stops, "without CG stopping"),
+            "β inverted": (make_cg(beta="inverted"), "β is upside down"),
+            "β from the same residuals": (make_cg(beta="same residuals"), "β = 1: the old rᵀr"),
+            "steepest descent": (make_cg(beta="zero"), "that is steepest descent (p = r)"),
+            "α without A": (make_cg(alpha="no A"), "α = rᵀr / pᵀAp: the curvature along p"),
+            "absolute stop": (make_cg(stop="absolute"), "a relative test"),
+            "x_0 missing": (make_cg(first=False), "xs starts with x_0 = 0"),
+            "never stops": (cg_never_stops, "did not stop: it called hvp()"),
             "max_iter defaults to n": (cg_max_iter_n, "max_iter=None means 10·n steps"),
+            "max_iter ignored": (cg_ignores_max_iter, "max_iter = 2 in this case"),
+            "r = b, then r −= …": (cg_aliases_b, "changed its argument `b` in place"),
         },
     ),
     "gauss_newton_vp": Exercise(
@@ -221,11 +272,17 @@ EXERCISES = {
         evaluate_update_damping,
         right=[SOLUTIONS["update_damping"], hessian_free.update_damping],
         wrong={
-            "never adapts": (damping_never_adapts, "never adapts"),
+            "never adapts": (damping_never_adapts, "λ must change here"),
             "swapped": (damping_swapped, "boost and drop are swapped"),
-            "threshold η": (damping_eta_threshold, "ρ < ¼"),
-            "lower threshold ½": (damping_threshold_half_low, "is the lower threshold ¼"),
-            "upper threshold ½": (damping_threshold_half_high, "is the upper threshold ¾"),
+            "threshold η": (damping_eta_threshold, "ρ = 0.2 < ¼ asks for more damping"),
+            "lower threshold ½": (damping_threshold_half_low, "here ρ = 0.3 (is the threshold ¼?)"),
+            "upper threshold ½": (
+                damping_threshold_half_high,
+                "here ρ = 0.7 (is the threshold ¾?)",
+            ),
+            "≤ ¼ and ≥ ¾": (damping_inclusive, "at ρ = ¼ exactly λ stays"),
+            "≥ ¾": (damping_inclusive_high, "at ρ = ¾ exactly λ stays"),
+            "thresholds 0.15 and 0.85": (damping_thresholds_near, "ρ = 0.2 < ¼ asks for more"),
             "hard-coded factors": (damping_hard_coded, "use the arguments boost and drop"),
         },
     ),

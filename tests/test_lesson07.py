@@ -161,11 +161,32 @@ def clip_wrong(change):
     return clip_grad_norm
 
 
+def clip_in_place(grads, max_norm):
+    """The check cannot see it if it passes copies: it must pass the arrays and look."""
+    total = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
+    for g in grads:
+        g *= min(1.0, max_norm / (total + 1e-6))
+    return grads, total
+
+
+def clip_replaces_items(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
+    for i, g in enumerate(grads):
+        grads[i] = g * min(1.0, max_norm / (total + 1e-6))
+    return list(grads), total
+
+
 def bn_wrong(change):
     def batch_norm_backward(dout, out, inv_std):
         return change(dout, out, inv_std)
 
     return batch_norm_backward
+
+
+def bn_in_place(dout, out, inv_std):
+    dout -= dout.mean(axis=0)
+    dout -= out * (dout * out).mean(axis=0)
+    return inv_std * dout
 
 
 def right(scheme, fi, fo, gain):
@@ -248,9 +269,28 @@ EXERCISES = {
                 "clip_grad_value_",
             ),
             "a single array": (
-                clip_wrong(lambda gs, m, t: (np.concatenate([g.ravel() for g in gs]), t)),
-                "a list of arrays shaped like grads",
+                clip_wrong(
+                    lambda gs, m, t: (
+                        np.concatenate([g.ravel() for g in clip_grad_norm(gs, m)[0]]),
+                        t,
+                    )
+                ),
+                "clipped is a list with one array per gradient array",
             ),
+            "flattened arrays": (
+                clip_wrong(lambda gs, m, t: ([g.ravel() for g in clip_grad_norm(gs, m)[0]], t)),
+                "shaped like it",
+            ),
+            "scaled in place": (clip_in_place, "`g *= factor` scales the caller's gradients"),
+            "items replaced in the caller's list": (
+                clip_replaces_items,
+                "changed its argument `grads` in place",
+            ),
+            "no min, no 1e-6": (
+                clip_wrong(lambda gs, m, t: ([g * m / t for g in gs], t)),
+                "only shrink, and add torch's 1e-6",
+            ),
+            "not clipped at all": (clip_wrong(lambda gs, m, t: (list(gs), t)), "unclipped"),
         },
     ),
     "batch_norm_backward": Exercise(
@@ -284,8 +324,17 @@ EXERCISES = {
                         s * (d - d.mean(1, keepdims=True) - o * (d * o).mean(1, keepdims=True))
                     )
                 ),
-                "axis 0",
+                "not over the features (axis 1)",
             ),
+            "means over the whole array": (
+                bn_wrong(lambda d, o, s: s * (d - d.mean() - o * (d * o).mean())),
+                "not over the whole array",
+            ),
+            "inv_std twice": (
+                bn_wrong(lambda d, o, s: s * s * (d - d.mean(0) - o * (d * o).mean(0))),
+                "once, not twice",
+            ),
+            "dout changed in place": (bn_in_place, "changed its argument `dout` in place"),
         },
     ),
 }

@@ -4,7 +4,12 @@
     python tools/build.py exercises             # notebooks/ from solutions/
     python tools/build.py execute [NOTEBOOK…]   # re-execute solutions top to bottom, save outputs
     python tools/build.py all                   # stamp, execute every solution, exercises
-    python tools/build.py check                 # exit 1 if anything is out of sync
+    python tools/build.py check                 # exit 1 if anything is out of sync, or a
+                                                # lesson in shape leaves the lesson shape
+    python tools/build.py stats [NN…] [--json] [--strict]   # each lesson against the shape's
+                                                # goals (rules: tools/lesson_stats.py); named
+                                                # lessons also get a row per core section
+                                                # and their departures from the shape
     python tools/build.py retarget OWNER/REPO [--release TAG]   # point a fork at itself
 
 The repository, release and lesson list live in course.json, only there.
@@ -22,6 +27,7 @@ markers, outputs and execution counts are removed.
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import pathlib
@@ -29,6 +35,7 @@ import re
 import sys
 import time
 
+import lesson_stats  # tools/lesson_stats.py: the lesson shape, measured
 import nbformat
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -37,10 +44,13 @@ COURSE_FILE = ROOT / "course.json"
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 MD_BEGIN, MD_END = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
-EXERCISE_HEADING = re.compile(
-    r"^#+\s*Exercise\s+(\d+[a-z]?)\.(\d+)\s*(?:·\s*[A-Za-z]+\s*)?[—:–-]\s*(.+?)\s*$", re.M
-)
-STAMPED = ("header", "setup", "footer")  # ids (and tags) of the stamped cells
+# "### Exercise N.k · kind — title": (lesson, k, kind or "", title); see lesson_stats.
+EXERCISE_HEADING = lesson_stats.EXERCISE_HEADING
+STAMPED = lesson_stats.STAMPED  # ids (and tags) of the stamped cells: header, setup, footer
+# Lessons not yet rewritten to the lesson shape (README, "The shape of a lesson"): `check`
+# does not hold them to it, nor `stats --strict` to its goals. Remove a lesson when it is
+# converted; tests/test_notebooks.py fails while a listed lesson already passes both.
+NOT_YET_IN_SHAPE = {"02", "03", "04", "05", "05b", "06", "06b", "07"}
 README_BEGIN, README_END = "<!-- BEGIN LESSONS -->", "<!-- END LESSONS -->"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = "(interactive: run this cell in Jupyter or Colab to get the sliders)"
@@ -103,17 +113,35 @@ def header_source(c, lesson, folder):
         [
             f"# {n} · {lesson['title']}",
             "",
-            f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            f"({colab_url(c, folder, lesson['file'])})",
+            colab_badge(colab_url(c, folder, lesson["file"])),
             "",
             f"{kind} The {'solved' if other == 'solutions' else 'exercise'} version: "
             f"[{other}/{lesson['file']}](../{other}/{lesson['file']}).",
             "",
             f"*In this lesson:* {lesson['teaches']}",
             "",
-            f"Part of [*{c['title']}*](../README.md#lessons).",
+            f"Part of [*{c['title']}*](../README.md#lessons). Symbols: the course's "
+            f"[notation table]({notation_url(c)}) (offline: [NOTATION.md](../NOTATION.md)).",
         ]
     )
+
+
+# A text link styled as a badge, not the badge image from the web: offline (a classroom
+# without internet) an image would show a broken-image icon. JupyterLab and Colab keep the
+# style; GitHub drops it and shows a plain link.
+BADGE_STYLE = (
+    "padding:2px 7px;border-radius:3px;background-color:#F9AB00;color:#000;"
+    "text-decoration:none;font-size:12px;font-weight:bold"
+)
+
+
+def colab_badge(url):
+    return f'<a href="{url}" style="{BADGE_STYLE}">▶ Open in Colab</a>'
+
+
+def notation_url(c):
+    """NOTATION.md on GitHub: a link that works on Colab too, where ../NOTATION.md does not."""
+    return f"{github_url(c)}/blob/{c['branch']}/NOTATION.md"
 
 
 def setup_source(c):
@@ -224,7 +252,7 @@ def make_exercise(solution, lesson, c):
         if cell.cell_type == "markdown":
             found = EXERCISE_HEADING.findall(cell.source)
             if found:
-                n, k, title = found[-1]
+                n, k, _kind, title = found[-1]
                 if n != number:
                     raise ValueError(f"{where}: 'Exercise {n}.{k}' in lesson {number}")
                 heading = (n, int(k), title.strip().strip("*"))
@@ -445,12 +473,84 @@ def cmd_check(c):
                 "picture (executed with a non-inline MPLBACKEND?): run python tools/build.py "
                 f"execute {lesson['file']}"
             )
+    for lesson in existing_lessons(c):
+        problems += shape_problems(lesson)
     listed = {lesson["file"] for lesson in c["lessons"]}
     for folder in (SOLUTIONS, EXERCISES):
         for nb in folder.glob("*.ipynb"):
             if nb.name not in listed:
                 problems.append(f"{nb.relative_to(ROOT)} is not a lesson of course.json")
     return problems
+
+
+def in_shape(lesson):
+    """Whether the lesson is held to the lesson shape (it is not in NOT_YET_IN_SHAPE)."""
+    return lesson_number(lesson["file"]) not in NOT_YET_IN_SHAPE
+
+
+def shape_problems(lesson, nb=None, enforce=None):
+    """One line per departure from the lesson shape: every rule for a lesson in shape; for
+    the others only what is wrong in any lesson (a malformed exercise heading, an unknown
+    kind, an ``in-class`` tag on a cell without an exercise)."""
+    nb = nb if nb is not None else read(SOLUTIONS / lesson["file"])
+    where = f"solutions/{lesson['file']}"
+    read_back = lesson_stats.read_lesson(nb)
+    problems = lesson_stats.malformed_headings(nb, where)
+    if in_shape(lesson) if enforce is None else enforce:
+        problems += lesson_stats.structure_problems(read_back, where)
+    else:
+        problems += lesson_stats.kind_problems(read_back, where) + [
+            f"{where} cell {cell}: tagged '{lesson_stats.IN_CLASS}' but holds no exercise heading"
+            for cell in read_back.misplaced_tags
+        ]
+    cell = lambda p: int(m.group(1)) if (m := re.search(r" cell (\d+): ", p)) else -1
+    return sorted(problems, key=cell)  # in the order an author reads the notebook
+
+
+def lesson_measures(lesson, nb=None):
+    """(measures, goals) of a lesson, from its solution notebook (see tools/lesson_stats.py)."""
+    nb = nb if nb is not None else read(SOLUTIONS / lesson["file"])
+    m = lesson_stats.measures(lesson_stats.read_lesson(nb))
+    return m, lesson_stats.goals(m)
+
+
+def cmd_stats(c, names, as_json=False, strict=False, out=print):
+    """Print each lesson's measures beside the goals; return 1 under --strict when a lesson
+    in shape misses a goal."""
+    rows, missed, report = [], [], []
+    for lesson in select_lessons(c, names):
+        n = lesson_number(lesson["file"])
+        m, goals = lesson_measures(lesson)
+        rows.append((n, m, goals))
+        failed = [g.name for g in goals if not g.ok]
+        if in_shape(lesson) and failed:
+            missed.append(f"{lesson['file']} misses: {', '.join(failed)}")
+        report.append(
+            {
+                "lesson": n,
+                "file": lesson["file"],
+                "in_shape": in_shape(lesson),
+                **m,
+                "goals": [dataclasses.asdict(g) for g in goals],
+                "shape_problems": shape_problems(lesson, enforce=True),
+            }
+        )
+    if as_json:
+        out(json.dumps({"lessons": report}, indent=1, ensure_ascii=False))
+    else:
+        for (n, m, goals), lesson, r in zip(rows, select_lessons(c, names), report):
+            out(lesson_stats.format_lesson(f"{n} · {lesson['title']}", m, goals, in_shape(lesson)))
+            if names:  # what an author converting the lesson needs: where, and what is left
+                out(lesson_stats.format_sections(m))
+                problems = r["shape_problems"]
+                out(f"  structure: {len(problems)} departure(s) from the lesson shape")
+                out("\n".join(f"    {p}" for p in problems[:40]))
+            out("")
+        if len(rows) > 1:
+            out(lesson_stats.format_table(rows))
+        if strict and missed:
+            out("\n".join(["", "goals missed by lessons in shape:"] + missed))
+    return 1 if strict and missed else 0
 
 
 def cmd_retarget(c, repository, release):
@@ -477,11 +577,16 @@ def cmd_retarget(c, repository, release):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "command", choices=["stamp", "exercises", "execute", "all", "check", "retarget"]
+        "command",
+        choices=["stamp", "exercises", "execute", "all", "check", "stats", "retarget"],
     )
     parser.add_argument("args", nargs="*")
     parser.add_argument("--release")
-    a = parser.parse_args(argv)
+    parser.add_argument("--json", action="store_true", help="stats: machine-readable")
+    parser.add_argument(
+        "--strict", action="store_true", help="stats: exit 1 when a lesson in shape misses a goal"
+    )
+    a = parser.parse_intermixed_args(argv)
     c = course()
     if a.command == "stamp":
         cmd_stamp(c)
@@ -500,6 +605,8 @@ def main(argv=None):
         problems = cmd_check(c)
         print("\n".join(problems) or "everything is in sync")
         return 1 if problems else 0
+    elif a.command == "stats":
+        return cmd_stats(c, a.args, as_json=a.json, strict=a.strict)
     elif a.command == "retarget":
         if len(a.args) != 1:
             parser.error("retarget takes OWNER/REPO")

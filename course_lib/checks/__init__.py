@@ -2,15 +2,22 @@
 disagrees, expected against got, and a hint for the likely mistake. An unfinished exercise
 raises ``ExerciseNotDone``: one line, no traceback, and Run All stops there.
 
-Each ``check_*`` prints the Report its ``evaluate_*`` twin returns (for tests). ``engine``
-holds Report, Case and the evaluators; ``steps`` the step rules' check (lessons 01–04);
+Each ``check_*`` prints the Report its ``evaluate_*`` twin returns and returns it too, truthy
+for ✔ (``assert check_x(fn)`` grades an exercise; a notebook shows the report once). A loop
+under check gets a Budget of calls: one that never stops fails with one line, never hangs.
+A function that changes its arguments in place fails. ``engine`` holds Report, Case, Budget
+and the evaluators; ``steps`` the step rules' check and their usual slips (lessons 01–04);
 ``lesson01`` … ``lesson07`` (and ``lesson05b``, ``lesson06b``) each lesson's other
 exercises, their cases and hints.
 """
 
 from ..data import load_references
 from .engine import (
+    Budget,
     Case,
+    Checked,
+    Described,
+    LoopNeverEnds,
     Report,
     call_student,
     check_function,
@@ -96,7 +103,11 @@ from .lesson07 import (
 from .steps import check_step, evaluate_step, problem_from_spec
 
 __all__ = [
+    "Budget",
     "Case",
+    "Checked",
+    "Described",
+    "LoopNeverEnds",
     "Report",
     "call_student",
     "check_adamw_rest_point",

@@ -1,6 +1,7 @@
-"""The engine behind every check: a Report, a Case, the evaluators that call a student's
-function and compare what it returns, and ``printing``, which makes a ``check_*`` out of an
-``evaluate_*``."""
+"""The engine behind every check: a Report, a Case, a Budget that stops a student's loop
+that never ends, the evaluators that call a student's function and compare what it returns
+(and that it left its arguments as they were), and ``printing``, which makes a ``check_*``
+out of an ``evaluate_*``."""
 
 import functools
 import inspect
@@ -36,6 +37,17 @@ class Report:
     __repr__ = __str__
 
 
+class Checked(Report):
+    """A Report that a ``check_*`` has printed already: a program can test it (truthy ✔,
+    falsy ✘), and IPython does not show it a second time when it ends a cell."""
+
+    def _ipython_display_(self):
+        """Show nothing: the report was printed when the check ran."""
+
+    def __repr__(self):
+        return f"<{'✔' if self.passed else '✘'} {self.name}: the report printed above>"
+
+
 def fmt(a):
     """A number or array as reports print it: 8 significant digits, a long array elided."""
     return np.array2string(
@@ -57,6 +69,51 @@ def fmt_any(a):
     except (TypeError, ValueError):
         return repr(a)
     return fmt(arr) + (f" (shape {arr.shape})" if arr.ndim else "")
+
+
+class LoopNeverEnds(BaseException):
+    """A student's loop called a Budget far more often than a right answer needs. (Not an
+    Exception: a student's ``except Exception`` must not swallow it and go on looping.)"""
+
+    def __init__(self, budget):
+        super().__init__(f"{budget.name}() was called {budget.limit} times")
+        self.budget = budget
+
+    def _render_traceback_(self):  # if it ever reaches IPython: one line
+        return [f"LoopNeverEnds: {self}"]
+
+
+class Budget:
+    """A callable handed to a student's loop (f, hvp, stable, a step), counting its calls.
+    Past ``limit`` calls it raises LoopNeverEnds, and the check fails with one ✘ line and
+    ``advice`` instead of hanging the notebook. ``queries`` keeps the first argument of each
+    call, for a check that wants to say what the loop asked."""
+
+    def __init__(self, fn, name, limit=200, advice=""):
+        self.fn, self.name, self.limit, self.advice = fn, name, limit, advice
+        self.calls, self.queries = 0, []
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls > self.limit:
+            raise LoopNeverEnds(self)
+        if args and len(self.queries) < self.limit:
+            self.queries.append(args[0])
+        return self.fn(*args, **kwargs)
+
+    def fresh(self):
+        """The same budget, its count back at zero (each run of a check starts anew)."""
+        return Budget(self.fn, self.name, self.limit, self.advice)
+
+
+def did_not_stop(name, title, exc):
+    """The ✘ Report of a loop stopped by its Budget."""
+    budget = exc.budget
+    lines = [
+        f"✘ {name}: case {title} did not stop: it called {budget.name}() {budget.limit} "
+        "times, far more than the answer needs, and the check stopped it."
+    ]
+    return Report(name, False, lines + ([f"  hint: {budget.advice}"] if budget.advice else []))
 
 
 # Code that is not the student's: course_lib, the standard library and installed packages
@@ -100,6 +157,8 @@ def call_student(fn, name, title, *args, **kwargs):
             result = fn(*args, **kwargs)
     except NotImplementedError as exc:
         raise not_done(exc, fn) from None
+    except LoopNeverEnds as exc:
+        return None, did_not_stop(name, title, exc)
     except Exception as exc:
         return None, _raised(name, title, exc)
     if result is None:
@@ -137,17 +196,97 @@ def _step_hint(got_step, exp_step):
     return ""
 
 
+INPLACE_STEP = (
+    "return a new array and leave x as it is: x_new = x - lr * g, not x -= lr * g (or "
+    "x[...] = …), which writes into the caller's x. The runners keep every iterate, and "
+    "Nesterov's look-ahead and a line search try steps from the same x."
+)
+HIDDEN_STATE = (
+    "your step keeps something between calls outside `state` (a global variable, a "
+    "function attribute, a mutable default argument): from the same x and an empty state "
+    "it gave two different results. Keep every buffer in the `state` dict it is given: "
+    "each run passes its own, empty at the start."
+)
+
+
+def _watched(fn, seen):
+    """fn as a step, recording what it returned and whether it changed the x it was given."""
+
+    def step(x, grad, state, **kwargs):
+        before = x.copy()
+        seen["returned"] = None
+        seen["returned"] = fn(x, grad, state, **kwargs)
+        seen["changed_x"] = not np.array_equal(x, before, equal_nan=True)
+        return seen["returned"]
+
+    step.__name__ = step.__qualname__ = name_of(fn)
+    step.__wrapped__ = fn  # inspect.signature reads fn's parameters
+    return step
+
+
+def _first_step(fn, x0, grad, kwargs):
+    """x_1 of fn from x0 and an empty state, or the exception's type name if it raised."""
+    try:
+        with np.errstate(all="ignore"):
+            return np.array(fn(x0.copy(), grad, {}, **kwargs), dtype=float)
+    except (KeyboardInterrupt, NotImplementedError):
+        raise
+    except BaseException as exc:
+        return type(exc).__name__
+
+
+def _same(a, b):
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return a.shape == b.shape and np.allclose(a, b, rtol=1e-12, atol=0, equal_nan=True)
+
+
+def _hidden_state(fn, first, x0, grad, kwargs):
+    """Whether fn keeps state outside `state`: two runs from x0 and an empty state differ,
+    or the first case, which agreed before, now starts elsewhere. first: (x0, grad, kwargs,
+    x_1) of the first case, once it has agreed."""
+    if not _same(_first_step(fn, x0, grad, kwargs), _first_step(fn, x0, grad, kwargs)):
+        return True
+    if first is None:
+        return False
+    x1 = _first_step(fn, *first[:3])
+    return isinstance(x1, str) or not np.allclose(x1, first[3], rtol=RTOL, atol=ATOL)
+
+
+def _shape_hint(returned, x):
+    if isinstance(returned, np.ndarray) and returned.shape != x.shape:
+        return (
+            f"x has shape {x.shape} in this case: the update must work for an x of any shape. "
+            "Write it on whole arrays (x - lr * grad(x)), not coordinate by coordinate "
+            "(x[0], x[1])."
+        )
+    return ""
+
+
+def _runs(ref, make_problem):
+    """(x0, steps, grad, kwargs) of every reference case."""
+    runs = []
+    for case in ref["cases"]:
+        grad, extras = make_problem(case["problem"])
+        expected = np.array(case["expected"], dtype=float)
+        runs.append((expected[0], len(expected) - 1, grad, {**extras, **case["hyperparameters"]}))
+    return runs
+
+
 def evaluate_trajectories(fn, ref, make_problem, diagnose=None, identify=None):
     """Run step function ``fn`` on reference cases and compare every iterate; return a Report.
 
     ref: {"source": …, "cases": [{"name", "problem", "hyperparameters", "expected", "hint"}]}.
     make_problem(spec) → (grad, extras): the gradient and any keyword arguments the step
     takes from the problem (``hess`` for Newton). diagnose(x, x_new, grad, extras,
-    hyperparameters) → a hint for a rule-specific mistake, or "". identify(x0, k, x_new,
-    grad, kwargs) → the name of a known slip that reproduces the student's x_k from x_0,
-    or "": when it names one, that is the only hint (no generic guesses beside it).
+    hyperparameters) → a hint for a rule-specific mistake, or "". identify(fn, runs, i, k,
+    x_new) → the name of a known slip that reproduces the student's runs (runs: (x0, steps,
+    grad, kwargs) of every case; the student's x_k of case i, from 0, was x_new), or "":
+    when it names one, that is the only hint (no generic guesses beside it). A step that
+    changes the x it is given, or keeps state outside ``state``, fails with a hint saying so.
     """
-    name = name_of(fn)
+    name, seen, first = name_of(fn), {}, None
+    step = _watched(fn, seen)
     for i, case in enumerate(ref["cases"], 1):
         title = f"{i}/{len(ref['cases'])} ({case['name']})"
         grad, extras = make_problem(case["problem"])
@@ -156,15 +295,24 @@ def evaluate_trajectories(fn, ref, make_problem, diagnose=None, identify=None):
         x, state = expected[0].copy(), {}
         for k in range(1, len(expected)):
             try:
-                x_new = call_step(fn, x, grad, state, k, kwargs)
+                x_new = call_step(step, x, grad, state, k, kwargs)
             except ExerciseNotDone:  # already one clean line
                 raise
-            except StepError as exc:
-                return Report(name, False, [f"✘ {name}: case {title}: {exc}"])
-            except Exception as exc:  # the student's own bug: say where
-                return _raised(name, title, exc)
-            if np.allclose(x_new, expected[k], rtol=RTOL, atol=ATOL):
+            except Exception as exc:
+                if isinstance(exc, StepError):
+                    report = Report(name, False, [f"✘ {name}: case {title}: {exc}"])
+                    hint = _shape_hint(seen.get("returned"), x)
+                else:  # the student's own bug: say where
+                    report, hint = _raised(name, title, exc), ""
+                if k == 1 and _hidden_state(fn, first, expected[0], grad, kwargs):
+                    hint = HIDDEN_STATE
+                report.lines += [f"  hint: {hint}"] if hint else []
+                return report
+            agree = np.allclose(x_new, expected[k], rtol=RTOL, atol=ATOL)
+            if agree and not seen["changed_x"]:
                 x = x_new
+                if i == 1 and k == 1:
+                    first = (expected[0], grad, kwargs, expected[1])
                 continue
             lines = [
                 f"✘ {name}: case {title}",
@@ -173,7 +321,12 @@ def evaluate_trajectories(fn, ref, make_problem, diagnose=None, identify=None):
                 f"  expected x_{k} = {fmt(expected[k])}",
                 f"  got      x_{k} = {fmt(x_new)}",
             ]
-            known = identify(expected[0], k, x_new, grad, kwargs) if identify else ""
+            if agree:  # the right x_k, but the caller's x was changed
+                lines[1:] = [f"  step {k} returned the right x_{k} but changed the x it was given"]
+                return Report(name, False, [*lines, f"  hint: {INPLACE_STEP}"])
+            if k == 1 and _hidden_state(fn, first, expected[0], grad, kwargs):
+                return Report(name, False, [*lines, f"  hint: {HIDDEN_STATE}"])
+            known = identify(fn, _runs(ref, make_problem), i - 1, k, x_new) if identify else ""
             if known:
                 return Report(name, False, [*lines, f"  hint: {known}"])
             hints = []
@@ -216,6 +369,18 @@ def _close(got, expected, rtol, atol):
     )
 
 
+class Described:
+    """What a wrapper around a student's function returns in place of a part it cannot
+    compare (a single array where a list of arrays belongs, say): reports print
+    ``description`` as the value got, and ``hint``."""
+
+    def __init__(self, description, hint=""):
+        self.description, self.hint = description, hint
+
+    def __repr__(self):
+        return self.description
+
+
 def _floats(a):
     try:
         return np.asarray(a, dtype=float)
@@ -224,8 +389,49 @@ def _floats(a):
 
 
 def _fresh(a):
-    """A copy of an array argument: a student's function may change it in place."""
-    return a.copy() if isinstance(a, np.ndarray) else a
+    """A copy of an argument a student's function could change: an array, a list or tuple of
+    them, a Budget (its count back at zero). Anything else is passed as it is."""
+    if isinstance(a, np.ndarray):
+        return a.copy()
+    if isinstance(a, (list, tuple)) and any(isinstance(x, np.ndarray) for x in a):
+        return type(a)(_fresh(x) for x in a)
+    if isinstance(a, Budget):
+        return a.fresh()
+    return a
+
+
+def _changed(original, passed):
+    """Whether a student's function changed ``passed``, the copy of ``original`` it was given."""
+    if isinstance(original, np.ndarray):
+        return passed.shape != original.shape or not np.array_equal(
+            passed, original, equal_nan=True
+        )
+    if isinstance(original, (list, tuple)) and any(isinstance(x, np.ndarray) for x in original):
+        return len(passed) != len(original) or any(
+            not isinstance(p, np.ndarray) or _changed(o, p) for o, p in zip(original, passed)
+        )
+    return False
+
+
+def _argument_names(fn, n):
+    """The names of fn's first n positional parameters (or "argument 1", …)."""
+    try:
+        params = [
+            p.name
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        params = []
+    return [params[i] if i < len(params) else f"argument {i + 1}" for i in range(n)]
+
+
+INPLACE = (
+    "leave the arguments as they were and return new arrays: `x -= …`, `v /= …`, `g *= …` "
+    "or `a[i] = …` write into the caller's array (and `r = b` is not a copy: `r -= …` then "
+    "changes b). Compute into a new name (x_new = x - …, v = v0 / np.linalg.norm(v0)) or "
+    "copy first (r = b.copy())."
+)
 
 
 def _and(names):
@@ -245,6 +451,10 @@ class Case:
     part, and the report names the first wrong part. rtol, atol, diagnose and source may then
     be tuples, one entry a part. Without parts, an expected tuple of arrays is compared
     element by element, and a list is as good as a tuple.
+
+    on_error(report) → a hint for a call that raised, returned None or did not stop (the
+    ✘ report so far), or "". A function that changes an array argument fails, with
+    inplace_hint (or a general hint): every exercise returns new arrays.
     """
 
     name: str
@@ -257,6 +467,8 @@ class Case:
     diagnose: object = None
     parts: tuple = ()
     source: object = ""
+    on_error: object = lambda report: ""
+    inplace_hint: str = ""
 
     def mismatch(self, got, where):
         """The ✘ lines, the first starting with ``where``, on how got is wrong; [] if it is right."""
@@ -303,6 +515,8 @@ class Case:
                 "(e.g. `return float(value)`)."
             ]
         hints = [diagnose(floats, expected) if diagnose and floats is not None else "", self.hint]
+        if isinstance(got, Described):
+            hints[0] = got.hint
         return lines + [f"  hint: {h}" for h in hints if h]
 
 
@@ -315,11 +529,28 @@ def evaluate_function(fn, cases, name=None, agree=" agree."):
         kwargs = {k: _fresh(v) for k, v in case.kwargs.items()}
         got, failed = call_student(fn, name, title, *args, **kwargs)
         if failed is not None:  # it raised or returned None: the case's hint still applies
-            failed.lines += [f"  hint: {case.hint}"] if case.hint else []
+            hints = [case.on_error(failed), case.hint]
+            if failed.lines[0].startswith(f"✘ {name}: case {title} did not stop"):
+                hints = [case.on_error(failed)]  # the budget's advice is already there
+            failed.lines += [f"  hint: {h}" for h in hints if h]
             return failed
         lines = case.mismatch(got, f"✘ {name}: case {title}")
         if lines:
             return Report(name, False, lines)
+        names = _argument_names(fn, len(args))
+        changed = [n for n, a, b in zip(names, case.args, args) if _changed(a, b)]
+        changed += [k for k in case.kwargs if _changed(case.kwargs[k], kwargs[k])]
+        if changed:
+            which = " and ".join(f"`{n}`" for n in changed)
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {title}: the result is right, but {name}() changed "
+                    f"its argument {which} in place",
+                    f"  hint: {case.inplace_hint or INPLACE}",
+                ],
+            )
     lines = [f"✔ {name}: {len(cases)} cases{agree}"] + [f"  · {c.name}" for c in cases]
     return Report(name, True, lines)
 
@@ -332,16 +563,21 @@ def evaluate_value(name, got, expected, hint="", rtol=1e-6, atol=1e-10):
 
 
 def printing(evaluate):
-    """The ``check_*`` twin of ``evaluate``: the same arguments; it prints the Report."""
+    """The ``check_*`` twin of ``evaluate``: the same arguments; it prints the Report and
+    returns it (truthy ✔, falsy ✘: ``assert check_x(fn)`` works in a grader), as a Checked
+    that a notebook does not display a second time."""
 
     @functools.wraps(evaluate)
     def check(*args, **kwargs):
-        print(evaluate(*args, **kwargs))
+        report = evaluate(*args, **kwargs)
+        print(report)
+        return Checked(report.name, report.passed, report.lines)
 
     check.__name__ = check.__qualname__ = evaluate.__name__.replace("evaluate_", "check_", 1)
     check.__doc__ = (
         f"{inspect.cleandoc(evaluate.__doc__)}\n\n"
-        f"Prints the Report (✔, or ✘ with a hint) that {evaluate.__name__} returns."
+        f"Prints the Report (✔, or ✘ with a hint) that {evaluate.__name__} returns, and "
+        "returns it: truthy when the check passed."
     )
     return check
 

@@ -15,15 +15,79 @@ from ..problems import (
     tanh_plateau,
 )
 from ..runners import minibatches
-from .engine import Case, Report, call_student, evaluate_function, printing
+from .engine import Budget, Case, Report, call_student, evaluate_function, printing
 
-# --- Exercise 1.2: the contraction factor ---------------------------------------------------
+# --- Exercise 1.3 (derive): the contraction factor ------------------------------------------
 
 
-def _contraction_case(name, lr, eigenvalues, A, hint):
+CONTRACTION = (
+    "each direction's error is multiplied by its factor 1 − ηλ_i per step; in the long run the "
+    "direction that shrinks slowest (or grows) decides, whatever the sign of its factor: one "
+    "number, over every eigenvalue (in any order)."
+)
+
+
+def _contraction_slips(lr, eigenvalues):
+    """diagnose(got, expected) for one case: names the usual slips by their values."""
+    e = np.asarray(eigenvalues, dtype=float)
+    factors = 1 - lr * e
+    slips = [
+        (
+            np.abs(factors),
+            "return one number, the largest |1 − ηλ_i| (np.max), not the array of them.",
+        ),
+        (
+            np.max(factors),
+            "take the absolute value |1 − ηλ_i|: a factor below −1 flips the sign AND grows, "
+            "so the run diverges.",
+        ),
+        (
+            abs(1 - lr * e.max()),
+            "every eigenvalue counts, not only λ_max: with a small η the slowest direction "
+            "is λ_min's, |1 − ηλ_min|.",
+        ),
+        (
+            abs(1 - lr * e.min()),
+            "every eigenvalue counts, not only λ_min: with a large η the direction of λ_max "
+            "flips and grows, |1 − ηλ_max|.",
+        ),
+        (
+            max(abs(factors[0]), abs(factors[-1])),
+            "the eigenvalues are not sorted: take the maximum over all of them, not over "
+            "the first and the last.",
+        ),
+        (
+            np.max(np.abs(factors)) ** 2,
+            "that is the square, the factor by which f − f* shrinks: q(η) is the factor of "
+            "the distance ‖x − x*‖, max |1 − ηλ_i|.",
+        ),
+        (
+            np.max(np.abs(1 - 2 * lr * e)),
+            "the Hessian of ½xᵀAx is A, so the factor is 1 − ηλ, not 1 − 2ηλ.",
+        ),
+    ]
+
+    def diagnose(got, expected):  # every slip that gives this value: one case may not tell
+        return " Or: ".join(
+            text
+            for value, text in slips
+            if got.shape == np.shape(value) and np.allclose(got, value, rtol=1e-9)
+        )
+
+    return diagnose
+
+
+def _contraction_case(name, lr, eigenvalues, A):
     """Expected: the spectral norm of GD's iteration matrix I − ηA (numpy.linalg.norm)."""
     expected = float(np.linalg.norm(np.eye(len(A)) - lr * A, 2))
-    return Case(name, (lr, np.array(eigenvalues)), expected, hint=hint, rtol=1e-9)
+    return Case(
+        name,
+        (lr, np.array(eigenvalues)),
+        expected,
+        hint=CONTRACTION,
+        rtol=1e-9,
+        diagnose=_contraction_slips(lr, eigenvalues),
+    )
 
 
 def gd_contraction_cases():
@@ -33,28 +97,18 @@ def gd_contraction_cases():
     A = quadratic_with_spectrum(eigs, seed=1).A
     return [
         _contraction_case(
-            "course quadratic, η = 0.1 (λ_min is the slow direction)",
-            0.1,
-            q.eigenvalues,
-            q.A,
-            "every eigenvalue counts: with a small η the slowest direction is λ_min's.",
+            "course quadratic, η = 0.1 (λ_min is the slow direction)", 0.1, q.eigenvalues, q.A
         ),
-        _contraction_case("course quadratic, η = 0.4 (x2 oscillates)", 0.4, q.eigenvalues, q.A, ""),
+        _contraction_case("course quadratic, η = 0.4 (x2 oscillates)", 0.4, q.eigenvalues, q.A),
         _contraction_case(
-            "course quadratic, η = 0.6 (diverges)",
+            "λ = 2 and 3, η = 0.6: every direction overshoots",
             0.6,
-            q.eigenvalues,
-            q.A,
-            "take |1 − ηλ|: a factor below −1 flips the sign AND grows, so the run diverges.",
+            [2.0, 3.0],
+            np.diag([2.0, 3.0]),
         ),
+        _contraction_case("course quadratic, η = 0.6 (diverges)", 0.6, q.eigenvalues, q.A),
     ] + [
-        _contraction_case(
-            f"5-D, eigenvalues {eigs.tolist()} (unsorted), η = {lr}",
-            lr,
-            eigs,
-            A,
-            "use every eigenvalue (the array is not sorted): np.max(np.abs(...)).",
-        )
+        _contraction_case(f"5-D, eigenvalues {eigs.tolist()} (unsorted), η = {lr}", lr, eigs, A)
         for lr in (0.05, 0.18, 0.25)
     ]
 
@@ -66,7 +120,7 @@ def evaluate_gd_contraction(fn):
 
 check_gd_contraction = printing(evaluate_gd_contraction)
 
-# --- Exercise 1.3: the mini-batch gradient --------------------------------------------------
+# --- Exercise 1.5: the mini-batch gradient --------------------------------------------------
 
 
 def _gradient_hint(got, expected, batch, n, full=None):
@@ -80,27 +134,28 @@ def _gradient_hint(got, expected, batch, n, full=None):
     ):
         return "that is the gradient over all the examples: use only the rows idx (X[idx], y[idx])."
     if got.shape != expected.shape:
-        return (
-            f"the gradient has one entry per weight: shape {expected.shape}, like w (Xᵀr, not X r)."
-        )
+        return f"the gradient has one entry per parameter: shape {expected.shape}, like x (Xᵀr, not X r)."
     known = [
-        (-1.0, "wrong sign: the residual is x_iᵀw − y_i (prediction minus target)."),
+        (-1.0, "wrong sign: the residual is X_i x − y_i (prediction minus target)."),
         (
             float(batch),
             f"{batch} × too large: you summed over the batch; average (divide by the batch size).",
         ),
         (batch / n, f"{batch}/{n} × the expected: divide by the batch size, not by n."),
-        (2.0, "2 × too large: the ½ in ½(x_iᵀw − y_i)² cancels the 2 of the derivative."),
+        (2.0, "2 × too large: the ½ in ½(X_i x − y_i)² cancels the 2 of the derivative."),
         (0.5, "½ × the expected: the derivative of ½ r² is r, not ½ r."),
     ]
     for factor, hint in known:
         if factor != 1 and np.allclose(got, factor * expected, rtol=1e-7, atol=1e-12):
             return hint
-    return ""
+    return (
+        "g_B = X_Bᵀ(X_B x − y_B)/|B| with X_B = X[idx] and y_B = y[idx]: the residuals of "
+        "the batch's rows, times their features, averaged over the batch."
+    )
 
 
 def minibatch_grad_cases():
-    """fn(X, y, w, idx) on the diabetes data and a small random problem; expected: LeastSquares."""
+    """fn(X, y, x, idx) on the diabetes data and a small random problem; expected: LeastSquares."""
     X, y = load_diabetes()
     rng = np.random.default_rng(0)
     Xs, ys = rng.standard_normal((7, 3)), rng.standard_normal(7)
@@ -127,7 +182,7 @@ def minibatch_grad_cases():
 
 
 def evaluate_minibatch_grad(fn):
-    """Compare fn(X, y, w, idx) with ∇ of (1/|B|) Σ_{i∈B} ½(x_iᵀw − y_i)², B = idx."""
+    """Compare fn(X, y, x, idx) with ∇ of (1/|B|) Σ_{i∈B} ½(X_i x − y_i)², B = idx."""
     return evaluate_function(
         fn, minibatch_grad_cases(), agree=" agree with course_lib.LeastSquares.grad."
     )
@@ -135,7 +190,7 @@ def evaluate_minibatch_grad(fn):
 
 check_minibatch_grad = printing(evaluate_minibatch_grad)
 
-# --- Exercise 1.4: the mini-batch sampler ---------------------------------------------------
+# --- Exercise 1.6: the mini-batch sampler ---------------------------------------------------
 
 
 def _epoch_problem(batches, n, sizes):
@@ -228,47 +283,172 @@ def evaluate_minibatch_sampler(fn):
 check_minibatch_sampler = printing(evaluate_minibatch_sampler)
 
 
-# --- Exercise 1.5: the sharpness λ_max by power iteration -----------------------------------
+# --- Exercise 1.9: the sharpness λ_max by power iteration -----------------------------------
 
 
-def _sharpness_hint(got, expected):
-    """Tell the usual slips of a power iteration apart by the size of the answer."""
-    got = float(np.ravel(got)[0]) if np.size(got) == 1 else None
-    if got is None:
-        return "return one number, λ_max (e.g. the Rayleigh quotient v·Hv with ‖v‖ = 1)."
-    if abs(got) > 10 * abs(expected):
-        return "normalise v at every iteration, and divide v·Hv by v·v (or use ‖v‖ = 1)."
-    return "iterate `iters` times: v ← Hv/‖Hv‖, then λ = v·Hv; few iterations are not enough."
+def _iterate(A, v0, k):
+    """The power iteration's unit vector after k steps from v0: A^k v0 / ‖A^k v0‖."""
+    v = v0 / np.linalg.norm(v0)
+    for _ in range(k):
+        v = A @ v
+        v = v / np.linalg.norm(v)
+    return v
+
+
+def _rayleigh(A, v):
+    return float(v @ A @ v / (v @ v))
+
+
+def _sharpness_slips(A, v0, iters):
+    """diagnose(got, expected) for one case: the answers of the usual slips, by value."""
+
+    def slips():  # worked out only for a wrong answer
+        v = _iterate(A, v0, iters)
+        with np.errstate(all="ignore"):
+            w = np.linalg.matrix_power(A, iters) @ v0
+        values = [
+            (
+                float(v0 @ A @ v0),
+                "normalise v0 first: with iters = 0 the answer is vᵀHv for v = v0/‖v0‖.",
+            )
+        ]
+        if iters:
+            values.append(
+                (
+                    float(w @ A @ w) if np.all(np.isfinite(w)) else np.inf,
+                    "v is never normalised: start from v0/‖v0‖ and normalise v at every "
+                    "iteration (or divide vᵀHv by vᵀv): vᵀHv of a long v is not λ.",
+                )
+            )
+            v_before = _iterate(A, v0, iters - 1)
+            values += [
+                (
+                    float(np.linalg.norm(A @ v_before)),
+                    "that is ‖Hv‖ (v_newᵀ H v_old, with v_new = Hv_old/‖Hv_old‖): it tends to "
+                    "|λ_max| too, but slower; return the Rayleigh quotient vᵀHv of the final v.",
+                ),
+                (
+                    float(np.linalg.norm(A @ v)),
+                    "that is ‖Hv‖: return the Rayleigh quotient vᵀHv of the final unit v.",
+                ),
+                (
+                    float((A @ v_before) @ A @ (A @ v_before)),
+                    "that is wᵀHw for the unnormalised w = Hv: normalise w first, or divide "
+                    "wᵀHw by wᵀw.",
+                ),
+                (
+                    _rayleigh(A, v_before),
+                    "one iteration too few: apply v ← Hv/‖Hv‖ exactly `iters` times, then return vᵀHv.",
+                ),
+            ]
+        values.append(
+            (
+                _rayleigh(A, _iterate(A, v0, iters + 1)),
+                "one iteration too many: apply v ← Hv/‖Hv‖ exactly `iters` times, then return vᵀHv.",
+            )
+        )
+        values += [
+            (
+                _rayleigh(A, _iterate(A, v0, fixed)),
+                f"iters = {iters} in this case: iterate `iters` times, not a fixed {fixed}.",
+            )
+            for fixed in (5, 10, 20, 50, 100, 1000)
+            if fixed != iters
+        ]
+        return values
+
+    def diagnose(got, expected):
+        if got.size != 1:
+            return f"return one number, λ = vᵀHv (got an array of shape {got.shape}: the vector?)."
+        for value, text in slips():
+            if np.isclose(float(got.ravel()[0]), value, rtol=1e-9, atol=1e-12):
+                return text
+        return ""
+
+    return diagnose
+
+
+def _no_loop(report):
+    if "UnboundLocalError" in report.lines[0] or "NameError" in report.lines[0]:
+        return (
+            "with iters = 0 the loop does not run: set v = v0/‖v0‖ before the loop, so "
+            "that vᵀHv is defined whatever iters is."
+        )
+    return ""
+
+
+SHARPNESS = (
+    "start from v = v0/‖v0‖, apply v ← Hv/‖Hv‖ exactly `iters` times, then return the "
+    "Rayleigh quotient vᵀHv (one number)."
+)
 
 
 def sharpness_cases():
-    """fn(hvp, v0, iters) → λ_max; expected: numpy.linalg.eigvalsh of the same matrix."""
+    """fn(hvp, v0, iters) → vᵀHv after iters iterations: λ_max (numpy.linalg.eigvalsh) where
+    the iteration has converged, the Rayleigh quotient of the iterate (numpy.linalg.matrix_power)
+    where it has not."""
     rng = np.random.default_rng(4)
     spectrum5 = quadratic_with_spectrum([5.0, 0.5, 10.0, 1.0, 2.0], seed=1).A
     close = quadratic_with_spectrum([1.0, 0.95, 0.3, 0.1], seed=2).A  # λ2/λ1 = 0.95
     X, _ = load_diabetes()
     diabetes = X.T @ X / len(X)
-    cases = [
+    converged = [
         ("course quadratic", course_quadratic.A, np.ones(2), 100),
         ("5-D, eigenvalues 10, 5, 2, 1, 0.5, rotated", spectrum5, rng.standard_normal(5), 100),
         ("diabetes Hessian XᵀX/n", diabetes, np.ones(10), 200),
         ("λ2/λ1 = 0.95: slow, 600 iterations", close, np.ones(4), 600),
     ]
-    return [
-        Case(
-            name,
-            (lambda v, A=A: A @ v, v0, iters),
-            float(np.linalg.eigvalsh(A)[-1]),
-            rtol=1e-6,
-            diagnose=_sharpness_hint,
-        )
-        for name, A, v0, iters in cases
+    early = [
+        (
+            "5-D, 3 iterations: not converged, vᵀHv of the third iterate",
+            spectrum5,
+            3 * np.ones(5),
+            3,
+        ),
+        (
+            "course quadratic, iters = 0: v0 = (3, 4) normalised, nothing more",
+            course_quadratic.A,
+            np.array([3.0, 4.0]),
+            0,
+        ),
+        ("λ2/λ1 = 0.95, 1 iteration from a long v0", close, np.array([5.0, -2.0, 4.0, 1.0]), 1),
     ]
+    cases = []
+    for name, A, v0, iters in converged + early:
+        expected = (  # converged: λ_max; else the Rayleigh quotient of A^k v0
+            float(np.linalg.eigvalsh(A)[-1])
+            if iters >= 100
+            else _rayleigh(A, np.linalg.matrix_power(A, iters) @ v0)
+        )
+        hvp = Budget(
+            lambda v, A=A: A @ v,
+            "hvp",
+            limit=3 * iters + 50,
+            advice="the loop runs `iters` times: `for _ in range(iters)`, one hvp a step.",
+        )
+        cases.append(
+            Case(
+                name,
+                (hvp, v0, iters),
+                expected,
+                hint=SHARPNESS,
+                rtol=1e-6 if iters >= 100 else 1e-9,
+                diagnose=_sharpness_slips(A, v0, iters),
+                on_error=_no_loop,
+            )
+        )
+    return cases
 
 
 def evaluate_sharpness(fn):
-    """Compare fn(hvp, v0, iters) with the largest eigenvalue of the matrix behind hvp."""
-    return evaluate_function(fn, sharpness_cases(), agree=" agree with numpy.linalg.eigvalsh.")
+    """Compare fn(hvp, v0, iters) with vᵀHv after iters power iterations: the largest
+    eigenvalue once converged (numpy.linalg.eigvalsh), the iterate's Rayleigh quotient before."""
+    return evaluate_function(
+        fn,
+        sharpness_cases(),
+        agree=": λ_max agrees with numpy.linalg.eigvalsh, and vᵀHv of the early iterates "
+        "with that of A^k v0 (numpy.linalg.matrix_power).",
+    )
 
 
 check_sharpness = printing(evaluate_sharpness)

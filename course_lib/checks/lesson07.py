@@ -9,7 +9,7 @@ import numpy as np
 from ..contract import name_of
 from ..data import load_references
 from ..mlp import batch_norm_forward, numerical_gradient
-from .engine import Case, evaluate_function, printing
+from .engine import Case, Described, evaluate_function, printing
 
 # --- Exercise 7.1: Xavier and He initialisation ---------------------------------------------
 
@@ -107,37 +107,72 @@ def _clip_hint(got, expected, grads, max_norm):
             "already shorter than max_norm is left as it is.",
         ),
         (
+            [g * max_norm / total for g in flat],
+            "only shrink, and add torch's 1e-6: the factor is min(1, max_norm / (total + "
+            "1e-6)); a gradient already shorter than max_norm is left as it is.",
+        ),
+        (
             [np.clip(g, -max_norm, max_norm) for g in flat],
             "that clips each entry to [−max_norm, max_norm] (torch's clip_grad_value_): "
             "clip_grad_norm_ multiplies the whole gradient by one factor.",
         ),
+        (
+            flat,
+            "the arrays come back unclipped: multiply every array by the factor "
+            "min(1, max_norm / (total + 1e-6)).",
+        ),
     ]
+    said = []  # every slip with these values: one case may not tell them apart
     for values, text in slips:
         values = np.concatenate(values)
         if got.shape == values.shape and np.allclose(got, values, rtol=1e-9, atol=1e-15):
+            said.append(text)
+    return " Or: ".join(said)
+
+
+def _total_hint(got, expected, grads=(), max_norm=1.0):
+    if got.size != 1:
+        return "total is one number, the global norm √(Σ‖g_i‖²) over all the arrays."
+    got = float(got.ravel()[0])
+    after = expected * min(1.0, max_norm / (expected + 1e-6))
+    slips = [
+        (expected**2, "total is the norm √(Σ‖g‖²), not its square."),
+        (
+            sum(np.linalg.norm(g) for g in grads),
+            "total is √(Σ‖g_i‖²), not the sum of the arrays' norms Σ‖g_i‖.",
+        ),
+        (after, "total is the norm before clipping (torch returns that one), not after."),
+        (min(expected, max_norm), "total is the norm before clipping, not min(total, max_norm)."),
+    ]
+    for value, text in slips:
+        if np.isclose(got, value, rtol=1e-9):
             return text
-    return ""
-
-
-def _total_hint(got, expected, grads=()):
-    if got.shape == () and np.isclose(got, expected**2, rtol=1e-9):
-        return "total is the norm √(Σ‖g‖²), not its square."
-    if got.shape == () and np.isclose(got, sum(np.linalg.norm(g) for g in grads), rtol=1e-9):
-        return "total is √(Σ‖g_i‖²), not the sum of the arrays' norms Σ‖g_i‖."
-    return "total is the norm before clipping (torch returns that one)."
+    return "total = √(Σ‖g_i‖²): the norm of all the arrays' entries together, before clipping."
 
 
 def _flattened(fn):
-    """fn(grads, max_norm), its clipped arrays flattened into one vector (when well shaped)."""
+    """fn(grads, max_norm), its clipped arrays flattened into one vector when they are a list
+    of arrays shaped like grads; else a Described that says what they are."""
 
     def clip_grad_norm(grads, max_norm):
-        result = fn([g.copy() for g in grads], max_norm)
-        if isinstance(result, tuple) and len(result) == 2:
-            clipped, total = result
-            shapes = [np.shape(c) for c in clipped] if isinstance(clipped, (list, tuple)) else 0
-            if shapes == [g.shape for g in grads]:
-                return np.concatenate([np.ravel(c) for c in clipped]).astype(float), total
-        return result
+        shapes = [g.shape for g in grads]
+        result = fn(grads, max_norm)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            return result
+        clipped, total = result
+        hint = (
+            f"clipped is a list with one array per gradient array, shaped like it ({shapes}): "
+            "[g * factor for g in grads]."
+        )
+        if isinstance(clipped, np.ndarray):
+            what = f"one array of shape {clipped.shape}, not a list of {len(shapes)} arrays"
+            return Described(what, hint), total
+        if not isinstance(clipped, (list, tuple)):
+            return Described(f"a {type(clipped).__name__}, not a list of arrays", hint), total
+        got = [np.shape(c) for c in clipped]
+        if got != shapes:
+            return Described(f"a list of arrays of shapes {got}", hint), total
+        return np.concatenate([np.ravel(c) for c in clipped]).astype(float), total
 
     return clip_grad_norm
 
@@ -154,16 +189,20 @@ def clip_grad_norm_cases():
                 f"{c['name']}, max_norm = {c['max_norm']:g}",
                 (grads, c["max_norm"]),
                 (expected, c["total"]),
-                hint="return (a list of arrays shaped like grads, the total norm before "
-                "clipping); the report shows the clipped arrays one after the other, flattened.",
+                hint="return (a new list of arrays shaped like grads, each times "
+                "min(1, max_norm / (total + 1e-6)); the global norm before clipping); the report "
+                "shows the clipped arrays one after the other, flattened.",
                 parts=("clipped", "total"),
                 rtol=1e-10,
                 atol=0.0,
                 diagnose=(
                     partial(_clip_hint, grads=grads, max_norm=c["max_norm"]),
-                    partial(_total_hint, grads=grads),
+                    partial(_total_hint, grads=grads, max_norm=c["max_norm"]),
                 ),
                 source=ref["source"],
+                inplace_hint="return new arrays, g * factor: `g *= factor` scales the "
+                "caller's gradients in place (torch's clip_grad_norm_ does that; the exercise "
+                "returns a new list and leaves grads as they were).",
             )
         )
     return cases
@@ -212,6 +251,24 @@ def _bn_hint(got, expected, dout, out, inv_std):
             dout - dout.mean(axis=0) - out * (dout * out).mean(axis=0),
             "the whole bracket is multiplied by inv_std = 1/√(var + ε).",
         ),
+        (
+            inv_std**2 * (dout - dout.mean(axis=0) - out * (dout * out).mean(axis=0)),
+            "inv_std multiplies the bracket once, not twice.",
+        ),
+        (
+            inv_std
+            * (
+                dout
+                - dout.mean(axis=1, keepdims=True)
+                - out * (dout * out).mean(axis=1, keepdims=True)
+            ),
+            "the means are over the batch, axis 0 (one per feature), not over the features "
+            "(axis 1).",
+        ),
+        (
+            inv_std * (dout - dout.mean() - out * (dout * out).mean()),
+            "the means are per feature, over the batch (axis 0), not over the whole array.",
+        ),
     ]
     for value, text in slips:
         if got.shape == value.shape and np.allclose(got, value, rtol=1e-7, atol=1e-10):
@@ -227,7 +284,8 @@ def _bn_case(name, z, dout, eps, expected, source):
         name,
         (dout, out, inv_std),
         expected,
-        hint="mean over the batch = over axis 0, one per feature.",
+        hint="dz = inv_std·(dout − mean(dout) − out·mean(dout ⊙ out)), the means over the "
+        "batch (axis 0), one per feature.",
         rtol=1e-7,
         atol=1e-10,
         diagnose=partial(_bn_hint, dout=dout, out=out, inv_std=inv_std),
