@@ -9,8 +9,10 @@ data), ``rates`` (convergence rates, measured and predicted; lesson 02),
 ``second_order`` (Newton, trust regions, quasi-Newton, K-FAC; lesson 05),
 ``hessian_free`` (Hessian-vector products, conjugate gradient, Gauss–Newton,
 Levenberg–Marquardt and Hessian-free training; lesson 05b), ``mlp`` (a numpy
-network) and ``schedules`` (learning-rate schedules; lesson 06), ``widgets``
-(explorers) and ``animation`` (races) for live teaching.
+network) and ``schedules`` (learning-rate schedules; lesson 06),
+``matrix_optimizers`` (Muon, Shampoo, SOAP, Adafactor: rules that see a weight matrix as a
+matrix; lesson 08) and ``sharpness`` (SAM and the largest Hessian eigenvalue; lesson 08b),
+``widgets`` (explorers) and ``animation`` (races) for live teaching.
 """
 
 from . import (

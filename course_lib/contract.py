@@ -12,7 +12,8 @@ Every update rule of the course is a step function (``course_lib.optimizers``)::
   explorer sliders (``hyperparameters_of``).
 - A step that needs more than the gradient declares a keyword parameter named ``f``
   (the objective) or ``hess`` (its Hessian): the runners pass them from the problem
-  (``EXTRAS``, ``step_extras``).
+  (``EXTRAS``, ``step_extras``). Lesson 08's matrix-aware rules declare ``param_shapes``
+  (where each weight matrix sits in a flat x): passed when the objective has it (``MLP``).
 
 Runners, checks, explorers and races all call a step through ``call_step``, which
 turns what a student can get wrong into one clear line: ``ExerciseNotDone`` for an
@@ -47,7 +48,8 @@ import math
 import numpy as np
 
 # Parameters the runners fill in from the problem, by name: never hyperparameters.
-EXTRAS = ("f", "hess")
+EXTRAS = ("f", "hess", "param_shapes")
+OPTIONAL_EXTRAS = ("param_shapes",)  # passed only by an objective that has it
 POSITIONAL = 3  # x, grad, state
 
 
@@ -82,6 +84,8 @@ RANGES = {
     "beta2": (0.0, 1.0, "a decay rate β2 in [0, 1)"),
     "weight_decay": (0.0, math.inf, "a weight decay λ ≥ 0"),
     "momentum_decay": (0.0, math.inf, "a momentum decay ψ ≥ 0, or None"),
+    "beta": (0.0, 1.0, "an interpolation β in [0, 1)"),
+    "radius": (0.0, math.inf, "a radius τ ≥ 0"),
 }
 
 
@@ -161,9 +165,13 @@ def hyperparameters_of(step):
 
 
 def step_extras(step, objective):
-    """The objective's callables a step asks for by name: ``f`` and/or ``hess``."""
+    """What a step asks the objective for by name: ``f``, ``hess``, ``param_shapes``."""
     params = inspect.signature(step).parameters
-    return {name: getattr(objective, name) for name in EXTRAS if name in params}
+    return {
+        name: getattr(objective, name)
+        for name in EXTRAS
+        if name in params and (name not in OPTIONAL_EXTRAS or hasattr(objective, name))
+    }
 
 
 def call_step(step, x, grad, state, k, kwargs):

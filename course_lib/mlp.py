@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from .contract import InputError, call_step, check_hyperparameters, name_of
+from .contract import InputError, call_step, check_hyperparameters, name_of, step_extras
 from .runners import EXPLODE, DivergenceWarning, Run, _user_stacklevel, tune, whole_number
 
 
@@ -165,6 +165,15 @@ class MLP:
             (w[o : o + a * b].reshape(a, b), w[o + a * b : o + a * b + b])
             for o, a, b in self.shapes
         ]
+
+    @property
+    def param_shapes(self):
+        """The shape of each parameter tensor in the flat vector, in order: W_1, b_1, W_2, …
+
+        Lesson 08's matrix-aware rules (``matrix_optimizers``) declare a keyword
+        ``param_shapes`` and the runners pass this, so that they see each W_l as a matrix.
+        """
+        return [shape for _, a, b in self.shapes for shape in ((a, b), (b,))]
 
     def on(self, X, y):
         """The same network (architecture, λ) on other data, e.g. the validation set."""
@@ -660,7 +669,8 @@ def train_lockstep(
     Run k is ``train_minibatch(step, net, x0=x0[k], seed=seed[k], lr=lr[k], …)`` computed
     with the K parameter vectors stacked as the rows of one (K, dim) array: each matrix
     product is one batched np.matmul and the step function updates the whole stack at once
-    (every rule of course_lib.optimizers is elementwise; its state is shared, its t too).
+    (every rule of course_lib.optimizers is elementwise; its state is shared, its t too;
+    lesson 08's matrix-aware rules take each row's matrices apart through param_shapes).
     Equal to one run at a time to ~1e-12 (tests/test_mlp.py), and many times faster. The
     data term is net.criterion: the course's own stacked, another one called once on all
     K mini-batches' rows (it must be a mean over rows, as the MLP requires).
@@ -690,6 +700,7 @@ def train_lockstep(
     seeds = [int(s) for s in np.broadcast_to(seed, K)]
     columns = {k: _per_run(v, K) for k, v in hyperparameters.items() if np.ndim(v) == 1}
     kwargs = {k: columns[k][:, None] if k in columns else v for k, v in hyperparameters.items()}
+    kwargs = {**step_extras(step, net), **kwargs}  # e.g. param_shapes, for lesson 08's rules
     labels = [label or name_of(step)] * K if label is None or isinstance(label, str) else label
     keep = net.dim <= 1000 if keep_iterates is None else keep_iterates
     metrics = metrics or {}

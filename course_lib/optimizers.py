@@ -231,3 +231,67 @@ def sgd_momentum(x, grad, state, lr=0.01, gamma=0.9):
     """
     b = state["b"] = gamma * state.get("b", np.zeros_like(x)) + grad(x)
     return x - lr * b
+
+
+# --- lesson 08: after Adam (elementwise rules; the matrix-aware ones: matrix_optimizers) ----
+
+
+def lion(x, grad, state, lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0):
+    """Lion (Chen et al. 2023): x ← x(1 − ηω) − η sign(β1 m + (1−β1) g), then m ← β2 m + (1−β2) g.
+
+    lr: η; beta1: β1, the mix whose sign is the step; beta2: β2, the decay of m;
+    weight_decay: ω, decoupled. State: m (starts at 0). Every coordinate moves by exactly η
+    (or 0). lion-pytorch's Lion(lr=η, betas=(β1, β2), weight_decay=ω).
+    """
+    g = grad(x)
+    m = state.get("m", np.zeros_like(x))
+    step = np.sign(beta1 * m + (1 - beta1) * g)
+    state["m"] = beta2 * m + (1 - beta2) * g
+    return x * (1 - lr * weight_decay) - lr * step
+
+
+def _schedule_free(x, grad, state, lr, beta, weight_decay, warmup_steps, normalise):
+    """The schedule-free loop around a base step (see schedule_free_sgd): returns the new x."""
+    t = state["t"] = state.get("t", 0) + 1
+    lr_t = lr * min(1.0, t / warmup_steps) if warmup_steps else lr
+    lr_max = state["lr_max"] = np.maximum(state.get("lr_max", -1.0), lr_t)
+    weight_sum = state["weight_sum"] = state.get("weight_sum", 0.0) + lr_max**2
+    c = lr_max**2 / np.maximum(weight_sum, np.finfo(float).tiny)  # 1/t at a constant η
+    z = state.get("z", x)
+    y = (1 - beta) * z + beta * x  # where the gradient is taken
+    g = normalise(grad(y), t) + weight_decay * y
+    z = state["z"] = z - lr_t * g
+    return (1 - c) * x + c * z
+
+
+def schedule_free_sgd(x, grad, state, lr=1.0, beta=0.9, weight_decay=0.0, warmup_steps=0):
+    """Schedule-free SGD (Defazio et al. 2024): SGD steps on z, x their running average.
+
+    The gradient is taken at the interpolation (1 − β) z + β x, plus ω times that point
+    (weight decay); z ← z − η_t·that; x ← x + (z − x)·η_max,t² / Σ_{k≤t} η_max,k² (1/t at a
+    constant rate): x is the average of the z's, and what is evaluated (the runners' loss).
+    η_t = η·min(1, t/warmup_steps), η_max,t the largest so far. State: t, z, lr_max,
+    weight_sum. schedulefree's SGDScheduleFree(lr=η, momentum=β, weight_decay=ω,
+    warmup_steps) with r = 0, weight_lr_power = 2: its parameter holds the interpolation in
+    train() mode and x after eval().
+    """
+    return _schedule_free(x, grad, state, lr, beta, weight_decay, warmup_steps, lambda g, t: g)
+
+
+def schedule_free_adamw(
+    x, grad, state, lr=0.0025, beta=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, warmup_steps=0
+):
+    """Schedule-free AdamW (Defazio et al. 2024): schedule_free_sgd with Adam's denominator.
+
+    The gradient g at the interpolation becomes g / (√(s/(1 − β2^t)) + ε), with
+    s ← β2 s + (1 − β2) g²; the rest as in ``schedule_free_sgd``. No first moment: the
+    averaging plays its part. State: t, z, s, lr_max, weight_sum. schedulefree's
+    AdamWScheduleFree(lr=η, betas=(β, β2), eps, weight_decay=ω, warmup_steps) with r = 0,
+    weight_lr_power = 2, x read after eval().
+    """
+
+    def normalise(g, t):
+        s = state["s"] = beta2 * state.get("s", np.zeros_like(g)) + (1 - beta2) * g * g
+        return g / (np.sqrt(s / (1 - beta2**t)) + eps)
+
+    return _schedule_free(x, grad, state, lr, beta, weight_decay, warmup_steps, normalise)

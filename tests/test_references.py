@@ -18,7 +18,14 @@ import pytest
 
 import make_reference
 
-MODULES = {"torch": "torch", "adabelief-pytorch": "adabelief_pytorch", "scipy": "scipy"}
+MODULES = {
+    "torch": "torch",
+    "adabelief-pytorch": "adabelief_pytorch",
+    "scipy": "scipy",
+    "lion-pytorch": "lion_pytorch",
+    "pytorch-optimizer": "pytorch_optimizer",
+    "schedulefree": "schedulefree",
+}
 SECTIONS = sorted(make_reference.SECTIONS)
 # Inputs × (1 − 2⁻⁵²): one unit in the last place. (1 + 2⁻⁵² would push LinearLR's
 # end_factor = 1 past 1, which torch refuses.)

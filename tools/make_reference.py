@@ -5,8 +5,8 @@
 
 Writes course_lib/data/references_<section>.json, each with the versions of the
 libraries that made it. Maintainer-only: needs the pinned torch (CPU build),
-adabelief-pytorch and scipy of the ``maintainer`` extra (``pip install -e
-".[maintainer]"``). Nothing in these files is typed in by hand;
+adabelief-pytorch, scipy, lion-pytorch, pytorch-optimizer and schedulefree of the
+``maintainer`` extra (``pip install -e ".[maintainer]"``). Nothing in these files is typed in by hand;
 tests/test_references.py regenerates them and compares, within the tolerances
 written down once in ``TOLERANCES`` below.
 
@@ -1406,6 +1406,585 @@ def make_deep():
     }
 
 
+# --- section "after_adam" (lessons 08 and 08b: Lion, Muon, Shampoo, SOAP, Adafactor,
+# schedule-free, SAM, from lion-pytorch, torch.optim, pytorch-optimizer and schedulefree) ---
+
+
+def quadratic_spec(shape, seed):
+    """An elementwise quadratic Σ ½ a x² − b x on an x of ``shape`` (a generic gradient matrix),
+    with a in [0.5, 4] and b in [−1, 1], and a start x0 of entries in [−2, 2]; seeded."""
+    rng = np.random.default_rng(seed)
+    spec = {
+        "kind": "quadratic",
+        "a": rng.uniform(0.5, 4.0, size=shape).round(3).tolist(),
+        "b": rng.uniform(-1.0, 1.0, size=shape).round(3).tolist(),
+    }
+    return spec, rng.uniform(-2.0, 2.0, size=shape).round(3).tolist()
+
+
+def network_spec(sizes=(5, 4, 3), examples=12, seed=0):
+    """A small tanh network on seeded normal data: the spec (data, sizes) and a start w0
+    (course_lib.mlp's layout: per layer W (d_in × d_out, row-major), then b)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(examples, sizes[0])).round(3)
+    y = rng.integers(0, sizes[-1], size=examples)
+    dim = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    w0 = (0.7 * rng.normal(size=dim)).round(3)
+    spec = {"kind": "network", "sizes": list(sizes), "X": X.tolist(), "y": y.tolist()}
+    return spec, w0.tolist()
+
+
+def network_shapes(sizes):
+    return [s for a, b in itertools.pairwise(sizes) for s in ((a, b), (b,))]
+
+
+def torch_model(torch, c, transpose=False):
+    """(leaf tensors, loss()) of a case: one tensor x, or a network's W's and b's. transpose:
+    each matrix is held as its transpose, torch.nn.Linear's (fan_out, fan_in) layout."""
+    spec, x0 = c["problem"], np.array(c["x0"], dtype=float)
+    if spec["kind"] == "network":
+        shapes, start, params = network_shapes(spec["sizes"]), 0, []
+        for shape in shapes:
+            size = int(np.prod(shape))
+            block = x0[start : start + size].reshape(shape)
+            start += size
+            params.append(torch.tensor(block.T if transpose and len(shape) == 2 else block))
+        X, y = torch.tensor(spec["X"]), torch.tensor(spec["y"])
+
+        def loss():
+            a = X
+            for k in range(0, len(params), 2):
+                W = params[k].T if transpose else params[k]
+                a = a @ W + params[k + 1]
+                if k + 2 < len(params):
+                    a = torch.tanh(a)
+            return torch.nn.functional.cross_entropy(a, y)
+
+    else:
+        params = [torch.tensor(x0.T if transpose and x0.ndim == 2 else x0)]
+
+        def loss():
+            return torch_loss(torch, spec, params[0].T if transpose else params[0])
+
+    for p in params:
+        p.requires_grad_(True)
+    return params, loss
+
+
+def course_vector(params, transpose=False, flat=True):
+    """The course's x from torch's tensors: one array, or the flat vector of a network."""
+    arrays = [p.detach().clone().numpy() for p in params]
+    arrays = [a.T if transpose and a.ndim == 2 else a for a in arrays]
+    return np.concatenate([a.reshape(-1) for a in arrays]) if flat else arrays[0]
+
+
+def torch_trajectory(torch, c, make, transpose=False, read=None, closure_step=False):
+    """x_0 … x_T of a case under the optimisers make(params) returns (a list); read(opts) is
+    called before reading x (schedule-free: eval()); closure_step: step(closure) (SAM)."""
+    params, loss = torch_model(torch, c, transpose)
+    opts = make(params, **c["hyperparameters"])
+    flat = c["problem"]["kind"] == "network"
+    xs = [course_vector(params, transpose, flat)]
+    for _ in range(c["steps"]):
+        for o in opts:
+            o.zero_grad()
+        loss().backward()
+        if closure_step:
+
+            def closure():
+                for o in opts:
+                    o.zero_grad()
+                loss().backward()
+
+            for o in opts:
+                o.step(closure)
+        else:
+            for o in opts:
+                o.step()
+        if read is not None:
+            read(opts, "eval")
+        xs.append(course_vector(params, transpose, flat))
+        if read is not None:
+            read(opts, "train")
+    return np.array(xs).tolist()
+
+
+def patched(function, old, new):
+    """``function`` recompiled from its own source with ``old`` replaced by ``new`` (once):
+    the library's code, with one precision choice changed, in the library's namespace."""
+    import inspect
+    import textwrap
+
+    function = inspect.unwrap(function)  # past a decorator such as torch.no_grad()
+    source = textwrap.dedent(inspect.getsource(function))
+    assert source.count(old) == 1, f"{function.__qualname__}: {old!r} not found once"
+    namespace = dict(function.__globals__)
+    exec(compile(source.replace(old, new), inspect.getsourcefile(function), "exec"), namespace)
+    return namespace[function.__name__]
+
+
+def after_adam_case(name, problem_x0, steps, hint="", **hyperparameters):
+    problem, x0 = problem_x0
+    return case(name, problem, x0, steps, hint, **hyperparameters)
+
+
+def make_after_adam():
+    import lion_pytorch
+    import pytorch_optimizer
+    import schedulefree
+    import torch
+    import torch.optim._muon as torch_muon
+    from pytorch_optimizer.optimizer import sam as po_sam
+    from pytorch_optimizer.optimizer import soap as po_soap
+
+    torch.set_default_dtype(torch.float64)
+    o = torch.optim
+    net = network_spec()
+    R = {}
+
+    def rule(name, source, make, cases, **options):
+        for c in cases:
+            c["expected"] = torch_trajectory(torch, c, make, **options)
+        R[name] = {"source": source, "cases": cases}
+
+    # Lion, as lion-pytorch's Lion (the sign of β1 m + (1 − β1) g, then m ← β2 m + (1 − β2) g).
+    rule(
+        "lion",
+        "lion_pytorch.Lion(lr=η, betas=(β1, β2), weight_decay=ω)",
+        lambda p, lr, beta1=0.9, beta2=0.99, weight_decay=0.0: [
+            lion_pytorch.Lion(p, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+        ],
+        [
+            case(
+                "course quadratic, η = 0.3, β1 = 0.9, β2 = 0.99",
+                QUAD2,
+                X_QUAD2,
+                12,
+                "the step is η sign(c) with c = β1 m + (1 − β1) g, m the *old* average; only "
+                "after the step m ← β2 m + (1 − β2) g.",
+                lr=0.3,
+            ),
+            case(
+                "x of shape (2, 3), η = 0.2, β1 = 0.5, β2 = 0.9",
+                QUAD23,
+                X_QUAD23,
+                12,
+                "β1 mixes m and g for the sign, β2 is m's own decay: swapped, or hard-coded?",
+                lr=0.2,
+                beta1=0.5,
+                beta2=0.9,
+            ),
+            case(
+                "η = 0.3, β1 = 0.9, β2 = 0.3: m forgets fast",
+                QUAD23,
+                X_QUAD23,
+                12,
+                "c = β1 m + (1 − β1) g with the m of the previous step; then m ← β2 m + (1 − β2) g.",
+                lr=0.3,
+                beta1=0.9,
+                beta2=0.3,
+            ),
+            case(
+                "weight decay ω = 0.5, η = 0.1",
+                QUAD32,
+                X_QUAD32,
+                8,
+                "decoupled, as AdamW: x ← x(1 − ηω) − η sign(c); ω is not added to the gradient.",
+                lr=0.1,
+                weight_decay=0.5,
+            ),
+        ],
+    )
+
+    # Muon: torch.optim.Muon on the matrices (held transposed, as nn.Linear does), with its
+    # Newton–Schulz iteration in float64 (the same code without .bfloat16()), AdamW for the rest.
+    ns64 = patched(torch_muon._zeropower_via_newtonschulz, "grad.bfloat16()", "grad.clone()")
+
+    def make_muon(
+        params,
+        lr,
+        gamma=0.95,
+        nesterov=True,
+        weight_decay=0.1,
+        adjust_lr="match_rms_adamw",
+        ns_steps=5,
+        ns_eps=1e-7,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+    ):
+        matrices = [p for p in params if p.ndim == 2]
+        rest = [p for p in params if p.ndim != 2]
+        opts = [
+            o.Muon(
+                matrices,
+                lr=lr,
+                momentum=gamma,
+                nesterov=nesterov,
+                weight_decay=weight_decay,
+                adjust_lr_fn=adjust_lr,
+                ns_steps=ns_steps,
+                eps=ns_eps,
+            )
+        ]
+        if rest:
+            opts.append(
+                o.AdamW(rest, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
+            )
+        return opts
+
+    original = torch_muon._zeropower_via_newtonschulz
+    torch_muon._zeropower_via_newtonschulz = ns64
+    try:
+        rule(
+            "muon",
+            "torch.optim.Muon (Newton–Schulz in float64) on each matrix, AdamW on the rest",
+            make_muon,
+            [
+                after_adam_case(
+                    "a 3×5 matrix, η = 0.05",
+                    quadratic_spec((3, 5), 1),
+                    6,
+                    "m ← γ m + (1 − γ) g, Nesterov's u = (1 − γ) g + γ m, then newton_schulz(u), "
+                    "scaled by 0.2·√max(d_in, d_out), and the decay x(1 − ηω).",
+                    lr=0.05,
+                ),
+                after_adam_case(
+                    "a 5×3 matrix, Jordan's scale, no Nesterov, ω = 0",
+                    quadratic_spec((5, 3), 2),
+                    6,
+                    'adjust_lr="original": √max(1, fan_out/fan_in) with the matrix (fan_in, '
+                    "fan_out); without Nesterov, u = m.",
+                    lr=0.02,
+                    nesterov=False,
+                    adjust_lr="original",
+                    weight_decay=0.0,
+                ),
+                after_adam_case(
+                    "network 5-4-3: W's by Muon, b's by AdamW, η = 0.02",
+                    net,
+                    5,
+                    "the biases (vectors) take AdamW's step, with the same η and ω.",
+                    lr=0.02,
+                ),
+            ],
+            transpose=True,
+        )
+        rng = np.random.default_rng(8)
+        spread = np.linalg.qr(rng.normal(size=(4, 4)))[0] @ np.diag([1.0, 0.3, 0.05, 1e-3])
+        ns_cases = []
+        for name, g, steps, hint in [
+            ("a wide 3×5 matrix, 5 steps", rng.normal(size=(3, 5)), 5, ""),
+            (
+                "a tall 6×4 matrix, 5 steps",
+                rng.normal(size=(6, 4)),
+                5,
+                "a tall matrix works too: O Oᵀ or its transpose, the result is the same.",
+            ),
+            (
+                "singular values 1, 0.3, 0.05, 0.001, 5 steps",
+                spread @ np.linalg.qr(rng.normal(size=(4, 4)))[0],
+                5,
+                "first divide by the Frobenius norm ‖g‖_F (not by the largest entry or σ_max).",
+            ),
+            (
+                "one step on a 2×3 matrix",
+                rng.normal(size=(2, 3)),
+                1,
+                "use the argument `steps`.",
+            ),
+            (
+                "the zero matrix",
+                np.zeros((2, 2)),
+                5,
+                "divide by max(‖g‖_F, eps), as torch clamps the norm: 0/0 otherwise.",
+            ),
+        ]:
+            coefficients = (torch_muon.DEFAULT_A, torch_muon.DEFAULT_B, torch_muon.DEFAULT_C)
+            out = ns64(torch.tensor(g), coefficients, steps, torch_muon.EPS)
+            ns_cases.append(
+                {
+                    "name": name,
+                    "g": g.tolist(),
+                    "steps": steps,
+                    "expected": out.numpy().tolist(),
+                    "hint": hint,
+                }
+            )
+        R["newton_schulz"] = {
+            "source": "torch.optim.Muon's _zeropower_via_newtonschulz, in float64",
+            "cases": ns_cases,
+        }
+    finally:
+        torch_muon._zeropower_via_newtonschulz = original
+
+    # Shampoo, as pytorch-optimizer's Shampoo.
+    rule(
+        "shampoo",
+        "pytorch_optimizer.Shampoo(lr=η, momentum=γ, weight_decay=ω, "
+        "preconditioning_compute_steps=k, matrix_eps=ε)",
+        lambda p, lr, gamma=0.0, weight_decay=0.0, update_every=1, eps=1e-6: [
+            pytorch_optimizer.Shampoo(
+                p,
+                lr=lr,
+                momentum=gamma,
+                weight_decay=weight_decay,
+                preconditioning_compute_steps=update_every,
+                matrix_eps=eps,
+            )
+        ],
+        [
+            after_adam_case(
+                "a 3×4 matrix, η = 0.1",
+                quadratic_spec((3, 4), 3),
+                5,
+                "S_row^(−1/4) g S_col^(−1/4), S_row = εI + Σ g gᵀ, S_col = εI + Σ gᵀ g.",
+                lr=0.1,
+            ),
+            after_adam_case(
+                "network 5-4-3, roots every 3 steps, γ = 0.5, ε = 0.01, η = 0.02",
+                net,
+                7,
+                "roots at steps 3, 6, …: before step 3 they are 0; a vector: S^(−1/2) g.",
+                lr=0.02,
+                gamma=0.5,
+                update_every=3,
+                eps=0.01,
+            ),
+            after_adam_case(
+                "a vector of 4, ω = 0.1, η = 0.2",
+                quadratic_spec((4,), 4),
+                5,
+                "L2 decay: g ← g + ωx before the statistics.",
+                lr=0.2,
+                weight_decay=0.1,
+                eps=1e-3,
+            ),
+        ],
+    )
+
+    # SOAP, as pytorch-optimizer's SOAP, its QR decomposition in float64 (the same code
+    # without .to(torch.float32)).
+    class SOAP64(pytorch_optimizer.SOAP):
+        get_orthogonal_matrix_qr = patched(
+            po_soap.SOAP.get_orthogonal_matrix_qr, "power_iter.to(torch.float32)", "power_iter"
+        )
+
+    rule(
+        "soap",
+        "pytorch_optimizer.SOAP(lr=η, betas=(β1, β2), weight_decay=ω, precondition_frequency=k, "
+        "eps=ε), its QR in float64",
+        lambda p, lr, beta1=0.95, beta2=0.95, weight_decay=0.01, update_every=10, eps=1e-8: [
+            SOAP64(
+                p,
+                lr=lr,
+                betas=(beta1, beta2),
+                weight_decay=weight_decay,
+                precondition_frequency=update_every,
+                eps=eps,
+            )
+        ],
+        [
+            after_adam_case(
+                "a 3×3 matrix, basis refreshed every 2 steps, ε = 1e-4, η = 0.05",
+                quadratic_spec((3, 3), 5),
+                8,
+                "the first call only gathers S; t counts the calls after it.",
+                lr=0.05,
+                update_every=2,
+                eps=1e-4,
+            ),
+            after_adam_case(
+                "a 3×4 matrix, β1 = 0.9, β2 = 0.99, ω = 0.1, every 3 steps, ε = 1e-3",
+                quadratic_spec((3, 4), 6),
+                8,
+                "",
+                lr=0.05,
+                beta1=0.9,
+                beta2=0.99,
+                weight_decay=0.1,
+                update_every=3,
+                eps=1e-3,
+            ),
+        ],
+    )
+
+    # Adafactor, as torch.optim.Adafactor.
+    rule(
+        "adafactor",
+        "torch.optim.Adafactor(lr=η, beta2_decay, eps=(ε, ε2), d=clip_threshold, weight_decay=ω)",
+        lambda p, lr, beta2_decay=-0.8, eps=None, eps2=1e-3, clip_threshold=1.0, weight_decay=0.0: [
+            o.Adafactor(
+                p,
+                lr=lr,
+                beta2_decay=beta2_decay,
+                eps=(eps, eps2),
+                d=clip_threshold,
+                weight_decay=weight_decay,
+                foreach=False,
+            )
+        ],
+        [
+            after_adam_case("a 3×4 matrix, η = 0.1", quadratic_spec((3, 4), 7), 6, "", lr=0.1),
+            after_adam_case(
+                "network 5-4-3, η = 0.05, ω = 0.2, clip_threshold 1.5, β̂2 = 1 − t^−0.5",
+                net,
+                6,
+                "",
+                lr=0.05,
+                weight_decay=0.2,
+                clip_threshold=1.5,
+                beta2_decay=-0.5,
+            ),
+            after_adam_case(
+                "a 4×2 matrix of tiny entries: ε2 = 1e-3 sets the step",
+                (quadratic_spec((4, 2), 8)[0], (1e-5 * np.ones((4, 2))).tolist()),
+                4,
+                "",
+                lr=0.5,
+            ),
+        ],
+    )
+
+    # Schedule-free SGD and AdamW, as schedulefree's; x read in eval() mode.
+    def read(opts, mode):
+        for opt in opts:
+            getattr(opt, mode)()
+
+    def sf_sgd(p, lr, beta=0.9, weight_decay=0.0, warmup_steps=0):
+        opt = schedulefree.SGDScheduleFree(
+            p,
+            lr=lr,
+            momentum=beta,
+            weight_decay=weight_decay,
+            warmup_steps=warmup_steps,
+            foreach=False,
+        )
+        opt.train()
+        return [opt]
+
+    def sf_adamw(p, lr, beta=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, warmup_steps=0):
+        opt = schedulefree.AdamWScheduleFree(
+            p,
+            lr=lr,
+            betas=(beta, beta2),
+            eps=eps,
+            weight_decay=weight_decay,
+            warmup_steps=warmup_steps,
+            foreach=False,
+        )
+        opt.train()
+        return [opt]
+
+    rule(
+        "schedule_free_sgd",
+        "schedulefree.SGDScheduleFree(lr=η, momentum=β, weight_decay=ω, warmup_steps), "
+        "x read in eval() mode",
+        sf_sgd,
+        [
+            case("course quadratic, η = 0.4", QUAD2, X_QUAD2, 10, "", lr=0.4),
+            case(
+                "x of shape (2, 3), η = 0.3, β = 0.5, ω = 0.1, 4 warm-up steps",
+                QUAD23,
+                X_QUAD23,
+                10,
+                "",
+                lr=0.3,
+                beta=0.5,
+                weight_decay=0.1,
+                warmup_steps=4,
+            ),
+        ],
+        read=read,
+    )
+    rule(
+        "schedule_free_adamw",
+        "schedulefree.AdamWScheduleFree(lr=η, betas=(β, β2), eps, weight_decay=ω, warmup_steps), "
+        "x read in eval() mode",
+        sf_adamw,
+        [
+            case("course quadratic, η = 0.5", QUAD2, X_QUAD2, 10, "", lr=0.5),
+            after_adam_case(
+                "network 5-4-3, η = 0.05, β2 = 0.99, ω = 0.01, 3 warm-up steps",
+                net,
+                8,
+                "",
+                lr=0.05,
+                beta2=0.99,
+                weight_decay=0.01,
+                warmup_steps=3,
+            ),
+        ],
+        read=read,
+    )
+
+    # SAM around AdamW, as pytorch-optimizer's SAM, ‖g‖ in float64 (its code without .float()).
+    norm64 = patched(po_sam.get_global_gradient_norm, ".float().square_()", ".square_()")
+
+    def make_sam(p, lr, radius=0.05, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
+        return [
+            pytorch_optimizer.SAM(
+                p,
+                base_optimizer=o.AdamW,
+                rho=radius,
+                adaptive=False,
+                lr=lr,
+                betas=(beta1, beta2),
+                eps=eps,
+                weight_decay=weight_decay,
+                foreach=False,
+            )
+        ]
+
+    original_norm = po_sam.get_global_gradient_norm
+    po_sam.get_global_gradient_norm = norm64
+    try:
+        rule(
+            "sam",
+            "pytorch_optimizer.SAM(base_optimizer=torch.optim.AdamW, rho=τ), ‖g‖ in float64",
+            make_sam,
+            [
+                case(
+                    "Rosenbrock, AdamW's η = 0.02, τ = 0.05",
+                    ROSEN,
+                    X_ROSEN,
+                    8,
+                    "g at x, then the gradient at x + τ g/‖g‖ replaces g in AdamW's step from x.",
+                    lr=0.02,
+                    radius=0.05,
+                ),
+                case(
+                    "course quadratic, AdamW's η = 0.1, τ = 0.5",
+                    QUAD2,
+                    X_QUAD2,
+                    8,
+                    "the gradient at x + τ g/‖g‖ (‖g‖ over all of x) replaces g in AdamW's step, "
+                    "which starts from x itself.",
+                    lr=0.1,
+                    radius=0.5,
+                ),
+                case(
+                    "x of shape (2, 3), τ = 0.2, β1 = 0.5, ω = 0",
+                    QUAD23,
+                    X_QUAD23,
+                    8,
+                    "the base step gets every hyperparameter but τ.",
+                    lr=0.05,
+                    radius=0.2,
+                    beta1=0.5,
+                    weight_decay=0.0,
+                ),
+                after_adam_case(
+                    "network 5-4-3, η = 0.01, τ = 0.1", net, 6, "", lr=0.01, radius=0.1
+                ),
+            ],
+            closure_step=True,
+        )
+    finally:
+        po_sam.get_global_gradient_norm = original_norm
+    return {"rules": R}
+
+
 SECTIONS = {
     "steps": make_steps,
     "sgd": make_sgd,
@@ -1414,6 +1993,7 @@ SECTIONS = {
     "schedules": make_schedules,
     "hessian_free": make_hessian_free,
     "deep": make_deep,
+    "after_adam": make_after_adam,
 }
 # The libraries whose results each section stores (numpy and Python are recorded for all).
 MADE_WITH = {
@@ -1424,6 +2004,7 @@ MADE_WITH = {
     "schedules": ["torch"],
     "hessian_free": ["torch", "scipy"],
     "deep": ["torch"],
+    "after_adam": ["torch", "lion-pytorch", "pytorch-optimizer", "schedulefree"],
 }
 
 # --- how a regenerated value must agree with the stored one (tests/test_references.py) ---

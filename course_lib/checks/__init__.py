@@ -7,8 +7,8 @@ for ✔ (``assert check_x(fn)`` grades an exercise; a notebook shows the report 
 under check gets a Budget of calls: one that never stops fails with one line, never hangs.
 A function that changes its arguments in place fails. ``engine`` holds Report, Case, Budget
 and the evaluators; ``steps`` the step rules' check and their usual slips (lessons 01–04);
-``lesson01`` … ``lesson07`` (and ``lesson05b``, ``lesson06b``) each lesson's other
-exercises, their cases and hints.
+``lesson01`` … ``lesson08`` (and ``lesson05b``, ``lesson06b``, ``lesson08b``) each lesson's
+other exercises, their cases and hints.
 """
 
 from ..data import load_references
@@ -100,6 +100,28 @@ from .lesson07 import (
     evaluate_clip_grad_norm,
     evaluate_init_std,
 )
+from .lesson08 import (
+    check_lion,
+    check_newton_schulz,
+    check_ns_singular_values,
+    check_rule,
+    check_shampoo_direction,
+    check_steepest_step,
+    evaluate_lion,
+    evaluate_newton_schulz,
+    evaluate_ns_singular_values,
+    evaluate_rule,
+    evaluate_shampoo_direction,
+    evaluate_steepest_step,
+)
+from .lesson08b import (
+    check_factored_estimate,
+    check_sam,
+    check_sam_design,
+    evaluate_factored_estimate,
+    evaluate_sam,
+    evaluate_sam_design,
+)
 from .steps import check_step, evaluate_step, problem_from_spec
 
 __all__ = [
@@ -117,6 +139,7 @@ __all__ = [
     "check_clip_grad_norm",
     "check_conjugate_gradient",
     "check_dense_tanh_backward",
+    "check_factored_estimate",
     "check_fd_hvp",
     "check_floor_design",
     "check_function",
@@ -130,14 +153,22 @@ __all__ = [
     "check_kfac_exact_damping",
     "check_kfac_precondition",
     "check_largest_stable_lr",
+    "check_lion",
     "check_lr_range_test",
     "check_lr_sweep",
     "check_minibatch_grad",
     "check_minibatch_sampler",
     "check_newton",
+    "check_newton_schulz",
+    "check_ns_singular_values",
+    "check_rule",
+    "check_sam",
+    "check_sam_design",
     "check_schedule",
+    "check_shampoo_direction",
     "check_sharpness",
     "check_softmax_cross_entropy",
+    "check_steepest_step",
     "check_step",
     "check_torch_convention",
     "check_update_damping",
@@ -150,6 +181,7 @@ __all__ = [
     "evaluate_clip_grad_norm",
     "evaluate_conjugate_gradient",
     "evaluate_dense_tanh_backward",
+    "evaluate_factored_estimate",
     "evaluate_fd_hvp",
     "evaluate_floor_design",
     "evaluate_function",
@@ -163,14 +195,22 @@ __all__ = [
     "evaluate_kfac_exact_damping",
     "evaluate_kfac_precondition",
     "evaluate_largest_stable_lr",
+    "evaluate_lion",
     "evaluate_lr_range_test",
     "evaluate_lr_sweep",
     "evaluate_minibatch_grad",
     "evaluate_minibatch_sampler",
     "evaluate_newton",
+    "evaluate_newton_schulz",
+    "evaluate_ns_singular_values",
+    "evaluate_rule",
+    "evaluate_sam",
+    "evaluate_sam_design",
     "evaluate_schedule",
+    "evaluate_shampoo_direction",
     "evaluate_sharpness",
     "evaluate_softmax_cross_entropy",
+    "evaluate_steepest_step",
     "evaluate_step",
     "evaluate_torch_convention",
     "evaluate_trajectories",
