@@ -488,3 +488,45 @@ def show_tuned(results):
         if t.diverged:
             note = ", ".join(filter(None, [note, f"{t.diverged} diverged runs on the grid"]))
         print(f"{t.label:{width}s}  {t.best_lr:8.2g}  {t.spread():>22s}  {len(t.seeds):5d}  {note}")
+
+
+def noise_floors(step, problem, sigma, seeds=(0, 1, 2), steps=1000, last=None, **hyperparameters):
+    """The noise floor: f − f* averaged over the last steps of runs with noisy gradients.
+
+    Each run sees ∇f(x) + σ ξ_t, with ξ_t ~ N(0, I) drawn from its seed's generator
+    (``np.random.default_rng(seed)``, one draw of x's shape per step). σ, or one
+    hyperparameter, may be a 1-D sequence of n values: then every (value, seed) pair runs,
+    all stepped together, and a seed's draws are shared by every value. last: how many of
+    the last steps are averaged (default: the last fifth). Returns an array of shape
+    (n, len(seeds)), or (len(seeds),) when nothing is a sequence; a run that blows up
+    scores inf.
+    """
+    steps = whole_number("steps", steps, 1)
+    last = steps // 5 if last is None else whole_number("last", last, 1)
+    x0 = starting_point(problem, None)
+    check_hyperparameters(step, hyperparameters)
+    seeds = tuple(seeds)
+    values = {k: np.asarray(v, dtype=float) for k, v in hyperparameters.items() if np.ndim(v)}
+    if np.ndim(sigma):
+        values["sigma"] = np.asarray(sigma, dtype=float)
+    lengths = {len(v) for v in values.values()}
+    if len(lengths) > 1 or any(v.ndim != 1 for v in values.values()):
+        raise InputError("noise_floors takes σ or hyperparameters as 1-D sequences of one length")
+    n = lengths.pop() if lengths else 1
+    shape = (n, 1) + (1,) * x0.ndim  # broadcasts against x: (values, seeds, *x0.shape)
+    kwargs = {**step_extras(step, problem), **hyperparameters}
+    kwargs |= {k: v.reshape(shape) for k, v in values.items() if k != "sigma"}
+    sigma = values["sigma"].reshape(shape) if "sigma" in values else float(sigma)
+    rngs = [np.random.default_rng(seed) for seed in seeds]
+
+    def noisy_grad(x):
+        return problem.grad(x) + sigma * np.stack([rng.standard_normal(x0.shape) for rng in rngs])
+
+    x, state, total = np.broadcast_to(x0, (n, len(seeds)) + x0.shape).copy(), {}, 0.0
+    with np.errstate(all="ignore"):
+        for k in range(steps):
+            x = step(x, noisy_grad, state, **kwargs)
+            if k >= steps - last:
+                total = total + problem.f(x) - problem.f_star
+    floors = np.where(np.isfinite(total), total / last, np.inf)
+    return floors if values else floors[0]

@@ -7,7 +7,7 @@ for ✔ (``assert check_x(fn)`` grades an exercise; a notebook shows the report 
 under check gets a Budget of calls: one that never stops fails with one line, never hangs.
 A function that changes its arguments in place fails. ``engine`` holds Report, Case, Budget
 and the evaluators; ``steps`` the step rules' check and their usual slips (lessons 01–04);
-``lesson01`` … ``lesson08`` (and ``lesson05b``, ``lesson06b``, ``lesson08b``) each lesson's
+``lesson01`` … ``lesson08`` (and ``lesson04b``, ``lesson05b``, ``lesson06b``, ``lesson08b``) each lesson's
 other exercises, their cases and hints.
 """
 
@@ -58,7 +58,24 @@ from .lesson03 import (
     evaluate_lr_sweep,
     evaluate_torch_convention,
 )
-from .lesson04 import check_adamw_rest_point, evaluate_adamw_rest_point
+from .lesson04 import (
+    broken_adams,
+    check_adam_first_step,
+    check_broken_adams,
+    check_uncorrected_first_step,
+    evaluate_adam_first_step,
+    evaluate_broken_adams,
+    evaluate_uncorrected_first_step,
+)
+from .lesson04b import (
+    check_adamw_rest_point,
+    check_knob_diagnosis,
+    check_noise_floor_growth,
+    evaluate_adamw_rest_point,
+    evaluate_knob_diagnosis,
+    evaluate_noise_floor_growth,
+    mystery_runs,
+)
 from .lesson05 import (
     check_backtracking,
     check_bfgs_update,
@@ -131,11 +148,14 @@ __all__ = [
     "Described",
     "LoopNeverEnds",
     "Report",
+    "broken_adams",
     "call_student",
+    "check_adam_first_step",
     "check_adamw_rest_point",
     "check_backtracking",
     "check_batch_norm_backward",
     "check_bfgs_update",
+    "check_broken_adams",
     "check_clip_grad_norm",
     "check_conjugate_gradient",
     "check_dense_tanh_backward",
@@ -152,6 +172,7 @@ __all__ = [
     "check_init_std",
     "check_kfac_exact_damping",
     "check_kfac_precondition",
+    "check_knob_diagnosis",
     "check_largest_stable_lr",
     "check_lion",
     "check_lr_range_test",
@@ -160,6 +181,7 @@ __all__ = [
     "check_minibatch_sampler",
     "check_newton",
     "check_newton_schulz",
+    "check_noise_floor_growth",
     "check_ns_singular_values",
     "check_rule",
     "check_sam",
@@ -171,13 +193,16 @@ __all__ = [
     "check_steepest_step",
     "check_step",
     "check_torch_convention",
+    "check_uncorrected_first_step",
     "check_update_damping",
     "check_update_radius",
     "check_value",
+    "evaluate_adam_first_step",
     "evaluate_adamw_rest_point",
     "evaluate_backtracking",
     "evaluate_batch_norm_backward",
     "evaluate_bfgs_update",
+    "evaluate_broken_adams",
     "evaluate_clip_grad_norm",
     "evaluate_conjugate_gradient",
     "evaluate_dense_tanh_backward",
@@ -194,6 +219,7 @@ __all__ = [
     "evaluate_init_std",
     "evaluate_kfac_exact_damping",
     "evaluate_kfac_precondition",
+    "evaluate_knob_diagnosis",
     "evaluate_largest_stable_lr",
     "evaluate_lion",
     "evaluate_lr_range_test",
@@ -202,6 +228,7 @@ __all__ = [
     "evaluate_minibatch_sampler",
     "evaluate_newton",
     "evaluate_newton_schulz",
+    "evaluate_noise_floor_growth",
     "evaluate_ns_singular_values",
     "evaluate_rule",
     "evaluate_sam",
@@ -214,11 +241,13 @@ __all__ = [
     "evaluate_step",
     "evaluate_torch_convention",
     "evaluate_trajectories",
+    "evaluate_uncorrected_first_step",
     "evaluate_update_damping",
     "evaluate_update_radius",
     "evaluate_value",
     "gd_mystery_runs",
     "load_references",
+    "mystery_runs",
     "printing",
     "problem_from_spec",
 ]
