@@ -6,18 +6,21 @@ nonlinear CG (``nonlinear_cg``, a step function, and ``minimize_nonlinear_cg``, 
 the β rules ``fletcher_reeves`` and ``polak_ribiere_plus``), Levenberg–Marquardt on
 a least-squares problem (``update_damping``, ``minimize_levenberg_marquardt``) and
 Hessian-free training of a network (``minimize_hessian_free``: truncated CG on
-Gauss–Newton products with Levenberg–Marquardt damping, Martens 2010). Exact
-Hessian-vector products live with their objectives: ``Problem.hvp`` and
-``MLP.hvp`` / ``MLP.gauss_newton_vp``. The minimisers return a ``Run`` as those of
-``second_order`` do; the lesson's exercises can be swapped in by keyword arguments.
+Gauss–Newton products with Levenberg–Marquardt damping, Martens 2010; L-BFGS recorded the
+same way, ``minimize_lbfgs_full_batch``) and a small network's four curvature matrices
+(``curvature_matrices``). Exact Hessian-vector products live with their objectives:
+``Problem.hvp`` and ``MLP.hvp`` / ``MLP.gauss_newton_vp``. The minimisers return a ``Run``
+as those of ``second_order`` do; the lesson's exercises can be swapped in by keyword
+arguments.
 """
 
 import time
 
 import numpy as np
 
+from .mlp import softmax
 from .runners import Run
-from .second_order import _not_finite, _outcome, wolfe_line_search
+from .second_order import _not_finite, _outcome, minimize_lbfgs, wolfe_line_search
 
 # --- products and linear conjugate gradient ------------------------------------------------
 
@@ -335,3 +338,59 @@ def minimize_hessian_free(
             **{k: np.array(v) for k, v in rec_metrics.items()},
         },
     )
+
+
+def minimize_lbfgs_full_batch(net, x0=None, max_evals=None, m=10, label="L-BFGS"):
+    """L-BFGS (``second_order.minimize_lbfgs``) on the full training loss, recorded as
+    ``minimize_hessian_free`` records: grad_evals in example passes, times in seconds.
+
+    f and ∇f share one ``full_loss_and_grad`` per point; max_evals (example passes) cuts the
+    run at the last record within it.
+    """
+    cache, clock = {}, []
+
+    def both(w):
+        key = w.tobytes()
+        if key not in cache:
+            started = time.perf_counter()
+            cache.clear()
+            cache[key] = full_loss_and_grad(net, w)
+            clock.append(time.perf_counter() - started)
+        return cache[key]
+
+    passes = None if max_evals is None else max_evals // net.n
+    w0 = np.array(net.x0 if x0 is None else x0, dtype=float)
+    result = minimize_lbfgs(
+        lambda w: both(w)[0],
+        lambda w: both(w)[1],
+        w0,
+        m=m,
+        gtol=1e-8,
+        max_iter=passes or 1000,
+        label=label,
+    )
+    keep = result.grad_evals <= (passes or np.inf)
+    result.times = np.cumsum(clock)[result.grad_evals[keep] - 1]
+    result.losses, result.xs = result.losses[keep], result.xs[keep]
+    result.steps = np.arange(keep.sum())
+    result.grad_evals = result.grad_evals[keep] * net.n
+    return result
+
+
+def curvature_matrices(net, w):
+    """H, G, F and F̂ of a small network at w, built column by column from products.
+
+    {"H": Hessian, "G": Gauss–Newton, "F": Fisher (labels drawn from the model, in
+    expectation), "F̂": empirical Fisher (the observed labels)}, each d × d.
+    """
+    eye = np.eye(net.dim)
+    H = np.stack([net.hvp(w, e) for e in eye], axis=1)
+    G = np.stack([net.gauss_newton_vp(w, e) for e in eye], axis=1)
+    J = np.stack([net.jvp(w, e) for e in eye], axis=-1)  # (n, C, d): the logits' Jacobian
+    y_hat = softmax(net.logits(w, net.X))
+    n, C = y_hat.shape
+    # ∇ℓ_i for every label y: Jᵢᵀ (ŷ_i − e_y), shape (n, y, d)
+    grads = np.einsum("nyc,ncd->nyd", y_hat[:, None, :] - np.eye(C)[None], J)
+    F = np.einsum("ny,nyd,nye->de", y_hat, grads, grads) / n  # E over y ~ ŷ_i
+    observed = grads[np.arange(n), net.y]
+    return {"H": H, "G": G, "F": F, "F̂": observed.T @ observed / n}

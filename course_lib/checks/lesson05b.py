@@ -133,17 +133,25 @@ def _best_step_diagnosis(a, b, scheme):
     """A diagnose(got, expected) naming the usual slips of the minimisation."""
     slips = {
         "central": [
-            ((b / a) ** (1 / 2), "that is the forward difference's step √(b/a): here the "
-             "truncation error is a·h², so e′(h) = 2a·h − b/h²."),
+            (
+                (b / a) ** (1 / 2),
+                "that is the forward difference's step √(b/a): here the "
+                "truncation error is a·h², so e′(h) = 2a·h − b/h².",
+            ),
             ((b / a) ** (1 / 3), "the 2 of e′(h) = 2a·h − b/h² is missing: 2a·h³ = b."),
             ((2 * b / a) ** (1 / 3), "2a·h³ = b gives h³ = b/(2a), not 2b/a."),
             ((a / (2 * b)) ** (1 / 3), "upside down: h³ = b/(2a), rounding b on top."),
-            (b ** (1 / 3), "a is missing: h³ = b/(2a), a large truncation constant means a "
-             "smaller h."),
+            (
+                b ** (1 / 3),
+                "a is missing: h³ = b/(2a), a large truncation constant means a smaller h.",
+            ),
         ],
         "forward": [
-            ((b / (2 * a)) ** (1 / 3), "that is the central difference's step: here the "
-             "truncation error is a·h, so e′(h) = a − b/h²."),
+            (
+                (b / (2 * a)) ** (1 / 3),
+                "that is the central difference's step: here the "
+                "truncation error is a·h, so e′(h) = a − b/h².",
+            ),
             ((b / (2 * a)) ** (1 / 2), "e′(h) = a − b/h² has no 2: a·h² = b."),
             ((a / b) ** (1 / 2), "upside down: h² = b/a, rounding b on top."),
             (b ** (1 / 2), "a is missing: h² = b/a."),
@@ -678,9 +686,9 @@ def _lm_with(slip, residuals, jacobian, theta0, max_iter):
     nu0, jac, update = 1.0, jacobian, update_damping
     if slip == "Jacobian never updated":
         first = np.array(jacobian(np.array(theta0, dtype=float)))
-        jac = lambda theta: first  # noqa: E731  (the slip: J computed once)
+        jac = lambda theta: first  # the slip: J computed once
     elif slip == "boost and drop swapped":
-        update = lambda nu, r: update_damping(nu, r, boost=2 / 3, drop=1.5)  # noqa: E731
+        update = lambda nu, r: update_damping(nu, r, boost=2 / 3, drop=1.5)
     elif slip == "ν₀ far too large":
         nu0 = 1e5
     return minimize_levenberg_marquardt(
