@@ -113,20 +113,20 @@ def _error_model(a, b, scheme):
 
 
 def minimise_error_model(a, b, scheme):
-    """The h > 0 that minimises a·h^q + b/h, found numerically: a log grid over 40 decades,
-    then golden-section search on log h around its best point (no formula assumed)."""
-    e = _error_model(a, b, scheme)
+    """The h > 0 that minimises a·h^q + b/h, found numerically: a log grid over 40 decades
+    brackets the minimum, then bisection on the sign of e′(h) = q·a·h^(q−1) − b/h² (no
+    closed form assumed)."""
+    q = SCHEMES[scheme]
     grid = np.logspace(-30, 10, 4001)
-    k = int(np.argmin(e(grid)))
-    lo, hi = np.log(grid[max(k - 1, 0)]), np.log(grid[min(k + 1, len(grid) - 1)])
-    ratio = (np.sqrt(5) - 1) / 2
+    k = int(np.argmin(_error_model(a, b, scheme)(grid)))
+    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
     for _ in range(200):
-        m1, m2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        if e(np.exp(m1)) < e(np.exp(m2)):
-            hi = m2
+        mid = np.sqrt(lo * hi)
+        if q * a * mid ** (q - 1) - b / mid**2 < 0:  # still falling: the minimum is right
+            lo = mid
         else:
-            lo = m1
-    return float(np.exp((lo + hi) / 2))
+            hi = mid
+    return float(np.sqrt(lo * hi))
 
 
 def _best_step_diagnosis(a, b, scheme):
@@ -178,12 +178,12 @@ def best_step_cases():
     )
     cases = []
     for a, b, scheme in [
+        (0.25, 3e-17, "central"),
+        (0.02, 1e-10, "forward"),
         (1.0, 2.2e-16, "central"),
         (1.0, 2.2e-16, "forward"),
-        (0.25, 3e-17, "central"),
-        (1.0, 3e-17, "forward"),
         (40.0, 1e-12, "central"),
-        (0.02, 1e-10, "forward"),
+        (3.0, 3e-17, "forward"),
     ]:
         cases.append(
             Case(
@@ -341,18 +341,19 @@ def cg_cases():
             max_iter=steps,
         )
     )
-    # The default max_iter: rtol = 0 is never met, so CG runs its 10n steps (scipy's default
-    # maxiter). After n steps the iterates sit on the solution, to rounding, so course_lib's
+    # The default max_iter: rtol = 0 is never met, so CG runs its 10·d steps (scipy's default
+    # maxiter). After d steps the iterates sit on the solution, to rounding, so course_lib's
     # own CG, which matches scipy above, gives the expected rows.
     cases.append(
         _cg_case(
-            f"{n}×{n}, rtol = 0 (never met): the default max_iter, 10n = {10 * n} steps",
+            f"{n}×{n}, rtol = 0 (never met): the default max_iter, 10·d = {10 * n} steps",
             A,
             b,
             0.0,
             conjugate_gradient(lambda v: A @ v, b, rtol=0.0),
-            f"max_iter=None means 10·n steps (scipy's default maxiter), so {10 * n + 1} "
-            f"iterates with x_0, not n: in floating point CG can need more than n steps "
+            f"max_iter=None means 10·d steps, d = len(b) (scipy's default maxiter), so "
+            f"{10 * n + 1} iterates with x_0, not d: in floating point CG can need more than d "
+            "steps "
             "(in section 2, κ = 10⁴ needs about three times the dimension).",
             "course_lib's CG, run to max_iter",
         )
@@ -709,8 +710,8 @@ def mystery_lm_runs(residuals, jacobian, theta0, max_iter=40):
 LM_TELLS = {
     "Jacobian never updated": (
         "a Jacobian computed once is right at the start and wrong later: the model's "
-        "predicted decrease stops matching the actual one, so r stays small, ν climbs without "
-        "end, and the cost stalls above the minimum the others reach."
+        "predicted decrease stops matching the actual one, so r strays far from one, ν climbs "
+        "without end, and the cost stalls above the minimum the others reach."
     ),
     "boost and drop swapped": (
         "with the factors swapped a rejected step (r < 0) lowers ν, so the next trial step is "
@@ -759,8 +760,8 @@ def evaluate_lm_diagnosis(diagnosis):
             [
                 f"✔ {name}: "
                 + ", ".join(f"{truth[s]} is {s}" for s in sorted(LM_SLIPS, key=truth.get))
-                + ". The ratio r tells them apart: always ≈ 1, always below zero, or small "
-                "while the cost stalls."
+                + ". The ratio r tells them apart: always ≈ 1, always below zero, or far from "
+                "one while the cost stalls."
             ],
         )
     lines = [
