@@ -636,7 +636,7 @@ def test_fletcher_reeves_needs_more_evaluations_from_most_starts():
             x0 = np.array([rng.uniform(*box[0]), rng.uniform(*box[1])])
             fr, pr = (
                 hessian_free.minimize_nonlinear_cg(
-                    problem.f, problem.grad, x0, beta=b, max_iter=300
+                    problem.f, problem.grad, x0, beta=b, max_iter=150
                 )
                 for b in (hessian_free.fletcher_reeves, hessian_free.polak_ribiere_plus)
             )
