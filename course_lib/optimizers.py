@@ -89,10 +89,10 @@ def rmsprop(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
 
 
 def adadelta(x, grad, state, lr=1.0, rho=0.9, eps=1e-6):
-    """Adadelta (Zeiler): s ← ρs + (1−ρ)g², Δ = −√(u+ε)/√(s+ε) g, u ← ρu + (1−ρ)Δ², x ← x + ηΔ.
+    """Adadelta (Zeiler): s ← ρs + (1−ρ)g², Δx = −√(u+ε)/√(s+ε) g, u ← ρu + (1−ρ)Δx², x ← x + ηΔx.
 
-    lr: η (1 in the paper); rho: ρ; eps: ε. State: s (mean g²), u (mean Δ²).
-    Identical to torch.optim.Adadelta, which scales Δ by lr only when applying it.
+    lr: η (1 in the paper); rho: ρ; eps: ε. State: s (mean g²), u (mean Δx²).
+    Identical to torch.optim.Adadelta, which scales Δx by lr only when applying it.
     """
     g = grad(x)
     s = rho * state.get("s", np.zeros_like(x)) + (1 - rho) * g * g

@@ -338,7 +338,6 @@ def course_lib_texts():
 COURSE_LIB_NOT_YET = {
     "course_lib/mlp.py",
     "course_lib/schedules.py",
-    "course_lib/second_order.py",
 }
 
 
