@@ -304,10 +304,10 @@ class MLP:
         return g
 
     def gauss_newton_vp(self, w, v, idx=None):
-        """Generalised Gauss–Newton product (Jᵀ H_L J + λ I_W) v, positive semidefinite.
+        """Generalised Gauss–Newton product (Jᵀ H_ℓ J + ω I_W) v, positive semidefinite.
 
-        J: Jacobian of the logits in w; H_L: Hessian of the mean softmax cross-entropy in
-        the logits; λ: the weight decay (its Hessian, on the weight matrices only).
+        J: Jacobian of the logits in w; H_ℓ: Hessian of the mean softmax cross-entropy in
+        the logits; ω: the weight decay (its Hessian, on the weight matrices only).
         """
         X, _ = self._batch(idx)
         logits, _, racts = self._r_forward(w, v, X)
