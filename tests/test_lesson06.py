@@ -395,6 +395,13 @@ def test_at_the_largest_eta_cosine_wins_in_both_races():
         assert constant.mean[-1] > 5 * cosine.mean[-1]
 
 
+@pytest.mark.parametrize("seeds", [(0, 1, 2), (3, 4, 5)])
+def test_without_a_penalty_the_network_fits_every_training_image(seeds):
+    fitted = lambda runs: [network().accuracy(r.xs[-1]) for r in runs]
+    assert fitted(race(seeds=seeds)["cosine"].best_runs) == [1.0] * 3
+    assert max(fitted(race(1e-2, seeds=seeds)["constant"].best_runs)) < 1.0
+
+
 def test_the_penalty_leaves_far_more_gradient_noise_at_the_end():
     plain = [gradient_noise(r.xs[-1]) for r in race()["constant"].best_runs]
     penalised = [gradient_noise(r.xs[-1]) for r in race(1e-2)["constant"].best_runs]

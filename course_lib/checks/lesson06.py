@@ -571,7 +571,7 @@ def evaluate_schedule_design(design, race):
     else:
         hint = (
             "the penalty leaves some noise at the minimum, but its floor is still below what the "
-            "constant rate reaches in this budget. A larger ω (or a smaller batch) raises it."
+            "constant rate reaches in this budget. A larger ω raises it."
         )
     return Report(name, False, [f"✘ {name}: with {setting}: {measured}", f"  hint: {hint}"])
 
