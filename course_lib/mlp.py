@@ -12,7 +12,7 @@ unchanged through ``runners.train_minibatch``::
 ``net.n`` examples, ``net.x0`` a seeded initialisation, ``net.loss(w, idx=None)``
 and ``net.grad(w, idx=None)`` over the examples ``idx`` of a mini-batch (None: all).
 The loss is the mean softmax cross-entropy plus an optional L2 penalty
-½·λ·Σ‖W‖² on the weight matrices (not the biases).
+½·ω·Σ‖W_l‖² on the weight matrices (not the biases), ω = ``weight_decay``.
 
 Lesson 07 makes it deep: ``init`` ("xavier", "he", or a weight scale s, std s/√fan_in),
 ``layer_grad_norms`` (‖∂L/∂W_l‖ per layer), ``batch_norm=True`` (each hidden layer
@@ -79,7 +79,7 @@ class MLP:
 
     X: (n, d) inputs; y: (n,) integer labels. sizes: layer widths, input first and
     number of classes last, e.g. (64, 32, 10). activation: "tanh" or "relu".
-    weight_decay λ: L2 penalty ½λΣ‖W‖² on weight matrices (default 0).
+    weight_decay: ω, an L2 penalty ½ωΣ‖W_l‖² on the weight matrices (default 0).
     seed: initialisation of ``x0`` — Glorot-uniform weights for tanh, He-normal for
     ReLU, zero biases. criterion(logits, y) → (loss, dloss/dlogits): the data term,
     softmax_cross_entropy by default (lesson 06 plugs in the student's own).
@@ -176,7 +176,7 @@ class MLP:
         return [shape for _, a, b in self.shapes for shape in ((a, b), (b,))]
 
     def on(self, X, y):
-        """The same network (architecture, λ) on other data, e.g. the validation set."""
+        """The same network (architecture, ω) on other data, e.g. the validation set."""
         return MLP(
             X,
             y,
@@ -224,7 +224,7 @@ class MLP:
         return 0.5 * self.weight_decay * sum(np.sum(W * W) for W, _ in self.unpack(w))
 
     def loss(self, w, idx=None):
-        """Mean cross-entropy over the examples idx (None: all) + ½λΣ‖W‖²."""
+        """Mean cross-entropy over the examples idx (None: all) + ½ωΣ‖W_l‖²."""
         X, y = self._batch(idx)
         return self.criterion(self.logits(w, X), y)[0] + self._penalty(w)
 
@@ -577,7 +577,7 @@ def _stacked_data_term(net, logits, y, loss=True):
 
 
 def _stacked_penalty(net, w):
-    """½λΣ‖W‖² for each of the K rows of w (0 without weight decay)."""
+    """½ωΣ‖W_l‖² for each of the K rows of w (0 without weight decay)."""
     if not net.weight_decay:
         return 0.0
     squares = sum(np.sum(W * W, axis=(1, 2)) for W, _ in _stacked_layers(net, w))
