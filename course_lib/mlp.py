@@ -14,8 +14,8 @@ and ``net.grad(w, idx=None)`` over the examples ``idx`` of a mini-batch (None: a
 The loss is the mean softmax cross-entropy plus an optional L2 penalty
 ½·λ·Σ‖W‖² on the weight matrices (not the biases).
 
-Lesson 07 makes it deep: ``init`` ("xavier", "he", or a weight scale s, std s/√fan_in),
-``layer_grad_norms`` (‖∂L/∂W_l‖ per layer), ``batch_norm=True`` (each hidden layer
+Lesson 07 makes it deep: ``init`` ("xavier", "he", or a gain c, std c/√fan_in),
+``layer_grad_norms`` (‖∂f/∂W_l‖ per layer), ``batch_norm=True`` (each hidden layer
 normalised over the batch before its activation: ``batch_norm_forward`` and
 ``batch_norm_backward``) and ``clip_grad_norm`` (torch's clipping by global norm).
 """
@@ -84,8 +84,9 @@ class MLP:
     ReLU, zero biases. criterion(logits, y) → (loss, dloss/dlogits): the data term,
     softmax_cross_entropy by default (lesson 06 plugs in the student's own).
     init (lesson 07): None (the above), "xavier" (normal, std gain·√(2/(fan_in + fan_out))),
-    "he" (normal, std gain/√fan_in), gain as torch.nn.init.calculate_gain(activation), or a
-    number s (normal, std s/√fan_in); the same rule for every layer. batch_norm: normalise
+    "he" (normal, std gain/√fan_in), gain as torch.nn.init.calculate_gain(activation) for
+    the hidden layers and 1 ("linear") for the output layer, which no activation follows; or
+    a number c (normal, std c/√fan_in for every layer, the output layer too). batch_norm: normalise
     each hidden layer's x W over the examples evaluated together (a mini-batch, or all of
     them) before adding b and the activation, as torch's BatchNorm1d(affine=False) in
     training mode; b then plays BatchNorm's β.
@@ -355,12 +356,17 @@ class MLP:
         """Normal weights with the std of ``self.init`` (see the class docstring), zero biases."""
         rng = np.random.default_rng(seed)
         w = np.zeros(self.dim)
-        for W, _ in self.unpack(w):
-            W[...] = rng.normal(0.0, init_std(self.init, *W.shape, self.activation), size=W.shape)
+        layers = self.unpack(w)
+        for k, (W, _) in enumerate(layers):
+            # a named scheme's gain makes up for the activation after the layer: the output
+            # layer has none (torch practice: calculate_gain("linear") = 1)
+            last = k == len(layers) - 1 and self.init in ("xavier", "he")
+            activation = "linear" if last else self.activation
+            W[...] = rng.normal(0.0, init_std(self.init, *W.shape, activation), size=W.shape)
         return w
 
     def layer_grad_norms(self, w, idx=None):
-        """‖∂L/∂W_l‖ for each layer l = 1 … L (weight matrices only), on the examples idx."""
+        """‖∂f/∂W_l‖ for each layer l = 1 … L (weight matrices only), on the examples idx."""
         return np.array([np.linalg.norm(dW) for dW, _ in self.unpack(self.grad(w, idx))])
 
     def _forward_bn(self, w, X):
@@ -468,12 +474,12 @@ GAINS = {"linear": 1.0, "tanh": 5.0 / 3.0, "relu": np.sqrt(2.0)}
 
 
 def check_init(init):
-    """init as MLP takes it: None, "xavier", "he" or a positive number (a weight scale)."""
+    """init as MLP takes it: None, "xavier", "he" or a positive number (a gain c)."""
     if init is None or init in ("xavier", "he"):
         return init
     if isinstance(init, (int, float, np.floating)) and not isinstance(init, bool) and init > 0:
         return float(init)
-    raise ValueError(f'init must be None, "xavier", "he" or a weight scale > 0; got {init!r}')
+    raise ValueError(f'init must be None, "xavier", "he" or a gain c > 0; got {init!r}')
 
 
 def init_std(init, fan_in, fan_out, activation="linear"):
@@ -481,7 +487,7 @@ def init_std(init, fan_in, fan_out, activation="linear"):
 
     "xavier": gain·√(2/(fan_in + fan_out)) as torch.nn.init.xavier_normal_(W, gain);
     "he": gain/√fan_in as torch.nn.init.kaiming_normal_(W, nonlinearity=activation);
-    a number s: s/√fan_in. gain: torch's calculate_gain(activation).
+    a number c: c/√fan_in. gain: torch's calculate_gain(activation).
     """
     if init == "xavier":
         return GAINS[activation] * np.sqrt(2.0 / (fan_in + fan_out))
@@ -521,6 +527,18 @@ def clip_grad_norm(grads, max_norm):
     total = float(np.sqrt(sum(np.sum(np.square(g)) for g in grads)))
     factor = min(1.0, max_norm / (total + 1e-6))
     return [np.asarray(g) * factor for g in grads], total
+
+
+def sgd_clipped(x, grad, state, lr=0.1, max_norm=1.0):
+    """SGD on the gradient clipped by its global norm: x − η·g·min(1, max_norm/(‖g‖ + 1e-6)).
+
+    As torch's clip_grad_norm_ followed by SGD (the flat vector g holds every array, so ‖g‖ is
+    the global norm); for a stack of runs (rows of x, as train_lockstep passes), each row is
+    clipped by its own norm.
+    """
+    g = grad(x)
+    norm = np.linalg.norm(g, axis=-1, keepdims=True)
+    return x - lr * g * np.minimum(1.0, max_norm / (norm + 1e-6))
 
 
 # --- training K copies of a network in lockstep ---------------------------------------------

@@ -448,3 +448,50 @@ lessard_counterexample = Problem(
 PROBLEMS = {
     p.name: p for p in (course_quadratic, rosenbrock, beale, saddle, himmelblau, double_well)
 }
+
+
+# Lesson 07: a recurrence is a deep network whose layers share their weights. One linear unit,
+# z_t = w z_{t−1} + u X_t for t = 1 … T from z_0 = 0, is asked for the sum of its T inputs, so
+# it must carry every input to the end unchanged: w = u = 1. Input t reaches z_T multiplied by
+# w^(T−t), a product of T − t factors, as a signal through T − t layers: f is nearly flat for
+# w < 1 and rises as a wall, its gradient exploding, for w > 1, and the minimum sits at the
+# wall's foot. (Pascanu, Mikolov & Bengio 2013 draw such walls for a tanh unit.)
+def linear_recurrence(T=20, n=64, seed=0):
+    """f(w, u) = ½ mean_i (z_T,i − Σ_t X_it)² over n random sequences of length T, z_T from
+    z_t = w z_{t−1} + u X_it, z_0 = 0: a 2-D problem with exploding gradients (minimum (1, 1))."""
+    X = np.random.default_rng(seed).normal(size=(n, T))
+    y = X.sum(axis=1)
+
+    def states(x):
+        """z_0 … z_T for every point of x (..., 2) and every sequence: a list of (..., n)."""
+        w, u = x[..., 0:1], x[..., 1:2]
+        zs = [np.zeros(x.shape[:-1] + (n,))]
+        for t in range(T):
+            zs.append(w * zs[-1] + u * X[:, t])
+        return zs
+
+    def f(x):
+        return 0.5 * np.mean((states(x)[-1] - y) ** 2, axis=-1)
+
+    def grad(x):
+        zs, w = states(x), x[..., 0:1]
+        delta = (zs[-1] - y) / n  # ∂f/∂z_T, then ∂f/∂z_t going back in time
+        g = np.zeros(x.shape)
+        for t in range(T, 0, -1):
+            g[..., 0] += np.sum(delta * zs[t - 1], axis=-1)
+            g[..., 1] += np.sum(delta * X[:, t - 1], axis=-1)
+            delta = delta * w
+        return g
+
+    def hess(x):
+        raise NotImplementedError("linear_recurrence has no Hessian in closed form")
+
+    return Problem(
+        f"linear recurrence, T = {T}",
+        f,
+        grad,
+        hess,
+        minima=[(1.0, 1.0)],
+        x0=(0.3, 0.3),
+        window=((-0.05, 1.25), (-0.1, 1.5)),
+    )
