@@ -558,15 +558,35 @@ def _stacked_layers(net, w):
     ]
 
 
-def _stacked_forward(net, w, X):
-    """Logits (K, N, C) of K parameter vectors on X (N, d) or (K, N, d), and the activations."""
+def _stacked_forward(net, w, X, norms=None):
+    """Logits (K, N, C) of K parameter vectors on X (N, d) or (K, N, d), and the activations.
+
+    With batch_norm each run normalises over its own N examples; norms (a list) then receives
+    each hidden layer's (out, inv_std), for the backward pass."""
     f = ACTIVATIONS[net.activation][0]
     layers = _stacked_layers(net, w)
     acts = [X]
     for W, b in layers[:-1]:
-        acts.append(f(np.matmul(acts[-1], W) + b[:, None, :]))
+        z = np.matmul(acts[-1], W)
+        if net.batch_norm:
+            z, inv_std = _stacked_batch_norm(z)
+            if norms is not None:
+                norms.append((z, inv_std))
+        acts.append(f(z + b[:, None, :]))
     W, b = layers[-1]
     return np.matmul(acts[-1], W) + b[:, None, :], acts
+
+
+def _stacked_batch_norm(z):
+    """batch_norm_forward for each run of a stack z (K, N, d): over its N examples."""
+    inv_std = 1.0 / np.sqrt(z.var(axis=-2, keepdims=True) + BN_EPS)
+    return (z - z.mean(axis=-2, keepdims=True)) * inv_std, inv_std
+
+
+def _stacked_batch_norm_backward(dout, out, inv_std):
+    """batch_norm_backward for each run of a stack (K, N, d)."""
+    means = dout.mean(axis=-2, keepdims=True), (dout * out).mean(axis=-2, keepdims=True)
+    return inv_std * (dout - means[0] - out * means[1])
 
 
 def _stacked_cross_entropy(logits, y):
@@ -610,7 +630,8 @@ def stacked_grad(net, w, idx):
     other than softmax_cross_entropy, exactly for it).
     """
     X, y = net.X[idx], net.y[idx]
-    logits, acts = _stacked_forward(net, w, X)
+    norms = []
+    logits, acts = _stacked_forward(net, w, X, norms)
     delta = _stacked_data_term(net, logits, y, loss=False)[1]
     dfun = ACTIVATIONS[net.activation][1]
     layers = _stacked_layers(net, w)
@@ -619,18 +640,21 @@ def stacked_grad(net, w, idx):
     for k in range(len(layers) - 1, -1, -1):
         W, _ = layers[k]
         dW, db = dlayers[k]
+        db[...] = delta.sum(axis=-2)  # with batch norm: ∂/∂(out + b) of the layer
+        if norms and k < len(norms):  # back through the normalisation: ∂/∂(a W)
+            delta = _stacked_batch_norm_backward(delta, *norms[k])
         dW[...] = np.matmul(np.swapaxes(acts[k], -1, -2), delta)
         if net.weight_decay:  # (adding 0 · W would change nothing but cost two passes)
             dW += net.weight_decay * W
-        db[...] = delta.sum(axis=-2)
         if k:
             delta = np.matmul(delta, np.swapaxes(W, -1, -2)) * dfun(acts[k])
     return g
 
 
 def _stacked_logits(net, w):
-    """Logits (K, n, C) on all of net's examples, in blocks of BLOCK as ``net.logits``."""
-    starts = range(0, net.n, net.BLOCK)
+    """Logits (K, n, C) on all of net's examples, in blocks of BLOCK as ``net.logits`` (with
+    batch_norm in one block: the statistics are those of all the examples)."""
+    starts = range(0, net.n, net.n if net.batch_norm else net.BLOCK)
     blocks = [_stacked_forward(net, w, net.X[s : s + net.BLOCK])[0] for s in starts]
     return np.concatenate(blocks, axis=1)
 
@@ -703,11 +727,6 @@ def train_lockstep(
     the seconds spent in updates. A run that diverges stops recording and keeps its last
     parameters while the others go on; one DivergenceWarning names them all.
     """
-    if net.batch_norm:
-        raise InputError(
-            "train_lockstep does not cover batch_norm=True (each run normalises with its own "
-            "batch statistics): train such a network one run at a time with train_minibatch."
-        )
     epochs = whole_number("epochs", epochs, 0)
     n = net.n
     batch_size = n if batch_size is None else whole_number("batch_size", batch_size, 1)

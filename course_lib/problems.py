@@ -451,47 +451,54 @@ PROBLEMS = {
 
 
 # Lesson 07: a recurrence is a deep network whose layers share their weights. One linear unit,
-# z_t = w z_{t−1} + u X_t for t = 1 … T from z_0 = 0, is asked for the sum of its T inputs, so
-# it must carry every input to the end unchanged: w = u = 1. Input t reaches z_T multiplied by
-# w^(T−t), a product of T − t factors, as a signal through T − t layers: f is nearly flat for
-# w < 1 and rises as a wall, its gradient exploding, for w > 1, and the minimum sits at the
-# wall's foot. (Pascanu, Mikolov & Bengio 2013 draw such walls for a tanh unit.)
-def linear_recurrence(T=20, n=64, seed=0):
-    """f(w, u) = ½ mean_i (z_T,i − Σ_t X_it)² over n random sequences of length T, z_T from
-    z_t = w z_{t−1} + u X_it, z_0 = 0: a 2-D problem with exploding gradients (minimum (1, 1))."""
-    X = np.random.default_rng(seed).normal(size=(n, T))
+# z_l = w z_{l−1} + u X_l for l = 1 … L from z_0 = 0 (L steps of time, L layers), is asked for
+# the sum of its L inputs, so it must carry every input to the end unchanged: w = u = 1. Input l
+# reaches z_L multiplied by w^(L−l), a product of L − l factors as a signal through L − l
+# layers: f is nearly flat for w < 1 and rises as a wall, its gradient exploding, for w > 1,
+# and the minimum sits at the wall's foot. (Pascanu, Mikolov & Bengio 2013 draw such walls.)
+def linear_recurrence(length=30, n=64, seed=0):
+    """f(w, u) = ½ mean_i (z_L,i − Σ_l X_il)² over n random sequences of `length` L, z_L from
+    z_l = w z_{l−1} + u X_il, z_0 = 0: a 2-D problem with exploding gradients (minimum (1, 1))."""
+    X = np.random.default_rng(seed).normal(size=(n, length))
     y = X.sum(axis=1)
+    # z_L = u·Σ_l w^(L−l) X_l = u·(p(w) · X_l reversed), p(w) = (1, w, …, w^(L−1)): so f is
+    # ½(u² pᵀCp − 2u pᵀc + m) with C, c, m these averages over the sequences (fast on grids)
+    R = X[:, ::-1]
+    C, c, m = R.T @ R / n, R.T @ y / n, np.mean(y * y)
+    k = np.arange(length)
 
-    def states(x):
-        """z_0 … z_T for every point of x (..., 2) and every sequence: a list of (..., n)."""
-        w, u = x[..., 0:1], x[..., 1:2]
-        zs = [np.zeros(x.shape[:-1] + (n,))]
-        for t in range(T):
-            zs.append(w * zs[-1] + u * X[:, t])
-        return zs
+    def powers(w):
+        """p(w) = (w⁰ … w^(L−1)) and its derivative, for every w: arrays (..., L)."""
+        w = w[..., None]
+        with np.errstate(all="ignore"):  # overflow beyond the wall: f is inf, as it should be
+            p = w**k
+            dp = k * w ** np.maximum(k - 1, 0)
+        return p, dp
 
     def f(x):
-        return 0.5 * np.mean((states(x)[-1] - y) ** 2, axis=-1)
+        w, u = x[..., 0], x[..., 1]
+        p, _ = powers(w)
+        with np.errstate(all="ignore"):  # ≥ 0: at the minimum the three terms cancel
+            return np.maximum(0.5 * (u * u * np.sum((p @ C) * p, axis=-1) - 2 * u * (p @ c) + m), 0)
 
     def grad(x):
-        zs, w = states(x), x[..., 0:1]
-        delta = (zs[-1] - y) / n  # ∂f/∂z_T, then ∂f/∂z_t going back in time
-        g = np.zeros(x.shape)
-        for t in range(T, 0, -1):
-            g[..., 0] += np.sum(delta * zs[t - 1], axis=-1)
-            g[..., 1] += np.sum(delta * X[:, t - 1], axis=-1)
-            delta = delta * w
-        return g
+        w, u = x[..., 0], x[..., 1]
+        p, dp = powers(w)
+        with np.errstate(all="ignore"):
+            Cp = p @ C
+            dw = u * u * np.sum(Cp * dp, axis=-1) - u * (dp @ c)
+            du = u * np.sum(Cp * p, axis=-1) - p @ c
+            return np.stack([dw, du], axis=-1)
 
     def hess(x):
         raise NotImplementedError("linear_recurrence has no Hessian in closed form")
 
     return Problem(
-        f"linear recurrence, T = {T}",
+        f"linear recurrence, L = {length}",
         f,
         grad,
         hess,
         minima=[(1.0, 1.0)],
         x0=(0.3, 0.3),
-        window=((-0.05, 1.25), (-0.1, 1.5)),
+        window=((-0.05, 1.2), (-0.1, 1.5)),
     )
