@@ -654,8 +654,8 @@ def stacked_grad(net, w, idx):
 def _stacked_logits(net, w):
     """Logits (K, n, C) on all of net's examples, in blocks of BLOCK as ``net.logits`` (with
     batch_norm in one block: the statistics are those of all the examples)."""
-    starts = range(0, net.n, net.n if net.batch_norm else net.BLOCK)
-    blocks = [_stacked_forward(net, w, net.X[s : s + net.BLOCK])[0] for s in starts]
+    size = net.n if net.batch_norm else net.BLOCK
+    blocks = [_stacked_forward(net, w, net.X[s : s + size])[0] for s in range(0, net.n, size)]
     return np.concatenate(blocks, axis=1)
 
 

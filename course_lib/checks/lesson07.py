@@ -14,7 +14,8 @@ from .engine import Case, Described, Report, call_student, evaluate_function, pr
 
 # --- Exercise 7.1: the factor per layer -----------------------------------------------------
 
-FACTOR_GAINS = (0.5, 1.0, float(np.sqrt(2.0)), 2.0, 3.0)
+# c = 3 first: there every usual slip (c, c/2, c²/2, c², c√2) gives a different value
+FACTOR_GAINS = (3.0, 2.0, float(np.sqrt(2.0)), 1.0, 0.5)
 
 
 @cache
@@ -31,7 +32,9 @@ def measured_factors(depths=tuple(range(2, 21, 3)), seeds=(0, 1, 2)):
         for seed in seeds:
             row = []
             for depth in depths:
-                net = MLP(X_small, y_small, (64,) + (32,) * depth + (10,), "relu", init=c, seed=seed)
+                net = MLP(
+                    X_small, y_small, (64,) + (32,) * depth + (10,), "relu", init=c, seed=seed
+                )
                 row.append(np.log10(net.layer_grad_norms(net.x0)[0]))
             logs.append(row)
         factors[c] = float(10 ** np.polyfit(depths, np.mean(logs, axis=0), 1)[0])
@@ -41,14 +44,22 @@ def measured_factors(depths=tuple(range(2, 21, 3)), seeds=(0, 1, 2)):
 def _factor_hint(got, expected, c):
     """The usual slip behind a wrong factor per layer, or ""."""
     slips = [
-        (c, "that is a linear layer's factor: ReLU zeroes the negative half of z, so it keeps "
-            "half of the mean square: the size is multiplied by c/√2."),
-        (c / 2, "ReLU halves the mean square (the variance), not the size: the size is "
-            "multiplied by √(1/2), so c/√2."),
-        (c * c / 2, "c²/2 is the factor of the mean square; the size (its root) changes by "
-            "c/√2."),
-        (c * c, "c² is a linear layer's factor of the mean square: ReLU halves it, and the size "
-            "is its root, c/√2."),
+        (
+            c,
+            "that is a linear layer's factor: ReLU zeroes the negative half of z, so it keeps "
+            "half of the mean square: the size is multiplied by c/√2.",
+        ),
+        (
+            c / 2,
+            "ReLU halves the mean square (the variance), not the size: the size is "
+            "multiplied by √(1/2), so c/√2.",
+        ),
+        (c * c / 2, "c²/2 is the factor of the mean square; the size (its root) changes by c/√2."),
+        (
+            c * c,
+            "c² is a linear layer's factor of the mean square: ReLU halves it, and the size "
+            "is its root, c/√2.",
+        ),
         (c * np.sqrt(2), "ReLU keeps half of the mean square: divide by √2, do not multiply."),
     ]
     for value, text in slips:
