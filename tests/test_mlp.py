@@ -509,8 +509,6 @@ def test_lockstep_refuses_per_run_arguments_of_different_lengths():
         train_lockstep(optimizers.gd, net, seed=[0, 1], lr=[0.1, 0.2, 0.3])
     with pytest.raises(InputError, match="out of range"):
         train_lockstep(optimizers.gd, net, lr=[0.1, -1.0])
-    with pytest.raises(InputError, match="batch_norm=True"):
-        train_lockstep(optimizers.gd, toy((5, 4, 3), batch_norm=True), lr=[0.1, 0.2])
 
 
 def test_tune_lockstep_equals_tune_with_train_minibatch(digits):

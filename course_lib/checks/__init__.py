@@ -150,11 +150,16 @@ from .lesson06 import (
 )
 from .lesson06b import check_lr_range_test, evaluate_lr_range_test
 from .lesson07 import (
+    CAUSES,
     check_batch_norm_backward,
     check_clip_grad_norm,
+    check_diagnosis,
+    check_factor_per_layer,
     check_init_std,
     evaluate_batch_norm_backward,
     evaluate_clip_grad_norm,
+    evaluate_diagnosis,
+    evaluate_factor_per_layer,
     evaluate_init_std,
 )
 from .lesson08 import (
@@ -182,6 +187,7 @@ from .lesson08b import (
 from .steps import check_step, evaluate_step, problem_from_spec
 
 __all__ = [
+    "CAUSES",
     "Budget",
     "Case",
     "Checked",
@@ -207,7 +213,9 @@ __all__ = [
     "check_clip_grad_norm",
     "check_conjugate_gradient",
     "check_dense_tanh_backward",
+    "check_diagnosis",
     "check_eps_rescaled",
+    "check_factor_per_layer",
     "check_factored_estimate",
     "check_fd_hvp",
     "check_floor_design",
@@ -270,7 +278,9 @@ __all__ = [
     "evaluate_clip_grad_norm",
     "evaluate_conjugate_gradient",
     "evaluate_dense_tanh_backward",
+    "evaluate_diagnosis",
     "evaluate_eps_rescaled",
+    "evaluate_factor_per_layer",
     "evaluate_factored_estimate",
     "evaluate_fd_hvp",
     "evaluate_floor_design",
