@@ -464,7 +464,10 @@ def evaluate_training_diagnosis(diagnosis):
         )
     lines = [f"✘ {name}: {len(wrong)} of the 3 runs diagnosed otherwise"]
     for k in wrong:
-        lines += [f"  run {k}: you said {diagnosis[k]!r}", f"  hint: {TRAINING_TELLS[diagnosis[k]]}"]
+        lines += [
+            f"  run {k}: you said {diagnosis[k]!r}",
+            f"  hint: {TRAINING_TELLS[diagnosis[k]]}",
+        ]
     return Report(name, False, lines)
 
 
