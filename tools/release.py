@@ -13,10 +13,9 @@ For each lesson, an otter-grader assignment in ``DIR/NN-name/`` (default ``dist/
 An exercise is autograded when its section holds an exercise cell (``### BEGIN SOLUTION``)
 and a ``checks.check_*`` call after it; its marks (1 per exercise) are split evenly over its
 test cases. Skipped while grading (tagged ``otter_ignore``): explorers and races (cells
-tagged ``live``), every code cell after the core path (Summary, Questions, Going further),
-and every cell that no exercise or check needs (figures, printed tables, training runs shown
-and not reused), found by following the names the graded cells read back to where they
-are defined.
+tagged ``live``) and every cell that no exercise or check needs (figures, printed tables,
+training runs shown and not reused, most of Going further), found by following the names
+the graded cells read back to where they are defined.
 Needs the ``instructor`` extra (otter-grader); nothing here needs Docker.
 """
 
@@ -224,9 +223,10 @@ def _names(source):
 
 def _ignored(nb, exercises):
     """Indices of the code cells skipped while grading: explorers and races (tagged
-    ``live``), every code cell after the core path, and every other cell whose names no
-    graded cell needs (a figure, a printed table, a training run shown but not reused).
-    Kept: exercise cells, check cells, cells that do not parse, and what they read."""
+    ``live``), and every cell whose names no graded cell needs (a figure, a printed table,
+    a training run shown but not reused, most of Going further). Kept: exercise cells and
+    their checks wherever they are, core cells that do not parse (IPython magics), and
+    every cell that defines a name they read, followed back from the last cell."""
     skip, core, kind = set(), True, {}
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
@@ -236,7 +236,8 @@ def _ignored(nb, exercises):
                     core = False
         elif cell.cell_type == "code":
             tags = cell.get("metadata", {}).get("tags", [])
-            kind[i] = "skip" if "live" in tags or not core else "maybe"
+            # after the core, only what a graded cell needs (an exercise may sit there)
+            kind[i] = "live" if "live" in tags else "core" if core else "after"
     checked = {e["after"] for e in exercises}
     needed = {"checks"}
     for i in sorted(kind, reverse=True):
@@ -248,7 +249,8 @@ def _ignored(nb, exercises):
             or cell.get("id") in checked
             or cell.get("id") in build.STAMPED
         )
-        if kind[i] == "skip" or not (graded or names is None or names[0] & needed):
+        magic = names is None and kind[i] == "core"  # the set-up cell: kept
+        if kind[i] == "live" or not (graded or magic or (names and names[0] & needed)):
             skip.add(i)
         elif names is not None:
             needed |= names[1]
