@@ -6,7 +6,8 @@ For each lesson, an otter-grader assignment in ``DIR/NN-name/`` (default ``dist/
                            cell that starts otter's grader and a ``grader.check("qN_k")`` cell
                            after each autograded exercise's check
     tests/qN_k.py          public tests: the course's own check of the exercise
-    solved/NN-name.ipynb   the same notebook with the solutions in (what full marks look like)
+    solved/NN-name.ipynb   the same notebook with the solutions in (what full marks look like),
+                           with a copy of tests/ beside it
     autograder.zip         otter's autograder: public and hidden tests (further cases the
                            student never sees), for ``otter run`` or Gradescope
 
@@ -371,7 +372,7 @@ def build_lesson(lesson, c, out, autograder=True):
             cell.outputs, cell.execution_count = [], None
     build.write(solved, out / "solved" / lesson["file"])
     rules = step_rules()
-    for folder, hidden in (("tests", False), ("hidden-tests", True)):
+    for folder, hidden in (("tests", False), ("solved/tests", False), ("hidden-tests", True)):
         shutil.rmtree(out / folder, ignore_errors=True)
         (out / folder).mkdir()
         for e in exercises:
