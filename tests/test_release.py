@@ -149,3 +149,27 @@ def test_every_name_a_graded_cell_reads_is_defined_by_a_cell_kept_for_grading(le
         missing = names[1] - bound - names[0]
         assert not missing, f"cell {i} reads {sorted(missing)}, defined only in skipped cells"
         bound |= names[0]
+
+
+def test_the_hidden_cases_of_a_step_rule_pass_the_rule_and_fail_a_slip():
+    """The further cases compare the rule with the course's own on a problem the public
+    check never uses: the course's Adagrad passes, Adagrad with ε outside the root fails."""
+    pytest.importorskip("otter", reason="needs the instructor extra (otter-grader)")
+    import numpy as np
+
+    graded = release.graded_exercises(
+        build.read(build.SOLUTIONS / LESSON)  # exercise 3.1 checks adagrad
+    )
+    namespace = {}
+    exec(release.test_file(graded[0], release.step_rules(), hidden=True), namespace)
+    hidden = namespace["further_cases"]
+    assert hidden.hidden
+    hidden.call_func({"adagrad": optimizers.adagrad})
+
+    def eps_outside(x, grad, state, lr=0.01, eps=1e-10):
+        g = grad(x)
+        state["s"] = state.get("s", 0.0) + g * g
+        return x - lr * g / (np.sqrt(state["s"]) + eps)
+
+    with pytest.raises(AssertionError, match="differs from the course's adagrad"):
+        hidden.call_func({"adagrad": eps_outside})
