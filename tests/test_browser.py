@@ -9,7 +9,8 @@ player shows a frame; in notebooks with an explorer, a keyboard move of a
 slider changes the picture. The demo shows the same race twice: each player must
 drive its own picture. (c) A solution with its stored outputs, opened as a reader
 would, without running it (untrusted: no script runs): its race still shows the
-finished race as a picture.
+finished race as a picture. (d) Lesson 03 as a jupyterlab-rise slideshow at 1024×768:
+its slides are the title, the core sections and the Summary, and Space reaches the end.
 
 One JupyterLab server and one Chromium page serve every test of a worker (each test
 opens its notebook with JupyterLab's own command, and shuts its kernel down and closes
@@ -451,12 +452,16 @@ def test_a_lesson_presents_as_slides(lab, browser):
         assert titles == wanted
         at_end = """() => [...document.querySelectorAll('.reveal .slides > section')]
             .at(-1).classList.contains('present')"""
+        # where the show is: the present (sub)slide and how many fragments it shows
+        where = """() => [...document.querySelectorAll('.reveal .slides section.present')]
+            .map(s => [...s.parentNode.children].indexOf(s)).join('/') + ':' +
+            document.querySelectorAll('.reveal .fragment.visible').length"""
         for _ in range(100):
             if page.evaluate(at_end):
                 break
+            before = page.evaluate(where)
             page.keyboard.press("Space")
-            page.wait_for_timeout(150)
-        page.wait_for_timeout(1000)  # the slide's transition, for the screenshot
+            page.wait_for_function(f"(before) => ({where})() !== before", arg=before)
         _screenshot(page, "03-slides-last")
         assert page.evaluate(at_end), "Space never reached the Summary"
         assert not errors, errors
