@@ -65,7 +65,7 @@ def explore_noise_floor(problem, updates=700, seeds=(0, 1, 2), lr=0.05, batch_si
     title = ax.set_title(" ")
     legend = ax.legend(fontsize=8, loc="upper right")
 
-    def draw(lr, batch_size):
+    def noise_floor(lr, batch_size):
         H, g = batches(batch_size)
         W = np.tile(np.asarray(problem.x0, dtype=float), (len(seeds), 1))
         iterates = np.empty((updates, *W.shape))
@@ -84,7 +84,7 @@ def explore_noise_floor(problem, updates=700, seeds=(0, 1, 2), lr=0.05, batch_si
         return [*lines, floor, title, legend]
 
     return explore_plot(
-        draw,
+        noise_floor,
         figure=fig,
         lr=widgets.FloatLogSlider(value=lr, min=-3, max=-0.3, step=0.05, description="η"),
         batch_size=widgets.SelectionSlider(
@@ -125,7 +125,7 @@ def explore_schedules(max_lr=0.1, total=300, warmup=30, pct_start=0.3):
     ax.set(xlabel="update t", ylabel="learning rate")
     fig.legend(fontsize=8, loc="outside right upper")  # beside the curves: drawn once
 
-    def draw(max_lr, total, warmup, pct_start):
+    def learning_rates(max_lr, total, warmup, pct_start):
         t = np.arange(total)
         for line, lr in zip(lines, schedule_curves(max_lr, total, warmup, pct_start).values()):
             line.set_data(t, lr)
@@ -133,7 +133,7 @@ def explore_schedules(max_lr=0.1, total=300, warmup=30, pct_start=0.3):
         return [ax.xaxis, ax.yaxis, *lines]
 
     return explore_plot(
-        draw,
+        learning_rates,
         figure=fig,
         max_lr=widgets.FloatLogSlider(value=max_lr, min=-3, max=0, step=0.05, description="η_max"),
         total=widgets.IntSlider(value=total, min=50, max=1000, step=50, description="T"),
@@ -164,7 +164,7 @@ def explore_gradient_norms(X, y, depth=10, scale=1.0, activation="relu", width=3
     title = ax.set_title(" ")
     legend = ax.legend(fontsize=8, loc="upper right")
 
-    def draw(depth, scale, activation):
+    def gradient_norms(depth, scale, activation):
         net = MLP(X, y, sizes(depth), activation, init=float(scale), seed=0)
         norms = net.layer_grad_norms(net.x0)
         line.set_data(np.arange(1, depth + 2), norms)
@@ -173,7 +173,7 @@ def explore_gradient_norms(X, y, depth=10, scale=1.0, activation="relu", width=3
         return [line, title, legend]
 
     return explore_plot(
-        draw,
+        gradient_norms,
         figure=fig,
         depth=widgets.IntSlider(value=depth, min=1, max=max_depth, description="depth"),
         scale=widgets.FloatLogSlider(value=scale, min=-0.5, max=0.5, step=0.01, description="s"),

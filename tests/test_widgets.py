@@ -1,5 +1,7 @@
 """The explorers: sliders from step signatures, redraws without a browser, bad input."""
 
+import warnings
+
 import ipywidgets
 import numpy as np
 import pytest
@@ -184,21 +186,27 @@ def test_a_redraw_draws_only_what_changed(draws, monkeypatch):
     # it): a slider move draws no whole figure and makes none, reruns only the optimiser
     # whose slider moved, and redraws an axis only when its limits change.
     c = compare(
-        {"GD": optimizers.gd, "momentum": optimizers.momentum, "Adam": optimizers.adam},
+        {
+            "GD": optimizers.gd,
+            "momentum": (optimizers.momentum, {"lr": 1e-4}),
+            "Adam": optimizers.adam,
+        },
         "Rosenbrock",
     )
-    assert draws["figure"] == 1  # the first picture
+    assert draws["figure"] <= 2  # the first picture (and Rosenbrock's contours, once a process)
     ran = []
     real_run = widgets.run
     monkeypatch.setattr(widgets, "run", lambda *a, **k: ran.append(k["label"]) or real_run(*a, **k))
     before = dict(draws)
     for k in range(8):
-        c.update(**{"GD.lr": 10 ** (-4 + k / 4)})
+        c.update(**{"GD.lr": 10 ** (-4 + k / 8)})
     assert draws["figure"] == before["figure"] and draws["new figures"] == before["new figures"]
     assert ran == ["GD"] * 8
     assert draws["axis"] - before["axis"] <= 8  # the loss axis only: the steps did not change
-    c.update(steps=60)
+    c.update(steps=60)  # more steps: each run again (to twice its length, or as asked)
+    c.update(steps=45)  # fewer: the first 45 steps of those runs, nothing reruns
     assert ran[8:] == ["GD", "momentum", "Adam"] and draws["figure"] == before["figure"]
+    assert [len(r.losses) for r in c.runs] == [46, 46, 46]
     c.update(problem="Beale")  # a new problem: its still parts are drawn once,
     c.update(problem="Rosenbrock")  # and kept: back to the first one without a full draw
     c.update(x1=-1.0)
@@ -237,8 +245,13 @@ def test_pictures_are_twice_as_dense_as_they_are_shown():
 
 
 def test_png_bytes_is_a_valid_png_of_the_pixels():
+    import io
+
+    import PIL.Image
+
     rgba = np.random.default_rng(0).integers(0, 256, (7, 5, 4), dtype=np.uint8)
-    assert np.array_equal(_pixels(widgets.png_bytes(rgba)), rgba[..., :3])
+    decoded = PIL.Image.open(io.BytesIO(widgets.png_bytes(rgba)))
+    assert decoded.mode == "RGBA" and np.array_equal(np.asarray(decoded), rgba)
 
 
 def test_readouts_show_the_precision_the_step_needs():
@@ -323,3 +336,18 @@ def test_explore_plot_redraws_the_figure_its_function_returns():
     # a function that fails shows why in the widget, and the picture stays
     e = explore_plot(lambda k=1: 1 / 0, k=(0, 5, 1))
     assert "ZeroDivisionError" in e.status.value and e.png == b""
+
+
+def test_fewer_steps_show_the_first_steps_of_the_run_kept():
+    from course_lib import run
+
+    e = explore(optimizers.gd, course_quadratic, steps=100, lr=0.7)  # explodes at step 20
+    assert e.runs[0].diverged_at == 20 and "diverged at step 20" in e.status.value
+    for steps in (40, 20, 19, 12):
+        e.update(steps=steps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fresh = run(optimizers.gd, course_quadratic, steps=steps, lr=0.7)
+        np.testing.assert_array_equal(e.runs[0].xs, fresh.xs)
+        assert e.runs[0].diverged_at == fresh.diverged_at
+    assert "diverged" not in e.status.value and "gd is diverging" in e.status.value
