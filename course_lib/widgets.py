@@ -253,9 +253,9 @@ class Picture:
         self.full_draws += 1
         engine = self.figure.get_layout_engine()
         if engine is not None and not isinstance(engine, PlaceHolderLayoutEngine):
-            # The layout is made once: pasted pixels and artists drawn on them must agree.
+            # The layout is made once, at the first draw (before any pixels are kept): pasted
+            # pixels and the artists drawn on them must agree.
             self.figure.set_layout_engine("none")
-            self._layers = []
 
     def _layer(self, depth, key, draw):
         """Layer depth's pixels for key: kept, or drawn by draw() and kept (least recently
@@ -754,7 +754,7 @@ class PlotExplorer(widgets.VBox):
         self.picture = None if figure is None else Picture(figure)
         self.image = widgets.Image(format="png") if figure is None else self.picture.widget
         self.status = widgets.HTML()
-        self._png = b""
+        self._png, self._figure = b"", None
         row = widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
         super().__init__([row, self.image, self.status])
         for control in controls.values():
@@ -765,6 +765,11 @@ class PlotExplorer(widgets.VBox):
     def png(self):
         """The picture on show, as PNG bytes (b"" before the first one)."""
         return self._png
+
+    @property
+    def figure(self):
+        """The figure on show (None before the first one)."""
+        return self.picture.figure if self.picture else self._figure
 
     def _on_change(self, change):
         if not self._busy:
@@ -793,6 +798,7 @@ class PlotExplorer(widgets.VBox):
                 )
             self.image.layout = shown_size(returned)
             self.image.value = png = figure_png(returned)
+            self._figure = returned
             return png
         if returned is None or isinstance(returned, Figure):  # no word on what changed
             return self.picture.show()

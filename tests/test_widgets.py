@@ -238,9 +238,7 @@ def test_pictures_are_twice_as_dense_as_they_are_shown():
         shown = int(e.image.layout.width.removesuffix("px"))
         assert e.image.layout.max_width == "100%" and e.image.layout.height == "auto"
         assert (
-            _pixels(e.png).shape[1]
-            == 2 * shown
-            == 2 * widgets.SHOWN_DPI * (e.figure.get_figwidth() if hasattr(e, "figure") else 4)
+            _pixels(e.png).shape[1] == 2 * shown == 2 * widgets.SHOWN_DPI * e.figure.get_figwidth()
         )
 
 
