@@ -41,12 +41,12 @@ def explore_noise_floor(problem, updates=700, seeds=(0, 1, 2), lr=0.05, batch_si
     and |B|.
 
     problem: a ``LeastSquares`` (lesson 01: the diabetes data). σ*² is the mean squared
-    norm of the example gradients at the minimum w*. Each mini-batch step is
-    w ← w − η (H_B w − g_B) with H_B = X_Bᵀ X_B/|B|, g_B = X_Bᵀ y_B/|B|, computed once per
+    norm of the example gradients at the minimiser x*. Each mini-batch step is
+    x ← x − η (H_B x − g_B) with H_B = X_Bᵀ X_B/|B|, g_B = X_Bᵀ y_B/|B|, computed once per
     batch size: a redraw only runs the updates.
     """
-    X, y, w_star = problem.X, problem.y, problem.minima[0]
-    sigma2_star = np.mean(np.sum(problem.example_grads(w_star) ** 2, axis=1))
+    X, y, x_star = problem.X, problem.y, problem.minima[0]
+    sigma2_star = np.mean(np.sum(problem.example_grads(x_star) ** 2, axis=1))
     per_batch_size = {}
 
     def batches(b):
@@ -61,19 +61,19 @@ def explore_noise_floor(problem, updates=700, seeds=(0, 1, 2), lr=0.05, batch_si
     steps = np.arange(1, updates + 1)
     lines = ax.loglog(steps, np.ones((updates, len(seeds))), lw=0.8)
     floor = ax.axhline(1.0, color="k", ls="--", lw=1, label=r"$\eta\sigma_*^2/(4|B|)$ = 1e-3")
-    ax.set(xlabel="update", ylabel="$L - L^*$", xlim=(1, updates), ylim=(1e-6, 1e3))
+    ax.set(xlabel="update", ylabel="$f - f^*$", xlim=(1, updates), ylim=(1e-6, 1e3))
     title = ax.set_title(" ")
     legend = ax.legend(fontsize=8, loc="upper right")
 
     def noise_floor(lr, batch_size):
         H, g = batches(batch_size)
-        W = np.tile(np.asarray(problem.x0, dtype=float), (len(seeds), 1))
-        iterates = np.empty((updates, *W.shape))
+        x = np.tile(np.asarray(problem.x0, dtype=float), (len(seeds), 1))
+        iterates = np.empty((updates, *x.shape))
         with np.errstate(all="ignore"):  # a large η with small batches blows up: shown as such
             for u in range(updates):
-                W = W - lr * (np.einsum("rde,re->rd", H[u], W) - g[u])
-                iterates[u] = W
-            e = iterates - w_star
+                x = x - lr * (np.einsum("rde,re->rd", H[u], x) - g[u])
+                iterates[u] = x
+            e = iterates - x_star
             gaps = 0.5 * np.einsum("urd,de,ure->ur", e, problem.A, e)
         for line, gap in zip(lines, gaps.T):
             line.set_ydata(np.minimum(gap, 1e3))
