@@ -291,6 +291,7 @@ def test_notebook_runs_in_a_real_browser(lab, browser, name):
             assert n_views >= 1, "the explorer's cell shows no widget"
             assert page.locator(".jupyter-widgets .widget-slider").count() >= 1, "no slider"
             _move_a_slider_and_see_the_picture_change(page)
+            _every_explorer_answers_key_presses(page, name)
             _screenshot(page, name.replace(".ipynb", "-after-slider"))
         if "interact(" in source:  # an ipywidgets.interact cell drawing into an Output
             assert page.locator(".jupyter-widgets .widget-slider").count() >= 1, "no slider"
@@ -354,3 +355,95 @@ def _each_player_drives_its_own_picture(page):
     page.wait_for_timeout(300)
     assert second.get_attribute("src") != last, "the second player's button did not move it"
     assert first.get_attribute("src") == last, "the second player's button moved the first"
+
+
+# --- Explorers: key press → new picture, for each explorer on a page ---------------------
+
+KEY_PRESSES = int(os.environ.get("COURSE_KEY_PRESSES", "3"))  # 16 for a review's median
+EXPLORERS = [  # every course_lib explorer the lessons show (the lessons' own cells above)
+    "import numpy as np\n"
+    "from course_lib import (LeastSquares, compare, course_quadratic, data, explore,\n"
+    "                        explore_gradient_norms, explore_noise_floor, explore_schedules,\n"
+    "                        optimizers)\n"
+    "from course_lib.mlp import split_train_validation\n"
+    "X, y, _, _ = split_train_validation(*data.load_digits(), validation=0.2, seed=0)",
+    "explore(optimizers.gd, course_quadratic, steps=20, lr=(1e-3, 0.6, 0.4))",
+    'compare({"GD": (optimizers.gd, {"lr": 0.1}), "Adagrad": (optimizers.adagrad, {"lr": 0.5}),'
+    ' "RMSprop": (optimizers.rmsprop, {"lr": 0.05}), "Adadelta": (optimizers.adadelta,'
+    ' {"lr": 1.0})}, course_quadratic, steps=60)',
+    "explore_noise_floor(LeastSquares(*data.load_diabetes()))",
+    "explore_schedules()",
+    "explore_gradient_norms(X[:256], y[:256], depth=20)",
+]
+
+
+def _every_explorer_answers_key_presses(page, name):
+    """For each explorer on the page: its first slider moved by KEY_PRESSES key presses,
+    each timed from the key to the new picture (what a presenter waits for: the kernel's
+    redraw, the PNG's trip and its decoding), and its picture twice as dense as shown."""
+    handles = ".widget-slider .noUi-handle, .widget-slider .ui-slider-handle"  # ipywidgets 8, 7
+    roots = page.locator(".jp-OutputArea-output > .jupyter-widgets")
+    for k in range(roots.count()):
+        root = roots.nth(k)
+        picture, handle = root.locator(".widget-image").first, root.locator(handles).first
+        if not (picture.count() and handle.count()):
+            continue  # not an explorer
+        handle.scroll_into_view_if_needed()
+        natural, shown = picture.evaluate("img => [img.naturalWidth, img.clientWidth]")
+        assert natural >= 2 * shown > 0, (
+            f"{name}, explorer {k + 1}: {natural} px drawn, {shown} shown"
+        )
+        handle.focus()
+        times, key = [], "ArrowRight"
+        while len(times) < KEY_PRESSES:
+            before = picture.get_attribute("src")
+            started = time.perf_counter()
+            page.keyboard.press(key)
+            try:
+                picture.evaluate(
+                    """(img, before) => new Promise((done, fail) => {
+                        const check = () => img.src !== before && img.complete
+                            ? done() : requestAnimationFrame(check);
+                        check();
+                        setTimeout(() => fail('no new picture'), 5000);
+                    })""",
+                    before,
+                )
+            except playwright_api.Error:
+                key = "ArrowLeft" if key == "ArrowRight" else "ArrowRight"  # at an end: turn
+                assert times or key == "ArrowLeft", f"{name}, explorer {k + 1}: no new picture"
+                continue
+            times.append(1000 * (time.perf_counter() - started))
+        print(
+            f"{name}, explorer {k + 1}: key press → new picture, median "
+            f"{sorted(times)[len(times) // 2]:.0f} ms of {len(times)} ({natural} px drawn, "
+            f"{shown} shown)"
+        )
+    assert not _problems(page)
+
+
+def test_every_course_explorer_answers_key_presses(lab, browser):
+    """The explorers of course_lib the lessons use, on one page, in a real browser."""
+    demo = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in EXPLORERS])
+    demo.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    name = "00-explorers.ipynb"
+    nbformat.write(demo, lab["root"] / name)
+    page = browser.new_page()
+    try:
+        page.goto(
+            f"{lab['url']}/lab/workspaces/wexplorers/tree/{name}?reset&token={lab['token']}",
+            timeout=60_000,
+        )
+        page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
+        _run_all(page, name, timeout=300)
+        page.wait_for_timeout(1500)  # widget views render after the kernel is idle
+        assert not _problems(page), _problems(page)
+        pictures = page.locator(".jp-OutputArea-output .widget-image").count()
+        assert pictures == len(EXPLORERS) - 1, f"{pictures} explorers shown"
+        _every_explorer_answers_key_presses(page, name)
+    finally:
+        page.close()
