@@ -146,6 +146,11 @@ def lesson_explorers(nb):
     return found
 
 
+def _load():
+    """The machine's load averages over 1, 5 and 15 minutes, for the record."""
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+
 def bench_widgets(names=()):
     """Every explorer of every lesson, timed in the lesson's own kernel: each control moved
     through its range as a presenter would, MOVES redraws per control."""
@@ -155,7 +160,9 @@ def bench_widgets(names=()):
     lessons = build.select_lessons(c, names)
     print(
         f"Explorer redraws, kernel-side (each lesson run up to its explorers; every control "
-        f"moved {MOVES} times; wall ms, CPU ms in brackets; goal: median ≤ {REDRAW_GOAL:.0f} ms):",
+        f"moved {MOVES} times; wall ms, the kernel's CPU ms in brackets: on a busy machine "
+        f"the wall time grows, the CPU time much less; machine load {_load()}; goal: median "
+        f"≤ {REDRAW_GOAL:.0f} ms):",
         flush=True,
     )
     missed, medians = [], []
@@ -182,7 +189,8 @@ def bench_widgets(names=()):
                 missed.append(f"{lesson['file']} cell {index}: {1000 * worst:.0f} ms")
     if medians:
         print(
-            f"  worst control's median: {1000 * max(medians):.1f} ms over {len(medians)} explorers"
+            f"  worst control's median: {1000 * max(medians):.1f} ms over {len(medians)} "
+            f"explorers (machine load {_load()})"
         )
     else:
         print("  no explorer found")
