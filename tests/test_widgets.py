@@ -182,8 +182,8 @@ def draws(monkeypatch):
 
 
 def test_a_redraw_draws_only_what_changed(draws, monkeypatch):
-    # The README's 19–41 ms per redraw rest on this (tools/benchmark.py widgets measures
-    # it): a slider move draws no whole figure and makes none, reruns only the optimiser
+    # The README's redraw times rest on this (tools/benchmark.py widgets measures them):
+    # a slider move draws no whole figure and makes none, reruns only the optimiser
     # whose slider moved, and redraws an axis only when its limits change.
     c = compare(
         {
