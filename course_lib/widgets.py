@@ -217,8 +217,11 @@ def png_bytes(rgba):
 def shown_size(figure):
     """The layout of an image of ``figure`` at its fixed size: SHOWN_DPI pixels per inch,
     never wider than the output (then scaled down, keeping its proportions)."""
-    width = round(figure.get_figwidth() * SHOWN_DPI)
-    return widgets.Layout(width=f"{width}px", max_width="100%", height="auto")
+    return widgets.Layout(width=_shown_width(figure), max_width="100%", height="auto")
+
+
+def _shown_width(figure):
+    return f"{round(figure.get_figwidth() * SHOWN_DPI)}px"
 
 
 def figure_png(figure):
@@ -752,7 +755,11 @@ class PlotExplorer(widgets.VBox):
     def __init__(self, draw, controls, figure=None):
         self.draw, self.controls, self.redraws, self._busy = draw, controls, 0, False
         self.picture = None if figure is None else Picture(figure)
-        self.image = widgets.Image(format="png") if figure is None else self.picture.widget
+        if figure is None:
+            layout = widgets.Layout(max_width="100%", height="auto")
+            self.image = widgets.Image(format="png", layout=layout)
+        else:
+            self.image = self.picture.widget
         self.status = widgets.HTML()
         self._png, self._figure = b"", None
         row = widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
@@ -796,7 +803,7 @@ class PlotExplorer(widgets.VBox):
                 raise TypeError(
                     f"{name_of(self.draw)}() returned {type(returned).__name__}, not a figure"
                 )
-            self.image.layout = shown_size(returned)
+            self.image.layout.width = _shown_width(returned)  # not a new Layout widget
             self.image.value = png = figure_png(returned)
             self._figure = returned
             return png
