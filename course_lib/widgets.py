@@ -432,6 +432,8 @@ class Explorer(widgets.VBox):
             _set_range(self.x1, a, b, problem.x0[0])
             _set_range(self.x2, c, d, problem.x0[1])
             self.x1.step, self.x2.step = (b - a) / 200, (d - c) / 200
+            for slider in (self.x1, self.x2):  # the readout the new step needs
+                slider.readout_format = readout_format(slider.step, slider.min)
         finally:
             self._busy = False
         self._show_problem()

@@ -103,6 +103,7 @@ def test_switching_problem_moves_the_start_into_the_new_window():
     np.testing.assert_allclose([e.x1.value, e.x2.value], PROBLEMS["Beale"].x0, atol=0.05)
     (a, b), (c, d) = PROBLEMS["Beale"].window
     assert (e.x1.min, e.x1.max, e.x2.min, e.x2.max) == (a, b, c, d)
+    assert e.x1.readout_format == ".3f"  # Beale's start moves by 0.045: three decimals
     e.update(problem="saddle")  # f* = −∞: a linear loss axis
     assert e.ax_loss.get_yscale() == "linear"
 
