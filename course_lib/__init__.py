@@ -6,7 +6,7 @@ first-order update rule under that contract), ``runners`` (``train_2d``, ``run``
 ``train_minibatch``, ``make_runs``, and ``tune``: the fairness rule), ``plots``,
 ``checks`` (feedback on exercises), ``data`` (the shipped data sets and reference
 data), ``rates`` (convergence rates, measured and predicted; lesson 02),
-``second_order`` (Newton, trust regions, quasi-Newton, K-FAC; lesson 05),
+``second_order`` (Newton, trust regions, quasi-Newton: lesson 05; K-FAC: lesson 05c),
 ``hessian_free`` (Hessian-vector products, conjugate gradient, Gauss–Newton,
 Levenberg–Marquardt and Hessian-free training; lesson 05b), ``mlp`` (a numpy
 network) and ``schedules`` (learning-rate schedules; lesson 06),

@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 
-from .runners import Run
-from .second_order import _not_finite, _outcome, wolfe_line_search
+from .runners import Run, minimizer_outcome, stop_if_not_finite
+from .second_order import wolfe_line_search
 
 # --- products and linear conjugate gradient ------------------------------------------------
 
@@ -122,13 +122,13 @@ def minimize_nonlinear_cg(
         with np.errstate(all="ignore"):
             x = nonlinear_cg(x, grad, state, f, beta=beta, c2=c2)
         g = state["g"]
-        stopped = _not_finite(label, k, x, state["f"], g)
+        stopped = stop_if_not_finite(label, k, x, state["f"], g)
         if stopped:
             break
         xs.append(x.copy())
         fs.append(state["f"])
         evals.append(state["evals"])
-    success, message = stopped or _outcome(
+    success, message = stopped or minimizer_outcome(
         np.max(np.abs(g)), gtol, len(xs) - 1, max_iter, "max|∇f|"
     )
     return Run(
@@ -194,7 +194,7 @@ def minimize_levenberg_marquardt(
         nfev.append(nfev[-1] + 1)
         if lam == 0 or rho > 0:
             J_new = jacobian(x + p)
-            stopped = _not_finite(label, k, x + p, cost_new, J_new)
+            stopped = stop_if_not_finite(label, k, x + p, cost_new, J_new)
             if stopped:
                 break
             x, r, J, cost = x + p, r_new, J_new, cost_new
@@ -207,7 +207,7 @@ def minimize_levenberg_marquardt(
         costs.append(cost)
         lams.append(lam)
         rhos.append(rho)
-    success, message = stopped or _outcome(
+    success, message = stopped or minimizer_outcome(
         np.max(np.abs(g)), gtol, len(xs) - 1, max_iter, "max|Jᵀr|"
     )
     return Run(

@@ -89,10 +89,10 @@ def rmsprop(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
 
 
 def adadelta(x, grad, state, lr=1.0, rho=0.9, eps=1e-6):
-    """Adadelta (Zeiler): s ← ρs + (1−ρ)g², Δ = −√(u+ε)/√(s+ε) g, u ← ρu + (1−ρ)Δ², x ← x + ηΔ.
+    """Adadelta (Zeiler): s ← ρs + (1−ρ)g², Δx = −√(u+ε)/√(s+ε) g, u ← ρu + (1−ρ)Δx², x ← x + ηΔx.
 
-    lr: η (1 in the paper); rho: ρ; eps: ε. State: s (mean g²), u (mean Δ²).
-    Identical to torch.optim.Adadelta, which scales Δ by lr only when applying it.
+    lr: η (1 in the paper); rho: ρ; eps: ε. State: s (mean g²), u (mean Δx²).
+    Identical to torch.optim.Adadelta, which scales Δx by lr only when applying it.
     """
     g = grad(x)
     s = rho * state.get("s", np.zeros_like(x)) + (1 - rho) * g * g
@@ -103,73 +103,76 @@ def adadelta(x, grad, state, lr=1.0, rho=0.9, eps=1e-6):
 
 
 def adam(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
-    """Adam: m ← β1m + (1−β1)g, v ← β2v + (1−β2)g², x ← x − η m̂ / (√v̂ + ε).
+    """Adam: m ← β1m + (1−β1)g, s ← β2s + (1−β2)g², x ← x − η m̂ / (√ŝ + ε).
 
-    m̂ = m/(1−β1^t), v̂ = v/(1−β2^t). weight_decay λ adds an L2 term to the
-    gradient, g ← g + λx, as torch.optim.Adam does. State: t, m, v.
+    m̂ = m/(1−β1^t), ŝ = s/(1−β2^t). weight_decay ω adds an L2 term to the
+    gradient, g ← g + ωx, as torch.optim.Adam does. State: t, m, s.
     Identical to torch.optim.Adam.
     """
     g = grad(x) + weight_decay * x
     t = state["t"] = state.get("t", 0) + 1
     m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
-    v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
-    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
-    return x - lr * m_hat / (np.sqrt(v_hat) + eps)
+    s = state["s"] = beta2 * state.get("s", np.zeros_like(x)) + (1 - beta2) * g * g
+    m_hat, s_hat = m / (1 - beta1**t), s / (1 - beta2**t)
+    return x - lr * m_hat / (np.sqrt(s_hat) + eps)
 
 
 def amsgrad(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-    """AMSGrad as in torch.optim.Adam(amsgrad=True): v_max ← max(v_max, v).
+    """AMSGrad as in torch.optim.Adam(amsgrad=True): s_max ← max(s_max, s).
 
-    m, v and m̂ as in ``adam`` (β1, β2), then x ← x − η m̂ / (√v_max / √(1−β2^t) + ε).
-    State: t, m, v, v_max.
-    Reddi et al.'s paper has no bias correction: x ← x − η m / (√v_max + ε).
+    m, s and m̂ as in ``adam`` (β1, β2), then x ← x − η m̂ / (√s_max / √(1−β2^t) + ε).
+    State: t, m, s, s_max.
+    Reddi et al.'s paper has no bias correction: x ← x − η m / (√s_max + ε).
     """
     g = grad(x)
     t = state["t"] = state.get("t", 0) + 1
     m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
-    v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
-    v_max = state["v_max"] = np.maximum(state.get("v_max", np.zeros_like(x)), v)
+    s = state["s"] = beta2 * state.get("s", np.zeros_like(x)) + (1 - beta2) * g * g
+    s_max = state["s_max"] = np.maximum(state.get("s_max", np.zeros_like(x)), s)
     m_hat = m / (1 - beta1**t)
-    return x - lr * m_hat / (np.sqrt(v_max) / np.sqrt(1 - beta2**t) + eps)
+    return x - lr * m_hat / (np.sqrt(s_max) / np.sqrt(1 - beta2**t) + eps)
 
 
 def adamax(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-    """AdaMax: m ← β1m + (1−β1)g, u ← max(β2u, |g| + ε), x ← x − (η/(1−β1^t)) m/u.
+    """AdaMax: m ← β1m + (1−β1)g, s_∞ ← max(β2s_∞, |g| + ε), x ← x − (η/(1−β1^t)) m/s_∞.
 
-    The paper has no ε (eps=0); torch.optim.Adamax adds it inside the max, as
-    here, so that u > 0 even where g = 0. State: t, m, u.
+    s_∞ (state key "s_inf") is the infinity-norm counterpart of Adam's √s. The paper has
+    no ε (eps=0); torch.optim.Adamax adds it inside the max, as here, so that s_∞ > 0
+    even where g = 0. State: t, m, s_inf.
     """
     g = grad(x)
     t = state["t"] = state.get("t", 0) + 1
     m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
-    u = state["u"] = np.maximum(beta2 * state.get("u", np.zeros_like(x)), np.abs(g) + eps)
-    return x - lr / (1 - beta1**t) * m / u
+    s_inf = state["s_inf"] = np.maximum(
+        beta2 * state.get("s_inf", np.zeros_like(x)), np.abs(g) + eps
+    )
+    return x - lr / (1 - beta1**t) * m / s_inf
 
 
 def nadam(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=None):
-    """Nadam (Dozat): x ← x − η/(√v̂+ε) · (β1 m/(1−β1^(t+1)) + (1−β1) g/(1−β1^t)).
+    """Nadam (Dozat): x ← x − η/(√ŝ+ε) · (β1 m/(1−β1^(t+1)) + (1−β1) g/(1−β1^t)).
 
-    m and v as in ``adam`` (β1, β2), v̂ = v/(1−β2^t).
-    With momentum_decay ψ (torch.optim.NAdam's default is 0.004) β1 follows the
-    schedule μ_t = β1(1 − ½·0.96^(tψ)) and the products of the μ's replace the
-    powers of β1, exactly as torch.optim.NAdam; None (the default) is Dozat's
-    form above, which torch reproduces with a very large ψ. State: t, m, v,
-    and mu_product when scheduled.
+    m and s as in ``adam`` (β1, β2), ŝ = s/(1−β2^t).
+    With momentum_decay ψ (torch.optim.NAdam's default is 0.004) the step's momentum
+    coefficient follows the schedule β1,t = β1(1 − ½·0.96^(tψ)) (torch's mu_t) and the
+    products of the β1,t replace the powers of β1, exactly as torch.optim.NAdam; None
+    (the default) is Dozat's form above, which torch reproduces with a very large ψ.
+    State: t, m, s, and mu_product (torch's name for the product) when scheduled.
     """
     g = grad(x)
     t = state["t"] = state.get("t", 0) + 1
     m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
-    v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
-    denom = np.sqrt(v / (1 - beta2**t)) + eps
+    s = state["s"] = beta2 * state.get("s", np.zeros_like(x)) + (1 - beta2) * g * g
+    denom = np.sqrt(s / (1 - beta2**t)) + eps
     if momentum_decay is None:
-        mu, mu_next = beta1, beta1
+        beta1_t, beta1_next = beta1, beta1
         prod, prod_next = beta1**t, beta1 ** (t + 1)
     else:
-        mu = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
-        mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
-        prod = state["mu_product"] = state.get("mu_product", 1.0) * mu
-        prod_next = prod * mu_next
-    return x - lr * ((1 - mu) * g / (1 - prod) + mu_next * m / (1 - prod_next)) / denom
+        beta1_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+        beta1_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+        prod = state["mu_product"] = state.get("mu_product", 1.0) * beta1_t
+        prod_next = prod * beta1_next
+    return x - lr * ((1 - beta1_t) * g / (1 - prod) + beta1_next * m / (1 - prod_next)) / denom
 
 
 def adabelief(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-16):
@@ -189,17 +192,17 @@ def adabelief(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-16):
 
 
 def adamw(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
-    """AdamW: decoupled weight decay x ← x − ηλx, then the Adam step (on g, not g + λx).
+    """AdamW: decoupled weight decay x ← x − ηωx, then the Adam step (on g, not g + ωx).
 
-    m, v, m̂, v̂ as in ``adam`` (β1, β2, ε); weight_decay λ multiplies η, not the
-    gradient. State: t, m, v. Identical to torch.optim.AdamW.
+    m, s, m̂, ŝ as in ``adam`` (β1, β2, ε); weight_decay ω multiplies η, not the
+    gradient. State: t, m, s. Identical to torch.optim.AdamW.
     """
     g = grad(x)
     t = state["t"] = state.get("t", 0) + 1
     m = state["m"] = beta1 * state.get("m", np.zeros_like(x)) + (1 - beta1) * g
-    v = state["v"] = beta2 * state.get("v", np.zeros_like(x)) + (1 - beta2) * g * g
-    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
-    return x * (1 - lr * weight_decay) - lr * m_hat / (np.sqrt(v_hat) + eps)
+    s = state["s"] = beta2 * state.get("s", np.zeros_like(x)) + (1 - beta2) * g * g
+    m_hat, s_hat = m / (1 - beta1**t), s / (1 - beta2**t)
+    return x * (1 - lr * weight_decay) - lr * m_hat / (np.sqrt(s_hat) + eps)
 
 
 STEPS = {

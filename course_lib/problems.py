@@ -162,6 +162,48 @@ class LeastSquares(Quadratic):
         """Per-example gradients, shape (n, d): for the variance of mini-batch gradients."""
         return self.X * (self.X @ np.asarray(w, dtype=float) - self.y)[:, None]
 
+    def excess_loss(self, x):
+        """f(x) − f* = ½ (x − x*)ᵀA(x − x*) for a stack of points (..., d), exact near x*."""
+        e = np.asarray(x, dtype=float) - self.minima[0]
+        return 0.5 * np.einsum("...i,ij,...j->...", e, self.A, e)
+
+    def sgd_runs(self, x0, lrs, seeds, batch_size, updates, replace=False, gammas=0.0):
+        """Mini-batch SGD, one run per (η, seed) pair, stepped together: iterates (updates, runs, d).
+
+        replace=False: each epoch cuts a shuffled order into batches (as ``runners.minibatches``,
+        the last batch smaller); replace=True draws every batch anew, with replacement.
+        gammas: heavy-ball momentum γ, one per run or one for all (v ← γv + ηg, x ← x − v);
+        0 is plain SGD, with the same iterates.
+        """
+        n, b = self.n, int(batch_size)
+        lrs = np.asarray(lrs, dtype=float).reshape(-1, 1)  # one learning rate per run
+        rngs = [np.random.default_rng(seed) for seed in seeds]
+        if len(rngs) != len(lrs):
+            raise ValueError(f"sgd_runs got {len(lrs)} learning rates for {len(rngs)} seeds")
+        gammas = np.asarray(gammas, dtype=float).reshape(-1, 1)
+        if len(gammas) not in (1, len(lrs)):
+            raise ValueError(f"sgd_runs got {len(gammas)} momenta γ for {len(lrs)} runs")
+        x = np.tile(np.asarray(x0, dtype=float), (len(rngs), 1))
+        v = np.zeros_like(x)  # the velocity; with γ = 0 it is the step η g itself
+        iterates = np.empty((updates,) + x.shape)
+        t = 0
+        while t < updates:  # one epoch: ceil(n / b) updates
+            if replace:
+                order = np.array([rng.integers(0, n, -(-n // b) * b) for rng in rngs])
+            else:
+                order = np.array([rng.permutation(n) for rng in rngs])
+            X_epoch, y_epoch = self.X[order], self.y[order]  # (runs, examples, d), (runs, examples)
+            for start in range(0, n, b):
+                Xb, yb = X_epoch[:, start : start + b], y_epoch[:, start : start + b]
+                residual = (Xb @ x[:, :, None])[..., 0] - yb  # (runs, |B|)
+                v = gammas * v + lrs * (residual[:, None, :] @ Xb)[:, 0] / Xb.shape[1]
+                x = x - v
+                iterates[t] = x
+                t += 1
+                if t == updates:
+                    break
+        return iterates
+
 
 # The running example of the course: κ = 20, a narrow ravine along x1.
 course_quadratic = Quadratic(
@@ -373,9 +415,9 @@ tanh_plateau = Problem(
 )
 
 
-# Lessard, Recht & Packard (2016, SIAM J. Optim. 26(1), §4.6): a 1-D function, 1-strongly
-# convex with a 25-Lipschitz gradient (κ = 25), made of three quadratic pieces, on which the
-# heavy ball with Polyak's tuning for [μ, L] = [1, 25] cycles for ever from some starts.
+# Lessard, Recht & Packard (2016, SIAM J. Optim. 26(1), §4.6): a 1-D function, μ-strongly
+# convex and M-smooth with μ = 1, M = 25 (κ = 25), made of three quadratic pieces, on which
+# the heavy ball with Polyak's tuning for [μ, M] = [1, 25] cycles for ever from some starts.
 def _lrp_f(x):
     x = x[..., 0]
     return np.where(

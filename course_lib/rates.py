@@ -60,6 +60,20 @@ def nesterov_tuning(lam_min, lam_max):
     return 1.0 / lam_max, (sqrt_kappa - 1) / (sqrt_kappa + 1)
 
 
+def momentum_contraction(lr_lam, gamma, nesterov=False):
+    """Contraction factor q of the heavy ball (or Nesterov) along one eigendirection, ηλ = lr_lam.
+
+    One step maps (x, v) by a 2×2 matrix with trace t and determinant d (heavy ball:
+    t = 1 + γ − ηλ, d = γ; Nesterov: t = (1 + γ)(1 − ηλ), d = γ(1 − ηλ)); q is the
+    larger |z| of the roots of z² − t z + d = 0, its eigenvalues. Elementwise in lr_lam.
+    """
+    a = np.asarray(lr_lam, dtype=float)
+    trace = (1 + gamma) * (1 - a) if nesterov else 1 + gamma - a
+    det = gamma * (1 - a) if nesterov else np.full_like(a, gamma)
+    root = np.sqrt(trace**2 - 4 * det + 0j)  # imaginary when the roots are complex
+    return np.maximum(np.abs(trace + root), np.abs(trace - root)) / 2
+
+
 def gd_rate(kappa):
     """Rate of GD with η* on a quadratic of condition number κ: (κ − 1)/(κ + 1)."""
     kappa = np.asarray(kappa, dtype=float)

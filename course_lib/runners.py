@@ -29,6 +29,7 @@ from .contract import (
     name_of,
     nan_error,
     normalise,
+    scheduled_lr,
     step_extras,
 )
 from .problems import PROBLEMS
@@ -185,6 +186,41 @@ def warn_diverged(label, k, reason, advice, returned):
     )
 
 
+def stop_if_not_finite(label, k, x, fx, g):
+    """(success, message) for a minimiser that must stop at iteration k, or None if x, f
+    and ∇f are all finite; warns once, as ``run`` does (the minimisers of ``second_order``
+    and ``hessian_free`` share it)."""
+    if np.all(np.isfinite(x)) and np.isfinite(fx) and np.all(np.isfinite(g)):
+        return None
+    what = "f" if not np.isfinite(fx) else ("∇f" if np.all(np.isfinite(x)) else "x")
+    reason = f"{what} is no longer finite at iteration {k}"
+    warn_diverged(
+        label,
+        k,
+        reason,
+        "is f bounded below along this path? (a saddle is not)",
+        f"x_0 … x_{k - 1}",
+    )
+    return False, f"stopped: {reason}; the run returns the iterates before it"
+
+
+def minimizer_outcome(gnorm, gtol, iterations, max_iter, norm="‖∇f‖"):
+    """(success, message) of a minimiser that stops when norm(∇f) < gtol or after max_iter.
+
+    gnorm: that norm at the last iterate; iterations: how many were done. The
+    message reads like scipy's, e.g. "converged: ‖∇f‖ < gtol = 0.0001 after 23
+    iterations" or "stopped: max_iter = 5 reached before ‖∇f‖ < gtol = 0.0001
+    (‖∇f‖ = 0.47)".
+    """
+    if gnorm < gtol:
+        plural = "" if iterations == 1 else "s"
+        return True, f"converged: {norm} < gtol = {gtol:g} after {iterations} iteration{plural}"
+    return False, (
+        f"stopped: max_iter = {max_iter} reached before {norm} < gtol = {gtol:g} "
+        f"({norm} = {gnorm:.2g})"
+    )
+
+
 def whole_number(name, value, minimum):
     """value as an int ≥ minimum, or an InputError naming the argument."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum:
@@ -233,7 +269,7 @@ def run(step, problem, x0=None, steps=20, label=None, **hyperparameters):
     losses = [loss_of(problem.f, x, f"{problem.name}.f")]
     diverged_at, reason = None, ""
     for k in range(1, steps + 1):
-        x_new = call_step(step, x, problem.grad, state, k, kwargs)
+        x_new = call_step(step, x, problem.grad, state, k, kwargs, f"{problem.name}.grad")
         loss = loss_of(problem.f, x_new, f"{problem.name}.f")
         reason, advice = stop_reason(
             step, k, x, x_new, problem.grad, loss, losses[-1], xs[0], losses[0]
@@ -378,6 +414,7 @@ def train_minibatch(
     metrics = metrics or {}
     state, t, evals, busy = {}, 0, 0, 0.0
     extras = step_extras(step, objective)  # once: inspect.signature costs ~70 µs per call
+    gradient = f"{getattr(objective, 'name', type(objective).__name__)}.grad"  # for messages
     rec = {"xs": [], "losses": [], "steps": [], "epochs": [], "grad_evals": [], "times": []}
     rec_metrics = {name: [] for name in metrics}
 
@@ -405,10 +442,10 @@ def train_minibatch(
         for b, idx in enumerate(batches):
             kwargs = dict(hyperparameters)
             if schedule is not None:
-                kwargs["lr"] = schedule(t)
+                kwargs["lr"] = scheduled_lr(schedule, t)
             grad = lambda w, idx=idx: objective.grad(w, idx)
             started = time.perf_counter()
-            x_new = call_step(step, x, grad, state, t + 1, {**extras, **kwargs})
+            x_new = call_step(step, x, grad, state, t + 1, {**extras, **kwargs}, gradient)
             busy += time.perf_counter() - started
             t, evals = t + 1, evals + len(idx)
             last = rec["losses"][-1]
@@ -539,3 +576,45 @@ def show_tuned(results):
         if t.diverged:
             note = ", ".join(filter(None, [note, f"{t.diverged} diverged runs on the grid"]))
         print(f"{t.label:{width}s}  {t.best_lr:8.2g}  {t.spread():>22s}  {len(t.seeds):5d}  {note}")
+
+
+def noise_floors(step, problem, sigma, seeds=(0, 1, 2), steps=1000, last=None, **hyperparameters):
+    """The noise floor: f − f* averaged over the last steps of runs with noisy gradients.
+
+    Each run sees ∇f(x) + σ ξ_t, with ξ_t ~ N(0, I) drawn from its seed's generator
+    (``np.random.default_rng(seed)``, one draw of x's shape per step). σ, or one
+    hyperparameter, may be a 1-D sequence of n values: then every (value, seed) pair runs,
+    all stepped together, and a seed's draws are shared by every value. last: how many of
+    the last steps are averaged (default: the last fifth). Returns an array of shape
+    (n, len(seeds)), or (len(seeds),) when nothing is a sequence; a run that blows up
+    scores inf.
+    """
+    steps = whole_number("steps", steps, 1)
+    last = steps // 5 if last is None else whole_number("last", last, 1)
+    x0 = starting_point(problem, None)
+    check_hyperparameters(step, hyperparameters)
+    seeds = tuple(seeds)
+    values = {k: np.asarray(v, dtype=float) for k, v in hyperparameters.items() if np.ndim(v)}
+    if np.ndim(sigma):
+        values["sigma"] = np.asarray(sigma, dtype=float)
+    lengths = {len(v) for v in values.values()}
+    if len(lengths) > 1 or any(v.ndim != 1 for v in values.values()):
+        raise InputError("noise_floors takes σ or hyperparameters as 1-D sequences of one length")
+    n = lengths.pop() if lengths else 1
+    shape = (n, 1) + (1,) * x0.ndim  # broadcasts against x: (values, seeds, *x0.shape)
+    kwargs = {**step_extras(step, problem), **hyperparameters}
+    kwargs |= {k: v.reshape(shape) for k, v in values.items() if k != "sigma"}
+    sigma = values["sigma"].reshape(shape) if "sigma" in values else float(sigma)
+    rngs = [np.random.default_rng(seed) for seed in seeds]
+
+    def noisy_grad(x):
+        return problem.grad(x) + sigma * np.stack([rng.standard_normal(x0.shape) for rng in rngs])
+
+    x, state, total = np.broadcast_to(x0, (n, len(seeds)) + x0.shape).copy(), {}, 0.0
+    with np.errstate(all="ignore"):
+        for k in range(steps):
+            x = step(x, noisy_grad, state, **kwargs)
+            if k >= steps - last:
+                total = total + problem.f(x) - problem.f_star
+    floors = np.where(np.isfinite(total), total / last, np.inf)
+    return floors if values else floors[0]

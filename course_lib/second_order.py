@@ -9,7 +9,12 @@ evaluations and whose ``metrics`` hold what else they record. Their building
 blocks (``backtracking``, ``update_radius``, ``bfgs_update``, …) are the
 lesson's exercises and can be swapped for a student's version through keyword
 arguments. ``SoftmaxLayer`` is one softmax layer as an objective of its weights,
-with its Fisher as ``hess`` and its K-FAC factors, for the lesson's last section.
+with its Fisher as ``hess`` and its K-FAC factors (lesson 05c).
+
+Symbols as in NOTATION.md; arguments keep scipy's names where scipy has the method
+(``rho`` is the trust-region ratio r, ``eta`` scipy's acceptance threshold, which the
+course leaves without a symbol; a BFGS pair ``dx``, ``dg`` is scipy's ``delta_x``,
+``delta_grad``, the course's Δx, Δg).
 """
 
 from collections import deque
@@ -17,7 +22,7 @@ from collections import deque
 import numpy as np
 
 from .mlp import softmax, softmax_cross_entropy
-from .runners import Run, warn_diverged
+from .runners import Run, minimizer_outcome, stop_if_not_finite
 
 # --- Newton -------------------------------------------------------------------
 
@@ -35,9 +40,9 @@ def newton(x, grad, state, hess, lr=1.0):
 def modify_hessian(H, method="abs", delta=1e-3):
     """A positive definite stand-in for a symmetric H (Nocedal & Wright §3.4).
 
-    method "abs": the eigenvalues λ replaced by max(|λ|, δ), so directions of
-    negative curvature are followed downhill; "shift": H + μI with the smallest
-    μ ≥ 0 that makes every eigenvalue at least δ.
+    method "abs": each eigenvalue λ_i replaced by max(|λ_i|, delta), so directions of
+    negative curvature are followed downhill; "shift": H + νI with the smallest
+    ν ≥ 0 that raises every eigenvalue to at least delta.
     """
     lam, V = np.linalg.eigh(H)
     if method == "abs":
@@ -49,9 +54,9 @@ def modify_hessian(H, method="abs", delta=1e-3):
 
 def backtracking(f, x, g, p, alpha=1.0, c=1e-4, shrink=0.5, max_tries=60):
     """Backtracking line search: the first α in alpha, alpha·shrink, … with
-    f(x + αp) ≤ f(x) + c·α·gᵀp (the Armijo, or sufficient decrease, condition).
+    f(x + αp) ≤ f(x) + c₁·α·gᵀp (the Armijo, or sufficient decrease, condition).
 
-    g: ∇f(x); p: a descent direction (gᵀp < 0). Returns α.
+    g: ∇f(x); p: a descent direction (gᵀp < 0); c: the Armijo constant c₁. Returns α.
     """
     fx, slope = f(x), float(np.vdot(g, p))
     if slope >= 0:
@@ -68,7 +73,7 @@ def damped_newton(
 ):
     """Newton direction p = −H⁻¹∇f(x), step length α from a backtracking line search.
 
-    c, shrink: the Armijo constant and the backtracking factor. modify: None (H as
+    c, shrink: the Armijo constant c₁ and the backtracking factor. modify: None (H as
     it is), "abs" or "shift" (see ``modify_hessian``), delta: the smallest
     eigenvalue then allowed. line_search(f, x, g, p, c=…, shrink=…) → α.
     State: alpha (the last step length). If p is not a descent direction (H not
@@ -93,9 +98,9 @@ def damped_newton(
 def update_radius(radius, rho, on_boundary, max_radius=1000.0):
     """Trust-region radius update (Nocedal & Wright, Algorithm 4.1).
 
-    rho: actual / predicted reduction of the step; on_boundary: ‖p‖ = Δ.
-    Returns ¼Δ when ρ < ¼; min(2Δ, max_radius) when ρ > ¾ and the step hit
-    the boundary; Δ otherwise.
+    radius: Δ; rho: r, actual over predicted decrease of the step (scipy's name);
+    on_boundary: ‖p‖ = Δ. Returns ¼Δ when r < ¼; min(2Δ, max_radius) when r > ¾
+    and the step hit the boundary; Δ otherwise.
     """
     if rho < 0.25:
         return 0.25 * radius
@@ -104,70 +109,37 @@ def update_radius(radius, rho, on_boundary, max_radius=1000.0):
     return radius
 
 
-def cauchy_point(g, B, radius):
-    """The minimiser of the model along −g inside the ball ‖p‖ ≤ Δ (N&W eq. 4.12)."""
-    gBg, gnorm = g @ B @ g, np.linalg.norm(g)
-    tau = 1.0 if gBg <= 0 else min(gnorm**3 / (radius * gBg), 1.0)
+def cauchy_point(g, H, radius):
+    """The minimiser of the model f̃(p) = gᵀp + ½pᵀHp along −g inside the ball ‖p‖ ≤ Δ
+    (N&W eq. 4.12); H: the model's curvature matrix (the Hessian, or H̃)."""
+    gHg, gnorm = g @ H @ g, np.linalg.norm(g)
+    tau = 1.0 if gHg <= 0 else min(gnorm**3 / (radius * gHg), 1.0)
     return -tau * radius / gnorm * g
 
 
-def dogleg(g, B, radius):
-    """Dogleg step for m(p) = gᵀp + ½pᵀBp, ‖p‖ ≤ Δ, with B positive definite.
+def dogleg(g, H, radius):
+    """Dogleg step for the model f̃(p) = gᵀp + ½pᵀHp, ‖p‖ ≤ Δ, with H positive definite.
 
-    Returns (p, on_boundary): the Newton point −B⁻¹g if it lies inside the ball;
-    otherwise the point where the path 0 → p_u → p_B (p_u: the minimiser along
-    −g) leaves the ball. Same conventions as scipy's trust-dogleg.
+    Returns (p, on_boundary): the Newton point p_N = −H⁻¹g if it lies inside the ball;
+    otherwise the point where the path 0 → p_U → p_N (p_U: the model's minimiser
+    along −g) leaves the ball. Same conventions as scipy's trust-dogleg.
     """
     try:
-        L = np.linalg.cholesky(B)  # as scipy: the dogleg is defined for B ≻ 0 only
+        C = np.linalg.cholesky(H)  # as scipy: the dogleg is defined for H ≻ 0 only
     except np.linalg.LinAlgError:
         raise ValueError(
-            "dogleg needs a positive definite B; replace it first, e.g. with modify_hessian(B)"
+            "dogleg needs a positive definite H; replace it first, e.g. with modify_hessian(H)"
         ) from None
-    p_b = -np.linalg.solve(L.T, np.linalg.solve(L, g))
-    if np.linalg.norm(p_b) < radius:
-        return p_b, False
-    p_u = -(g @ g) / (g @ B @ g) * g
+    p_n = -np.linalg.solve(C.T, np.linalg.solve(C, g))
+    if np.linalg.norm(p_n) < radius:
+        return p_n, False
+    p_u = -(g @ g) / (g @ H @ g) * g
     if np.linalg.norm(p_u) >= radius:
         return radius * p_u / np.linalg.norm(p_u), True
-    d = p_b - p_u  # solve ‖p_u + τd‖ = Δ for τ in [0, 1]
+    d = p_n - p_u  # solve ‖p_u + τd‖ = Δ for τ in [0, 1]
     a, b, c = d @ d, 2 * p_u @ d, p_u @ p_u - radius**2
     tau = (-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)
     return p_u + tau * d, True
-
-
-def _not_finite(label, k, x, fx, g):
-    """(success, message) for a minimiser that must stop at iteration k, or None if x, f
-    and ∇f are all finite; warns once, as ``runners.run`` does."""
-    if np.all(np.isfinite(x)) and np.isfinite(fx) and np.all(np.isfinite(g)):
-        return None
-    what = "f" if not np.isfinite(fx) else ("∇f" if np.all(np.isfinite(x)) else "x")
-    reason = f"{what} is no longer finite at iteration {k}"
-    warn_diverged(
-        label,
-        k,
-        reason,
-        "is f bounded below along this path? (a saddle is not)",
-        f"x_0 … x_{k - 1}",
-    )
-    return False, f"stopped: {reason}; the run returns the iterates before it"
-
-
-def _outcome(gnorm, gtol, iterations, max_iter, norm="‖∇f‖"):
-    """(success, message) of a minimiser that stops when norm(∇f) < gtol or after max_iter.
-
-    gnorm: that norm at the last iterate; iterations: how many were done. The
-    message reads like scipy's, e.g. "converged: ‖∇f‖ < gtol = 0.0001 after 23
-    iterations" or "stopped: max_iter = 5 reached before ‖∇f‖ < gtol = 0.0001
-    (‖∇f‖ = 0.47)".
-    """
-    if gnorm < gtol:
-        plural = "" if iterations == 1 else "s"
-        return True, f"converged: {norm} < gtol = {gtol:g} after {iterations} iteration{plural}"
-    return False, (
-        f"stopped: max_iter = {max_iter} reached before {norm} < gtol = {gtol:g} "
-        f"({norm} = {gnorm:.2g})"
-    )
 
 
 def minimize_trust_region(
@@ -184,15 +156,16 @@ def minimize_trust_region(
     update=update_radius,
     label="trust region",
 ):
-    """Trust-region Newton (N&W Algorithm 4.1) with model m(p) = f + gᵀp + ½pᵀ∇²f p.
+    """Trust-region Newton (N&W Algorithm 4.1) with the model f̃(p) = f + gᵀp + ½pᵀHp.
 
-    radius: initial Δ; max_radius: Δ_max; eta: accept the step when ρ > η;
-    stops when ‖∇f‖ < gtol, or after max_iter iterations (accepted or not).
-    subproblem(g, B, Δ) → (p, on_boundary); update(Δ, ρ, on_boundary, max_radius)
-    → new Δ. The defaults are those of scipy.optimize.minimize(method="trust-dogleg").
-    Returns a Run with one record per iteration (rejected steps repeat x), metrics
-    "radius" (Δ used at that iteration, nan for x0), "rho" and "accepted", and
-    success / message: whether ‖∇f‖ < gtol was reached.
+    radius: initial Δ; max_radius: Δ_max; eta: scipy's acceptance threshold (a step
+    is taken when r > eta, r = actual / predicted decrease); stops when ‖∇f‖ < gtol,
+    or after max_iter iterations (accepted or not). subproblem(g, H, Δ) →
+    (p, on_boundary); update(Δ, r, on_boundary, max_radius) → new Δ. The defaults are
+    those of scipy.optimize.minimize(method="trust-dogleg"). Returns a Run with one
+    record per iteration (rejected steps repeat x), metrics "radius" (Δ used at that
+    iteration, nan for x0), "rho" (r) and "accepted", and success / message: whether
+    ‖∇f‖ < gtol was reached.
     """
     x = np.array(x0, dtype=float)
     fx, g = f(x), grad(x)
@@ -202,9 +175,9 @@ def minimize_trust_region(
     for k in range(1, max_iter + 1):
         if np.linalg.norm(g) < gtol:
             break
-        B = hess(x)
-        p, on_boundary = subproblem(g, B, radius)
-        predicted = -(g @ p + 0.5 * p @ B @ p)  # m(0) − m(p)
+        H = hess(x)
+        p, on_boundary = subproblem(g, H, radius)
+        predicted = -(g @ p + 0.5 * p @ H @ p)  # f̃(0) − f̃(p)
         with np.errstate(all="ignore"):
             f_new = f(x + p)
             rho = (fx - f_new) / predicted
@@ -213,7 +186,7 @@ def minimize_trust_region(
         if rho > eta:
             with np.errstate(all="ignore"):
                 g_new = grad(x + p)
-            stopped = _not_finite(label, k, x + p, f_new, g_new)
+            stopped = stop_if_not_finite(label, k, x + p, f_new, g_new)
             if stopped:
                 radii.pop()
                 break
@@ -222,7 +195,9 @@ def minimize_trust_region(
         fs.append(fx)
         rhos.append(rho)
         accepted.append(rho > eta)
-    success, message = stopped or _outcome(np.linalg.norm(g), gtol, len(xs) - 1, max_iter, "‖∇f‖")
+    success, message = stopped or minimizer_outcome(
+        np.linalg.norm(g), gtol, len(xs) - 1, max_iter, "‖∇f‖"
+    )
     return Run(
         label,
         np.array(xs),
@@ -238,34 +213,35 @@ def minimize_trust_region(
 # --- quasi-Newton -------------------------------------------------------------
 
 
-def bfgs_update(H, s, y):
-    """BFGS update of the inverse-Hessian approximation (N&W eq. 6.17).
+def bfgs_update(P, dx, dg):
+    """BFGS update of P ≈ H⁻¹, the preconditioner of quasi-Newton steps (N&W eq. 6.17).
 
-    s = x_{k+1} − x_k, y = ∇f_{k+1} − ∇f_k, ρ = 1/(yᵀs) (needs yᵀs > 0):
-    H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ. Returns the new H.
+    dx = x_{t+1} − x_t, dg = ∇f(x_{t+1}) − ∇f(x_t) (the pair Δx, Δg; scipy's delta_x,
+    delta_grad; needs Δgᵀ Δx > 0): with V = I − Δx Δgᵀ / (Δgᵀ Δx),
+    P ← V P Vᵀ + Δx Δxᵀ / (Δgᵀ Δx). Returns the new P.
     """
-    rho = 1.0 / (y @ s)
-    V = np.eye(len(s)) - rho * np.outer(s, y)
-    return V @ H @ V.T + rho * np.outer(s, s)
+    inv = 1.0 / (dg @ dx)  # 1 / (Δgᵀ Δx)
+    V = np.eye(len(dx)) - inv * np.outer(dx, dg)
+    return V @ P @ V.T + inv * np.outer(dx, dx)
 
 
-def lbfgs_direction(g, s_list, y_list):
-    """L-BFGS two-loop recursion (N&W Algorithm 7.4): returns −H g without forming H.
+def lbfgs_direction(g, dx_list, dg_list):
+    """L-BFGS two-loop recursion (N&W Algorithm 7.4): returns −P g without forming P.
 
-    s_list, y_list: the last m pairs, oldest first. H_0 = γI with
-    γ = sᵀy / yᵀy of the newest pair (1 when there is none).
+    dx_list, dg_list: the last m pairs Δx, Δg, oldest first. P_0 is the identity
+    scaled by Δxᵀ Δg / Δgᵀ Δg of the newest pair (the identity when there is none).
     """
     q = np.array(g, dtype=float)
     alphas = []
-    for s, y in zip(reversed(s_list), reversed(y_list)):  # newest to oldest
-        a = (s @ q) / (y @ s)
-        q -= a * y
+    for dx, dg in zip(reversed(dx_list), reversed(dg_list)):  # newest to oldest
+        a = (dx @ q) / (dg @ dx)
+        q -= a * dg
         alphas.append(a)
-    gamma = (s_list[-1] @ y_list[-1]) / (y_list[-1] @ y_list[-1]) if s_list else 1.0
-    r = gamma * q
-    for s, y, a in zip(s_list, y_list, reversed(alphas)):  # oldest to newest
-        b = (y @ r) / (y @ s)
-        r += (a - b) * s
+    scale = (dx_list[-1] @ dg_list[-1]) / (dg_list[-1] @ dg_list[-1]) if dx_list else 1.0
+    r = scale * q
+    for dx, dg, a in zip(dx_list, dg_list, reversed(alphas)):  # oldest to newest
+        b = (dg @ r) / (dg @ dx)
+        r += (a - b) * dx
     return -r
 
 
@@ -318,7 +294,7 @@ def wolfe_line_search(f, grad, x, p, fx, gx, alpha=1.0, c1=1e-4, c2=0.9, max_ite
 
 
 def _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, hyperparameters):
-    """The loop shared by BFGS and L-BFGS: direction(g) → p, Wolfe step, remember(s, y).
+    """The loop shared by BFGS and L-BFGS: direction(g) → p, Wolfe step, remember(Δx, Δg).
 
     Stops when max|∇f| < gtol (scipy's BFGS test), or after max_iter iterations.
     """
@@ -334,17 +310,17 @@ def _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, hyper
         alpha0 = min(1.0, 1.0 / np.linalg.norm(g)) if k == 0 else 1.0
         with np.errstate(all="ignore"):
             alpha, f_new, g_new, n = wolfe_line_search(f, grad, x, p, fx, g, alpha=alpha0)
-        stopped = _not_finite(label, k + 1, x + alpha * p, f_new, g_new)
+        stopped = stop_if_not_finite(label, k + 1, x + alpha * p, f_new, g_new)
         if stopped:
             break
-        s, y = alpha * p, g_new - g
-        if y @ s > 1e-12 * np.linalg.norm(s) * np.linalg.norm(y):  # curvature condition
-            remember(s, y)
-        x, fx, g = x + s, f_new, g_new
+        dx, dg = alpha * p, g_new - g
+        if dg @ dx > 1e-12 * np.linalg.norm(dx) * np.linalg.norm(dg):  # Δgᵀ Δx > 0
+            remember(dx, dg)
+        x, fx, g = x + dx, f_new, g_new
         xs.append(x.copy())
         fs.append(fx)
         evals.append(evals[-1] + n)
-    success, message = stopped or _outcome(
+    success, message = stopped or minimizer_outcome(
         np.max(np.abs(g)), gtol, len(xs) - 1, max_iter, "max|∇f|"
     )
     return Run(
@@ -360,37 +336,37 @@ def _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, hyper
 
 
 def minimize_bfgs(f, grad, x0, gtol=1e-5, max_iter=500, update=bfgs_update, label="BFGS"):
-    """BFGS with H_0 = I and a strong Wolfe line search; stops when max|∇f| < gtol.
+    """BFGS with P_0 = I and a strong Wolfe line search; stops when max|∇f| < gtol.
 
-    update(H, s, y) → new inverse-Hessian approximation. Returns a Run
+    update(P, dx, dg) → the new P ≈ H⁻¹ (``bfgs_update``). Returns a Run
     (grad_evals: cumulative evaluations of f and ∇f, counted together;
     success / message: whether max|∇f| < gtol was reached within max_iter).
     """
-    H = np.eye(np.size(x0))
+    P = np.eye(np.size(x0))
 
     def direction(g):
-        return -H @ g
+        return -P @ g
 
-    def remember(s, y):
-        nonlocal H
-        H = update(H, s, y)
+    def remember(dx, dg):
+        nonlocal P
+        P = update(P, dx, dg)
 
     return _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, dict(gtol=gtol))
 
 
 def minimize_lbfgs(f, grad, x0, m=10, gtol=1e-5, max_iter=500, label="L-BFGS"):
-    """L-BFGS keeping the last m pairs (s, y), with a strong Wolfe line search.
+    """L-BFGS keeping the last m pairs (Δx, Δg), with a strong Wolfe line search.
 
     Returns a Run, as ``minimize_bfgs``.
     """
-    s_list, y_list = deque(maxlen=m), deque(maxlen=m)  # appending drops the oldest pair
+    dx_list, dg_list = deque(maxlen=m), deque(maxlen=m)  # appending drops the oldest pair
 
     def direction(g):
-        return lbfgs_direction(g, s_list, y_list)
+        return lbfgs_direction(g, dx_list, dg_list)
 
-    def remember(s, y):
-        s_list.append(s)
-        y_list.append(y)
+    def remember(dx, dg):
+        dx_list.append(dx)
+        dg_list.append(dg)
 
     return _quasi_newton(
         f, grad, x0, direction, remember, gtol, max_iter, label, dict(m=m, gtol=gtol)
@@ -415,63 +391,96 @@ def kron_matvec(A, B, X):
     return B @ X @ A.T
 
 
-def kfac_precondition(grad_W, A, S):
-    """(A ⊗ S)⁻¹ vec(∇W) as a matrix: S⁻¹ ∇W A⁻¹, using (A ⊗ S)⁻¹ = A⁻¹ ⊗ S⁻¹.
+def kfac_precondition(grad_W, K_a, K_delta):
+    """(K_a ⊗ K_δ)⁻¹ vec(∇W) as a matrix: K_δ⁻¹ ∇W K_a⁻¹, using (A ⊗ B)⁻¹ = A⁻¹ ⊗ B⁻¹.
 
-    A = E[a aᵀ] (inputs, in×in), S = E[δ δᵀ] (output gradients, out×out), both
-    symmetric positive definite (add damping before calling). (S, not G: G is the
-    Gauss–Newton matrix.)
+    K_a = E[a aᵀ] (the layer's inputs, in×in), K_delta = K_δ = E[δ δᵀ] (the gradients
+    of its outputs z, out×out), both symmetric positive definite (add damping first).
     """
-    return np.linalg.solve(A, np.linalg.solve(S, grad_W).T).T
+    return np.linalg.solve(K_a, np.linalg.solve(K_delta, grad_W).T).T
+
+
+def natural_gradient(x, grad, state, hess, lr=1.0, damping=1e-3):
+    """Natural-gradient step W ← W − η (F + νI)⁻¹ vec(∇W), vec stacking columns.
+
+    hess: the curvature the runners pass (a ``SoftmaxLayer``'s is its Fisher F);
+    damping: ν. State: none (F is computed afresh at each step).
+    """
+    F = hess(x)
+    step = np.linalg.solve(F + damping * np.eye(len(F)), vec(grad(x)))
+    return x - lr * unvec(step, np.shape(x))
+
+
+def kfac(x, grad, state, factors, lr=1.0, damping=1e-3, decay=0.0, precondition=kfac_precondition):
+    """K-FAC step W ← W − η ((K_a + √ν I) ⊗ (K_δ + √ν I))⁻¹ vec(∇W), the damping ν split
+    between the factors.
+
+    factors(W) → (K_a, K_δ) at W (a ``SoftmaxLayer``'s ``kfac_factors``); decay: running
+    averages decay·old + (1 − decay)·new of the factors, kept in state["K_a"],
+    state["K_delta"] (real K-FAC uses about 0.95; 0 recomputes them at every step);
+    precondition(∇W, K_a, K_δ): the solve, ``kfac_precondition`` or a student's.
+    """
+    K_a, K_delta = factors(x)
+    if "K_a" in state:
+        K_a = decay * state["K_a"] + (1 - decay) * K_a
+        K_delta = decay * state["K_delta"] + (1 - decay) * K_delta
+    state["K_a"], state["K_delta"] = K_a, K_delta
+    root = np.sqrt(damping)
+    return x - lr * precondition(
+        grad(x), K_a + root * np.eye(len(K_a)), K_delta + root * np.eye(len(K_delta))
+    )
 
 
 def softmax_layer(W, a, labels):
-    """A linear layer s = W a with softmax cross-entropy, averaged over the n examples.
+    """A linear layer z = W a with softmax cross-entropy, averaged over the n examples.
 
-    W: (out, in); a: inputs (n, in); labels: (n,) ints. Returns (loss, ∇W,
-    probabilities p (n, out), δ = ∂ℓ_i/∂s_i = p_i − onehot(y_i) (n, out)).
+    W: (out, in); a: the inputs, (n, in); labels: (n,) ints. Returns (loss, ∇W, the
+    predicted class probabilities ŷ (n, out), δ = ∂ℓ_i/∂z_i = ŷ_i − onehot(y_i) (n, out)).
     """
-    s = a @ W.T
-    loss, dlogits = softmax_cross_entropy(s, labels)  # dlogits = δ / n: the mean's gradient
-    return loss, dlogits.T @ a, softmax(s), len(labels) * dlogits
+    z = a @ W.T
+    loss, dlogits = softmax_cross_entropy(z, labels)  # dlogits = δ / n: the mean's gradient
+    return loss, dlogits.T @ a, softmax(z), len(labels) * dlogits
 
 
-def output_hessians(p):
-    """∂²ℓ/∂s² = diag(p) − p pᵀ for each example: shape (n, out, out).
+def output_hessians(y_hat):
+    """∂²ℓ/∂z² = diag(ŷ) − ŷ ŷᵀ for each example, from the probabilities ŷ (n, out):
+    shape (n, out, out).
 
-    For softmax cross-entropy this is also E_{y∼p}[δ δᵀ], so the Gauss–Newton
-    matrix and the Fisher coincide.
+    For softmax cross-entropy this is also E[δ δᵀ] over labels drawn from ŷ, so the
+    Gauss–Newton matrix and the Fisher coincide.
     """
-    return np.einsum("nk,kl->nkl", p, np.eye(p.shape[1])) - np.einsum("nk,nl->nkl", p, p)
+    return np.einsum("nk,kl->nkl", y_hat, np.eye(y_hat.shape[1])) - np.einsum(
+        "nk,nl->nkl", y_hat, y_hat
+    )
 
 
-def fisher_exact(a, p):
-    """The Fisher / Gauss–Newton matrix of vec(W): mean_i (a_i a_iᵀ) ⊗ (diag(p_i) − p_i p_iᵀ)."""
+def fisher_exact(a, y_hat):
+    """The Fisher (= Gauss–Newton) matrix of vec(W): mean_i (a_i a_iᵀ) ⊗ (diag(ŷ_i) − ŷ_i ŷ_iᵀ)."""
     n, d_in = a.shape
-    d_out = p.shape[1]
-    F = np.einsum("nj,nJ,nkK->jkJK", a, a, output_hessians(p)) / n
+    d_out = y_hat.shape[1]
+    F = np.einsum("nj,nJ,nkK->jkJK", a, a, output_hessians(y_hat)) / n
     return F.reshape(d_in * d_out, d_in * d_out)  # index j·out + k ↔ W[k, j]: column-major
 
 
 def fisher_empirical(a, delta):
-    """The empirical Fisher mean_i g_i g_iᵀ, g_i = vec(δ_i a_iᵀ) with the observed labels."""
+    """The empirical Fisher F̂ = mean_i g_i g_iᵀ, g_i = vec(δ_i a_iᵀ) with the observed labels."""
     g = np.einsum("nj,nk->njk", a, delta).reshape(len(a), -1)  # vec(δ aᵀ) = a ⊗ δ
     return g.T @ g / len(a)
 
 
-def kfac_factors(a, p):
-    """K-FAC's factors A = E[a aᵀ] and S = E[δ δᵀ] (δ with labels drawn from the model)."""
-    return a.T @ a / len(a), output_hessians(p).mean(axis=0)
+def kfac_factors(a, y_hat):
+    """K-FAC's factors K_a = E[a aᵀ] and K_δ = E[δ δᵀ] (δ for labels drawn from the model)."""
+    return a.T @ a / len(a), output_hessians(y_hat).mean(axis=0)
 
 
 class SoftmaxLayer:
-    """One linear layer s = W a with softmax cross-entropy, as an objective of W for the runners.
+    """One linear layer z = W a with softmax cross-entropy, as an objective of W for the runners.
 
     a: inputs (n, in); labels: (n,) ints; x0: the starting W, (out, in). ``f``, ``grad``
     and ``hess`` as a Problem's; the iterate is the matrix W. hess(W): the Hessian of
-    the loss in vec(W), which for this layer (s is linear in W) is the Gauss–Newton
+    the loss in vec(W), which for this layer (z is linear in W) is the Gauss–Newton
     matrix and so the Fisher, ``fisher_exact``: a step that asks for ``hess`` gets the
-    Fisher. kfac_factors(W) → (A, S), K-FAC's two factors at W.
+    Fisher. kfac_factors(W) → (K_a, K_δ), K-FAC's two factors at W.
     """
 
     f_star = np.nan  # unknown: runs show the loss itself
@@ -485,7 +494,7 @@ class SoftmaxLayer:
         return f"<SoftmaxLayer {self.name!r}: W {self.x0.shape}, {len(self.a)} examples>"
 
     def probabilities(self, W):
-        """softmax(W a_i) for every example: (n, out)."""
+        """ŷ_i = softmax(W a_i) for every example: (n, out)."""
         return softmax(self.a @ np.asarray(W).T)
 
     def f(self, W):

@@ -351,8 +351,8 @@ def _adam_eps_inside(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     t = state["t"] = state.get("t", 0) + 1
     g = grad(x)
     m = state["m"] = beta1 * state.get("m", 0) + (1 - beta1) * g
-    v = state["v"] = beta2 * state.get("v", 0) + (1 - beta2) * g * g
-    return x - lr * (m / (1 - beta1**t)) / np.sqrt(v / (1 - beta2**t) + eps)
+    s = state["s"] = beta2 * state.get("s", 0) + (1 - beta2) * g * g
+    return x - lr * (m / (1 - beta1**t)) / np.sqrt(s / (1 - beta2**t) + eps)
 
 
 @pytest.mark.parametrize(
@@ -404,13 +404,13 @@ def _lesson03_root(rule, before_correction):
         t = state["t"] = state.get("t", 0) + 1
         g = grad(x)
         m = state["m"] = beta1 * state.get("m", 0) + (1 - beta1) * g
-        v = state["v"] = beta2 * state.get("v", 0) + (1 - beta2) * g * g
+        s = state["s"] = beta2 * state.get("s", 0) + (1 - beta2) * g * g
         if rule == "amsgrad":
-            v = state["v_max"] = np.maximum(state.get("v_max", 0), v)
+            s = state["s_max"] = np.maximum(state.get("s_max", 0), s)
         if before_correction:
-            denominator = np.sqrt(v + eps) / np.sqrt(1 - beta2**t)
+            denominator = np.sqrt(s + eps) / np.sqrt(1 - beta2**t)
         else:
-            denominator = np.sqrt(v / (1 - beta2**t) + eps)
+            denominator = np.sqrt(s / (1 - beta2**t) + eps)
         if rule == "nadam":
             mixed = beta1 * m / (1 - beta1 ** (t + 1)) + (1 - beta1) * g / (1 - beta1**t)
         else:
@@ -421,7 +421,7 @@ def _lesson03_root(rule, before_correction):
     return step
 
 
-@pytest.mark.parametrize("before_correction", [False, True], ids=["v̂ + ε", "v + ε"])
+@pytest.mark.parametrize("before_correction", [False, True], ids=["ŝ + ε", "s + ε"])
 @pytest.mark.parametrize("rule", ["adam", "amsgrad", "nadam", "adamw"])
 def test_eps_inside_the_root_is_named_before_any_other_slip(rule, before_correction):
     # Lesson 03's convention in an Adam-like step: one hint, about ε (not "β's swapped?").

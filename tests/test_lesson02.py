@@ -1,6 +1,9 @@
 """Lesson 02 (momentum and Nesterov): the checks reject the usual wrong answers and accept
-the right ones; course_lib.rates agrees with the spectral radius of the iteration matrices;
-the raw torch.optim.SGD reference maps onto the course's form as the lesson states."""
+the right ones (the step rules, the bisection, the tuning, the overshoot prediction and the
+diagnosis); course_lib.rates agrees with the spectral radius of the iteration matrices; the
+raw torch.optim.SGD reference maps onto the course's form as the lesson states; and every
+measured claim the lesson makes in words (sections 1–5 and Going further) holds, with a
+margin that separates it from its alternative."""
 
 import inspect
 
@@ -10,6 +13,7 @@ from lessons import Exercise, exercise_tests, solution_functions
 
 from course_lib import checks, optimizers, quadratic_with_spectrum, rates, run
 from course_lib.problems import course_quadratic
+from course_lib.runners import run_stack
 
 # --- Exercises 2.1 and 2.2: right versions, written as a student would ------------------
 
@@ -245,7 +249,7 @@ def test_global_velocity_fails_even_when_the_first_case_passes():
     assert not again and "case 1/4" in str(again)
 
 
-# --- Exercise 2.4: heavy-ball tuning ----------------------------------------------------
+# --- Exercise 2.5: heavy-ball tuning ----------------------------------------------------
 
 
 def heavy_ball_tuning(lam_min, lam_max):
@@ -371,7 +375,7 @@ EXERCISES = {
         },
         args=("nesterov",),
     ),
-    # Exercise 2.3
+    # Exercise 2.4
     "largest stable η": Exercise(
         checks.evaluate_largest_stable_lr,
         right=[largest_stable_lr],
@@ -379,7 +383,7 @@ EXERCISES = {
             k: (_renamed(f, "largest_stable_lr"), w) for k, (f, w) in _wrong_bisections().items()
         },
     ),
-    # Exercise 2.4
+    # Exercise 2.5
     "heavy-ball tuning": Exercise(
         checks.evaluate_heavy_ball_tuning,
         right=[heavy_ball_tuning, rates.heavy_ball_tuning],
@@ -399,7 +403,7 @@ def test_the_rule_is_found_by_name_and_every_reference_case_is_run():
 
 
 def iteration_matrix(method, h, gamma):
-    """One step on an eigendirection with ηλ = h, acting on (x, v); see lesson 02 §4."""
+    """One step on an eigendirection with ηλ = h, acting on (x, v); see lesson 02 §3."""
     if method == "gd":
         return np.array([[1 - h]])
     damp = 1 - h if method == "nesterov" else 1.0
@@ -551,3 +555,372 @@ def test_too_few_halvings_are_told_to_go_on():
     ten_halvings.__name__ = "largest_stable_lr"
     text = str(checks.evaluate_largest_stable_lr(ten_halvings))
     assert "case 1/4" in text and "more than tol below the threshold" in text
+
+
+# --- the contraction factor of section 3 (rates.momentum_contraction) ------------------
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 0.5, 0.9, 0.99])
+@pytest.mark.parametrize("method", ["momentum", "nesterov"])
+def test_momentum_contraction_is_the_spectral_radius_of_the_step(method, gamma):
+    lr_lam = np.linspace(0.0, 4.5, 91)
+    q = rates.momentum_contraction(lr_lam, gamma, nesterov=(method == "nesterov"))
+    expected = [np.abs(np.linalg.eigvals(iteration_matrix(method, a, gamma))).max() for a in lr_lam]
+    # where the two roots meet, eigvals is accurate to ~√ε only
+    np.testing.assert_allclose(q, expected, rtol=0, atol=1e-7)
+
+
+def test_the_floor_and_the_stability_limits_of_section_3():
+    for gamma in (0.3, 0.5, 0.9):
+        lo, hi = (1 - np.sqrt(gamma)) ** 2, (1 + np.sqrt(gamma)) ** 2
+        inside = np.linspace(lo, hi, 50)[1:-1]  # complex roots: q = √γ, whatever ηλ
+        np.testing.assert_allclose(rates.momentum_contraction(inside, gamma), np.sqrt(gamma))
+        outside = np.r_[np.linspace(0.0, lo, 20)[1:-1], np.linspace(hi, 2 * (1 + gamma), 20)[1:-1]]
+        assert np.all(rates.momentum_contraction(outside, gamma) > np.sqrt(gamma))
+        for nesterov, limit in [
+            (False, 2 * (1 + gamma)),
+            (True, 2 * (1 + gamma) / (1 + 2 * gamma)),
+        ]:
+            q = rates.momentum_contraction(limit * np.array([0.999, 1.001]), gamma, nesterov)
+            assert q[0] < 1 < q[1], (gamma, nesterov)
+    # GD is γ = 0: the V of lesson 01
+    a = np.linspace(0, 3, 31)
+    np.testing.assert_allclose(rates.momentum_contraction(a, 0.0), np.abs(1 - a), atol=1e-15)
+
+
+# --- claims of sections 1–4 that left the prose ------------------------------------------
+
+
+def _x1_sign_changes(r):
+    return np.flatnonzero(np.sign(r.xs[1:, 0]) * np.sign(r.xs[:-1, 0]) < 0)
+
+
+def test_section_1_the_four_gammas_in_the_ravine():
+    runs = {
+        g: run(optimizers.momentum, course_quadratic, steps=20, lr=0.1, gamma=g)
+        for g in (0.0, 0.5, 0.9, 0.99)
+    }
+    f20 = {g: r.losses[-1] for g, r in runs.items()}
+    # γ = 0.5 is nearer than GD (in f and in distance) and has not passed the minimum
+    assert f20[0.5] < 0.6 * f20[0.0]
+    assert np.linalg.norm(runs[0.5].x) < 0.8 * np.linalg.norm(runs[0.0].x)
+    assert _x1_sign_changes(runs[0.5]).size == 0
+    # γ = 0.9 overshoots, and its loss rises and falls
+    assert _x1_sign_changes(runs[0.9]).size >= 1 and np.sum(np.diff(runs[0.9].losses) > 0) >= 3
+    # γ = 0.99 swings: after 20 steps worse than GD
+    assert f20[0.99] > 3 * f20[0.0]
+
+
+def test_section_2_nesterov_brakes_earlier_than_the_heavy_ball():
+    hb = run(optimizers.momentum, course_quadratic, steps=30, lr=0.1, gamma=0.9)
+    nag = run(optimizers.nesterov, course_quadratic, steps=30, lr=0.1, gamma=0.9)
+    # x2's swings: after step 10, about 1 for the heavy ball, below 0.1 for Nesterov
+    assert np.abs(hb.xs[10:, 1]).max() > 0.8 and np.abs(nag.xs[10:, 1]).max() < 0.15
+    # a smaller overshoot along x1, and a lower loss at steps 10 and 30
+    assert nag.xs[:, 0].max() < 0.85 * hb.xs[:, 0].max()
+    assert nag.losses[10] < 0.2 * hb.losses[10] and nag.losses[30] < 0.6 * hb.losses[30]
+
+
+@pytest.mark.parametrize("gamma, expected", [(0.5, "no"), (0.7, "no"), (0.8, "yes"), (0.9, "yes")])
+def test_section_3_overshoot_is_complex_roots(gamma, expected):
+    """Exercise 2.3: x1 passes the minimum exactly when ηλ_min lies in the band of complex roots."""
+    complex_roots = (1 - np.sqrt(gamma)) ** 2 < 0.1 * 0.2
+    assert ("yes" if complex_roots else "no") == expected == checks.lesson02.overshoot(gamma)
+
+
+def test_section_3_bisection_finds_the_predicted_limits():
+    def converges(step, gamma):
+        def stable(lr):  # the notebook's test: still shrinking over the last 100 steps
+            x, state, size = course_quadratic.x0, {}, []
+            with np.errstate(all="ignore"):
+                for _ in range(300):
+                    x = step(x, course_quadratic.grad, state, lr=lr, gamma=gamma)
+                    size.append(np.linalg.norm(x))
+            return bool(np.max(size[200:]) < np.max(size[100:200]))
+
+        return stable
+
+    for gamma in (0.0, 0.3, 0.6, 0.9):
+        for step, limit in [
+            (optimizers.momentum, 2 * (1 + gamma) / 4),
+            (optimizers.nesterov, 2 * (1 + gamma) / ((1 + 2 * gamma) * 4)),
+        ]:
+            lr = largest_stable_lr(converges(step, gamma), 0.01, 2.0, 1e-3)
+            assert limit - 1e-3 <= lr < limit, (step.__name__, gamma, lr, limit)
+
+
+def test_section_3_momentum_is_stable_where_gd_diverges():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gd = run(optimizers.gd, course_quadratic, steps=20, lr=0.6)
+    hb = run(optimizers.momentum, course_quadratic, steps=20, lr=0.6, gamma=0.5)
+    assert gd.diverged_at is not None or np.abs(gd.x[1]) > 1e3
+    assert np.abs(hb.x).max() < 0.01
+
+
+def test_section_4_race_and_rates():
+    lr, gamma = rates.heavy_ball_tuning(0.2, 4.0)
+    hb = run(optimizers.momentum, course_quadratic, steps=100, lr=lr, gamma=gamma)
+    gd = run(optimizers.gd, course_quadratic, steps=100, lr=rates.gd_tuning(0.2, 4.0))
+    # the tuned heavy ball swings out wide (its loss rises at first), yet arrives long before
+    assert hb.losses[1] > hb.losses[0] and np.abs(hb.xs[:, 1]).max() > 1.5 * abs(hb.xs[0, 1])
+    first = {name: int(np.argmax(r.losses < 1e-6)) for name, r in [("hb", hb), ("gd", gd)]}
+    assert 0 < first["hb"] < first["gd"] / 2
+    # steps ∝ κ for GD, ∝ √κ for the heavy ball: κ 100× larger costs ~100× and ~10× the steps
+    steps = lambda q: -1 / np.log(q)
+    assert 80 < steps(rates.gd_rate(1000)) / steps(rates.gd_rate(10)) < 120
+    assert 8 < steps(rates.heavy_ball_rate(1000)) / steps(rates.heavy_ball_rate(10)) < 12
+
+
+def test_section_4_measured_rates_sit_on_and_just_above_the_theory():
+    """The κ sweep of section 4: GD on its curve; momentum's excess positive and < 0.005
+    (the double roots of Going further)."""
+    for kappa in (3, 30, 1000):
+        problem = quadratic_with_spectrum(np.geomspace(1.0, kappa, 20), seed=0)
+        lo, hi = problem.eigenvalues[0], problem.eigenvalues[-1]
+        steps_gd, steps_momentum = min(2000, 20 * kappa), min(1000, int(100 * np.sqrt(kappa)))
+        [r] = run_stack(optimizers.gd, problem, steps=steps_gd, lr=[rates.gd_tuning(lo, hi)])
+        assert rates.convergence_rate(r, problem.minima[0]) == pytest.approx(
+            rates.gd_rate(kappa), abs=5e-4
+        )
+        for step, tuning, rate in [
+            (optimizers.momentum, rates.heavy_ball_tuning, rates.heavy_ball_rate),
+            (optimizers.nesterov, rates.nesterov_tuning, rates.nesterov_rate),
+        ]:
+            lr, gamma = tuning(lo, hi)
+            [r] = run_stack(step, problem, steps=steps_momentum, lr=[lr], gamma=gamma)
+            excess = rates.convergence_rate(r, problem.minima[0]) - rate(kappa)
+            assert 0 < excess < 5e-3, (step.__name__, kappa, excess)
+
+
+# --- Exercise 2.3 (predict) and 2.6 (diagnose) ------------------------------------------
+
+RIGHT_OVERSHOOTS = {0.5: "no", 0.7: "no", 0.8: "yes", 0.9: "yes"}
+
+
+def test_overshoot_predictions_right_passes():
+    report = checks.evaluate_overshoot_predictions(RIGHT_OVERSHOOTS)
+    assert report and str(report).startswith("✔ overshoots: 4 values of γ")
+    assert checks.evaluate_overshoot_predictions({0.5: False, 0.7: "No", 0.8: True, 0.9: " yes"})
+
+
+@pytest.mark.parametrize(
+    "gamma, wrong, hint",
+    [
+        (0.5, "yes", "is below (1 − √γ)² = 0.0858: both roots are real"),
+        (0.7, "yes", "is below (1 − √γ)² = 0.0267"),  # the near miss: momentum, yet no overshoot
+        (0.8, "no", "is above (1 − √γ)² = 0.0111: the roots are complex"),
+        (0.9, "no", "so x1 spirals"),
+        (0.8, "maybe", "neither 'yes' nor 'no'"),
+        (0.9, "?", "no prediction yet"),
+    ],
+)
+def test_overshoot_mistakes_fail_with_their_hint(gamma, wrong, hint):
+    report = checks.evaluate_overshoot_predictions({**RIGHT_OVERSHOOTS, gamma: wrong})
+    assert not report and hint in str(report), str(report)
+    assert str(report).startswith("✘ overshoots: case ")
+
+
+def test_overshoot_unfinished_or_not_a_dict():
+    from course_lib.contract import ExerciseNotDone
+
+    with pytest.raises(ExerciseNotDone, match=r"Exercise 2\.3: overshoot or not\? — not finished"):
+        checks.evaluate_overshoot_predictions(dict.fromkeys(RIGHT_OVERSHOOTS, "?"))
+    assert not checks.evaluate_overshoot_predictions(["no", "no", "yes", "yes"])
+
+
+RIGHT_DIAGNOSIS = {
+    "A": "momentum too small",
+    "B": "learning rate too large",
+    "C": "well tuned",
+    "D": "momentum too large",
+}
+
+
+def test_diagnosis_right_passes():
+    report = checks.evaluate_momentum_diagnosis(RIGHT_DIAGNOSIS)
+    assert report and str(report).startswith("✔ diagnosis: 4 runs")
+
+
+@pytest.mark.parametrize(
+    "run_name, wrong, hint",
+    [
+        ("A", "momentum too large", "along a slow straight line"),
+        ("D", "momentum too small", "waves up and down"),
+        ("C", "momentum too small", "falls fastest"),
+        ("B", "momentum too large", "it grows"),
+        ("A", "too small", "is not one of"),
+    ],
+)
+def test_diagnosis_mistakes_fail_with_the_signature(run_name, wrong, hint):
+    report = checks.evaluate_momentum_diagnosis({**RIGHT_DIAGNOSIS, run_name: wrong})
+    assert not report and hint in str(report), str(report)
+
+
+def test_diagnosis_unfinished_says_so():
+    from course_lib.contract import ExerciseNotDone
+
+    with pytest.raises(ExerciseNotDone, match=r"Exercise 2\.6: four momentum runs — not finished"):
+        checks.evaluate_momentum_diagnosis(dict.fromkeys("ABCD", "?"))
+
+
+def test_mystery_runs_show_the_signatures_the_hints_describe():
+    runs = checks.momentum_mystery_runs()
+    rises = {k: int(np.sum(np.diff(np.log(g)) > 0)) for k, g in runs.items()}
+    # A: smooth, never rises; slow (still above 1e-5 at the end)
+    assert rises["A"] == 0 and runs["A"][-1] > 1e-5
+    # B: grows by orders of magnitude
+    assert runs["B"][-1] > 1e6 * runs["B"][0]
+    # C: the fastest, far below every other run
+    assert runs["C"][-1] < 1e-12 and runs["C"][-1] < 1e-6 * min(runs["A"][-1], runs["D"][-1])
+    # D: waves (rises at many steps) while its envelope falls slowly, like γ^t
+    assert rises["D"] > 30 and 1e-4 < runs["D"][-1] / runs["D"][0] < 0.1
+    # the tuned η sits about 1 % below the stability limit 2(1 + γ)/λ_max: 2 % more diverges
+    lr, gamma = rates.heavy_ball_tuning(1.0, 100.0)
+    assert 0.98 < lr / (2 * (1 + gamma) / 100.0) < 1.0
+
+
+def test_solution_answers_pass_their_checks():
+    namespace = {"np": np}
+    import nbformat
+    from lessons import SOLUTIONS
+
+    for cell in nbformat.read(SOLUTIONS / "02-momentum.ipynb", as_version=4).cells:
+        if cell.cell_type == "code" and cell.source.startswith(("overshoots =", "diagnosis =")):
+            exec(cell.source, namespace)
+    assert namespace["overshoots"] == RIGHT_OVERSHOOTS
+    assert checks.evaluate_overshoot_predictions(namespace["overshoots"])
+    assert checks.evaluate_momentum_diagnosis(namespace["diagnosis"])
+
+
+# --- section 5: momentum under noise (LeastSquares.sgd_runs with gammas) -----------------
+
+
+def _diabetes():
+    from course_lib import LeastSquares
+    from course_lib.data import load_diabetes
+
+    return LeastSquares(*load_diabetes())
+
+
+def test_sgd_runs_with_momentum_is_the_heavy_ball_on_the_same_batches():
+    d = _diabetes()
+    plain = d.sgd_runs(d.x0, [0.05, 0.02], [0, 1], 32, 60, replace=True)
+    same = d.sgd_runs(d.x0, [0.05, 0.02], [0, 1], 32, 60, replace=True, gammas=0.0)
+    np.testing.assert_array_equal(plain, same)
+    # γ per run: the course's heavy ball, fed the batches sgd_runs draws (same seed, same order)
+    xs = d.sgd_runs(d.x0, [0.01, 0.01], [3, 3], 32, 40, replace=True, gammas=[0.9, 0.0])
+    rng, x, state = np.random.default_rng(3), d.x0.copy(), {}
+    t = 0
+    while t < 40:
+        order = rng.integers(0, d.n, -(-d.n // 32) * 32)
+        for start in range(0, d.n, 32):
+            idx = order[start : start + 32]
+            x = optimizers.momentum(x, lambda w, idx=idx: d.grad(w, idx), state, lr=0.01, gamma=0.9)
+            np.testing.assert_allclose(xs[t, 0], x, rtol=1e-10, atol=1e-12)
+            t += 1
+            if t == 40:
+                break
+    assert not np.allclose(xs[:, 0], xs[:, 1])
+    with pytest.raises(ValueError, match="momenta"):
+        d.sgd_runs(d.x0, [0.1, 0.1], [0, 1], 32, 5, gammas=[0.9, 0.5, 0.0])
+
+
+def test_section_5_the_effective_learning_rate_under_noise():
+    """Three seeds per setting: momentum with η/(1 − γ) = 0.05 descends and settles like SGD
+    with η = 0.05; γ = 0.9 with η = 0.05 (effective 0.5) settles ten times higher; the floors
+    follow η/(1 − γ)·σ*²/(4|B|) within 20 %."""
+    d = _diabetes()
+    settings = [(0.05, 0.0), (0.005, 0.9), (0.025, 0.5), (0.05, 0.9)]
+    lrs, gammas = np.repeat([s[0] for s in settings], 3), np.repeat([s[1] for s in settings], 3)
+    seeds = [0, 1, 2] * len(settings)
+    gaps = d.excess_loss(d.sgd_runs(d.x0, lrs, seeds, 32, 1400, replace=True, gammas=gammas))
+    mean = lambda a: a.reshape(len(a), len(settings), 3).mean(axis=2)
+    at_140, at_1400 = mean(gaps[[139]])[0], mean(gaps[-200:]).mean(axis=0)
+    for j in (1, 2):  # same descent and floor as SGD with η = 0.05, within 35 %
+        assert at_140[j] == pytest.approx(at_140[0], rel=0.35)
+        assert at_1400[j] == pytest.approx(at_1400[0], rel=0.35)
+    # the floors, measured from x* over 1,000 updates, and the formula
+    floors = mean(
+        d.excess_loss(
+            d.sgd_runs(
+                d.minima[0], lrs, [s + 10 for s in seeds], 32, 2000, replace=True, gammas=gammas
+            )
+        )[1000:]
+    ).mean(axis=0)
+    sigma2 = np.mean(np.sum(d.example_grads(d.minima[0]) ** 2, axis=1))
+    predicted = lrs[::3] / (1 - gammas[::3]) * sigma2 / (4 * 32)
+    np.testing.assert_allclose(floors, predicted, rtol=0.2)
+    assert 7 < floors[3] / floors[0] < 13
+
+
+# --- Going further: saddles, barriers, curved valleys; Lessard–Recht–Packard --------------
+
+
+def test_going_further_saddle_barrier_and_valley():
+    from course_lib import double_well, rosenbrock, saddle
+
+    def first_escape(r):
+        out = np.flatnonzero(np.abs(r.xs[:, 1]) > 1)
+        return out[0] if out.size else None
+
+    gd = run(optimizers.gd, saddle, steps=30, lr=0.1)
+    hb = run(optimizers.momentum, saddle, steps=30, lr=0.1, gamma=0.9)
+    nag = run(optimizers.nesterov, saddle, steps=30, lr=0.1, gamma=0.9)
+    assert first_escape(gd) is None and abs(gd.x[1]) < 0.5
+    assert first_escape(hb) < 25 and first_escape(nag) < 25
+    assert np.any(hb.xs[:, 0] > 0) and np.any(nag.xs[:, 0] > 0)  # they swing across x1 = 0
+
+    wells = {
+        g: run(optimizers.momentum, double_well, steps=100, lr=0.02, gamma=g)
+        for g in (0.0, 0.5, 0.9)
+    }
+    nag = run(optimizers.nesterov, double_well, steps=100, lr=0.02, gamma=0.9)
+    shallow, deep = double_well.minima[1, 0], double_well.minima[0, 0]
+    assert abs(wells[0.0].x[0] - shallow) < 0.01 and abs(wells[0.5].x[0] - shallow) < 0.01
+    assert abs(wells[0.9].x[0] - deep) < 0.05 and abs(nag.x[0] - deep) < 0.05
+    barrier = np.sort(np.roots([4.0, 0.0, -4.0, 0.3]).real)[1]
+    assert barrier == pytest.approx(0.075, abs=0.001)
+    assert double_well.grad(double_well.x0)[0] == pytest.approx(24, abs=0.5)
+    xs = wells[0.9].xs
+    assert abs(xs[2, 0] - shallow) < 0.1 and 0.45 < np.linalg.norm(xs[3] - xs[2]) < 0.6
+    assert xs[3, 0] > barrier > xs[4, 0]  # over the top between steps 3 and 4
+
+    gd = run(optimizers.gd, rosenbrock, steps=300, lr=1e-3)
+    for step in (optimizers.momentum, optimizers.nesterov):
+        r = run(step, rosenbrock, steps=300, lr=1e-3, gamma=0.9)
+        assert r.losses[-1] < gd.losses[-1] / 100
+
+
+def test_going_further_lessard_recht_packard():
+    from course_lib.problems import lessard_counterexample as lrp
+
+    mu, M = 1.0, 25.0
+    starts = np.linspace(-5.0, 5.0, 1001)[:, None]
+    paths = {}
+    for name, step, hp in [
+        ("hb", optimizers.momentum, rates.heavy_ball_tuning(mu, M)),
+        ("nag", optimizers.nesterov, rates.nesterov_tuning(mu, M)),
+        ("gd", optimizers.gd, (rates.gd_tuning(mu, M),)),
+    ]:
+        x, state, path = starts.copy(), {}, [starts[:, 0]]
+        for _ in range(500):
+            x = step(x, lrp.grad, state, **dict(zip(("lr", "gamma"), hp)))
+            path.append(x[:, 0])
+        paths[name] = np.array(path)
+    done = {k: np.abs(p[-1]) < 1e-8 for k, p in paths.items()}
+    # the heavy ball fails from about one start in eight; Nesterov and GD from none
+    assert 0.10 < 1 - done["hb"].mean() < 0.15 and done["nag"].all() and done["gd"].all()
+    at = np.argmin(np.abs(starts[:, 0] - 3.3))
+    cycle = paths["hb"][-7:, at]  # period 3, far from the minimum
+    np.testing.assert_allclose(cycle[3:6], cycle[:3], atol=1e-9)
+    assert np.abs(cycle).min() > 0.5
+    # Nesterov's guarantee at every step, from every start; 2 steps from x0 = 3.3
+    gap = lrp.f(paths["nag"][..., None])
+    bound = (1 - 1 / np.sqrt(M / mu)) ** np.arange(501)[:, None] * (
+        lrp.f(starts) + mu / 2 * starts[:, 0] ** 2
+    )
+    assert np.all(gap <= bound)
+    assert np.argmax(np.abs(paths["nag"][:, at]) < 1e-12) == 2

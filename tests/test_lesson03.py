@@ -1,9 +1,14 @@
 """Lesson 03 (adaptive learning rates): the checks accept right Adagrad, RMSprop and Adadelta
-steps and reject deliberately wrong ones (ε outside the root or omitted, s averaged instead
-of summed, ρ and 1 − ρ swapped, ρ hard-coded, Adadelta's new u or an early η, state not
-carried, sign error); PyTorch's ε-outside convention is checked against torch.optim's own
-runs (tests/test_references.py regenerates them); and the lesson's claims hold (λ-free
-iterates on a diagonal quadratic, Adadelta's first step √(ε/(1−ρ)))."""
+steps (Exercises 3.1, 3.2, 3.4) and reject deliberately wrong ones (ε outside the root or
+omitted, s averaged instead of summed, ρ and 1 − ρ swapped, ρ hard-coded, Adadelta's new u or
+an early η, state not carried, sign error); PyTorch's ε-outside convention (3.6) is checked
+against torch.optim's own runs (tests/test_references.py regenerates them); the prediction
+(3.3), the diagnosis (3.5) and the design (3.7) are judged with a hint for each usual slip,
+and the sweep (3.8) with its blow-up cases; and the lesson's claims, which its figures show
+and its prose states without digits, hold section by section (λ-free iterates on a diagonal
+quadratic, Adagrad's 1/√t against RMSprop's plateau, Adadelta's first step √(ε/(1−ρ)), the
+floors of ε inside and outside the root, the rotated quadratic and the sparse features, the
+good ranges of η)."""
 
 import json
 import pathlib
@@ -13,14 +18,25 @@ import numpy as np
 import pytest
 from lessons import Exercise, exercise_tests, solution_functions
 
-from course_lib import Quadratic, course_quadratic, optimizers, run
+from course_lib import (
+    LeastSquares,
+    Problem,
+    Quadratic,
+    checks,
+    course_quadratic,
+    optimizers,
+    rosenbrock,
+    run,
+)
 from course_lib.checks import (
     evaluate_function,
     evaluate_lr_sweep,
     evaluate_step,
     evaluate_torch_convention,
+    lesson03,
 )
 from course_lib.checks.lesson03 import lr_sweep_cases
+from course_lib.runners import run_stack
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LESSON = "03-adaptive-learning-rates.ipynb"
@@ -477,6 +493,12 @@ def test_solution_answers_pass_their_checks():
     namespace = solution_functions(LESSON)
     for rule in RIGHT:
         assert evaluate_step(namespace[rule], rule), rule
+    for rule in ("adagrad_eps_outside", "rmsprop_eps_outside"):
+        assert evaluate_torch_convention(namespace[rule], rule), rule
+    assert evaluate_lr_sweep(namespace["lr_sweep"])
+    assert checks.evaluate_step_ratio(namespace["step_ratio"])
+    assert checks.evaluate_adaptive_diagnosis(namespace["diagnosis"])
+    assert checks.evaluate_eps_rescaled(namespace["eps_for_small_f"])
 
 
 # --- the lesson's claims ---------------------------------------------------------------
@@ -511,6 +533,386 @@ def test_adadelta_first_step_is_sqrt_eps_over_one_minus_rho():
         np.testing.assert_allclose(np.abs(x1 - course_quadratic.x0), np.sqrt(eps / 0.1), rtol=1e-3)
 
 
+# --- Exercise 3.3 (predict): the step after many equal gradients --------------------------------
+
+RATIOS_RIGHT = [
+    {"Adagrad, t = 100": 0.1, "Adagrad, t = 10000": 0.01, "RMSprop, t = 10000": 0.1},
+    {
+        "Adagrad, t = 100": 1 / np.sqrt(100),
+        "Adagrad, t = 10000": 0.0105,
+        "RMSprop, t = 10000": 0.095,
+    },
+]
+RATIOS_WRONG = {
+    "Adagrad like 1/t": (
+        {"Adagrad, t = 100": 0.01, "Adagrad, t = 10000": 1e-4, "RMSprop, t = 10000": 0.1},
+        "that is 1/t",
+    ),
+    "Adagrad does not shrink": (
+        {"Adagrad, t = 100": 1.0, "Adagrad, t = 10000": 1.0, "RMSprop, t = 10000": 0.1},
+        "Adagrad's s is a sum",
+    ),
+    "RMSprop's first step taken for its settled one": (
+        {"Adagrad, t = 100": 0.1, "Adagrad, t = 10000": 0.01, "RMSprop, t = 10000": 1.0},
+        "RMSprop's average starts at zero",
+    ),
+    "RMSprop shrinking like Adagrad": (
+        {"Adagrad, t = 100": 0.1, "Adagrad, t = 10000": 0.01, "RMSprop, t = 10000": 0.01},
+        "that is Adagrad's 1/√t",
+    ),
+    "a key missing": ({"Adagrad, t = 100": 0.1, "RMSprop, t = 10000": 0.1}, "expected a dict"),
+}
+
+
+@pytest.mark.parametrize("answer", RATIOS_RIGHT)
+def test_step_ratio_prediction_right_passes(answer):
+    report = checks.evaluate_step_ratio(answer)
+    assert report and str(report).startswith("✔ step_ratio: "), str(report)
+
+
+@pytest.mark.parametrize("mistake", list(RATIOS_WRONG))
+def test_step_ratio_mistake_fails_with_its_hint(mistake):
+    answer, hint = RATIOS_WRONG[mistake]
+    report = checks.evaluate_step_ratio(answer)
+    assert not report and str(report).startswith("✘ step_ratio: "), str(report)
+    assert hint in str(report), str(report)
+
+
+def test_the_predicted_ratios_are_what_the_student_rules_do_on_the_long_slope():
+    # The check measures on a constant gradient; the lesson's figure runs the long slope, whose
+    # gradient is nearly constant far up: its step sizes give the same ratios within 1 %.
+    measured = lesson03.measured_step_ratios()
+    assert measured["Adagrad, t = 100"] == pytest.approx(0.1, rel=1e-6)
+    assert measured["Adagrad, t = 10000"] == pytest.approx(0.01, rel=1e-6)
+    assert measured["RMSprop, t = 10000"] == pytest.approx(0.1, rel=1e-4)
+    runs = _slope_runs()
+    for name, t in (("Adagrad", 100), ("RMSprop", 1000)):
+        size = _step_sizes(runs[name], SLOPE)
+        ratio = size[t - 1] / size[0]
+        assert ratio == pytest.approx(
+            np.full(2, 1 / np.sqrt(t) if name == "Adagrad" else 0.1), rel=0.01
+        )
+
+
+# --- Exercise 3.5 (diagnose): which rule made which run -----------------------------------------
+
+DIAGNOSIS_RIGHT = [
+    {"A": "RMSprop", "B": "gradient descent", "C": "Adagrad", "D": "Adadelta"},
+    {"A": "rmsprop", "B": "GD", "C": " Adagrad ", "D": "ADADELTA"},
+]
+DIAGNOSIS_WRONG = {
+    "Adagrad and RMSprop swapped": (
+        {"A": "Adagrad", "B": "gradient descent", "C": "RMSprop", "D": "Adadelta"},
+        "level off after a few hundred steps",
+    ),
+    "Adadelta and GD swapped": (
+        {"A": "RMSprop", "B": "Adadelta", "C": "Adagrad", "D": "gradient descent"},
+        "the same in both coordinates and never changes",
+    ),
+    "a rule not in the list": (
+        {"A": "Adam", "B": "gradient descent", "C": "Adagrad", "D": "Adadelta"},
+        "is not one of",
+    ),
+    "a run left out": (
+        {"A": "RMSprop", "B": "gradient descent", "C": "Adagrad"},
+        "expected a dict",
+    ),
+}
+
+
+@pytest.mark.parametrize("answer", DIAGNOSIS_RIGHT)
+def test_adaptive_diagnosis_right_passes(answer):
+    report = checks.evaluate_adaptive_diagnosis(answer)
+    assert report and str(report).startswith("✔ diagnosis: "), str(report)
+
+
+@pytest.mark.parametrize("mistake", list(DIAGNOSIS_WRONG))
+def test_adaptive_diagnosis_mistake_fails_with_its_hint(mistake):
+    answer, hint = DIAGNOSIS_WRONG[mistake]
+    report = checks.evaluate_adaptive_diagnosis(answer)
+    assert not report and str(report).startswith("✘ diagnosis: "), str(report)
+    assert hint in str(report), str(report)
+
+
+def test_mystery_runs_show_the_signatures_the_hints_describe():
+    sizes = checks.adaptive_mystery_runs()
+    rule = dict(lesson03._MYSTERY)
+    by_rule = {rule[k]: v for k, v in sizes.items()}
+    t = np.arange(1, 1001)[:, None]
+    # Adagrad: a straight line of slope −½ on the log-log plot, from the first step
+    np.testing.assert_allclose(
+        by_rule["Adagrad"] * np.sqrt(t), by_rule["Adagrad"][[0] * 1000], rtol=0.01
+    )
+    # RMSprop: starts ten times its plateau, and levels off there within 1 %
+    rms = by_rule["RMSprop"]
+    np.testing.assert_allclose(rms[0] / rms[-1], 10, rtol=0.01)
+    np.testing.assert_allclose(rms[-100:] / rms[-1], np.ones((100, 2)), rtol=0.01)
+    # Adadelta: starts at √(ε/(1 − ρ)) per unit of gradient (over c), and grows more than 3×
+    delta = by_rule["Adadelta"]
+    np.testing.assert_allclose(delta[0] * np.array([1.0, 10.0]), np.sqrt(1e-6 / 0.1), rtol=1e-3)
+    assert np.all(delta[-1] > 3 * delta[0]) and np.all(np.diff(delta[10:], axis=0) > 0)
+    # gradient descent: one constant step size, the same in both coordinates
+    np.testing.assert_allclose(by_rule["gradient descent"], 0.05, rtol=1e-9)
+    # and every adaptive run scales its coordinates apart by the curvature ratio, 10
+    for name in ("Adagrad", "RMSprop", "Adadelta"):
+        np.testing.assert_allclose(by_rule[name][:, 0] / by_rule[name][:, 1], 10, rtol=0.01)
+
+
+# --- Exercise 3.7 (design): the same run in other units -----------------------------------------
+
+EPS_RIGHT = [{"inside": 0.01 * 1e-12, "outside": 0.1 * 1e-6}, {"inside": 1e-14, "outside": 1e-7}]
+EPS_WRONG = {
+    "inside scaled like g": ({"inside": 1e-8, "outside": 1e-7}, "which scales like g²"),
+    "outside scaled like g²": ({"inside": 1e-14, "outside": 1e-13}, "not its square"),
+    "unchanged": ({"inside": 0.01, "outside": 0.1}, "unchanged"),
+    "close, not exact": ({"inside": 1.002e-14, "outside": 1e-7}, "close, but not exact"),
+    "far too small": ({"inside": 1e-20, "outside": 1e-7}, "too small"),
+    "not a number": ({"inside": "1e-14", "outside": None}, "is not a number"),
+    "a list": ([1e-14, 1e-7], "expected a dict"),
+}
+
+
+@pytest.mark.parametrize("answer", EPS_RIGHT)
+def test_eps_design_right_passes(answer):
+    report = checks.evaluate_eps_rescaled(answer)
+    assert report and str(report).startswith("✔ eps_for_small_f: "), str(report)
+
+
+@pytest.mark.parametrize("mistake", list(EPS_WRONG))
+def test_eps_design_mistake_fails_with_its_hint(mistake):
+    answer, hint = EPS_WRONG[mistake]
+    report = checks.evaluate_eps_rescaled(answer)
+    assert not report and str(report).startswith("✘ eps_for_small_f: "), str(report)
+    assert hint in str(report), str(report)
+
+
+def test_rescaled_eps_gives_the_same_run_as_the_course_and_torch_forms_compute_it():
+    # The check's runs use the course's rmsprop and its own ε-outside form; the student's forms
+    # (the solution's, checked against torch) give the same paths.
+    right = lesson03.rescaled_eps()
+    for form, step in (("inside", optimizers.rmsprop), ("outside", RMSPROP_OUTSIDE)):
+        small = Quadratic(1e-6 * course_quadratic.A, x0=course_quadratic.x0)
+        a = run(step, course_quadratic, steps=50, lr=0.1, rho=0.9, eps=lesson03._TUNED[form])
+        b = run(step, small, steps=50, lr=0.1, rho=0.9, eps=right[form])
+        np.testing.assert_allclose(b.xs, a.xs, rtol=1e-9, atol=1e-12)
+        c = run(step, small, steps=50, lr=0.1, rho=0.9, eps=lesson03._TUNED[form])
+        assert np.abs(c.xs - a.xs).max() > 0.1  # the ε tuned for f does not give it
+
+
+def RMSPROP_OUTSIDE(x, grad, state, lr=0.01, rho=0.99, eps=1e-8):
+    g = grad(x)
+    state["s"] = rho * state.get("s", np.zeros_like(x)) + (1 - rho) * g * g
+    return x - lr * g / (np.sqrt(state["s"]) + eps)
+
+
+def ADAGRAD_OUTSIDE(x, grad, state, lr=0.01, eps=1e-10):
+    g = grad(x)
+    state["s"] = state.get("s", np.zeros_like(x)) + g * g
+    return x - lr * g / (np.sqrt(state["s"]) + eps)
+
+
+# --- the lesson's claims, now in figures: section by section --------------------------------------
+
+C_SLOPE = np.array([0.2, 4.0])
+SLOPE = Problem(
+    "long slope",
+    f=lambda x: np.sum(C_SLOPE * (np.sqrt(1 + x**2) - 1), axis=-1),
+    grad=lambda x: C_SLOPE * x / np.sqrt(1 + x**2),
+    hess=None,
+    minima=[(0.0, 0.0)],
+    x0=(-1500.0, -1500.0),
+    window=((-1600, 100), (-1600, 100)),
+)
+
+
+def _slope_runs():
+    return {
+        "Adagrad": run(optimizers.adagrad, SLOPE, steps=1000, lr=0.5),
+        "RMSprop": run(optimizers.rmsprop, SLOPE, steps=1000, lr=0.5, rho=0.99),
+    }
+
+
+def _step_sizes(r, problem):
+    return (r.xs[:-1] - r.xs[1:]) / problem.grad(r.xs[:-1])
+
+
+def test_section2_adagrad_shrinks_like_one_over_root_t_rmsprop_levels_off():
+    runs, t = _slope_runs(), np.arange(1, 1001)[:, None]
+    ada, rms = (_step_sizes(runs[k], SLOPE) for k in ("Adagrad", "RMSprop"))
+    np.testing.assert_allclose(ada, 0.5 / (C_SLOPE * np.sqrt(t)), rtol=1e-4)  # the dotted line
+    travelled = np.abs(runs["Adagrad"].xs[-1] - SLOPE.x0)
+    np.testing.assert_allclose(travelled, 2 * 0.5 * np.sqrt(1000), rtol=0.05)  # about 2η√t
+    np.testing.assert_allclose(rms[0], 10 * 0.5 / C_SLOPE, rtol=1e-3)  # ten times higher at first
+    np.testing.assert_allclose(rms[-1], 0.5 / C_SLOPE, rtol=1e-3)  # levels off at η/c_i
+    assert np.all(np.abs(runs["RMSprop"].xs[-1] - SLOPE.x0) > 500)  # about η per step
+    assert runs["RMSprop"].gap[-1] < runs["Adagrad"].gap[-1] - 1000
+
+
+def test_section3_adadelta_starts_slowly_and_a_larger_eps_starts_faster():
+    gaps = {
+        e: run(optimizers.adadelta, course_quadratic, steps=1000, eps=e).gap
+        for e in (1e-6, 1e-4, 1e-2)
+    }
+    assert gaps[1e-6][100] > 1 and gaps[1e-6][300] > 1  # hundreds of steps with the default ε
+    assert gaps[1e-2][100] < 1e-10 < gaps[1e-4][100] < 1 < gaps[1e-6][100]
+    # the loss rises again once x2 has converged: η λ2 = 4 > 2
+    assert gaps[1e-2][1000] > 1e10 * gaps[1e-2].min() and gaps[1e-4][1000] > 100 * gaps[1e-4].min()
+
+
+def test_section4_tiny_gradients_eps_outside_adapts_inside_does_not():
+    tiny = Quadratic(1e-6 * course_quadratic.A, x0=course_quadratic.x0)
+    ratio, path = {}, {}
+    for name, step, hp, rule in [
+        ("Adagrad inside", optimizers.adagrad, dict(lr=1.0, eps=1e-10), optimizers.adagrad),
+        ("Adagrad outside", ADAGRAD_OUTSIDE, dict(lr=1.0, eps=1e-10), optimizers.adagrad),
+        (
+            "RMSprop inside",
+            optimizers.rmsprop,
+            dict(lr=0.1, rho=0.99, eps=1e-8),
+            optimizers.rmsprop,
+        ),
+        ("RMSprop outside", RMSPROP_OUTSIDE, dict(lr=0.1, rho=0.99, eps=1e-8), optimizers.rmsprop),
+    ]:
+        r = run(step, tiny, steps=100, **hp)
+        original = run(rule, course_quadratic, steps=100, **{**hp, "eps": 0.0})
+        ratio[name], path[name] = r.gap[-1] / r.gap[0], np.abs(r.xs - original.xs).max()
+    assert ratio["RMSprop inside"] > 0.3  # hardly moves
+    assert 1e-4 < ratio["Adagrad inside"] < 0.1  # slowed down
+    assert ratio["Adagrad outside"] < 1e-9 and ratio["RMSprop outside"] < 1e-9
+    assert (
+        path["Adagrad outside"] < 1e-3 and path["RMSprop outside"] < 0.3
+    )  # nearly the original path
+    assert path["Adagrad inside"] > 1 and path["RMSprop inside"] > 1
+
+
+TURN = np.array([[1.0, -1.0], [1.0, 1.0]]) / np.sqrt(2)
+ROTATED = Quadratic(TURN @ course_quadratic.A @ TURN.T, x0=TURN @ course_quadratic.x0)
+LR_GRID = np.geomspace(1e-3, 10, 41)
+ROT_METHODS = {
+    "GD": (optimizers.gd, {}),
+    "Adagrad": (optimizers.adagrad, dict(eps=1e-10)),
+    "RMSprop": (optimizers.rmsprop, dict(rho=0.99, eps=1e-8)),
+}
+
+
+def _best_on_grid(step, problem, **hp):
+    gaps = np.array([r.gap[-1] for r in run_stack(step, problem, steps=100, lr=LR_GRID, **hp)])
+    gaps[~np.isfinite(gaps)] = np.inf
+    return gaps.min()
+
+
+def test_section5_a_rotation_takes_the_adaptive_methods_edge_away():
+    best = {}
+    for label, p in (("aligned", course_quadratic), ("rotated", ROTATED)):
+        for name, (step, hp) in ROT_METHODS.items():
+            best[label, name] = _best_on_grid(step, p, **hp)
+    # aligned: about a hundred orders of magnitude below gradient descent
+    assert best["aligned", "GD"] > 1e-8
+    assert max(best["aligned", "Adagrad"], best["aligned", "RMSprop"]) < 1e-90
+    # rotated: no edge left; gradient descent does not notice the rotation
+    assert min(best["rotated", "Adagrad"], best["rotated", "RMSprop"]) > 0.1 * best["rotated", "GD"]
+    assert best["rotated", "GD"] == pytest.approx(best["aligned", "GD"], rel=1e-6)
+    # Adagrad's step sizes at step 10: a ratio near 5 aligned, under 2 rotated (20 needed)
+    ratios = []
+    for p in (course_quadratic, ROTATED):
+        r = run(optimizers.adagrad, p, steps=100, lr=1.0)
+        size = np.abs(_step_sizes(r, p))[9]
+        ratios.append(size.max() / size.min())
+    assert 4 < ratios[0] < 6 and ratios[1] < 2
+
+
+def _sparse_problem():
+    rng = np.random.default_rng(0)
+    n, d = 2000, 30
+    X = (rng.uniform(size=(n, d)) < np.geomspace(0.5, 0.003, d)).astype(float)
+    y = X @ rng.standard_normal(d) + 0.1 * rng.standard_normal(n)
+    return LeastSquares(X, y)
+
+
+def _sparse_results(seeds, epochs=(1, 10), batch=20):
+    """Each method's best η (mean over seeds) on the lesson's grid: {(method, epoch): (gaps, rare)}."""
+    problem, lr_grid = _sparse_problem(), np.geomspace(1e-3, 10, 13)
+    n, d = problem.X.shape
+    out = {}
+    for name, step, hp in [
+        ("SGD", optimizers.gd, {}),
+        ("momentum", optimizers.momentum, dict(gamma=0.9)),
+        ("Adagrad", optimizers.adagrad, dict(eps=1e-10)),
+        ("RMSprop", optimizers.rmsprop, dict(rho=0.99, eps=1e-8)),
+    ]:
+        lrs = np.repeat(lr_grid, len(seeds))[:, None]
+        rngs = [np.random.default_rng(s) for s in list(seeds) * len(lr_grid)]
+        W, state = np.zeros((len(lrs), d)), {}
+        for epoch in range(1, max(epochs) + 1):
+            order = np.array([r.permutation(n) for r in rngs])
+            for start in range(0, n, batch):
+                Xb, yb = (
+                    problem.X[order[:, start : start + batch]],
+                    problem.y[order[:, start : start + batch]],
+                )
+                grad = lambda W: (
+                    np.einsum("rbd,rb->rd", Xb, np.einsum("rbd,rd->rb", Xb, W) - yb) / batch
+                )
+                with np.errstate(all="ignore"):
+                    W = step(W, grad, state, lr=lrs, **hp)
+            if epoch in epochs:
+                with np.errstate(all="ignore"):
+                    e = W - problem.minima[0]
+                    gap = 0.5 * np.einsum("rd,de,re->r", e, problem.A, e).reshape(len(lr_grid), -1)
+                    rare = np.sqrt(np.mean(e[:, d // 2 :] ** 2, axis=1)).reshape(len(lr_grid), -1)
+                gap = np.where(np.isfinite(gap), gap, np.inf)
+                b = np.argmin(gap.mean(axis=1))
+                out[name, epoch] = (gap[b], rare[b])
+    return out
+
+
+@pytest.mark.parametrize(
+    "seeds", [(0, 1, 2), (3, 4, 5, 6, 7)], ids=["the lesson's seeds", "five others"]
+)
+def test_section5_sparse_features_adagrad_first_after_one_pass_the_others_catch_up(seeds):
+    res = _sparse_results(seeds)
+    mean = {k: v[0].mean() for k, v in res.items()}
+    rare = {k: v[1].mean() for k, v in res.items()}
+    others = ("SGD", "momentum", "RMSprop")
+    assert mean["Adagrad", 1] < 0.7 * min(mean[m, 1] for m in others)  # lowest after one pass
+    assert mean["Adagrad", 1] < 0.25 * mean["SGD", 1]
+    assert rare["Adagrad", 1] < 0.2 < 0.7 < rare["SGD", 1]  # the rare weights learnt
+    # ten epochs: momentum at least level with Adagrad, SGD within a few times, rare weights learnt
+    assert (
+        mean["momentum", 10] < 1.3 * mean["Adagrad", 10]
+        and mean["SGD", 10] < 5 * mean["Adagrad", 10]
+    )
+    assert max(rare[m, 10] for m in ("SGD", "momentum", "Adagrad", "RMSprop")) < 0.1
+
+
+def _sweep(step, problem, lrs, steps, **hp):
+    gaps = np.array([r.gap[-1] for r in run_stack(step, problem, steps=steps, lr=lrs, **hp)])
+    return np.where(np.isfinite(gaps), gaps, np.inf)
+
+
+def test_section6_good_ranges_of_eta_wide_for_adaptive_methods_on_the_aligned_quadratic():
+    lrs = np.geomspace(1e-4, 10, 51)
+    span = {}
+    for p, steps, good in ((course_quadratic, 100, 1e-4), (rosenbrock, 2000, 1e-2)):
+        for name, step, hp in [
+            ("GD", optimizers.gd, {}),
+            ("momentum", optimizers.momentum, dict(gamma=0.9)),
+            ("Adagrad", optimizers.adagrad, dict(eps=1e-10)),
+            ("RMSprop", optimizers.rmsprop, dict(rho=0.99, eps=1e-8)),
+        ]:
+            ok = lrs[_sweep(step, p, lrs, steps, **hp) < good]
+            span[p.name, name] = ok.max() / ok.min() if ok.size else 0.0
+        if p is course_quadratic:
+            gd = _sweep(optimizers.gd, p, lrs, steps)
+            assert np.all(gd[lrs > 0.52] > 1e6)  # diverges past 2/λ_max
+    q, r = course_quadratic.name, rosenbrock.name
+    assert span[q, "GD"] < 3 and span[q, "Adagrad"] > 10 and span[q, "RMSprop"] > 100
+    assert span[q, "momentum"] > 5
+    # Rosenbrock: momentum's range the widest, RMSprop's narrow, Adagrad none
+    assert span[r, "momentum"] > max(span[r, "GD"], span[r, "RMSprop"], span[r, "Adagrad"])
+    assert 0 < span[r, "RMSprop"] < 3 and span[r, "Adagrad"] == 0.0
+
+
 # --- the generated exercise notebook -----------------------------------------------------
 
 
@@ -521,7 +923,19 @@ def test_exercise_notebook_hides_every_solution():
     nb = nbformat.read(path, as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     text = json.dumps([c.source for c in nb.cells])
-    for k, title in ((1, "Adagrad"), (2, "RMSprop"), (3, "Adadelta")):
-        assert f'NotImplementedError("Exercise 3.{k}: {title}' in code
+    titles = (
+        "Adagrad",
+        "RMSprop",
+        "the step after many equal gradients",
+        "Adadelta",
+        "which rule made which run?",
+        "PyTorch's ε, outside the root",
+        "the same run in other units",
+        "a learning-rate sweep, all runs at once",
+    )
+    for k, title in enumerate(titles, 1):
+        assert f'NotImplementedError("Exercise 3.{k}: {title}")' in code
     assert "BEGIN SOLUTION" not in text and "NBVAL" not in text
     assert "np.sqrt(s + eps)" not in code
+    for answer in ("step_ratio = {", "diagnosis = {", "eps_for_small_f = {"):
+        assert answer not in code.replace(f"# {answer}", "")  # only its form, as a comment

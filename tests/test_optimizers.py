@@ -64,7 +64,7 @@ def test_docstring_names_every_hyperparameter_and_the_state_it_keeps(name):
         "beta1": "β1",
         "beta2": "β2",
         "eps": "ε",
-        "weight_decay": "λ",
+        "weight_decay": "ω",
         "momentum_decay": "ψ",
     }
     for p in hyperparameters_of(step):
@@ -87,7 +87,7 @@ def state_listed(doc):
 
 
 def test_state_names_are_matched_whole():
-    # "v" is not listed by "v_max" (a substring match would say it is)
-    assert state_listed("State: t, m, v_max (the running max).") == {"t", "m", "v_max"}
+    # "s" is not listed by "s_max" (a substring match would say it is)
+    assert state_listed("State: t, m, s_max (the running max).") == {"t", "m", "s_max"}
     assert state_listed("State: s (mean g²), u (mean Δ²).") == {"s", "u"}
-    assert "v" not in state_listed("State: v_max.")
+    assert "s" not in state_listed("State: s_max.")

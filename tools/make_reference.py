@@ -137,16 +137,16 @@ def make_steps():
     import torch
     from adabelief_pytorch import AdaBelief
 
-    # Optimisers keep scalar state (step counts, NAdam's μ product) in the default dtype:
+    # Optimisers keep scalar state (step counts, NAdam's product of β1,t) in the default dtype:
     # float32 would cost the references seven digits.
     torch.set_default_dtype(torch.float64)
     o = torch.optim
     adam_hints = {
-        "betas": "β1 belongs to m (the mean of g), β2 to v (the mean of g²): are they swapped, "
+        "betas": "β1 belongs to m (the mean of g), β2 to s (the mean of g²): are they swapped, "
         "or is a default hard-coded instead of the argument?",
         "eps": "ε = 0.1 is large here on purpose: it goes outside the square root, after the "
-        "bias correction: √v̂ + ε.",
-        "first": "at t = 1 the bias-corrected m̂ is exactly g and v̂ exactly g²: is t incremented "
+        "bias correction: √ŝ + ε.",
+        "first": "at t = 1 the bias-corrected m̂ is exactly g and ŝ exactly g²: is t incremented "
         "before use (1 − β^t with t = 1 at the first step)?",
     }
     R = {}
@@ -419,15 +419,15 @@ def make_steps():
     family("adam", "torch.optim.Adam", adam_like(), 0.5, adam_hints["first"])
     rule(
         "adam_l2",
-        "torch.optim.Adam(weight_decay=λ): an L2 term, g ← g + λx",
+        "torch.optim.Adam(weight_decay=ω): an L2 term, g ← g + ωx",
         adam_like(),
         [
             case(
-                "x of shape (2, 3), λ = 0.5",
+                "x of shape (2, 3), ω = 0.5",
                 QUAD23,
                 X_QUAD23,
                 6,
-                "g ← ∇f(x) + λx, then Adam.",
+                "g ← ∇f(x) + ωx, then Adam.",
                 lr=0.1,
                 beta1=0.9,
                 beta2=0.999,
@@ -441,27 +441,27 @@ def make_steps():
         "torch.optim.Adam(amsgrad=True)",
         adam_like(amsgrad=True),
         0.5,
-        adam_hints["first"] + " v_max ← max(v_max, v) keeps the raw v (not v̂); the root of "
-        "v_max is then divided by √(1 − β2^t).",
-        " The maximum is over v, not over g² nor v̂.",
+        adam_hints["first"] + " s_max ← max(s_max, s) keeps the raw s (not ŝ); the root of "
+        "s_max is then divided by √(1 − β2^t).",
+        " The maximum is over s, not over g² nor ŝ.",
     )
     family(
         "adamax",
         "torch.optim.Adamax (ε inside the max)",
         lambda p, lr, beta1, beta2, eps: o.Adamax(p, lr=lr, betas=(beta1, beta2), eps=eps),
         0.5,
-        "u ← max(β2·u, |g| + ε): the infinity norm, no square and no √; only m is "
+        "s_∞ ← max(β2·s_∞, |g| + ε): the infinity norm, no square and no √; only m is "
         "bias-corrected, η/(1 − β1^t).",
-        " u is a max of β2·u and |g| + ε, not of squares.",
+        " s_∞ is a max of β2·s_∞ and |g| + ε, not of squares.",
     )
     family(
         "nadam",
-        "torch.optim.NAdam(momentum_decay=1e9), i.e. without the μ schedule",
+        "torch.optim.NAdam(momentum_decay=1e9), i.e. without the β1,t schedule",
         lambda p, lr, beta1, beta2, eps: o.NAdam(
             p, lr=lr, betas=(beta1, beta2), eps=eps, momentum_decay=1e9
         ),
         0.5,
-        "x ← x − η/(√v̂ + ε)·(β1 m/(1 − β1^(t+1)) + (1 − β1) g/(1 − β1^t)): the momentum "
+        "x ← x − η/(√ŝ + ε)·(β1 m/(1 − β1^(t+1)) + (1 − β1) g/(1 − β1^t)): the momentum "
         "term uses the *next* bias correction.",
     )
     rule(
@@ -511,11 +511,11 @@ def make_steps():
     )
     R["adamax"]["cases"][2]["hint"] = (
         "ε = 0.1 is large on purpose: AdaMax has it inside the "
-        "max, u ← max(β2·u, |g| + ε), and nowhere else."
+        "max, s_∞ ← max(β2·s_∞, |g| + ε), and nowhere else."
     )
     R["amsgrad"]["cases"][2]["hint"] = (
         "ε = 0.1 is large on purpose: it goes outside the root, "
-        "after the bias correction: √v_max/√(1 − β2^t) + ε."
+        "after the bias correction: √s_max/√(1 − β2^t) + ε."
     )
     rule(
         "adamw",
@@ -525,12 +525,12 @@ def make_steps():
         ),
         [
             case(
-                "course quadratic, η = 0.5, λ = 0.1",
+                "course quadratic, η = 0.5, ω = 0.1",
                 QUAD2,
                 X_QUAD2,
                 8,
-                "decoupled decay: x ← x − ηλx, then the Adam step with the plain gradient "
-                "(not g + λx).",
+                "decoupled decay: x ← x − ηωx, then the Adam step with the plain gradient "
+                "(not g + ωx).",
                 lr=0.5,
                 beta1=0.9,
                 beta2=0.999,
@@ -538,11 +538,11 @@ def make_steps():
                 weight_decay=0.1,
             ),
             case(
-                "x of shape (2, 3), β1 = 0.5, β2 = 0.9, λ = 0.5",
+                "x of shape (2, 3), β1 = 0.5, β2 = 0.9, ω = 0.5",
                 QUAD23,
                 X_QUAD23,
                 8,
-                adam_hints["betas"] + " The decay is multiplied by η: x(1 − ηλ).",
+                adam_hints["betas"] + " The decay is multiplied by η: x(1 − ηω).",
                 lr=0.1,
                 beta1=0.5,
                 beta2=0.9,
@@ -550,7 +550,7 @@ def make_steps():
                 weight_decay=0.5,
             ),
             case(
-                "Rosenbrock, ε = 0.1, λ = 0.01",
+                "Rosenbrock, ε = 0.1, ω = 0.01",
                 ROSEN,
                 X_ROSEN,
                 6,

@@ -151,67 +151,69 @@ def _adadelta(new_u=False, lr_early=False, eps_s=True, eps_u=True, outside=False
     return adadelta
 
 
-def _adam(correct="mv", t_shift=0, eps_at="outside"):
+def _adam(correct="ms", t_shift=0, eps_at="outside"):
     """Adam with one slip: a bias correction missing (correct "" or "m"), t off by t_shift
-    (−1: incremented after its use), or ε placed elsewhere: "inside" √(v̂ + ε), "before"
-    √((v + ε)/(1 − β2^t)), "paper" η√(1 − β2^t)/(1 − β1^t) · m/(√v + ε)."""
+    (−1: incremented after its use), or ε placed elsewhere: "inside" √(ŝ + ε), "before"
+    √((s + ε)/(1 − β2^t)), "paper" η√(1 − β2^t)/(1 − β1^t) · m/(√s + ε)."""
 
     def adam(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
         g = grad(x) + weight_decay * x
         t = state["t"] = state.get("t", 0) + 1
         t += t_shift
         m = state["m"] = beta1 * _zeros(state, "m", x) + (1 - beta1) * g
-        v = state["v"] = beta2 * _zeros(state, "v", x) + (1 - beta2) * g * g
+        s = state["s"] = beta2 * _zeros(state, "s", x) + (1 - beta2) * g * g
         c1 = 1 - beta1**t if "m" in correct else 1.0
-        c2 = 1 - beta2**t if "v" in correct else 1.0
+        c2 = 1 - beta2**t if "s" in correct else 1.0
         if eps_at == "paper":
-            return x - lr * np.sqrt(c2) / c1 * m / (np.sqrt(v) + eps)
+            return x - lr * np.sqrt(c2) / c1 * m / (np.sqrt(s) + eps)
         root = {
-            "outside": np.sqrt(v / c2) + eps,
-            "inside": np.sqrt(v / c2 + eps),
-            "before": np.sqrt((v + eps) / c2),
+            "outside": np.sqrt(s / c2) + eps,
+            "inside": np.sqrt(s / c2 + eps),
+            "before": np.sqrt((s + eps) / c2),
         }[eps_at]
         return x - lr * m / c1 / root
 
     return adam
 
 
-def _amsgrad(of="v", paper=False):
-    """AMSGrad with one slip: the maximum of v̂ ("v_hat") or of g² ("g2"), or the paper's form."""
+def _amsgrad(of="s", paper=False):
+    """AMSGrad with one slip: the maximum of ŝ ("s_hat") or of g² ("g2"), or the paper's form."""
 
     def amsgrad(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         g = grad(x)
         t = state["t"] = state.get("t", 0) + 1
         m = state["m"] = beta1 * _zeros(state, "m", x) + (1 - beta1) * g
-        v = state["v"] = beta2 * _zeros(state, "v", x) + (1 - beta2) * g * g
+        s = state["s"] = beta2 * _zeros(state, "s", x) + (1 - beta2) * g * g
         c2 = 1 - beta2**t
-        new = {"v": v, "v_hat": v / c2, "g2": g * g}[of]
-        v_max = state["v_max"] = np.maximum(_zeros(state, "v_max", x), new)
+        new = {"s": s, "s_hat": s / c2, "g2": g * g}[of]
+        s_max = state["s_max"] = np.maximum(_zeros(state, "s_max", x), new)
         if paper:
-            return x - lr * m / (np.sqrt(v_max) + eps)
-        root = np.sqrt(v_max) + eps if of == "v_hat" else np.sqrt(v_max) / np.sqrt(c2) + eps
+            return x - lr * m / (np.sqrt(s_max) + eps)
+        root = np.sqrt(s_max) + eps if of == "s_hat" else np.sqrt(s_max) / np.sqrt(c2) + eps
         return x - lr * m / (1 - beta1**t) / root
 
     return amsgrad
 
 
 def _adamax(kind):
-    """AdaMax with one slip: "squares" (an ℓ2 max), "eps_outside" (ε added to u, not inside
-    the max), "u_corrected" (u bias-corrected like v)."""
+    """AdaMax with one slip: "squares" (an ℓ2 max), "eps_outside" (ε added to s_∞, not inside
+    the max), "s_inf_corrected" (s_∞ bias-corrected like s)."""
 
     def adamax(x, grad, state, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         g = grad(x)
         t = state["t"] = state.get("t", 0) + 1
         m = state["m"] = beta1 * _zeros(state, "m", x) + (1 - beta1) * g
-        u_old = _zeros(state, "u", x)
+        s_inf_old = _zeros(state, "s_inf", x)
         if kind == "squares":
-            u = np.sqrt(np.maximum(beta2 * u_old**2, g * g + eps))
+            s_inf = np.sqrt(np.maximum(beta2 * s_inf_old**2, g * g + eps))
         elif kind == "eps_outside":
-            u = np.maximum(beta2 * u_old, np.abs(g))
+            s_inf = np.maximum(beta2 * s_inf_old, np.abs(g))
         else:
-            u = np.maximum(beta2 * u_old, np.abs(g) + eps)
-        state["u"] = u
-        denominator = {"eps_outside": u + eps, "u_corrected": u / (1 - beta2**t)}.get(kind, u)
+            s_inf = np.maximum(beta2 * s_inf_old, np.abs(g) + eps)
+        state["s_inf"] = s_inf
+        denominator = {"eps_outside": s_inf + eps, "s_inf_corrected": s_inf / (1 - beta2**t)}.get(
+            kind, s_inf
+        )
         return x - lr / (1 - beta1**t) * m / denominator
 
     return adamax
@@ -225,17 +227,17 @@ def _nadam(next_power=1, current_power=0):
         g = grad(x)
         t = state["t"] = state.get("t", 0) + 1
         m = state["m"] = beta1 * _zeros(state, "m", x) + (1 - beta1) * g
-        v = state["v"] = beta2 * _zeros(state, "v", x) + (1 - beta2) * g * g
+        s = state["s"] = beta2 * _zeros(state, "s", x) + (1 - beta2) * g * g
         mixed = beta1 * m / (1 - beta1 ** (t + next_power)) + (1 - beta1) * g / (
             1 - beta1 ** (t + current_power)
         )
-        return x - lr * mixed / (np.sqrt(v / (1 - beta2**t)) + eps)
+        return x - lr * mixed / (np.sqrt(s / (1 - beta2**t)) + eps)
 
     return nadam
 
 
 def _adabelief(belief="new_m", eps_in_s=True):
-    """AdaBelief with one slip: s from g − (the old m) or from g² (Adam's v), or without ε in s."""
+    """AdaBelief with one slip: s from g − (the old m) or from g² (Adam's s), or without ε in s."""
 
     def adabelief(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-16):
         g = grad(x)
@@ -265,18 +267,18 @@ def _adamw(at_decayed=False, eta_in_decay=True, after=False):
 
 def _eps_inside(rule, before_correction=False):
     """Adam, AMSGrad, Nadam or AdamW with ε inside the root, lesson 03's convention:
-    √(v̂ + ε), or before the bias correction √((v + ε)/(1 − β2^t))."""
+    √(ŝ + ε), or before the bias correction √((s + ε)/(1 − β2^t))."""
     decay = 1e-2 if rule == "adamw" else 0.0
 
     def step(x, grad, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=decay):
         g = grad(x)
         t = state["t"] = state.get("t", 0) + 1
         m = state["m"] = beta1 * _zeros(state, "m", x) + (1 - beta1) * g
-        v = state["v"] = beta2 * _zeros(state, "v", x) + (1 - beta2) * g * g
+        s = state["s"] = beta2 * _zeros(state, "s", x) + (1 - beta2) * g * g
         if rule == "amsgrad":
-            v = state["v_max"] = np.maximum(_zeros(state, "v_max", x), v)
+            s = state["s_max"] = np.maximum(_zeros(state, "s_max", x), s)
         c2 = 1 - beta2**t
-        root = np.sqrt((v + eps) / c2) if before_correction else np.sqrt(v / c2 + eps)
+        root = np.sqrt((s + eps) / c2) if before_correction else np.sqrt(s / c2 + eps)
         if rule == "nadam":
             direction = beta1 * m / (1 - beta1 ** (t + 1)) + (1 - beta1) * g / (1 - beta1**t)
         else:
@@ -289,19 +291,19 @@ def _eps_inside(rule, before_correction=False):
 
 def _eps_slips(rule):
     """The two ε-inside-the-root slips of an Adam-like rule, with what to say."""
-    right = "√v_max/√(1 − β2^t) + ε" if rule == "amsgrad" else "√v̂ + ε"
+    right = "√s_max/√(1 − β2^t) + ε" if rule == "amsgrad" else "√ŝ + ε"
     return [
         (
             _eps_inside(rule),
             None,
-            f"ε goes outside the root, after the bias correction: {right}, not √(v̂ + ε) "
+            f"ε goes outside the root, after the bias correction: {right}, not √(ŝ + ε) "
             "(lesson 03's convention is not Adam's).",
         ),
         (
             _eps_inside(rule, before_correction=True),
             None,
             f"ε goes outside the root, after the bias correction: {right}, not "
-            "√((v + ε)/(1 − β2^t)) (lesson 03's convention is not Adam's).",
+            "√((s + ε)/(1 − β2^t)) (lesson 03's convention is not Adam's).",
         ),
     ]
 
@@ -314,7 +316,7 @@ def _without(*names):
     return lambda hp: {k: v for k, v in hp.items() if k not in names}
 
 
-SWAPPED = "β1 and β2 are swapped: β1 belongs to m (the mean of g), β2 to v (the mean of g²)."
+SWAPPED = "β1 and β2 are swapped: β1 belongs to m (the mean of g), β2 to s (the mean of g²)."
 EPS_IN_COURSE = (
     "in this course ε goes inside the root, η g / √(s + ε); √s + ε is PyTorch's form "
     "(Exercise 3.4)."
@@ -461,12 +463,12 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
         (
             _adam(correct=""),
             None,
-            "the bias corrections are missing: m̂ = m/(1 − β1^t), v̂ = v/(1 − β2^t).",
+            "the bias corrections are missing: m̂ = m/(1 − β1^t), ŝ = s/(1 − β2^t).",
         ),
         (
             _adam(correct="m"),
             None,
-            "only m is bias-corrected: v needs it too, v̂ = v/(1 − β2^t).",
+            "only m is bias-corrected: s needs it too, ŝ = s/(1 − β2^t).",
         ),
         (
             _adam(t_shift=-1),
@@ -482,8 +484,8 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
         (
             _adam(eps_at="paper"),
             None,
-            "that is the paper's 'efficient' form, η√(1 − β2^t)/(1 − β1^t) · m/(√v + ε): it "
-            "adds ε to √v before the correction. torch adds it after: m̂/(√v̂ + ε).",
+            "that is the paper's 'efficient' form, η√(1 − β2^t)/(1 − β1^t) · m/(√s + ε): it "
+            "adds ε to √s before the correction. torch adds it after: m̂/(√ŝ + ε).",
         ),
         (optimizers.adam, _swap, SWAPPED),
     ],
@@ -492,37 +494,37 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
             optimizers.adamw,
             None,
             "that is AdamW's decoupled decay: Adam's weight_decay is an L2 term, "
-            "g ← ∇f(x) + λx, which goes through m and v.",
+            "g ← ∇f(x) + ωx, which goes through m and s.",
         ),
         (
             optimizers.adam,
             _without("weight_decay"),
-            "the L2 term is missing: g ← ∇f(x) + λx before m and v.",
+            "the L2 term is missing: g ← ∇f(x) + ωx before m and s.",
         ),
     ],
     "amsgrad": [
         *_eps_slips("amsgrad"),
         (
-            _amsgrad(of="v_hat"),
+            _amsgrad(of="s_hat"),
             None,
-            "the maximum is over the raw v, not v̂: v_max ← max(v_max, v), then divide by "
-            "√v_max/√(1 − β2^t).",
+            "the maximum is over the raw s, not ŝ: s_max ← max(s_max, s), then divide by "
+            "√s_max/√(1 − β2^t).",
         ),
         (
             _amsgrad(of="g2"),
             None,
-            "the maximum is over v, the moving average of g², not over g² itself.",
+            "the maximum is over s, the moving average of g², not over g² itself.",
         ),
         (
             _amsgrad(paper=True),
             None,
             "that is the paper's form, without bias correction: PyTorch's AMSGrad corrects "
-            "m̂ = m/(1 − β1^t) and divides by √v_max/√(1 − β2^t) + ε.",
+            "m̂ = m/(1 − β1^t) and divides by √s_max/√(1 − β2^t) + ε.",
         ),
         (
             optimizers.adam,
             None,
-            "that is Adam: keep v_max ← max(v_max, v) in state and divide by its root.",
+            "that is Adam: keep s_max ← max(s_max, s) in state and divide by its root.",
         ),
         (optimizers.amsgrad, _swap, SWAPPED),
     ],
@@ -530,17 +532,17 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
         (
             _adamax("squares"),
             None,
-            "AdaMax has no squares and no root: u ← max(β2·u, |g| + ε), the infinity norm.",
+            "AdaMax has no squares and no root: s_∞ ← max(β2·s_∞, |g| + ε), the infinity norm.",
         ),
         (
             _adamax("eps_outside"),
             None,
-            "ε goes inside the max, u ← max(β2·u, |g| + ε), and nowhere else (not m/(u + ε)).",
+            "ε goes inside the max, s_∞ ← max(β2·s_∞, |g| + ε), and nowhere else (not m/(s_∞ + ε)).",
         ),
         (
-            _adamax("u_corrected"),
+            _adamax("s_inf_corrected"),
             None,
-            "only m is bias-corrected: u has no bias towards zero, so divide by u itself.",
+            "only m is bias-corrected: s_∞ has no bias towards zero, so divide by s_∞ itself.",
         ),
         (optimizers.adamax, _swap, SWAPPED),
     ],
@@ -570,8 +572,8 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
             optimizers.nadam,
             _without("momentum_decay"),
             "that is Dozat's Nadam without torch's momentum schedule: with momentum_decay ψ, "
-            "β1 becomes μ_t = β1(1 − ½·0.96^(tψ)) and products of the μ's replace the powers "
-            "of β1.",
+            "β1 becomes β1,t = β1(1 − ½·0.96^(tψ)) and products of the β1,t replace the "
+            "powers of β1.",
         ),
     ],
     "adabelief": [
@@ -583,7 +585,7 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
         (
             _adabelief(belief="g"),
             None,
-            "that is Adam's v, the mean of g²: AdaBelief averages (g − m)², the surprise.",
+            "that is Adam's s, the mean of g²: AdaBelief averages (g − m)², the surprise.",
         ),
         (
             _adabelief(eps_in_s=False),
@@ -597,13 +599,13 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
         (
             optimizers.adam,
             _without("weight_decay"),
-            "the decay is missing: AdamW also shrinks x, x ← x(1 − ηλ) − η m̂/(√v̂ + ε).",
+            "the decay is missing: AdamW also shrinks x, x ← x(1 − ηω) − η m̂/(√ŝ + ε).",
         ),
         (
             optimizers.adam,
             None,
-            "that is Adam with an L2 term, g + λx: AdamW decays x itself, "
-            "x ← x − ηλx, and Adam sees the plain gradient.",
+            "that is Adam with an L2 term, g + ωx: AdamW decays x itself, "
+            "x ← x − ηωx, and Adam sees the plain gradient.",
         ),
         (
             _adamw(at_decayed=True),
@@ -615,12 +617,12 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
             _adamw(after=True),
             None,
             "the decay is applied after the Adam step: both terms use the old x, "
-            "x(1 − ηλ) − η m̂/(√v̂ + ε).",
+            "x(1 − ηω) − η m̂/(√ŝ + ε).",
         ),
         (
             _adamw(eta_in_decay=False),
             None,
-            "the decay is multiplied by η: x(1 − ηλ), not x(1 − λ).",
+            "the decay is multiplied by η: x(1 − ηω), not x(1 − ω).",
         ),
         (optimizers.adamw, _swap, SWAPPED),
     ],
