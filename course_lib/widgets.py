@@ -35,6 +35,7 @@ import zlib
 
 import ipywidgets as widgets
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -227,9 +228,13 @@ def _shown_width(figure):
 def figure_png(figure):
     """A figure drawn once, whole, at DENSITY × SHOWN_DPI, as PNG bytes."""
     figure.set_dpi(SHOWN_DPI * DENSITY)
+    own = figure.canvas  # an explorer's Picture draws on it: given back afterwards
     canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    return png_bytes(canvas.buffer_rgba())
+    try:
+        canvas.draw()
+        return png_bytes(canvas.buffer_rgba())
+    finally:
+        figure.set_canvas(own)
 
 
 class Picture:
@@ -274,6 +279,17 @@ class Picture:
                 kept.pop(next(iter(kept)))
         kept[key] = pixels
         return pixels
+
+    def stale_artists(self):
+        """The artists that changed since they were drawn (matplotlib marks them stale: a
+        line's set_data, a text's new text…), with those that changed before: the figure's
+        and its axes' own artists (not the axes' ticks: their limits are the key's)."""
+        figure = self.figure
+        children = [a for parent in (figure, *figure.axes) for a in parent.get_children()]
+        found = [a for a in children if a.stale and not isinstance(a, (Axes, Axis))]
+        kept = [a for a in self.changing if any(a is c for c in children)]
+        changing = kept + [a for a in found if not any(a is k for k in kept)]
+        return sorted(changing, key=lambda a: a.get_zorder())  # drawn in the figure's order
 
     def show(self, changing=None, key=None):
         """Draw the figure (only ``changing`` if its background for ``key`` is kept) and
@@ -809,15 +825,25 @@ class PlotExplorer(widgets.VBox):
             self.image.value = png = figure_png(returned)
             self._figure = returned
             return png
-        if returned is None or isinstance(returned, Figure):  # no word on what changed
-            return self.picture.show()
-        changing = list(returned) if isinstance(returned, (list, tuple)) else [returned]
-        # The kept pixels hold the axes whose limits are not redrawn: new limits, new pixels.
+        figure = self.picture.figure
+        if isinstance(returned, Figure) and returned is not figure:
+            raise TypeError(
+                f"{name_of(self.draw)}() returned another figure than the one it was given "
+                "(figure=): change that one's artists and return them (or None)"
+            )
+        if returned is None or returned is figure:  # no word on what changed: ask matplotlib
+            if not self.picture.full_draws:
+                return self.picture.show()
+            changing = self.picture.stale_artists()
+        else:
+            changing = list(returned) if isinstance(returned, (list, tuple)) else [returned]
+        # The kept pixels hold the axes whose limits are not redrawn, and every artist that
+        # does not change: new limits, or an artist added or removed, need new pixels.
         key = tuple(
             None if axis in changing else tuple(axis.get_view_interval())
-            for ax in self.picture.figure.axes
+            for ax in figure.axes
             for axis in (ax.xaxis, ax.yaxis)
-        )
+        ) + tuple(id(a) for ax in figure.axes for a in ax.get_children())
         return self.picture.show(changing, key)
 
     def redraw(self):
@@ -845,9 +871,10 @@ def explore_plot(draw, figure=None, **controls):
     ``text.set_text``, ``ax.set_ylim`` …) and returns the artists it changed, as
     ``FuncAnimation(blit=True)`` does; everything else is drawn once and kept as pixels.
     Return ``ax.yaxis`` (or ``ax.xaxis``) among them when their limits change: the ticks
-    are redrawn; limits that change without it make a full redraw (right, but slower), and
-    so does returning None. Simple (slow: a new figure each time): ``draw(**values)``
-    returns a new matplotlib Figure (e.g. from ``plots.subplots``), without ``figure``.
+    are redrawn; limits that change without it make a full redraw (right, but slower).
+    Returning None (or ``figure``) lets matplotlib tell: the artists it marked stale are
+    redrawn. Simple (slow: a new figure each time): ``draw(**values)`` returns a new
+    matplotlib Figure (e.g. from ``plots.subplots``), without ``figure``.
 
     controls: one ipywidgets control per argument (a slider, a drop-down…; labelled with
     the argument's name if it has no label), or a value or range as for ``explore``

@@ -350,3 +350,53 @@ def test_fewer_steps_show_the_first_steps_of_the_run_kept():
         np.testing.assert_array_equal(e.runs[0].xs, fresh.xs)
         assert e.runs[0].diverged_at == fresh.diverged_at
     assert "diverged" not in e.status.value and "gd is diverging" in e.status.value
+
+
+def test_explore_plot_redraws_what_matplotlib_marked_stale_when_told_nothing():
+    from course_lib import explore_plot, plots
+
+    fig, ax = plots.subplots(figsize=(4, 3))
+    (still,) = ax.plot([0, 1], [0, 1], color="0.7")  # drawn once, kept as pixels
+    (line,) = ax.plot([], [])
+    label = ax.text(0.05, 0.9, "", transform=ax.transAxes)
+    ax.set(xlim=(0, 1), ylim=(0, 2))
+    other, _ = plots.subplots(figsize=(4, 3))
+    returned = {"k": None}
+    extra = []
+
+    def draw(k=1.0, add=0):
+        t = np.linspace(0, 1, 50)
+        line.set_data(t, k * t**2)
+        label.set_text(f"k = {k:.2f}")
+        while len(extra) < add:  # an artist added after the first draws
+            extra.append(ax.axhline(0.5 + 0.1 * len(extra), color="C3"))
+        while len(extra) > add:
+            extra.pop().remove()
+        return returned["k"]
+
+    e = explore_plot(draw, figure=fig, k=(0.5, 2.0, 1.0), add=(0, 3, 0))
+    pngs = [e.update(k=k) for k in (1.5, 0.7, 1.2, 1.9, 0.6)]
+    assert len(set(pngs)) == len(pngs)  # every move shows
+    # (and the empty titles, which matplotlib never draws, so they stay stale: harmless)
+    drawn = [a for a in e.picture.changing if not hasattr(a, "get_text") or a.get_text()]
+    assert e.picture.full_draws <= 2 and drawn == [line, label]
+    for k in (1.25, 0.8):  # blitted, nothing drawn whole
+        e.update(k=k)
+    assert e.picture.full_draws <= 2
+    # artists added, removed, a still one removed: kept pixels would be wrong, so they are
+    # drawn again
+    for add in (2, 0, -1):
+        if add < 0:
+            still.remove()
+        blitted = _pixels(e.update(add=max(add, 0), k=0.9))
+        for artist in e.picture.changing:
+            artist.set_animated(False)
+        whole = _pixels(widgets.figure_png(fig))
+        assert np.mean(np.any(blitted != whole, axis=-1)) < 0.002, add
+        for artist in e.picture.changing:
+            artist.set_animated(True)
+    returned["k"] = fig  # the figure itself: the same as None
+    assert e.update(k=1.1) != e.update(k=1.3) and not e.status.value
+    returned["k"] = other  # another figure (a global that a later cell rebound): said
+    e.update(k=1.0)
+    assert "returned another figure than the one it was given" in e.status.value
