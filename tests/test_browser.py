@@ -381,9 +381,8 @@ def _move_a_slider_and_see_the_picture_change(page, pictures=".widget-image"):
         ".jupyter-widgets .widget-slider .ui-slider-handle"
     ).first
     handle.scroll_into_view_if_needed()
-    handle.focus()
     started = time.perf_counter()
-    page.keyboard.press("ArrowRight")
+    handle.press("ArrowRight")  # focuses the handle first (JupyterLab may hold the focus)
     try:
         page.wait_for_function(
             "([before, pictures]) => [...document.querySelectorAll(pictures)]"
