@@ -69,9 +69,10 @@ def constant_lr(t, lr):
 
 
 def step_lr(t, lr, step_size, gamma=0.1):
-    """Step decay: η_t = η · γ^⌊t / step_size⌋.
+    """Step decay: η_t = η · gamma^⌊t / step_size⌋.
 
-    lr: η; step_size: updates between two decays; gamma: decay factor γ.
+    lr: η; step_size: updates between two decays; gamma: the factor of each decay (torch's
+    name; not the momentum coefficient γ).
     torch.optim.lr_scheduler.StepLR(step_size, gamma=0.1).
     """
     _require("step_lr", lr=(lr, RATE), step_size=(step_size, UPDATES), gamma=(gamma, FACTOR))
@@ -79,7 +80,7 @@ def step_lr(t, lr, step_size, gamma=0.1):
 
 
 def exponential_lr(t, lr, gamma):
-    """Exponential decay: η_t = η · γ^t.
+    """Exponential decay: η_t = η · gamma^t.
 
     lr: η; gamma: factor per update (e.g. 0.99). torch.optim.lr_scheduler.ExponentialLR(gamma).
     """
