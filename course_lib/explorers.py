@@ -2,7 +2,7 @@
 
     explore_noise_floor(diabetes)        # lesson 01: mini-batch SGD's noise floor; η and |B|
     explore_schedules()                  # lesson 06: the five learning-rate schedules
-    explore_gradient_norms(X, y)         # lesson 07: ‖∂L/∂W_l‖ by layer; depth, scale, activation
+    explore_gradient_norms(X, y)         # lesson 07: ‖∂f/∂W_l‖ by layer; depth, gain, activation
 
 Each makes its figure once and redraws it by changing its artists' data, as
 ``widgets.explore_plot`` does with a figure (blitting): well under 50 ms a redraw
@@ -144,18 +144,18 @@ def explore_schedules(max_lr=0.1, total=300, warmup=30, pct_start=0.3):
     )
 
 
-def explore_gradient_norms(X, y, depth=10, scale=1.0, activation="relu", width=32, max_depth=20):
-    """Lesson 07: ‖∂L/∂W_l‖ of every layer at initialisation, on a log scale, on sliders
-    for the depth (hidden layers of ``width``), the weight scale s and the activation.
+def explore_gradient_norms(X, y, depth=10, gain=1.0, activation="relu", width=32, max_depth=20):
+    """Lesson 07: ‖∂f/∂W_l‖ of every layer at initialisation, on a log scale, on sliders
+    for the depth (hidden layers of ``width``), the initialisation gain c and the activation.
 
     The network is ``MLP(X, y, (d,) + (width,) * depth + (classes,), activation,
-    init=s, seed=0)`` (lesson 07's ``deep_net``); the band 0.01 … 100 is shaded.
+    init=c, seed=0)`` (lesson 07's ``deep_net``); the band 0.01 … 100 is shaded.
     """
     sizes = lambda depth: (X.shape[1],) + (width,) * depth + (int(np.max(y)) + 1,)
     fig, ax = subplots(figsize=(7, 3.2))
-    (line,) = ax.semilogy([1], [1.0], "o-", ms=4, label="s")
+    (line,) = ax.semilogy([1], [1.0], "o-", ms=4, label="c")
     ax.axhspan(1e-2, 1e2, color="C2", alpha=0.08, label="0.01 … 100")
-    ax.set(xlabel="layer l", ylabel="‖∂L/∂W_l‖", ylim=(1e-12, 1e12), xlim=(0.5, max_depth + 1.5))
+    ax.set(xlabel="layer l", ylabel="‖∂f/∂W_l‖", ylim=(1e-12, 1e12), xlim=(0.5, max_depth + 1.5))
     # plain-text labels, no minor ticks: typesetting 24 decades of 10^k takes long
     ax.set_yticks(10.0 ** np.arange(-12, 13, 4), [f"1e{k}" for k in range(-12, 13, 4)])
     ax.minorticks_off()
@@ -164,11 +164,11 @@ def explore_gradient_norms(X, y, depth=10, scale=1.0, activation="relu", width=3
     title = ax.set_title(" ")
     legend = ax.legend(fontsize=8, loc="upper right")
 
-    def gradient_norms(depth, scale, activation):
-        net = MLP(X, y, sizes(depth), activation, init=float(scale), seed=0)
+    def gradient_norms(depth, gain, activation):
+        net = MLP(X, y, sizes(depth), activation, init=float(gain), seed=0)
         norms = net.layer_grad_norms(net.x0)
         line.set_data(np.arange(1, depth + 2), norms)
-        legend.get_texts()[0].set_text(f"s = {scale:.2f}")
+        legend.get_texts()[0].set_text(f"c = {gain:.2f}")
         title.set_text(f"{activation}, {depth} hidden layers: loss {net.loss(net.x0):.3g}")
         return [line, title, legend]
 
@@ -176,7 +176,7 @@ def explore_gradient_norms(X, y, depth=10, scale=1.0, activation="relu", width=3
         gradient_norms,
         figure=fig,
         depth=widgets.IntSlider(value=depth, min=1, max=max_depth, description="depth"),
-        scale=widgets.FloatLogSlider(value=scale, min=-0.5, max=0.5, step=0.01, description="s"),
+        gain=widgets.FloatLogSlider(value=gain, min=-0.5, max=0.5, step=0.01, description="gain c"),
         activation=widgets.Dropdown(
             options=["relu", "tanh"], value=activation, description="activation"
         ),

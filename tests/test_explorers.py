@@ -59,9 +59,11 @@ def test_noise_floor_draws_lesson_01s_runs_and_floor(diabetes):
     err = W - diabetes.minima[0]
     gaps = 0.5 * np.einsum("urd,de,ure->ur", err, diabetes.A, err)
     ax = e.figure.axes[0]
-    np.testing.assert_allclose(
-        np.array([line.get_ydata() for line in ax.lines[:3]]).T, gaps, rtol=1e-9
-    )
+    shown = np.array([line.get_ydata() for line in ax.lines[:3]]).T
+    np.testing.assert_allclose(shown, gaps, rtol=1e-9)
+    # the lesson's own cell (01): LeastSquares.sgd_runs with replacement, f − f* per update
+    runs = diabetes.sgd_runs(diabetes.x0, [0.1] * 3, [0, 1, 2], 8, 700, replace=True)
+    np.testing.assert_allclose(shown, diabetes.excess_loss(runs), rtol=1e-9)
     sigma2 = np.mean(np.sum(diabetes.example_grads(diabetes.minima[0]) ** 2, axis=1))
     floor = 0.1 * sigma2 / (4 * 8)
     assert ax.lines[3].get_ydata()[0] == pytest.approx(floor)
@@ -93,7 +95,7 @@ def test_schedules_draw_course_lib_schedules(diabetes):
 def test_gradient_norms_are_lesson_07s_network(digits):
     X, y = digits
     e = explore_gradient_norms(X, y)
-    e.update(depth=6, scale=2.0, activation="tanh")
+    e.update(depth=6, gain=2.0, activation="tanh")
     net = MLP(X, y, (64,) + (32,) * 6 + (10,), activation="tanh", init=2.0, seed=0)
     line = e.figure.axes[0].lines[0]
     np.testing.assert_allclose(line.get_ydata(), net.layer_grad_norms(net.x0))
@@ -110,7 +112,7 @@ def test_each_redraws_by_blitting_every_control_and_labels_it(diabetes, digits):
         ),
         (
             explore_gradient_norms(*digits),
-            {"depth": [1, 20], "scale": [0.4, 3.0], "activation": ["tanh"]},
+            {"depth": [1, 20], "gain": [0.4, 3.0], "activation": ["tanh"]},
         ),
     ]
     for e, values in cases:
