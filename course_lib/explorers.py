@@ -109,7 +109,7 @@ def schedule_curves(max_lr, total, warmup, pct_start):
         warm_then_cosine = schedules.cosine_annealing_lr(t, max_lr, T_max=total)
     return {
         "step (÷10 at T/2)": schedules.step_lr(t, max_lr, step_size=max(total // 2, 1)),
-        "exponential (γ = 0.99)": schedules.exponential_lr(t, max_lr, gamma=0.99),
+        "exponential (×0.99 per update)": schedules.exponential_lr(t, max_lr, gamma=0.99),
         "cosine": schedules.cosine_annealing_lr(t, max_lr, T_max=total),
         "warm-up, then cosine": warm_then_cosine,
         "one-cycle": schedules.one_cycle_lr(t, max_lr, total_steps=total, pct_start=pct_start),
