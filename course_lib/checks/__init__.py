@@ -122,7 +122,14 @@ from .lesson06 import (
     evaluate_schedule,
     evaluate_softmax_cross_entropy,
 )
-from .lesson06b import check_lr_range_test, evaluate_lr_range_test
+from .lesson06b import (
+    check_batch_prediction,
+    check_decay_design,
+    check_lr_range_test,
+    evaluate_batch_prediction,
+    evaluate_decay_design,
+    evaluate_lr_range_test,
+)
 from .lesson07 import (
     check_batch_norm_backward,
     check_clip_grad_norm,
@@ -191,6 +198,8 @@ __all__ = [
     "check_largest_stable_lr",
     "check_lion",
     "check_lr_range_test",
+    "check_batch_prediction",
+    "check_decay_design",
     "check_lr_sweep",
     "check_minibatch_grad",
     "check_minibatch_sampler",
@@ -243,6 +252,8 @@ __all__ = [
     "evaluate_largest_stable_lr",
     "evaluate_lion",
     "evaluate_lr_range_test",
+    "evaluate_batch_prediction",
+    "evaluate_decay_design",
     "evaluate_lr_sweep",
     "evaluate_minibatch_grad",
     "evaluate_minibatch_sampler",
