@@ -131,8 +131,11 @@ check_lr_range_test = printing(evaluate_lr_range_test)
 
 # --- Exercise 6b.1: sixteen times the batch ---------------------------------------------------
 
-BATCH_KEYS = {"SGD": ("grows", "stays", "shrinks"), "Adam": ("grows", "stays", "shrinks"),
-              "loss": ("rises", "stays", "falls")}
+BATCH_KEYS = {
+    "SGD": ("grows", "stays", "shrinks"),
+    "Adam": ("grows", "stays", "shrinks"),
+    "loss": ("rises", "stays", "falls"),
+}
 BATCH_HINTS = {
     "SGD": (
         "a mini-batch 16 times larger averages 16 times more gradients: its noise is smaller, "
@@ -160,12 +163,14 @@ def measured_batch_directions(by_batch, small=32, large=512):
     """{"SGD", "Adam", "loss"} → the word each measured change says, from by_batch:
     (optimiser name "gd" or "adam", |B|) → Tuned; "loss" is the tuned loss of both."""
     directions = {
-        key: _direction(by_batch[name, large].best_lr / by_batch[name, small].best_lr,
-                        BATCH_KEYS[key])
+        key: _direction(
+            by_batch[name, large].best_lr / by_batch[name, small].best_lr, BATCH_KEYS[key]
+        )
         for key, name in (("SGD", "gd"), ("Adam", "adam"))
     }
-    rises = [by_batch[name, large].best_mean / by_batch[name, small].best_mean
-             for name in ("gd", "adam")]
+    rises = [
+        by_batch[name, large].best_mean / by_batch[name, small].best_mean for name in ("gd", "adam")
+    ]
     directions["loss"] = _direction(min(rises), BATCH_KEYS["loss"])
     return directions
 
@@ -178,29 +183,46 @@ def evaluate_batch_prediction(prediction, by_batch):
     keys = '"SGD", "Adam" and "loss"'
     if not isinstance(prediction, dict) or set(prediction) != set(BATCH_KEYS):
         got = sorted(prediction) if isinstance(prediction, dict) else type(prediction).__name__
-        return Report(name, False, [
-            f"✘ {name}: expected a dict with the keys {keys}; got {got}.",
-            '  hint: e.g. {"SGD": "grows", "Adam": "stays", "loss": "falls"}.',
-        ])
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: expected a dict with the keys {keys}; got {got}.",
+                '  hint: e.g. {"SGD": "grows", "Adam": "stays", "loss": "falls"}.',
+            ],
+        )
     for key, words in BATCH_KEYS.items():
         if prediction[key] not in words:
-            return Report(name, False, [
-                f"✘ {name}: {key}: you predicted {prediction[key]!r}; say one of "
-                + ", ".join(f'"{w}"' for w in words) + ".",
-                f"  hint: {key} changes in one of {len(words)} ways; pick the one you expect.",
-            ])
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: {key}: you predicted {prediction[key]!r}; say one of "
+                    + ", ".join(f'"{w}"' for w in words)
+                    + ".",
+                    f"  hint: {key} changes in one of {len(words)} ways; pick the one you expect.",
+                ],
+            )
     measured = measured_batch_directions(by_batch)
     for key in BATCH_KEYS:
         if prediction[key] != measured[key]:
-            return Report(name, False, [
-                f"✘ {name}: {key}: you predicted {prediction[key]!r}; the sweep says "
-                f"{measured[key]!r} (|B| from 32 to 512, 3 seeds)",
-                f"  hint: {BATCH_HINTS[key]}",
-            ])
-    return Report(name, True, [
-        f"✔ {name}: from |B| = 32 to 512 SGD's and Adam's tuned η grew and the tuned loss "
-        "rose: as you predicted."
-    ])
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: {key}: you predicted {prediction[key]!r}; the sweep says "
+                    f"{measured[key]!r} (|B| from 32 to 512, 3 seeds)",
+                    f"  hint: {BATCH_HINTS[key]}",
+                ],
+            )
+    return Report(
+        name,
+        True,
+        [
+            f"✔ {name}: from |B| = 32 to 512 SGD's and Adam's tuned η grew and the tuned loss "
+            "rose: as you predicted."
+        ],
+    )
 
 
 check_batch_prediction = printing(evaluate_batch_prediction)
@@ -240,34 +262,55 @@ def evaluate_decay_design(design):
     keys = set(DESIGN_KEYS) | {"seeds"}
     if not isinstance(design, dict) or set(design) != keys:
         got = sorted(design) if isinstance(design, dict) else type(design).__name__
-        return Report(name, False, [
-            f'✘ {name}: expected a dict with the keys "lr", "omegas", "score" and "seeds"; '
-            f"got {got}.",
-            '  hint: e.g. {"lr": "tuned once, at ω = 0", "omegas": "one grid for both", '
-            '"score": "training loss", "seeds": 1}.',
-        ])
+        return Report(
+            name,
+            False,
+            [
+                f'✘ {name}: expected a dict with the keys "lr", "omegas", "score" and "seeds"; '
+                f"got {got}.",
+                '  hint: e.g. {"lr": "tuned once, at ω = 0", "omegas": "one grid for both", '
+                '"score": "training loss", "seeds": 1}.',
+            ],
+        )
     for key, choices in DESIGN_KEYS.items():
         if design[key] not in choices:
-            return Report(name, False, [
-                f"✘ {name}: {key}: got {design[key]!r}; choose one of "
-                + ", ".join(f'"{c}"' for c in choices) + ".",
-                "  hint: copy one of the choices the exercise lists, as written.",
-            ])
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: {key}: got {design[key]!r}; choose one of "
+                    + ", ".join(f'"{c}"' for c in choices)
+                    + ".",
+                    "  hint: copy one of the choices the exercise lists, as written.",
+                ],
+            )
         if design[key] != choices[0]:
-            return Report(name, False, [
-                f"✘ {name}: {key}: {design[key]!r} makes the comparison unfair",
-                f"  hint: {DESIGN_HINTS[key]}",
-            ])
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: {key}: {design[key]!r} makes the comparison unfair",
+                    f"  hint: {DESIGN_HINTS[key]}",
+                ],
+            )
     seeds = design["seeds"]
     if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 3:
-        return Report(name, False, [
-            f"✘ {name}: seeds: got {seeds!r}; a whole number of seeds is expected",
-            f"  hint: {DESIGN_HINTS['seeds']}",
-        ])
-    return Report(name, True, [
-        f"✔ {name}: η tuned for every ω, a grid of ω per form, the validation loss, {seeds} "
-        "seeds: the comparison section 3 runs."
-    ])
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: seeds: got {seeds!r}; a whole number of seeds is expected",
+                f"  hint: {DESIGN_HINTS['seeds']}",
+            ],
+        )
+    return Report(
+        name,
+        True,
+        [
+            f"✔ {name}: η tuned for every ω, a grid of ω per form, the validation loss, {seeds} "
+            "seeds: the comparison section 3 runs."
+        ],
+    )
 
 
 check_decay_design = printing(evaluate_decay_design)
