@@ -334,7 +334,7 @@ def test_sgds_warm_up_helps_on_other_seeds_too():
     net = MLP(X_train, y_train, sizes=(64, 32, 10), activation="tanh", seed=0)
     updates = 5 * math.ceil(net.n / 256)
     long = dict(seeds=(3, 4, 5), epochs=20, batch_size=256, every_epoch=False)
-    grid = [12.8, 25.6]  # the tuned η with and without the warm-up, on these seeds
+    grid = [6.4, 12.8, 25.6]  # the tuned η with and without the warm-up is inside it
     plain = tune_lockstep(optimizers.gd, net, grid, **long)
     warmed = tune_lockstep(
         optimizers.gd,
@@ -343,7 +343,8 @@ def test_sgds_warm_up_helps_on_other_seeds_too():
         shape=lambda t: schedules.linear_lr(t, 1.0, 0.01, total_iters=updates),
         **long,
     )
-    assert plain.mean[1] > 3 * warmed.mean[1]
+    assert not plain.at_edge and not warmed.at_edge
+    assert plain.mean[2] > 3 * warmed.mean[2]  # η = 25.6
     assert warmed.best_mean < plain.best_mean
 
 
