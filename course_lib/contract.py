@@ -27,6 +27,15 @@ What a student sees when… (each line is a test in tests/test_bad_input.py)
 - the exercise is unfinished: ``ExerciseNotDone: Exercise 4.1: Adam — not finished yet…``
 - the step returns None, a list, ints or the wrong shape: ``StepError: adam() at step 1
   returned …; expected a float numpy array of shape (2,), like x``
+- the step does not take ``state`` (``def step(x, grad)``): ``StepError: step(x, grad)
+  does not take the step contract's arguments: every step is called as step(x, grad,
+  state, **hyperparameters)…``
+- the problem's gradient has the wrong shape: ``InputError: broken.grad(x) returned
+  shape (3,) at a point x of shape (2,)…`` (diagnosed after the step fails, so a step
+  that works pays nothing for it)
+- a schedule gives NaN or a negative rate: ``InputError: the schedule gave the learning
+  rate nan at t = 3 (update 4)…`` (``scheduled_lr``; the schedules of ``schedules``
+  refuse such arguments themselves)
 - the step makes NaN from finite input (ε = 0, 0/0): ``StepError: … returned NaN
   although x and its gradient were finite: look for 0/0 …, or ε = 0`` (both runners)
 - a hyperparameter is out of range or not a number: ``InputError: adam(): beta1 = 1.5
@@ -174,8 +183,11 @@ def step_extras(step, objective):
     }
 
 
-def call_step(step, x, grad, state, k, kwargs):
-    """Call ``step`` once and check what it returns; k is the step number, for messages."""
+def call_step(step, x, grad, state, k, kwargs, gradient="grad"):
+    """Call ``step`` once and check what it returns; k is the step number, for messages.
+
+    gradient: what messages call ``grad`` (the runners pass the problem's name).
+    """
     try:
         with np.errstate(all="ignore"):
             x_new = step(x.copy(), grad, state, **kwargs)
@@ -188,16 +200,69 @@ def call_step(step, x, grad, state, k, kwargs):
             "undefined there: start elsewhere, or modify the Hessian "
             "(second_order.modify_hessian)."
         ) from None
-    except TypeError as exc:
-        if "unexpected keyword argument" in str(exc) and name_of(step) in str(exc):
-            accepted = [p.name for p in keyword_parameters(step)]
-            raise StepError(
-                f"{name_of(step)}() was called with {sorted(kwargs)} but accepts only "
-                f"{accepted}: {exc}"
-            ) from None
-        raise
-    check_return(x_new, x, step, k)
+    except (TypeError, ValueError) as exc:
+        # Diagnosed only after a failure, so a step that works pays nothing for it.
+        error = signature_error(step, x, grad, state, kwargs, exc) or gradient_error(
+            grad, x, gradient
+        )
+        if error is None:
+            raise
+        raise error from None
+    try:
+        check_return(x_new, x, step, k)
+    except StepError as exc:  # a gradient of the wrong shape can broadcast into a wrong x_new
+        raise gradient_error(grad, x, gradient) or exc from None
     return x_new
+
+
+def signature_error(step, x, grad, state, kwargs, exc):
+    """The StepError for a step whose signature cannot take the contract's call, or None."""
+    try:
+        signature = inspect.signature(step)
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to say
+        return None
+    try:
+        signature.bind(x, grad, state, **kwargs)
+    except TypeError as bad:
+        why = str(bad)
+    else:
+        return None
+    name = name_of(step)
+    if "unexpected keyword argument" in why:
+        accepted = [p.name for p in keyword_parameters(step)]
+        return StepError(
+            f"{name}() was called with {sorted(kwargs)} but accepts only {accepted}: {exc}"
+        )
+    if "too many positional" in why or "missing a required argument: 'state'" in why:
+        return StepError(
+            f"{name}{signature} does not take the step contract's arguments: every step is "
+            "called as step(x, grad, state, **hyperparameters), so it takes x, grad and state "
+            "(a dict for its buffers, even if it keeps none) before its hyperparameters."
+        )
+    missing = why.split("'")[1] if "missing a required argument" in why else ""
+    if missing:
+        return StepError(
+            f"{name}() needs {missing}, which was not given: pass it ({missing}=…) or give it "
+            f"a default in the signature ({missing}=0.1); a step is called as "
+            "step(x, grad, state, **hyperparameters)."
+        )
+    return StepError(f"{name}{signature} cannot be called as step(x, grad, state, **{kwargs}).")
+
+
+def gradient_error(grad, x, gradient="grad"):
+    """The InputError for a gradient that is not an array shaped like x, or None."""
+    try:
+        with np.errstate(all="ignore"):
+            g = grad(x)
+    except Exception:  # the gradient fails on its own: the original error says more
+        return None
+    if g is not None and np.shape(g) == x.shape:
+        return None
+    got = "None" if g is None else f"shape {np.shape(g)}"
+    return InputError(
+        f"{gradient}(x) returned {got} at a point x of shape {x.shape}; a gradient must be "
+        f"an array of x's shape {x.shape}."
+    )
 
 
 def check_return(x_new, x, step, k):
@@ -223,6 +288,21 @@ def nan_error(step, k):
         f"{name_of(step)}() at step {k} returned NaN although x and its gradient were "
         "finite: look for 0/0, a square root of a negative number, or ε = 0."
     )
+
+
+def scheduled_lr(schedule, t):
+    """schedule(t), the learning rate of update t + 1, or an InputError naming what it gave."""
+    lr = schedule(t)
+    try:
+        values = None if isinstance(lr, (str, bytes)) else np.asarray(lr, dtype=float)
+    except (TypeError, ValueError):
+        values = None
+    if values is None or not np.all(np.isfinite(values) & (values >= 0)):
+        raise InputError(
+            f"the schedule gave the learning rate {lr!r} at t = {t} (update {t + 1}); a "
+            "schedule must return a finite learning rate η ≥ 0."
+        )
+    return lr
 
 
 def normalise(optimizers):

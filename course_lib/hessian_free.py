@@ -6,18 +6,21 @@ nonlinear CG (``nonlinear_cg``, a step function, and ``minimize_nonlinear_cg``, 
 the β rules ``fletcher_reeves`` and ``polak_ribiere_plus``), Levenberg–Marquardt on
 a least-squares problem (``update_damping``, ``minimize_levenberg_marquardt``) and
 Hessian-free training of a network (``minimize_hessian_free``: truncated CG on
-Gauss–Newton products with Levenberg–Marquardt damping, Martens 2010). Exact
-Hessian-vector products live with their objectives: ``Problem.hvp`` and
-``MLP.hvp`` / ``MLP.gauss_newton_vp``. The minimisers return a ``Run`` as those of
-``second_order`` do; the lesson's exercises can be swapped in by keyword arguments.
+Gauss–Newton products with Levenberg–Marquardt damping, Martens 2010; L-BFGS recorded the
+same way, ``minimize_lbfgs_full_batch``) and a small network's four curvature matrices
+(``curvature_matrices``). Exact Hessian-vector products live with their objectives:
+``Problem.hvp`` and ``MLP.hvp`` / ``MLP.gauss_newton_vp``. The minimisers return a ``Run``
+as those of ``second_order`` do; the lesson's exercises can be swapped in by keyword
+arguments.
 """
 
 import time
 
 import numpy as np
 
-from .runners import Run
-from .second_order import _not_finite, _outcome, wolfe_line_search
+from .mlp import softmax
+from .runners import Run, minimizer_outcome, stop_if_not_finite
+from .second_order import minimize_lbfgs, wolfe_line_search
 
 # --- products and linear conjugate gradient ------------------------------------------------
 
@@ -25,7 +28,8 @@ from .second_order import _not_finite, _outcome, wolfe_line_search
 def fd_hvp(grad, x, v, h=1e-5):
     """H(x) v ≈ (∇f(x + h v) − ∇f(x − h v)) / 2h: central differences of the gradient along v.
 
-    Error O(h²‖v‖³) from truncation plus O(ε‖∇f‖/h) from rounding.
+    Error O(h²‖v‖³) from truncation plus O(ε‖∇f‖/h) from rounding (ε: the machine epsilon),
+    smallest near h ≈ ε^(1/3) for a problem of unit scale.
     """
     return (grad(x + h * v) - grad(x - h * v)) / (2 * h)
 
@@ -34,7 +38,8 @@ def conjugate_gradient(hvp, b, rtol=1e-5, max_iter=None, x0=None):
     """Linear CG for A x = b, A symmetric positive definite, given only hvp(v) = A v.
 
     Starts from x0 (default 0) and stops when the residual ‖r‖ = ‖b − A x‖ drops below
-    rtol·‖b‖ (scipy.sparse.linalg.cg's test), or after max_iter iterations (default 10n).
+    rtol·‖b‖ (scipy.sparse.linalg.cg's test), or after max_iter iterations (default 10·len(b),
+    scipy's maxiter).
     Returns (xs, residual_norms): every iterate, x_0 first, and ‖r_k‖ for each.
     """
     b = np.asarray(b, dtype=float)
@@ -122,13 +127,13 @@ def minimize_nonlinear_cg(
         with np.errstate(all="ignore"):
             x = nonlinear_cg(x, grad, state, f, beta=beta, c2=c2)
         g = state["g"]
-        stopped = _not_finite(label, k, x, state["f"], g)
+        stopped = stop_if_not_finite(label, k, x, state["f"], g)
         if stopped:
             break
         xs.append(x.copy())
         fs.append(state["f"])
         evals.append(state["evals"])
-    success, message = stopped or _outcome(
+    success, message = stopped or minimizer_outcome(
         np.max(np.abs(g)), gtol, len(xs) - 1, max_iter, "max|∇f|"
     )
     return Run(
@@ -146,17 +151,18 @@ def minimize_nonlinear_cg(
 # --- Levenberg–Marquardt -------------------------------------------------------------------
 
 
-def update_damping(lam, rho, boost=1.5, drop=2 / 3):
-    """Levenberg–Marquardt damping from ρ = actual / predicted decrease (Martens 2010).
+def update_damping(nu, r, boost=1.5, drop=2 / 3):
+    """The next Levenberg–Marquardt damping ν from the ratio r = actual / predicted decrease.
 
-    ρ < ¼ (the model promised too much): λ ← boost·λ, shorter and more gradient-like steps;
-    ρ > ¾ (the model is good): λ ← drop·λ, towards the Gauss–Newton step; else λ stays.
+    Martens's rule (2010): r < ¼ (the model promised too much): ν ← boost·ν, shorter and more
+    gradient-like steps; r > ¾ (the model is good): ν ← drop·ν, towards the Gauss–Newton
+    step; otherwise ν stays.
     """
-    if rho < 0.25:
-        return boost * lam
-    if rho > 0.75:
-        return drop * lam
-    return lam
+    if r < 0.25:
+        return boost * nu
+    if r > 0.75:
+        return drop * nu
+    return nu
 
 
 def minimize_levenberg_marquardt(
@@ -169,12 +175,13 @@ def minimize_levenberg_marquardt(
     update=update_damping,
     label="Levenberg–Marquardt",
 ):
-    """Levenberg–Marquardt for min ½‖r(x)‖²: (JᵀJ + λI) p = −Jᵀr, λ adapted from ρ.
+    """Levenberg–Marquardt for min ½‖e(x)‖², e = residuals(x), J = jacobian(x) its Jacobian.
 
-    A step is taken when it lowers the cost (ρ > 0); update(λ, ρ) → the next λ. Stops when
-    max|Jᵀr| < gtol or after max_iter iterations. lam = 0 is Gauss–Newton, with every step
-    taken. Returns a Run (losses: ½‖r‖²; metrics "lam", "rho" and "nfev", "njev": the
-    residual and Jacobian evaluations so far).
+    Each iteration solves (JᵀJ + νI) p = −Jᵀe, lam being the first damping ν, and takes the
+    step when it lowers the cost (ratio r > 0, r = actual / predicted decrease);
+    update(ν, r) → the next ν. Stops when max|Jᵀe| < gtol or after max_iter iterations.
+    lam = 0 is Gauss–Newton, with every step taken. Returns a Run (losses: ½‖e‖²; metrics
+    "lam" (ν), "rho" (r) and "nfev", "njev": the residual and Jacobian evaluations so far).
     """
     x = np.array(x0, dtype=float)
     r, J = residuals(x), jacobian(x)
@@ -194,7 +201,7 @@ def minimize_levenberg_marquardt(
         nfev.append(nfev[-1] + 1)
         if lam == 0 or rho > 0:
             J_new = jacobian(x + p)
-            stopped = _not_finite(label, k, x + p, cost_new, J_new)
+            stopped = stop_if_not_finite(label, k, x + p, cost_new, J_new)
             if stopped:
                 break
             x, r, J, cost = x + p, r_new, J_new, cost_new
@@ -207,7 +214,7 @@ def minimize_levenberg_marquardt(
         costs.append(cost)
         lams.append(lam)
         rhos.append(rho)
-    success, message = stopped or _outcome(
+    success, message = stopped or minimizer_outcome(
         np.max(np.abs(g)), gtol, len(xs) - 1, max_iter, "max|Jᵀr|"
     )
     return Run(
@@ -262,15 +269,15 @@ def minimize_hessian_free(
     """Hessian-free training (Martens 2010): truncated CG on Gauss–Newton products, LM damping.
 
     Each iteration: the full-batch loss and gradient g (``full_loss_and_grad``); CG (at
-    most cg_iters steps, warm started from decay × the last step) on (G + λI) p = −g, G the
+    most cg_iters steps, warm started from decay × the last step) on (G + νI) p = −g, G the
     Gauss–Newton matrix of a random fraction curvature_batch of the examples
-    (``net.gauss_newton_vp``); the step is taken if it lowers the loss; λ ← update(λ, ρ),
-    ρ = actual / predicted decrease (the prediction from G without λ). grad_evals counts
-    example passes: one per example for a loss or a gradient, two for a Gauss–Newton
-    product (a forward and a backward sweep more); no iteration starts that could take
-    grad_evals past max_evals. times: seconds spent so far. metrics: "lam", "rho", "cg" (the products CG used:
-    its steps, and one for the residual of a warm start), and metrics[name](w) at every
-    iteration.
+    (``net.gauss_newton_vp``), lam the first damping ν; the step is taken if it lowers the
+    loss; ν ← update(ν, r), r = actual / predicted decrease (the prediction from G without
+    ν). grad_evals counts example passes: one per example for a loss or a gradient, two
+    for a Gauss–Newton product (a forward and a backward sweep more); no iteration starts
+    that could take grad_evals past max_evals. times: seconds spent so far. metrics:
+    "lam" (ν), "rho" (r), "cg" (the products CG used: its steps, and one for the residual
+    of a warm start), and metrics[name](w) at every iteration.
     """
     rng = np.random.default_rng(seed)
     w = np.array(net.x0 if x0 is None else x0, dtype=float)
@@ -331,3 +338,59 @@ def minimize_hessian_free(
             **{k: np.array(v) for k, v in rec_metrics.items()},
         },
     )
+
+
+def minimize_lbfgs_full_batch(net, x0=None, max_evals=None, m=10, label="L-BFGS"):
+    """L-BFGS (``second_order.minimize_lbfgs``) on the full training loss, recorded as
+    ``minimize_hessian_free`` records: grad_evals in example passes, times in seconds.
+
+    f and ∇f share one ``full_loss_and_grad`` per point; max_evals (example passes) cuts the
+    run at the last record within it.
+    """
+    cache, clock = {}, []
+
+    def both(w):
+        key = w.tobytes()
+        if key not in cache:
+            started = time.perf_counter()
+            cache.clear()
+            cache[key] = full_loss_and_grad(net, w)
+            clock.append(time.perf_counter() - started)
+        return cache[key]
+
+    passes = None if max_evals is None else max_evals // net.n
+    w0 = np.array(net.x0 if x0 is None else x0, dtype=float)
+    result = minimize_lbfgs(
+        lambda w: both(w)[0],
+        lambda w: both(w)[1],
+        w0,
+        m=m,
+        gtol=1e-8,
+        max_iter=passes or 1000,
+        label=label,
+    )
+    keep = result.grad_evals <= (passes or np.inf)
+    result.times = np.cumsum(clock)[result.grad_evals[keep] - 1]
+    result.losses, result.xs = result.losses[keep], result.xs[keep]
+    result.steps = np.arange(keep.sum())
+    result.grad_evals = result.grad_evals[keep] * net.n
+    return result
+
+
+def curvature_matrices(net, w):
+    """H, G, F and F̂ of a small network at w, built column by column from products.
+
+    {"H": Hessian, "G": Gauss–Newton, "F": Fisher (labels drawn from the model, in
+    expectation), "F̂": empirical Fisher (the observed labels)}, each d × d.
+    """
+    eye = np.eye(net.dim)
+    H = np.stack([net.hvp(w, e) for e in eye], axis=1)
+    G = np.stack([net.gauss_newton_vp(w, e) for e in eye], axis=1)
+    J = np.stack([net.jvp(w, e) for e in eye], axis=-1)  # (n, C, d): the logits' Jacobian
+    y_hat = softmax(net.logits(w, net.X))
+    n, C = y_hat.shape
+    # ∇ℓ_i for every label y: Jᵢᵀ (ŷ_i − e_y), shape (n, y, d)
+    grads = np.einsum("nyc,ncd->nyd", y_hat[:, None, :] - np.eye(C)[None], J)
+    F = np.einsum("ny,nyd,nye->de", y_hat, grads, grads) / n  # E over y ~ ŷ_i
+    observed = grads[np.arange(n), net.y]
+    return {"H": H, "G": G, "F": F, "F̂": observed.T @ observed / n}

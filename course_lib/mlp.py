@@ -12,10 +12,10 @@ unchanged through ``runners.train_minibatch``::
 ``net.n`` examples, ``net.x0`` a seeded initialisation, ``net.loss(w, idx=None)``
 and ``net.grad(w, idx=None)`` over the examples ``idx`` of a mini-batch (None: all).
 The loss is the mean softmax cross-entropy plus an optional L2 penalty
-½·λ·Σ‖W‖² on the weight matrices (not the biases).
+½·ω·Σ‖W_l‖² on the weight matrices (not the biases), ω = ``weight_decay``.
 
-Lesson 07 makes it deep: ``init`` ("xavier", "he", or a weight scale s, std s/√fan_in),
-``layer_grad_norms`` (‖∂L/∂W_l‖ per layer), ``batch_norm=True`` (each hidden layer
+Lesson 07 makes it deep: ``init`` ("xavier", "he", or a gain c, std c/√fan_in),
+``layer_grad_norms`` (‖∂f/∂W_l‖ per layer), ``batch_norm=True`` (each hidden layer
 normalised over the batch before its activation: ``batch_norm_forward`` and
 ``batch_norm_backward``) and ``clip_grad_norm`` (torch's clipping by global norm).
 """
@@ -79,13 +79,14 @@ class MLP:
 
     X: (n, d) inputs; y: (n,) integer labels. sizes: layer widths, input first and
     number of classes last, e.g. (64, 32, 10). activation: "tanh" or "relu".
-    weight_decay λ: L2 penalty ½λΣ‖W‖² on weight matrices (default 0).
+    weight_decay: ω, an L2 penalty ½ωΣ‖W_l‖² on the weight matrices (default 0).
     seed: initialisation of ``x0`` — Glorot-uniform weights for tanh, He-normal for
     ReLU, zero biases. criterion(logits, y) → (loss, dloss/dlogits): the data term,
     softmax_cross_entropy by default (lesson 06 plugs in the student's own).
     init (lesson 07): None (the above), "xavier" (normal, std gain·√(2/(fan_in + fan_out))),
-    "he" (normal, std gain/√fan_in), gain as torch.nn.init.calculate_gain(activation), or a
-    number s (normal, std s/√fan_in); the same rule for every layer. batch_norm: normalise
+    "he" (normal, std gain/√fan_in), gain as torch.nn.init.calculate_gain(activation) for
+    the hidden layers and 1 ("linear") for the output layer, which no activation follows; or
+    a number c (normal, std c/√fan_in for every layer, the output layer too). batch_norm: normalise
     each hidden layer's x W over the examples evaluated together (a mini-batch, or all of
     them) before adding b and the activation, as torch's BatchNorm1d(affine=False) in
     training mode; b then plays BatchNorm's β.
@@ -176,7 +177,7 @@ class MLP:
         return [shape for _, a, b in self.shapes for shape in ((a, b), (b,))]
 
     def on(self, X, y):
-        """The same network (architecture, λ) on other data, e.g. the validation set."""
+        """The same network (architecture, ω) on other data, e.g. the validation set."""
         return MLP(
             X,
             y,
@@ -224,7 +225,7 @@ class MLP:
         return 0.5 * self.weight_decay * sum(np.sum(W * W) for W, _ in self.unpack(w))
 
     def loss(self, w, idx=None):
-        """Mean cross-entropy over the examples idx (None: all) + ½λΣ‖W‖²."""
+        """Mean cross-entropy over the examples idx (None: all) + ½ωΣ‖W_l‖²."""
         X, y = self._batch(idx)
         return self.criterion(self.logits(w, X), y)[0] + self._penalty(w)
 
@@ -304,10 +305,10 @@ class MLP:
         return g
 
     def gauss_newton_vp(self, w, v, idx=None):
-        """Generalised Gauss–Newton product (Jᵀ H_L J + λ I_W) v, positive semidefinite.
+        """Generalised Gauss–Newton product (Jᵀ H_ℓ J + ω I_W) v, positive semidefinite.
 
-        J: Jacobian of the logits in w; H_L: Hessian of the mean softmax cross-entropy in
-        the logits; λ: the weight decay (its Hessian, on the weight matrices only).
+        J: Jacobian of the logits in w; H_ℓ: Hessian of the mean softmax cross-entropy in
+        the logits; ω: the weight decay (its Hessian, on the weight matrices only).
         """
         X, _ = self._batch(idx)
         logits, _, racts = self._r_forward(w, v, X)
@@ -355,12 +356,17 @@ class MLP:
         """Normal weights with the std of ``self.init`` (see the class docstring), zero biases."""
         rng = np.random.default_rng(seed)
         w = np.zeros(self.dim)
-        for W, _ in self.unpack(w):
-            W[...] = rng.normal(0.0, init_std(self.init, *W.shape, self.activation), size=W.shape)
+        layers = self.unpack(w)
+        for k, (W, _) in enumerate(layers):
+            # a named scheme's gain makes up for the activation after the layer: the output
+            # layer has none (torch practice: calculate_gain("linear") = 1)
+            last = k == len(layers) - 1 and self.init in ("xavier", "he")
+            activation = "linear" if last else self.activation
+            W[...] = rng.normal(0.0, init_std(self.init, *W.shape, activation), size=W.shape)
         return w
 
     def layer_grad_norms(self, w, idx=None):
-        """‖∂L/∂W_l‖ for each layer l = 1 … L (weight matrices only), on the examples idx."""
+        """‖∂f/∂W_l‖ for each layer l = 1 … L (weight matrices only), on the examples idx."""
         return np.array([np.linalg.norm(dW) for dW, _ in self.unpack(self.grad(w, idx))])
 
     def _forward_bn(self, w, X):
@@ -468,12 +474,12 @@ GAINS = {"linear": 1.0, "tanh": 5.0 / 3.0, "relu": np.sqrt(2.0)}
 
 
 def check_init(init):
-    """init as MLP takes it: None, "xavier", "he" or a positive number (a weight scale)."""
+    """init as MLP takes it: None, "xavier", "he" or a positive number (a gain c)."""
     if init is None or init in ("xavier", "he"):
         return init
     if isinstance(init, (int, float, np.floating)) and not isinstance(init, bool) and init > 0:
         return float(init)
-    raise ValueError(f'init must be None, "xavier", "he" or a weight scale > 0; got {init!r}')
+    raise ValueError(f'init must be None, "xavier", "he" or a gain c > 0; got {init!r}')
 
 
 def init_std(init, fan_in, fan_out, activation="linear"):
@@ -481,7 +487,7 @@ def init_std(init, fan_in, fan_out, activation="linear"):
 
     "xavier": gain·√(2/(fan_in + fan_out)) as torch.nn.init.xavier_normal_(W, gain);
     "he": gain/√fan_in as torch.nn.init.kaiming_normal_(W, nonlinearity=activation);
-    a number s: s/√fan_in. gain: torch's calculate_gain(activation).
+    a number c: c/√fan_in. gain: torch's calculate_gain(activation).
     """
     if init == "xavier":
         return GAINS[activation] * np.sqrt(2.0 / (fan_in + fan_out))
@@ -523,6 +529,18 @@ def clip_grad_norm(grads, max_norm):
     return [np.asarray(g) * factor for g in grads], total
 
 
+def sgd_clipped(x, grad, state, lr=0.1, max_norm=1.0):
+    """SGD on the gradient clipped by its global norm: x − η·g·min(1, max_norm/(‖g‖ + 1e-6)).
+
+    As torch's clip_grad_norm_ followed by SGD (the flat vector g holds every array, so ‖g‖ is
+    the global norm); for a stack of runs (rows of x, as train_lockstep passes), each row is
+    clipped by its own norm.
+    """
+    g = grad(x)
+    norm = np.linalg.norm(g, axis=-1, keepdims=True)
+    return x - lr * g * np.minimum(1.0, max_norm / (norm + 1e-6))
+
+
 # --- training K copies of a network in lockstep ---------------------------------------------
 #
 # A learning-rate sweep trains the same small network many times; one at a time, Python's
@@ -540,15 +558,35 @@ def _stacked_layers(net, w):
     ]
 
 
-def _stacked_forward(net, w, X):
-    """Logits (K, N, C) of K parameter vectors on X (N, d) or (K, N, d), and the activations."""
+def _stacked_forward(net, w, X, norms=None):
+    """Logits (K, N, C) of K parameter vectors on X (N, d) or (K, N, d), and the activations.
+
+    With batch_norm each run normalises over its own N examples; norms (a list) then receives
+    each hidden layer's (out, inv_std), for the backward pass."""
     f = ACTIVATIONS[net.activation][0]
     layers = _stacked_layers(net, w)
     acts = [X]
     for W, b in layers[:-1]:
-        acts.append(f(np.matmul(acts[-1], W) + b[:, None, :]))
+        z = np.matmul(acts[-1], W)
+        if net.batch_norm:
+            z, inv_std = _stacked_batch_norm(z)
+            if norms is not None:
+                norms.append((z, inv_std))
+        acts.append(f(z + b[:, None, :]))
     W, b = layers[-1]
     return np.matmul(acts[-1], W) + b[:, None, :], acts
+
+
+def _stacked_batch_norm(z):
+    """batch_norm_forward for each run of a stack z (K, N, d): over its N examples."""
+    inv_std = 1.0 / np.sqrt(z.var(axis=-2, keepdims=True) + BN_EPS)
+    return (z - z.mean(axis=-2, keepdims=True)) * inv_std, inv_std
+
+
+def _stacked_batch_norm_backward(dout, out, inv_std):
+    """batch_norm_backward for each run of a stack (K, N, d)."""
+    means = dout.mean(axis=-2, keepdims=True), (dout * out).mean(axis=-2, keepdims=True)
+    return inv_std * (dout - means[0] - out * means[1])
 
 
 def _stacked_cross_entropy(logits, y):
@@ -577,7 +615,7 @@ def _stacked_data_term(net, logits, y, loss=True):
 
 
 def _stacked_penalty(net, w):
-    """½λΣ‖W‖² for each of the K rows of w (0 without weight decay)."""
+    """½ωΣ‖W_l‖² for each of the K rows of w (0 without weight decay)."""
     if not net.weight_decay:
         return 0.0
     squares = sum(np.sum(W * W, axis=(1, 2)) for W, _ in _stacked_layers(net, w))
@@ -592,7 +630,8 @@ def stacked_grad(net, w, idx):
     other than softmax_cross_entropy, exactly for it).
     """
     X, y = net.X[idx], net.y[idx]
-    logits, acts = _stacked_forward(net, w, X)
+    norms = []
+    logits, acts = _stacked_forward(net, w, X, norms)
     delta = _stacked_data_term(net, logits, y, loss=False)[1]
     dfun = ACTIVATIONS[net.activation][1]
     layers = _stacked_layers(net, w)
@@ -601,19 +640,22 @@ def stacked_grad(net, w, idx):
     for k in range(len(layers) - 1, -1, -1):
         W, _ = layers[k]
         dW, db = dlayers[k]
+        db[...] = delta.sum(axis=-2)  # with batch norm: ∂/∂(out + b) of the layer
+        if norms and k < len(norms):  # back through the normalisation: ∂/∂(a W)
+            delta = _stacked_batch_norm_backward(delta, *norms[k])
         dW[...] = np.matmul(np.swapaxes(acts[k], -1, -2), delta)
         if net.weight_decay:  # (adding 0 · W would change nothing but cost two passes)
             dW += net.weight_decay * W
-        db[...] = delta.sum(axis=-2)
         if k:
             delta = np.matmul(delta, np.swapaxes(W, -1, -2)) * dfun(acts[k])
     return g
 
 
 def _stacked_logits(net, w):
-    """Logits (K, n, C) on all of net's examples, in blocks of BLOCK as ``net.logits``."""
-    starts = range(0, net.n, net.BLOCK)
-    blocks = [_stacked_forward(net, w, net.X[s : s + net.BLOCK])[0] for s in starts]
+    """Logits (K, n, C) on all of net's examples, in blocks of BLOCK as ``net.logits`` (with
+    batch_norm in one block: the statistics are those of all the examples)."""
+    size = net.n if net.batch_norm else net.BLOCK
+    blocks = [_stacked_forward(net, w, net.X[s : s + size])[0] for s in range(0, net.n, size)]
     return np.concatenate(blocks, axis=1)
 
 
@@ -685,11 +727,6 @@ def train_lockstep(
     the seconds spent in updates. A run that diverges stops recording and keeps its last
     parameters while the others go on; one DivergenceWarning names them all.
     """
-    if net.batch_norm:
-        raise InputError(
-            "train_lockstep does not cover batch_norm=True (each run normalises with its own "
-            "batch statistics): train such a network one run at a time with train_minibatch."
-        )
     epochs = whole_number("epochs", epochs, 0)
     n = net.n
     batch_size = n if batch_size is None else whole_number("batch_size", batch_size, 1)

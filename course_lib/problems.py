@@ -448,3 +448,57 @@ lessard_counterexample = Problem(
 PROBLEMS = {
     p.name: p for p in (course_quadratic, rosenbrock, beale, saddle, himmelblau, double_well)
 }
+
+
+# Lesson 07: a recurrence is a deep network whose layers share their weights. One linear unit,
+# z_l = w z_{l−1} + u X_l for l = 1 … L from z_0 = 0 (L steps of time, L layers), is asked for
+# the sum of its L inputs, so it must carry every input to the end unchanged: w = u = 1. Input l
+# reaches z_L multiplied by w^(L−l), a product of L − l factors as a signal through L − l
+# layers: f is nearly flat for w < 1 and rises as a wall, its gradient exploding, for w > 1,
+# and the minimum sits at the wall's foot. (Pascanu, Mikolov & Bengio 2013 draw such walls.)
+def linear_recurrence(length=30, n=64, seed=0):
+    """f(w, u) = ½ mean_i (z_L,i − Σ_l X_il)² over n random sequences of `length` L, z_L from
+    z_l = w z_{l−1} + u X_il, z_0 = 0: a 2-D problem with exploding gradients (minimum (1, 1))."""
+    X = np.random.default_rng(seed).normal(size=(n, length))
+    y = X.sum(axis=1)
+    # z_L = u·Σ_l w^(L−l) X_l = u·(p(w) · X_l reversed), p(w) = (1, w, …, w^(L−1)): so f is
+    # ½(u² pᵀCp − 2u pᵀc + m) with C, c, m these averages over the sequences (fast on grids)
+    R = X[:, ::-1]
+    C, c, m = R.T @ R / n, R.T @ y / n, np.mean(y * y)
+    k = np.arange(length)
+
+    def powers(w):
+        """p(w) = (w⁰ … w^(L−1)) and its derivative, for every w: arrays (..., L)."""
+        w = w[..., None]
+        with np.errstate(all="ignore"):  # overflow beyond the wall: f is inf, as it should be
+            p = w**k
+            dp = k * w ** np.maximum(k - 1, 0)
+        return p, dp
+
+    def f(x):
+        w, u = x[..., 0], x[..., 1]
+        p, _ = powers(w)
+        with np.errstate(all="ignore"):  # ≥ 0: at the minimum the three terms cancel
+            return np.maximum(0.5 * (u * u * np.sum((p @ C) * p, axis=-1) - 2 * u * (p @ c) + m), 0)
+
+    def grad(x):
+        w, u = x[..., 0], x[..., 1]
+        p, dp = powers(w)
+        with np.errstate(all="ignore"):
+            Cp = p @ C
+            dw = u * u * np.sum(Cp * dp, axis=-1) - u * (dp @ c)
+            du = u * np.sum(Cp * p, axis=-1) - p @ c
+            return np.stack([dw, du], axis=-1)
+
+    def hess(x):
+        raise NotImplementedError("linear_recurrence has no Hessian in closed form")
+
+    return Problem(
+        f"linear recurrence, L = {length}",
+        f,
+        grad,
+        hess,
+        minima=[(1.0, 1.0)],
+        x0=(0.3, 0.3),
+        window=((-0.05, 1.2), (-0.1, 1.5)),
+    )

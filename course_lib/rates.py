@@ -1,9 +1,9 @@
 """Linear convergence rates: measured on a run, and predicted on quadratics (lessons 02–05).
 
 On a quadratic with Hessian eigenvalues in [λ_min, λ_max] (condition number
-κ = λ_max/λ_min), a tuned method's error ‖x_t − x*‖ shrinks like ρ^t. The
-helpers here measure ρ from the iterates of a run and give the textbook tuning
-and rate of gradient descent, heavy-ball momentum and Nesterov.
+κ = λ_max/λ_min), a tuned method's error ‖x_t − x*‖ shrinks like q^t, q the
+contraction factor. The helpers here measure q from the iterates of a run and give
+the textbook tuning and rate of gradient descent, heavy-ball momentum and Nesterov.
 """
 
 import numpy as np
@@ -17,7 +17,7 @@ def errors(xs, x_star):
 
 
 def convergence_rate(xs, x_star, window=0.5, floor=None):
-    """Measured rate ρ: the geometric mean of ‖x_{t+1} − x*‖ / ‖x_t − x*‖ over the late steps.
+    """Measured rate q: the geometric mean of ‖x_{t+1} − x*‖ / ‖x_t − x*‖ over the late steps.
 
     xs: the iterates (an array of shape (T + 1, *x.shape), or a Run). x_star: the minimiser.
     window: the fraction of the usable steps, counted from their end, to average over

@@ -27,6 +27,7 @@ from .contract import (
     name_of,
     nan_error,
     normalise,
+    scheduled_lr,
     step_extras,
 )
 from .problems import PROBLEMS
@@ -134,6 +135,41 @@ def warn_diverged(label, k, reason, advice, returned):
     )
 
 
+def stop_if_not_finite(label, k, x, fx, g):
+    """(success, message) for a minimiser that must stop at iteration k, or None if x, f
+    and ∇f are all finite; warns once, as ``run`` does (the minimisers of ``second_order``
+    and ``hessian_free`` share it)."""
+    if np.all(np.isfinite(x)) and np.isfinite(fx) and np.all(np.isfinite(g)):
+        return None
+    what = "f" if not np.isfinite(fx) else ("∇f" if np.all(np.isfinite(x)) else "x")
+    reason = f"{what} is no longer finite at iteration {k}"
+    warn_diverged(
+        label,
+        k,
+        reason,
+        "is f bounded below along this path? (a saddle is not)",
+        f"x_0 … x_{k - 1}",
+    )
+    return False, f"stopped: {reason}; the run returns the iterates before it"
+
+
+def minimizer_outcome(gnorm, gtol, iterations, max_iter, norm="‖∇f‖"):
+    """(success, message) of a minimiser that stops when norm(∇f) < gtol or after max_iter.
+
+    gnorm: that norm at the last iterate; iterations: how many were done. The
+    message reads like scipy's, e.g. "converged: ‖∇f‖ < gtol = 0.0001 after 23
+    iterations" or "stopped: max_iter = 5 reached before ‖∇f‖ < gtol = 0.0001
+    (‖∇f‖ = 0.47)".
+    """
+    if gnorm < gtol:
+        plural = "" if iterations == 1 else "s"
+        return True, f"converged: {norm} < gtol = {gtol:g} after {iterations} iteration{plural}"
+    return False, (
+        f"stopped: max_iter = {max_iter} reached before {norm} < gtol = {gtol:g} "
+        f"({norm} = {gnorm:.2g})"
+    )
+
+
 def whole_number(name, value, minimum):
     """value as an int ≥ minimum, or an InputError naming the argument."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum:
@@ -182,7 +218,7 @@ def run(step, problem, x0=None, steps=20, label=None, **hyperparameters):
     losses = [loss_of(problem.f, x, f"{problem.name}.f")]
     diverged_at, reason = None, ""
     for k in range(1, steps + 1):
-        x_new = call_step(step, x, problem.grad, state, k, kwargs)
+        x_new = call_step(step, x, problem.grad, state, k, kwargs, f"{problem.name}.grad")
         loss = loss_of(problem.f, x_new, f"{problem.name}.f")
         reason, advice = stop_reason(
             step, k, x, x_new, problem.grad, loss, losses[-1], xs[0], losses[0]
@@ -327,6 +363,7 @@ def train_minibatch(
     metrics = metrics or {}
     state, t, evals, busy = {}, 0, 0, 0.0
     extras = step_extras(step, objective)  # once: inspect.signature costs ~70 µs per call
+    gradient = f"{getattr(objective, 'name', type(objective).__name__)}.grad"  # for messages
     rec = {"xs": [], "losses": [], "steps": [], "epochs": [], "grad_evals": [], "times": []}
     rec_metrics = {name: [] for name in metrics}
 
@@ -354,10 +391,10 @@ def train_minibatch(
         for b, idx in enumerate(batches):
             kwargs = dict(hyperparameters)
             if schedule is not None:
-                kwargs["lr"] = schedule(t)
+                kwargs["lr"] = scheduled_lr(schedule, t)
             grad = lambda w, idx=idx: objective.grad(w, idx)
             started = time.perf_counter()
-            x_new = call_step(step, x, grad, state, t + 1, {**extras, **kwargs})
+            x_new = call_step(step, x, grad, state, t + 1, {**extras, **kwargs}, gradient)
             busy += time.perf_counter() - started
             t, evals = t + 1, evals + len(idx)
             last = rec["losses"][-1]

@@ -11,12 +11,22 @@ scheduler has set after ``scheduler.step()`` was called t times (once per
 update, after ``optimizer.step()``), i.e. its ``get_last_lr()``; ``lr`` is the
 optimiser's initial learning rate (torch's ``base_lr``). Every function here
 agrees with its torch scheduler to ~1e-12 (tests/test_schedules.py). All of them
-accept an array of t as well, for plots.
+accept an array of t as well, for plots. Arguments are held to their meaning before
+anything is computed (as torch refuses a negative learning rate or a start factor
+above 1): an ``InputError`` names the argument and its range.
 """
 
 import itertools
+import math
 
 import numpy as np
+
+from .contract import InputError
+
+# What each argument means: (test, how to say it). A test sees a float or a float array.
+RATE = (lambda v: v >= 0, "a learning rate η ≥ 0 (a negative one climbs the function)")
+FACTOR = (lambda v: v > 0, "a factor γ > 0 applied per decay (< 1 decays, > 1 grows)")
+UPDATES = (lambda v: v >= 1, "a number of updates ≥ 1")
 
 
 def _as_output(t, value):
@@ -24,35 +34,57 @@ def _as_output(t, value):
     return float(value) if np.ndim(t) == 0 else np.asarray(value, dtype=float)
 
 
+def _require(schedule, **arguments):
+    """Raise InputError for the first argument that is not a finite number passing its test.
+
+    arguments: name → (value, (test, meaning)); one number or an array (one rate per run).
+    """
+    for name, (value, (test, meaning)) in arguments.items():
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and math.isfinite(value) and test(value):  # one number: the common case
+            continue
+        where = f"{schedule}(): {name} = {value!r}"
+        try:
+            values = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            values = None
+        if values is None or isinstance(value, (str, bytes, bool)):
+            raise InputError(f"{where} is not a number; {name} is {meaning}.")
+        if not np.all(np.isfinite(values) & test(values)):
+            raise InputError(f"{where} is out of range: {name} is {meaning}.")
+
+
 def _counter(t):
     """t as a float array, refusing negative counters (there is no update −1)."""
     t = np.asarray(t, dtype=float)
     if np.any(t < 0):
-        raise ValueError(f"the update counter t starts at 0; got {t.min():g}")
+        raise InputError(f"the update counter t starts at 0; got {t.min():g}")
     return t
 
 
 def constant_lr(t, lr):
     """The same learning rate for every update (no schedule)."""
+    _require("constant_lr", lr=(lr, RATE))
     return _as_output(t, np.full(np.shape(t), float(lr)))
 
 
 def step_lr(t, lr, step_size, gamma=0.1):
-    """Step decay: η_t = η · γ^⌊t / step_size⌋.
+    """Step decay: η_t = η · gamma^⌊t / step_size⌋.
 
-    lr: η; step_size: updates between two decays; gamma: decay factor γ.
+    lr: η; step_size: updates between two decays; gamma: the factor of each decay (torch's
+    name; not the momentum coefficient γ).
     torch.optim.lr_scheduler.StepLR(step_size, gamma=0.1).
     """
-    if step_size < 1:
-        raise ValueError(f"step_size must be a positive number of updates; got {step_size}")
+    _require("step_lr", lr=(lr, RATE), step_size=(step_size, UPDATES), gamma=(gamma, FACTOR))
     return _as_output(t, lr * gamma ** np.floor(_counter(t) / step_size))
 
 
 def exponential_lr(t, lr, gamma):
-    """Exponential decay: η_t = η · γ^t.
+    """Exponential decay: η_t = η · gamma^t.
 
     lr: η; gamma: factor per update (e.g. 0.99). torch.optim.lr_scheduler.ExponentialLR(gamma).
     """
+    _require("exponential_lr", lr=(lr, RATE), gamma=(gamma, FACTOR))
     return _as_output(t, lr * gamma ** _counter(t))
 
 
@@ -64,8 +96,12 @@ def cosine_annealing_lr(t, lr, T_max, eta_min=0.0):
     again, as torch's does (it has period 2·T_max); use T_max = number of updates.
     torch.optim.lr_scheduler.CosineAnnealingLR(T_max, eta_min=0).
     """
-    if T_max <= 0:
-        raise ValueError(f"T_max must be a positive number of updates; got {T_max}")
+    _require(
+        "cosine_annealing_lr",
+        lr=(lr, RATE),
+        T_max=(T_max, (lambda v: v > 0, "a number of updates > 0")),
+        eta_min=(eta_min, (RATE[0], "the final learning rate η_min ≥ 0")),
+    )
     t = _counter(t)
     return _as_output(t, eta_min + 0.5 * (lr - eta_min) * (1 + np.cos(np.pi * t / T_max)))
 
@@ -77,8 +113,13 @@ def linear_lr(t, lr, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
     and kept afterwards). Warm-up: s small, e = 1. torch.optim.lr_scheduler.LinearLR
     (defaults s = 1/3, e = 1, T = 5).
     """
-    if total_iters < 1:
-        raise ValueError(f"total_iters must be a positive number of updates; got {total_iters}")
+    _require(  # the factors' ranges are torch's (LinearLR refuses the others)
+        "linear_lr",
+        lr=(lr, RATE),
+        start_factor=(start_factor, (lambda v: (v > 0) & (v <= 1), "a factor s in (0, 1]")),
+        end_factor=(end_factor, (lambda v: (v >= 0) & (v <= 1), "a factor e in [0, 1]")),
+        total_iters=(total_iters, UPDATES),
+    )
     t = np.minimum(_counter(t), total_iters)
     return _as_output(t, lr * (start_factor + (end_factor - start_factor) * t / total_iters))
 
@@ -109,12 +150,18 @@ def one_cycle_lr(
     → 0.85 → 0.95), which a schedule(t) → lr cannot do.
     """
     if anneal_strategy not in ("cos", "linear"):
-        raise ValueError(f"anneal_strategy must be 'cos' or 'linear'; got {anneal_strategy!r}")
-    if not 0 <= pct_start <= 1:
-        raise ValueError(f"pct_start must be between 0 and 1; got {pct_start}")
+        raise InputError(f"anneal_strategy must be 'cos' or 'linear'; got {anneal_strategy!r}")
+    _require(
+        "one_cycle_lr",
+        max_lr=(max_lr, RATE),
+        total_steps=(total_steps, UPDATES),
+        pct_start=(pct_start, (lambda v: (v >= 0) & (v <= 1), "a fraction in [0, 1]")),
+        div_factor=(div_factor, (lambda v: v > 0, "a divisor > 0")),
+        final_div_factor=(final_div_factor, (lambda v: v > 0, "a divisor > 0")),
+    )
     t = _counter(t)
     if np.any(t > total_steps):
-        raise ValueError(
+        raise InputError(
             f"one_cycle_lr is defined for t = 0 … {total_steps} (total_steps); got t = {t.max():g}"
         )
     initial = max_lr / div_factor
@@ -135,7 +182,7 @@ def one_cycle_lr(
     ends = [0.0] + [end for end, _, _ in phases]
     for i, (a, b) in enumerate(itertools.pairwise(ends), 1):
         if not b > a:
-            raise ValueError(
+            raise InputError(
                 f"one_cycle_lr: pct_start = {pct_start} with total_steps = {total_steps} leaves "
                 f"phase {i} of {len(phases)} empty (from update {a:g} to update {b:g}): "
                 "choose pct_start so that every phase has at least one update."
@@ -164,10 +211,12 @@ def sequential_lr(t, schedules, milestones):
     torch.optim.lr_scheduler.SequentialLR(optimizer, schedulers, milestones).
     """
     if len(milestones) != len(schedules) - 1:
-        raise ValueError(
+        raise InputError(
             f"{len(schedules)} schedules need {len(schedules) - 1} milestones; "
             f"got {len(milestones)}"
         )
+    if any(not b > a for a, b in itertools.pairwise([0, *milestones])):
+        raise InputError(f"milestones must increase from an update > 0; got {list(milestones)}")
     bounds = [0, *milestones]
     if np.ndim(t) == 0:  # one update: call the chosen schedule with a plain number
         i = int(np.searchsorted(milestones, _counter(t), side="right"))

@@ -22,7 +22,7 @@ from collections import deque
 import numpy as np
 
 from .mlp import softmax, softmax_cross_entropy
-from .runners import Run, warn_diverged
+from .runners import Run, minimizer_outcome, stop_if_not_finite
 
 # --- Newton -------------------------------------------------------------------
 
@@ -142,40 +142,6 @@ def dogleg(g, H, radius):
     return p_u + tau * d, True
 
 
-def _not_finite(label, k, x, fx, g):
-    """(success, message) for a minimiser that must stop at iteration k, or None if x, f
-    and ∇f are all finite; warns once, as ``runners.run`` does."""
-    if np.all(np.isfinite(x)) and np.isfinite(fx) and np.all(np.isfinite(g)):
-        return None
-    what = "f" if not np.isfinite(fx) else ("∇f" if np.all(np.isfinite(x)) else "x")
-    reason = f"{what} is no longer finite at iteration {k}"
-    warn_diverged(
-        label,
-        k,
-        reason,
-        "is f bounded below along this path? (a saddle is not)",
-        f"x_0 … x_{k - 1}",
-    )
-    return False, f"stopped: {reason}; the run returns the iterates before it"
-
-
-def _outcome(gnorm, gtol, iterations, max_iter, norm="‖∇f‖"):
-    """(success, message) of a minimiser that stops when norm(∇f) < gtol or after max_iter.
-
-    gnorm: that norm at the last iterate; iterations: how many were done. The
-    message reads like scipy's, e.g. "converged: ‖∇f‖ < gtol = 0.0001 after 23
-    iterations" or "stopped: max_iter = 5 reached before ‖∇f‖ < gtol = 0.0001
-    (‖∇f‖ = 0.47)".
-    """
-    if gnorm < gtol:
-        plural = "" if iterations == 1 else "s"
-        return True, f"converged: {norm} < gtol = {gtol:g} after {iterations} iteration{plural}"
-    return False, (
-        f"stopped: max_iter = {max_iter} reached before {norm} < gtol = {gtol:g} "
-        f"({norm} = {gnorm:.2g})"
-    )
-
-
 def minimize_trust_region(
     f,
     grad,
@@ -220,7 +186,7 @@ def minimize_trust_region(
         if rho > eta:
             with np.errstate(all="ignore"):
                 g_new = grad(x + p)
-            stopped = _not_finite(label, k, x + p, f_new, g_new)
+            stopped = stop_if_not_finite(label, k, x + p, f_new, g_new)
             if stopped:
                 radii.pop()
                 break
@@ -229,7 +195,9 @@ def minimize_trust_region(
         fs.append(fx)
         rhos.append(rho)
         accepted.append(rho > eta)
-    success, message = stopped or _outcome(np.linalg.norm(g), gtol, len(xs) - 1, max_iter, "‖∇f‖")
+    success, message = stopped or minimizer_outcome(
+        np.linalg.norm(g), gtol, len(xs) - 1, max_iter, "‖∇f‖"
+    )
     return Run(
         label,
         np.array(xs),
@@ -342,7 +310,7 @@ def _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, hyper
         alpha0 = min(1.0, 1.0 / np.linalg.norm(g)) if k == 0 else 1.0
         with np.errstate(all="ignore"):
             alpha, f_new, g_new, n = wolfe_line_search(f, grad, x, p, fx, g, alpha=alpha0)
-        stopped = _not_finite(label, k + 1, x + alpha * p, f_new, g_new)
+        stopped = stop_if_not_finite(label, k + 1, x + alpha * p, f_new, g_new)
         if stopped:
             break
         dx, dg = alpha * p, g_new - g
@@ -352,7 +320,7 @@ def _quasi_newton(f, grad, x0, direction, remember, gtol, max_iter, label, hyper
         xs.append(x.copy())
         fs.append(fx)
         evals.append(evals[-1] + n)
-    success, message = stopped or _outcome(
+    success, message = stopped or minimizer_outcome(
         np.max(np.abs(g)), gtol, len(xs) - 1, max_iter, "max|∇f|"
     )
     return Run(

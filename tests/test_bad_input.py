@@ -147,3 +147,140 @@ def test_a_run_that_diverges_later_counts_its_iterates():
 def test_small_slips_name_their_argument(call, words):
     with pytest.raises(InputError, match=words):
         call()
+
+
+# 9. A wrong input that used to surface as numpy's or Python's own error is named in one line.
+def one_line(excinfo):
+    """The message of a raised course error, checked to be one line."""
+    message = str(excinfo.value)
+    assert "\n" not in message, message
+    return message
+
+
+def test_a_gradient_of_the_wrong_shape_is_named_with_both_shapes():
+    for wrong in (np.ones(3), np.ones((2, 1))):  # one fails to broadcast, one broadcasts
+        broken = course_quadratic.replace(name="broken", grad=lambda x, g=wrong: g)
+        with pytest.raises(InputError) as excinfo:
+            run(optimizers.gd, broken, steps=3)
+        assert one_line(excinfo) == (
+            f"broken.grad(x) returned shape {wrong.shape} at a point x of shape (2,); "
+            "a gradient must be an array of x's shape (2,)."
+        )
+
+
+def test_a_mini_batch_gradient_of_the_wrong_shape_is_named_too():
+    data = LeastSquares(np.eye(4, 3), np.ones(4))
+    data.grad = lambda w, idx=None: np.ones(5)
+    with pytest.raises(InputError) as excinfo:
+        train_minibatch(optimizers.adam, data, epochs=1, batch_size=2)
+    assert one_line(excinfo) == (
+        "least squares.grad(x) returned shape (5,) at a point x of shape (3,); a gradient "
+        "must be an array of x's shape (3,)."
+    )
+
+
+def test_a_step_without_state_is_told_the_contract():
+    def my_gd(x, grad):
+        return x - 0.1 * grad(x)
+
+    with pytest.raises(StepError) as excinfo:
+        run(my_gd, course_quadratic, steps=3)
+    assert one_line(excinfo) == (
+        "my_gd(x, grad) does not take the step contract's arguments: every step is called as "
+        "step(x, grad, state, **hyperparameters), so it takes x, grad and state (a dict for "
+        "its buffers, even if it keeps none) before its hyperparameters."
+    )
+
+
+def test_a_type_error_inside_a_correct_step_is_left_as_it_is():
+    def my_gd(x, grad, state, lr=0.1):
+        return x - lr * grad(x) + None  # the student's own bug, not the contract
+
+    with pytest.raises(TypeError, match="unsupported operand") as excinfo:
+        run(my_gd, course_quadratic, steps=3)
+    assert not isinstance(excinfo.value, StepError)
+
+
+def test_a_schedule_that_gives_nan_is_named_not_the_step():
+    data = LeastSquares(np.eye(4, 3), np.ones(4))
+    schedule = lambda t: 0.1 if t < 3 else float("nan")
+    with pytest.raises(InputError) as excinfo:
+        train_minibatch(optimizers.gd, data, epochs=5, batch_size=1, schedule=schedule)
+    assert one_line(excinfo) == (
+        "the schedule gave the learning rate nan at t = 3 (update 4); a schedule must "
+        "return a finite learning rate η ≥ 0."
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: schedules.exponential_lr(3, lr=0.1, gamma=-0.5),
+            "exponential_lr(): gamma = -0.5 is out of range: gamma is a factor γ > 0 "
+            "applied per decay (< 1 decays, > 1 grows).",
+        ),
+        (
+            lambda: schedules.step_lr(3, lr=0.1, step_size=10, gamma=-0.1),
+            "step_lr(): gamma = -0.1 is out of range: gamma is a factor γ > 0 applied per "
+            "decay (< 1 decays, > 1 grows).",
+        ),
+        (
+            lambda: schedules.constant_lr(3, lr=-0.1),
+            "constant_lr(): lr = -0.1 is out of range: lr is a learning rate η ≥ 0 "
+            "(a negative one climbs the function).",
+        ),
+        (
+            lambda: schedules.cosine_annealing_lr(3, lr=0.1, T_max=10, eta_min=-0.01),
+            "cosine_annealing_lr(): eta_min = -0.01 is out of range: eta_min is the final "
+            "learning rate η_min ≥ 0.",
+        ),
+        (
+            lambda: schedules.linear_lr(3, lr=0.1, start_factor=0.0),
+            "linear_lr(): start_factor = 0.0 is out of range: start_factor is a factor s in "
+            "(0, 1].",
+        ),
+        (
+            lambda: schedules.linear_lr(3, lr=0.1, end_factor=1.5),
+            "linear_lr(): end_factor = 1.5 is out of range: end_factor is a factor e in [0, 1].",
+        ),
+        (
+            lambda: schedules.one_cycle_lr(3, max_lr=float("nan"), total_steps=10),
+            "one_cycle_lr(): max_lr = nan is out of range: max_lr is a learning rate η ≥ 0 "
+            "(a negative one climbs the function).",
+        ),
+        (
+            lambda: schedules.one_cycle_lr(3, max_lr=0.1, total_steps=10, div_factor=0),
+            "one_cycle_lr(): div_factor = 0 is out of range: div_factor is a divisor > 0.",
+        ),
+        (
+            lambda: schedules.exponential_lr(3, lr="0.1", gamma=0.9),
+            "exponential_lr(): lr = '0.1' is not a number; lr is a learning rate η ≥ 0 "
+            "(a negative one climbs the function).",
+        ),
+        (
+            lambda: schedules.sequential_lr(3, [schedules.constant_lr] * 3, milestones=[20, 10]),
+            "milestones must increase from an update > 0; got [20, 10]",
+        ),
+    ],
+)
+def test_every_schedule_refuses_arguments_outside_their_meaning(call, message):
+    with pytest.raises(InputError) as excinfo:
+        call()
+    assert one_line(excinfo) == message
+
+
+def test_schedules_still_accept_every_meaningful_argument():
+    assert schedules.exponential_lr(2, lr=0.1, gamma=1.1) == pytest.approx(0.121)  # growth
+    rates = schedules.exponential_lr(np.arange(3), lr=np.array([[0.1], [0.2]]), gamma=0.5)
+    assert rates.shape == (2, 3) and rates[1, 2] == pytest.approx(0.05)  # one rate per run
+    assert schedules.linear_lr(0, lr=1.0, start_factor=1.0, end_factor=0.0) == 1.0
+
+
+def test_the_minimisers_share_one_public_stop_and_outcome():
+    from course_lib import hessian_free, runners, second_order
+
+    for module in (second_order, hessian_free):
+        assert module.stop_if_not_finite is runners.stop_if_not_finite
+        assert module.minimizer_outcome is runners.minimizer_outcome
+        assert not hasattr(module, "_not_finite") and not hasattr(module, "_outcome")

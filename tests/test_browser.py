@@ -11,6 +11,12 @@ drive its own picture. (c) A solution with its stored outputs, opened as a reade
 would, without running it (untrusted: no script runs): its race still shows the
 finished race as a picture.
 
+One JupyterLab server and one Chromium page serve every test of a worker (each test
+opens its notebook with JupyterLab's own command, and shuts its kernel down and closes
+it at the end); every wait is for the event it needs (a kernel idle, a widget view
+rendered, a picture decoded), never a fixed time. tests/conftest.py schedules each test
+as a unit of its own, all of them before the other units, so the two workers share them.
+
 Needs Debian's ``chromium`` (``tools/install_browser.sh``) and Playwright for
 Python (pip; its own browser download is not used). Skipped, with the reason,
 when either is missing. Screenshots go to $COURSE_SCREENSHOTS when it is set.
@@ -31,7 +37,7 @@ import nbformat
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
 LIVE_CALLS = ("explore(", "compare(", "explore_plot(", "race(", "interact(")
 ARGS = [
@@ -179,6 +185,42 @@ def browser():
         context.close()
 
 
+@pytest.fixture(scope="module")
+def page(lab, browser):
+    """One JupyterLab page for the module's tests: the application loads once."""
+    page = browser.new_page()
+    page.goto(f"{lab['url']}/lab?reset&token={lab['token']}", timeout=60_000)
+    page.wait_for_function("() => window.jupyterapp?.shell", timeout=60_000)
+    page.evaluate("() => window.jupyterapp.restored.then(() => true)")
+    yield page
+    page.close()
+
+
+def _open(page, name):
+    """Open a notebook in the page, with only it in the main area; it starts its kernel."""
+    page.evaluate(
+        """async (name) => {
+            await window.jupyterapp.commands.execute('docmanager:open', {path: name});
+            return true;
+        }""",
+        name,
+    )
+    page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
+
+
+def _close_all(page):
+    """Shut the kernels of the open notebooks down and close them, unsaved and unasked."""
+    page.evaluate(
+        """async () => {
+            for (const widget of [...window.jupyterapp.shell.widgets('main')]) {
+                if (widget.sessionContext) await widget.sessionContext.shutdown();
+                widget.dispose();
+            }
+            return true;
+        }"""
+    )
+
+
 def _screenshot(page, name):
     folder = os.environ.get("COURSE_SCREENSHOTS")
     if folder:
@@ -204,33 +246,49 @@ def _run_all(page, name, timeout):
                    && kernel?.status === 'idle';
         }""",
         timeout=timeout * 1000,
-        polling=500,
+        polling=100,
     )
+
+
+# [widgets the kernel displayed (in the notebook model), widget views on the page]
+WIDGET_COUNTS = """() => [
+    window.jupyterapp.shell.currentWidget.content.widgets
+        .filter(cell => cell.model.type === 'code')
+        .flatMap(cell => cell.model.outputs.toJSON())
+        .filter(o => o.data && o.data['application/vnd.jupyter.widget-view+json']).length,
+    document.querySelectorAll(
+        '.jp-OutputArea-output > .jupyter-widgets, .jp-OutputArea-output > .widget-container'
+    ).length,
+]"""
+
+
+def _wait_until(page, condition, seconds=30):
+    """Wait until the JavaScript ``condition`` holds; False if it never did (the caller's
+    assertion then says what is missing)."""
+    try:
+        page.wait_for_function(condition, timeout=seconds * 1000, polling=100)
+        return True
+    except playwright_api.TimeoutError:
+        return False
 
 
 def _problems(page):
     """Error outputs and widgets that did not render, as readable strings."""
     return page.evaluate(
-        """() => {
+        f"""() => {{
             const out = [];
             for (const el of document.querySelectorAll(
-                    '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')) {
+                    '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')) {{
                 const text = el.textContent;
                 if (/Traceback|Error/.test(text)) out.push('error output: ' + text.slice(0, 500));
-            }
-            // Every widget the kernel displayed (in the notebook model) must have a view.
-            const views = window.jupyterapp.shell.currentWidget.content.widgets
-                .filter(cell => cell.model.type === 'code')
-                .flatMap(cell => cell.model.outputs.toJSON())
-                .filter(o => o.data && o.data['application/vnd.jupyter.widget-view+json']).length;
-            const rendered = document.querySelectorAll(
-                '.jp-OutputArea-output > .jupyter-widgets, .jp-OutputArea-output > .widget-container'
-            ).length;
-            if (rendered < views) out.push(`${views} widgets displayed, ${rendered} rendered`);
+            }}
+            // Every widget the kernel displayed must have a view.
+            const [views, rendered] = ({WIDGET_COUNTS})();
+            if (rendered < views) out.push(`${{views}} widgets displayed, ${{rendered}} rendered`);
             if (document.body.innerText.includes('Error displaying widget'))
                 out.push('"Error displaying widget" on the page');
             return out;
-        }"""
+        }}"""
     )
 
 
@@ -240,47 +298,45 @@ def _image_srcs(page, pictures=".widget-image"):
     )
 
 
-def test_a_stored_race_shows_without_running_anything(lab, browser):
-    page = browser.new_page()
+RACE_PICTURES = """() => [...document.querySelectorAll('.jp-OutputArea-output img')]
+    .filter(img => (img.getAttribute('alt') || '').includes('race'))"""
+
+
+def test_a_stored_race_shows_without_running_anything(page):
+    _open(page, STORED)
     try:
-        page.goto(
-            f"{lab['url']}/lab/workspaces/wstored/tree/{STORED}?reset&token={lab['token']}",
-            timeout=60_000,
+        # No script runs (the notebook is not trusted): the <img> shows its own picture,
+        # once decoded (a picture that never decodes is reported below).
+        _wait_until(
+            page,
+            f"() => {{ const imgs = ({RACE_PICTURES})();"
+            " return imgs.length > 0 && imgs.every(img => img.complete); }",
         )
-        page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
-        page.wait_for_timeout(1500)
-        # No script has run (the notebook is not trusted): the <img> shows its own picture.
         pictures = page.evaluate(
-            """() => [...document.querySelectorAll('.jp-OutputArea-output img')]
-                .filter(img => (img.getAttribute('alt') || '').includes('race'))
-                .map(img => [img.naturalWidth, img.getBoundingClientRect().width,
-                             img.getAttribute('src').slice(0, 22)])"""
+            f"""() => ({RACE_PICTURES})().map(img => [img.naturalWidth,
+                img.getBoundingClientRect().width, img.getAttribute('src').slice(0, 22)])"""
         )
         assert pictures, "the stored race shows no picture"
         for natural, shown, src in pictures:
             assert src == "data:image/png;base64," and natural > 0 and shown > 0
     finally:
-        page.close()
+        _close_all(page)
 
 
 @pytest.mark.parametrize("name", ["00-widget-demo.ipynb"] + [p.name for p in lesson_notebooks()])
-def test_notebook_runs_in_a_real_browser(lab, browser, name):
+def test_notebook_runs_in_a_real_browser(lab, page, name):
     started = time.perf_counter()
-    page = browser.new_page()
+    _open(page, name)  # the only notebook open, and the current one
     try:
-        # A workspace of its own, reset: only this notebook is open, and it is the current one.
-        workspace = name.split("-")[0]
-        page.goto(
-            f"{lab['url']}/lab/workspaces/w{workspace}/tree/{name}?reset&token={lab['token']}",
-            timeout=60_000,
-        )
-        page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
         try:
             _run_all(page, name, timeout=300)
         except Exception:
             _screenshot(page, name.replace(".ipynb", "-run-failed"))
             raise
-        page.wait_for_timeout(1500)  # widget views render after the kernel is idle
+        # widget views render after the kernel is idle
+        _wait_until(
+            page, f"() => {{ const [shown, views] = ({WIDGET_COUNTS})(); return views >= shown; }}"
+        )
         problems = _problems(page)
         _screenshot(page, name.replace(".ipynb", "-after-run"))
         assert not problems, "\n".join(problems)
@@ -298,6 +354,11 @@ def test_notebook_runs_in_a_real_browser(lab, browser, name):
         if "race(" in source:
             players = page.locator(".jp-OutputArea-output img[id^='_anim_img']")
             assert players.count() >= 1, "no race player rendered"
+            _wait_until(  # the player's script shows its first frame once it has run
+                page,
+                "() => document.querySelector(\".jp-OutputArea-output img[id^='_anim_img']\")"
+                "?.src.startsWith('data:image/png')",
+            )
             src = players.first.get_attribute("src") or ""
             assert src.startswith("data:image/png"), "the race player shows no frame"
             still = players.first.evaluate("img => getComputedStyle(img).backgroundImage")
@@ -308,7 +369,7 @@ def test_notebook_runs_in_a_real_browser(lab, browser, name):
             _each_player_drives_its_own_picture(page)
         print(f"{name}: {time.perf_counter() - started:.1f} s in the browser")
     finally:
-        page.close()
+        _close_all(page)
 
 
 def _move_a_slider_and_see_the_picture_change(page, pictures=".widget-image"):
@@ -343,14 +404,22 @@ def _each_player_drives_its_own_picture(page):
     ids = [players.nth(i).locator("img").get_attribute("id") for i in range(2)]
     assert ids[0] != ids[1], f"two players share the id {ids[0]}"
     first, second = (players.nth(i).locator("img") for i in range(2))
+    sliders = [players.nth(i).locator("input.anim-slider") for i in range(2)]
     players.nth(0).locator("button[title='Pause']").click()
     players.nth(1).locator("button[title='Pause']").click()
     players.nth(0).locator("button[title='Last frame']").click()
     players.nth(1).locator("button[title='Last frame']").click()
-    page.wait_for_timeout(300)
+    for slider in sliders:  # each player's frame slider says which frame it shows
+        slider.evaluate(
+            "(s) => new Promise(done => { const check = () => s.value === s.max ? done() :"
+            " requestAnimationFrame(check); check(); })"
+        )
     last = first.get_attribute("src")
     assert second.get_attribute("src") == last  # the same race, at the same frame
     players.nth(1).locator("button[title='First frame']").click()
-    page.wait_for_timeout(300)
+    sliders[1].evaluate(
+        "(s) => new Promise(done => { const check = () => s.value === '0' ? done() :"
+        " requestAnimationFrame(check); check(); })"
+    )
     assert second.get_attribute("src") != last, "the second player's button did not move it"
     assert first.get_attribute("src") == last, "the second player's button moved the first"

@@ -1,39 +1,98 @@
-"""The Colab-like check (tools/colab_check.py) as a test: Colab's versions, a git install
-of course_lib as the notebooks' set-up cell does it, and every solution notebook run clean.
+"""The Colab-like check (tools/colab_check.py) as tests: Colab's versions, a git install of
+course_lib as the notebooks' set-up cell does it, and every solution notebook run clean.
 
-It builds a virtual environment once (cached in the temporary directory, about a minute)
-and then takes about a minute per run. Skipped, with the reason, when the environment
-cannot be built here (no package index, no git) — except under CI (CI set), where that is
-a failure. COURSE_SKIP_COLAB=1 skips it on purpose for quick local runs.
+The environment is built once (cached in the temporary directory, about a minute; dev.py
+test's set-up does it). Each run then installs this working tree's course_lib once, shared
+by the test workers (the first to get there installs, the other waits for it), and every
+notebook is a test of its own, so the workers share the notebooks. Skipped, with the
+reason, when the environment cannot be built here (no package index, no git) — except
+under CI (CI set), where that is a failure. COURSE_SKIP_COLAB=1 skips it on purpose for
+quick local runs.
 """
 
+import json
 import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
+import colab_check  # tools/colab_check.py (pytest's pythonpath includes tools/)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.colab, pytest.mark.xdist_group("colab")]
-BUILD_FAILED = 3
+pytestmark = [
+    pytest.mark.colab,
+    pytest.mark.skipif(os.environ.get("COURSE_SKIP_COLAB") == "1", reason="COURSE_SKIP_COLAB=1"),
+]
+LESSONS = [colab_check.build.SOLUTIONS / x["file"] for x in colab_check.build.existing_lessons()]
+PREPARE_TIMEOUT = 1800  # seconds: building the environment from scratch, then installing
 
 
-@pytest.mark.skipif(os.environ.get("COURSE_SKIP_COLAB") == "1", reason="COURSE_SKIP_COLAB=1")
-def test_every_solution_runs_in_a_colab_like_environment():
+def _prepare(folder):
+    """Run ``colab_check.py --worktree --prepare folder``; its result, plus its output."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "colab_check.py"), "--worktree"],
+        [sys.executable, str(ROOT / "tools" / "colab_check.py"), "--worktree", "--prepare"]
+        + [str(folder)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=PREPARE_TIMEOUT,
     )
     output = result.stdout[-6000:] + result.stderr[-3000:]
-    if result.returncode == BUILD_FAILED and not os.environ.get("CI"):
+    file = folder / colab_check.PREPARED
+    prepared = json.loads(file.read_text()) if file.exists() else {}
+    return {**prepared, "exit": result.returncode, "output": output}
+
+
+@pytest.fixture(scope="session")
+def colab(tmp_path_factory, request):
+    """The prepared environment, once per run: the first worker creates the shared folder
+    and installs; another finds the folder and waits for the result file."""
+    shared = tmp_path_factory.getbasetemp()  # an xdist worker's: in a folder of this run
+    worker = hasattr(request.config, "workerinput")
+    folder = (shared.parent if worker else shared) / "colab"
+    done = folder.with_name("colab-prepared.json")
+    try:
+        folder.mkdir()  # atomic: one worker wins
+    except FileExistsError:
+        deadline = time.monotonic() + PREPARE_TIMEOUT
+        while not done.exists():
+            if time.monotonic() > deadline:
+                pytest.fail(f"no worker finished preparing the Colab-like environment in {folder}")
+            time.sleep(0.2)
+        return json.loads(done.read_text())
+    try:
+        prepared = _prepare(folder)
+    except Exception as exc:  # a timeout, say: the other worker must not wait for ever
+        prepared = {"exit": 1, "output": f"preparing failed: {exc!r}"}
+    prepared["folder"] = str(folder)
+    done.write_text(json.dumps(prepared))
+    return prepared
+
+
+def _ready(colab):
+    if colab["exit"] == colab_check.BUILD_FAILED and not os.environ.get("CI"):
         pytest.skip(
             "the Colab-like environment cannot be built here (package index or git "
-            "unavailable):\n" + output[-1500:]
+            "unavailable):\n" + colab["output"][-1500:]
         )
-    assert result.returncode == 0, output
-    assert "Colab's packages unchanged: True" in result.stdout
-    assert "Colab-like check: passed" in result.stdout
+    assert colab["exit"] in (0, 1) and "python" in colab, colab["output"]
+
+
+def test_course_lib_installs_from_git_without_changing_colabs_packages(colab):
+    _ready(colab)
+    assert "Colab's packages unchanged: True" in colab["output"], colab["output"]
+    assert colab["exit"] == 0 and not colab["problems"], colab["output"]
+
+
+@pytest.mark.parametrize(
+    "notebook", [colab_check.DEMO_NAME, *LESSONS], ids=lambda p: pathlib.Path(p).name
+)
+def test_notebook_runs_in_a_colab_like_environment(colab, notebook):
+    _ready(colab)
+    folder = pathlib.Path(colab["folder"])
+    path = folder / notebook if notebook == colab_check.DEMO_NAME else notebook
+    failure = colab_check.check_notebook(colab["python"], path, folder)
+    assert not failure, failure

@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 
 from course_lib import DivergenceWarning, data, optimizers, schedules, train_minibatch, tune
-from course_lib.checks import evaluate_dense_tanh_backward, evaluate_softmax_cross_entropy
+from course_lib.checks import (
+    evaluate_backprop_chain,
+    evaluate_dense_tanh_backward,
+    evaluate_softmax_cross_entropy,
+)
 from course_lib.contract import ExerciseNotDone, InputError
 from course_lib.mlp import (
     MLP,
@@ -314,39 +318,43 @@ def test_softmax_cross_entropy_unfinished_raises_exercise_not_done():
 # --- Exercise 6.2: backward through one tanh layer ----------------------------------------
 
 
-def dense_right(dh, x, W, h):
-    da = dh * (1 - h * h)
-    return x.T @ da, da.sum(axis=0), da @ W.T
+def dense_right(da, x, W, a):
+    delta = da * (1 - a * a)
+    return x.T @ delta, delta.sum(axis=0), delta @ W.T
 
 
-def _da(dh, h):
-    return dh * (1 - h * h)
+def _delta(da, a):
+    return da * (1 - a * a)
 
 
 DENSE_WRONG = {
-    "no tanh derivative": (lambda dh, x, W, h: (x.T @ dh, dh.sum(0), dh @ W.T), "tanh derivative"),
-    "1 − tanh(h)²": (
-        lambda dh, x, W, h: dense_right(dh * (1 - np.tanh(h) ** 2) / (1 - h * h), x, W, h),
-        "not 1 − tanh(h)²",
+    "no tanh derivative": (lambda da, x, W, a: (x.T @ da, da.sum(0), da @ W.T), "tanh derivative"),
+    "1 − tanh(a)²": (
+        lambda da, x, W, a: dense_right(da * (1 - np.tanh(a) ** 2) / (1 - a * a), x, W, a),
+        "not 1 − tanh(a)²",
     ),
     "db averaged": (
-        lambda dh, x, W, h: (x.T @ _da(dh, h), _da(dh, h).mean(0), _da(dh, h) @ W.T),
+        lambda da, x, W, a: (x.T @ _delta(da, a), _delta(da, a).mean(0), _delta(da, a) @ W.T),
         "do not average",
     ),
     "dW transposed": (
-        lambda dh, x, W, h: (_da(dh, h).T @ x, _da(dh, h).sum(0), _da(dh, h) @ W.T),
+        lambda da, x, W, a: (_delta(da, a).T @ x, _delta(da, a).sum(0), _delta(da, a) @ W.T),
         "must have shape",
     ),
     "db not summed": (
-        lambda dh, x, W, h: (x.T @ _da(dh, h), _da(dh, h), _da(dh, h) @ W.T),
+        lambda da, x, W, a: (x.T @ _delta(da, a), _delta(da, a), _delta(da, a) @ W.T),
         "must have shape",
     ),
     "dx off by a factor": (
-        lambda dh, x, W, h: (x.T @ _da(dh, h), _da(dh, h).sum(0), _da(dh, h) @ W.T * 1.5),
-        "dx = da Wᵀ",
+        lambda da, x, W, a: (
+            x.T @ _delta(da, a),
+            _delta(da, a).sum(0),
+            _delta(da, a) @ W.T * 1.5,
+        ),
+        "dx = δ Wᵀ",
     ),
-    "sign": (lambda dh, x, W, h: tuple(-g for g in dense_right(dh, x, W, h)), "wrong sign"),
-    "returns a list": (lambda dh, x, W, h: list(dense_right(dh, x, W, h)), "triple"),
+    "sign": (lambda da, x, W, a: tuple(-g for g in dense_right(da, x, W, a)), "wrong sign"),
+    "returns a list": (lambda da, x, W, a: list(dense_right(da, x, W, a)), "triple"),
 }
 
 
@@ -363,7 +371,7 @@ def test_dense_backward_mistakes_fail_with_hint(mistake):
 
 
 def test_dense_backward_unfinished_raises_exercise_not_done():
-    def dense_tanh_backward(dh, x, W, h):
+    def dense_tanh_backward(da, x, W, a):
         raise NotImplementedError("Exercise 6.2: backward through a tanh layer")
 
     with pytest.raises(ExerciseNotDone, match=r"Exercise 6\.2"):
@@ -374,13 +382,30 @@ def test_network_gradient_is_the_layer_backward_chain():
     net = toy((5, 4, 3), n=12)
     w = net.x0 + 0.1
     (W1, b1), (W2, b2) = net.unpack(w)
-    H = np.tanh(net.X @ W1 + b1)
-    _, dZ = softmax_cross_entropy(H @ W2 + b2, net.y)
-    dW1, db1, _ = dense_right(dZ @ W2.T, net.X, W1, H)
+    a1 = np.tanh(net.X @ W1 + b1)
+    _, delta2 = softmax_cross_entropy(a1 @ W2 + b2, net.y)
+    dW1, db1, _ = dense_right(delta2 @ W2.T, net.X, W1, a1)
     (gW1, gb1), (gW2, _) = net.unpack(net.grad(w))
     np.testing.assert_allclose(dW1, gW1, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(db1, gb1, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(H.T @ dZ, gW2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(a1.T @ delta2, gW2, rtol=1e-12, atol=1e-15)
+
+
+# --- the lesson's chained check (section 2) ---------------------------------------------------
+
+
+def test_backprop_chain_check_passes_the_chain_and_names_a_broken_part():
+    net = toy((5, 4, 3), n=12)
+    idx = np.arange(8)
+    (W1, b1), (W2, b2) = net.unpack(net.x0)
+    a1 = np.tanh(net.X[idx] @ W1 + b1)
+    _, delta2 = softmax_cross_entropy(a1 @ W2 + b2, net.y[idx])
+    dW1, db1, _ = dense_right(delta2 @ W2.T, net.X[idx], W1, a1)
+    assert evaluate_backprop_chain(dW1, db1, net, idx)
+    report = evaluate_backprop_chain(dW1, 1.5 * db1, net, idx)
+    assert not report and "db1 differs" in str(report) and "hint" in str(report)
+    report = evaluate_backprop_chain(dW1.T, db1, net, idx)
+    assert not report and "shape" in str(report)
 
 
 # --- K networks in lockstep -----------------------------------------------------------------
@@ -484,8 +509,6 @@ def test_lockstep_refuses_per_run_arguments_of_different_lengths():
         train_lockstep(optimizers.gd, net, seed=[0, 1], lr=[0.1, 0.2, 0.3])
     with pytest.raises(InputError, match="out of range"):
         train_lockstep(optimizers.gd, net, lr=[0.1, -1.0])
-    with pytest.raises(InputError, match="batch_norm=True"):
-        train_lockstep(optimizers.gd, toy((5, 4, 3), batch_norm=True), lr=[0.1, 0.2])
 
 
 def test_tune_lockstep_equals_tune_with_train_minibatch(digits):

@@ -10,10 +10,16 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import textwrap
+import time
+import urllib.error
+import urllib.request
 import venv
 import zipfile
 from importlib import metadata
+
+import pytest
 
 try:
     import tomllib
@@ -220,3 +226,103 @@ def test_the_wheel_builds_without_warnings_and_works_from_a_fresh_venv(tmp_path)
         [str(python), "-I", "-c", script], cwd=tmp_path, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- python3 tools/dev.py lab, as the README says: for any user, without a screen ----------
+sys.path.insert(0, str(ROOT / "tools"))
+import dev  # noqa: E402  (tools/dev.py: which extras .venv holds)
+
+NOBODY = 65534  # the unprivileged user every Linux has
+
+
+def lab_users():
+    """This user, and when it is root, also an unprivileged one (setpriv drops to it)."""
+    users = [pytest.param(None, id="this-user")]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("setpriv"):
+        users.append(pytest.param(NOBODY, id="unprivileged-user"))
+    return users
+
+
+def serve_and_fetch(command, env, timeout=60):
+    """Start ``command``, read the URL it prints, fetch lesson 01 over HTTP with the token,
+    then shut the server down through its API; returns (notebook, log, exit status)."""
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines, url = [], None
+    try:
+        deadline = time.monotonic() + timeout
+        while url is None and time.monotonic() < deadline:
+            line = server.stdout.readline()  # the server logs steadily until it is up
+            if not line:
+                break
+            lines.append(line)
+            found = re.search(r"(http://127\.0\.0\.1:\d+)/lab\?token=(\w+)", line)
+            if found:
+                url, token = found.groups()
+        assert url, "JupyterLab printed no URL to open:\n" + "".join(lines)[-3000:]
+        headers = {"Authorization": f"token {token}"}
+        name = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))[0]
+        request = urllib.request.Request(f"{url}/api/contents/{name}", headers=headers)
+        while True:  # the URL is printed a moment before the server accepts connections
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    notebook = json.load(response)
+                break
+            except urllib.error.URLError as error:
+                refused = isinstance(error.reason, ConnectionRefusedError)
+                if not refused or server.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        urllib.request.urlopen(
+            urllib.request.Request(f"{url}/api/shutdown", method="POST", headers=headers),
+            timeout=30,
+        )
+        rest, _ = server.communicate(timeout=30)
+        return notebook, "".join(lines) + rest, server.returncode
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+
+
+@pytest.mark.parametrize("user", lab_users())
+def test_dev_py_lab_opens_the_course_for_any_user_without_a_browser(tmp_path, user):
+    """`python3 tools/dev.py lab` as the README says: as root or not, on a machine without a
+    screen it starts no browser, serves the exercises and stops cleanly when asked."""
+    if not dev.installed(["lab"]):
+        pytest.skip(".venv is not set up with JupyterLab yet (python3 tools/dev.py lab does it)")
+    home = pathlib.Path(tempfile.mkdtemp(prefix="course-lab-"))  # readable by `user` too
+    try:
+        opened = home / "browser-was-started"
+        browser = home / "browser"
+        browser.write_text(f"#!/bin/sh\ntouch {opened}\n")
+        browser.chmod(0o755)
+        env = {
+            k: v
+            for k, v in CLEAN_ENV.items()
+            if k not in ("DISPLAY", "WAYLAND_DISPLAY", "CI") and not k.startswith("JUPYTER")
+        }
+        # Its own home and runtime folder; BROWSER is what Python's webbrowser would start.
+        env |= {"HOME": str(home), "JUPYTER_RUNTIME_DIR": str(home / "runtime")}
+        env["BROWSER"] = str(browser)
+        command = [shutil.which("python3") or sys.executable, "tools/dev.py", "lab"]
+        if user is not None:
+            drop = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
+            python = str(dev.python_of(dev.VENV))
+            probe = subprocess.run([*drop, python, "-c", "import jupyterlab"], capture_output=True)
+            if probe.returncode:
+                pytest.skip(
+                    f"user {user} cannot run {python} here (its Python lives where only "
+                    f"root may read): {probe.stderr.decode()[-300:]}"
+                )
+            shutil.chown(home, user, user)
+            command = [*drop, python, "tools/dev.py", "lab"]  # any Python ≥ 3.10 would do
+        notebook, log, status = serve_and_fetch(command, env)
+        assert notebook["type"] == "notebook" and notebook["content"]["cells"], notebook["name"]
+        assert "Running as root is not recommended" not in log
+        assert "no display here: open the URL" in log
+        assert status == 0, log[-3000:]
+        assert not opened.exists(), "dev.py lab started a browser on a machine without a display"
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

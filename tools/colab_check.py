@@ -4,19 +4,25 @@
     python tools/colab_check.py --ref v0.1.0 solutions/01-gradient-descent.ipynb
     python tools/colab_check.py --worktree     # uncommitted course_lib changes included
     python tools/colab_check.py --build-only   # only build the environment (dev.py test's set-up)
+    python tools/colab_check.py --worktree --prepare DIR   # steps 1–3 only, in DIR (the test)
 
-1. A virtual environment with the versions Colab ships (``COLAB``: ipywidgets
-   7.7.1, numpy 2.1, matplotlib 3.10, IPython 7.34, ipykernel 6.17, …), cached in
-   the temporary directory under a name made from those pins, so a second run
-   starts at once.
+1. An environment with the versions Colab ships (``COLAB``: ipywidgets 7.7.1,
+   numpy 2.1, matplotlib 3.10, IPython 7.34, ipykernel 6.17, …), cached in the
+   temporary directory under a name made from those pins, so a second run starts at
+   once. It is built once and never changed afterwards.
 2. course_lib installed the way the notebooks' set-up cell does it, ``pip install
    "course-lib @ git+…@<ref>"``, but from a local clone of this repository
    (``git+file://``) at ``--ref`` (default: HEAD, so commit first; ``--worktree``
    takes the working tree's course_lib/ and pyproject.toml, committed in the clone).
-3. Nothing Colab ships may change: ``pip freeze`` of those packages before and
+   It goes into a new, small environment of this check's own that sees the cached
+   one's packages as installed (as Colab's are: a path file), so checks that run at
+   the same time (two test workers, two clones) never install into the same place.
+3. Nothing Colab ships may change: the versions pip sees of those packages before and
    after the install must be identical.
-4. Every solution notebook (or those named) runs top to bottom in that
-   environment's kernel without an error.
+4. Every solution notebook (or those named) runs top to bottom in that environment's
+   kernel without an error; first a notebook of this check's own that asserts the
+   kernel's versions and uses every live-teaching helper. The kernel is driven from
+   the Python that runs this check (its nbclient is not part of what is checked).
 
 Exit status 0 when everything passes, 1 when a check fails, 3 when the
 environment cannot be built (no network to the package index, no git).
@@ -28,7 +34,6 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -54,13 +59,13 @@ COLAB = {
     "jupyter-client": "7.4.9",
     "tornado": "6.4.2",
 }
-# To run the notebooks from outside the kernel (not part of what is checked).
-RUNNER = ["nbclient==0.10.2", "nbformat==5.10.4"]
 BUILD_FAILED = 3
+PREPARED = "prepared.json"  # what --prepare leaves in its folder for the notebook runs
 
 
 def key():
-    text = json.dumps([COLAB, RUNNER, sys.version_info[:2]], sort_keys=True)
+    # "layered": course_lib goes into a layer of its own (step 2), never into this one
+    text = json.dumps([COLAB, sys.version_info[:2], "layered"], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -81,30 +86,54 @@ def run(cmd, **kwargs):
 
 
 def build_env(env):
-    """Create the environment once; a stamp file marks it complete."""
+    """Create the environment once, beside its final place, then move it there: a stamp
+    file marks it complete, and two builds at the same time cannot mix."""
     stamp = env / ".colab-check-complete"
     if stamp.exists():
         print(f"reusing {env}")
         return
-    if env.exists():
-        shutil.rmtree(env)
-    venv.EnvBuilder(with_pip=True).create(env)
+    building = env.with_name(f"{env.name}.building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    venv.EnvBuilder(with_pip=True).create(building)
     pins = [f"{name}=={version}" for name, version in COLAB.items()]
     result = run(
         [
-            python_of(env),
+            python_of(building),
             "-m",
             "pip",
             "install",
             "--quiet",
             "--disable-pip-version-check",
             *pins,
-            *RUNNER,
         ]
     )
     if result.returncode:
+        shutil.rmtree(building, ignore_errors=True)
         sys.exit(BUILD_FAILED)
-    stamp.write_text(key())
+    (building / ".colab-check-complete").write_text(key())
+    shutil.rmtree(env, ignore_errors=True)  # an unfinished build of an earlier run
+    try:
+        building.rename(env)
+    except OSError:  # another build finished first: use it
+        shutil.rmtree(building, ignore_errors=True)
+
+
+def site_packages(python):
+    return subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def layer(base, env):
+    """A new environment at ``env`` that sees ``base``'s packages as installed (a path
+    file, after its own): pip installs into it alone, and sees Colab's packages."""
+    venv.EnvBuilder(with_pip=False).create(env)
+    path_file = pathlib.Path(site_packages(python_of(env)), "zz_colab_packages.pth")
+    path_file.write_text(site_packages(python_of(base)) + "\n")
+    return env
 
 
 def freeze(env):
@@ -169,11 +198,6 @@ def install_like_colab(env, ref, workdir, worktree=False):
     local = spec.replace(
         f"git+{build.github_url(c)}@", f"git+file://localhost{clone.resolve().as_posix()}@"
     )
-    # As on a fresh Colab runtime: no course_lib before the set-up cell runs.
-    run(
-        [python_of(env), "-m", "pip", "uninstall", "--quiet", "--yes", c["package"]],
-        capture_output=True,
-    )
     if run(
         [python_of(env), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", local]
     ).returncode:
@@ -181,7 +205,12 @@ def install_like_colab(env, ref, workdir, worktree=False):
     return sha
 
 
+PINNED = ("ipywidgets", "numpy", "matplotlib", "IPython", "ipykernel")
 WIDGET_DEMO = [
+    # the kernel is the Colab-like environment's (not whatever python3 a machine has)
+    f"import {', '.join(PINNED)}\n"
+    f"found = [m.__version__ for m in ({', '.join(PINNED)})]\n"
+    f"assert found == {[COLAB[m.lower()] for m in PINNED]!r}, found",
     "from course_lib import optimizers, explore, compare, explore_plot, plots, race",
     "def curve(k=1.0):\n"
     "    fig, ax = plots.subplots(figsize=(3, 2))\n"
@@ -204,52 +233,119 @@ WIDGET_DEMO = [
     'race([("GD", optimizers.gd, {"lr": 0.4}), ("Adam", optimizers.adam, {"lr": 0.5})],'
     ' "course quadratic", steps=20, frames=8)',
 ]
+DEMO_NAME = "widget-demo.ipynb"
 
-EXECUTE = r"""
-import sys, time, nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
-path, cwd = sys.argv[1], sys.argv[2]
-nb = nbformat.read(path, as_version=4)
-started = time.perf_counter()
-try:
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": cwd}}).execute()
-except CellExecutionError as exc:
-    print(str(exc)[-3000:])
-    sys.exit(1)
-errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-          if o.get("output_type") == "error"]
-if errors:
-    print("error output:", errors[0].get("ename"), errors[0].get("evalue"))
-    sys.exit(1)
-print(f"{time.perf_counter() - started:.1f} s")
-"""
+CELL_TIMEOUT = 120  # seconds for one cell (each takes ≤ 2 s): past it, the run hung
 
 
-RUN_TIMEOUT = 180  # seconds for one notebook (each takes ≤ 15 s): past it, the runner hung
+def kernel_folder(python, workdir):
+    """A kernel-spec folder whose one kernel, "colab-like", runs ``python``."""
+    spec = pathlib.Path(workdir, "kernels", "colab-like")
+    spec.mkdir(parents=True, exist_ok=True)
+    argv = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "language": "python"}))
+    return spec.parent
 
 
-def run_notebook(cmd, env, tries=2):
-    """Run one notebook's runner; a runner that hangs (once seen under load: the kernel had
-    finished, nbclient never heard it) is killed with its kernel and started again, once."""
+def execute(notebook, python, workdir, tries=2):
+    """Run a notebook in a kernel of ``python``, driven from here (the driver, nbclient,
+    is not part of what is checked); "" if it ran clean, else the first error.
+
+    A run that hangs (once seen under load: the kernel had finished, the driver never
+    heard it) times out, and the notebook runs again in a new kernel, once."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    # As on Colab: the inline backend (not a test run's MPLBACKEND=Agg), no PYTHONPATH;
+    # and no warning from the debugger about Python's frozen modules on every start.
+    kernel_env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTHONPATH")}
+    kernel_env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    specs = KernelSpecManager(kernel_dirs=[str(kernel_folder(python, workdir))])
     for attempt in range(1, tries + 1):
-        process = subprocess.Popen(
-            list(map(str, cmd)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            start_new_session=True,  # its own process group: the kernel goes with it
+        nb = nbformat.read(notebook, as_version=4)
+        km = KernelManager(kernel_name="colab-like", kernel_spec_manager=specs)
+        client = NotebookClient(
+            nb,
+            km=km,
+            timeout=CELL_TIMEOUT,
+            resources={"metadata": {"path": str(pathlib.Path(notebook).parent)}},
         )
         try:
-            out, err = process.communicate(timeout=RUN_TIMEOUT)
-            return subprocess.CompletedProcess(cmd, process.returncode, out, err)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            out, err = process.communicate()
-            print(f"  the runner hung for {RUN_TIMEOUT} s (try {attempt} of {tries})", flush=True)
-    return subprocess.CompletedProcess(cmd, 1, out, err + f"\nhung {tries} times")
+            client.execute(env=kernel_env)
+        except CellExecutionError as exc:
+            return str(exc)[-3000:]
+        except (CellTimeoutError, DeadKernelError) as exc:
+            print(f"  {type(exc).__name__} (try {attempt} of {tries}): {exc}", flush=True)
+            continue
+        finally:  # nbclient leaves a kernel it did not start the manager of running
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
+        errors = [
+            o
+            for c in nb.cells
+            if c.cell_type == "code"
+            for o in c.get("outputs", [])
+            if o.get("output_type") == "error"
+        ]
+        return f"error output: {errors[0].ename} {errors[0].evalue}" if errors else ""
+    return f"the notebook hung {tries} times"
+
+
+def prepare(workdir, ref="HEAD", worktree=False):
+    """Steps 1–3 in ``workdir``: {"python", "sha", "problems"}; also written to PREPARED."""
+    base = venv_dir()
+    build_env(base)
+    env = layer(base, workdir / "env")
+    problems = []
+    before = freeze(env)
+    missing = {k: v for k, v in COLAB.items() if before.get(k) != v}
+    if missing:
+        problems.append(f"the environment lacks the pinned versions {missing}; found {before}")
+    sha = install_like_colab(env, ref, workdir, worktree)
+    after = freeze(env)
+    changed = {k: (before[k], after.get(k)) for k in before if after.get(k) != before[k]}
+    if changed:
+        problems.append(f"installing course_lib changed what Colab ships: {changed}")
+    print(f"course_lib {sha[:10]} installed; Colab's packages unchanged: {not changed}")
+    probe = subprocess.run(
+        [
+            python_of(env),
+            "-c",
+            "import course_lib, ipywidgets, numpy, matplotlib, IPython; "
+            "print(course_lib.__file__, ipywidgets.__version__, numpy.__version__, "
+            "matplotlib.__version__, IPython.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+    )
+    print("kernel sees:", probe.stdout.strip() or probe.stderr[-2000:])
+    own = site_packages(python_of(env))
+    if probe.returncode or not probe.stdout.startswith(own):
+        problems.append(f"course_lib does not import from the installed package in {own}")
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in WIDGET_DEMO]),
+        workdir / DEMO_NAME,
+    )
+    prepared = {"python": str(python_of(env)), "sha": sha, "problems": problems}
+    (workdir / PREPARED).write_text(json.dumps(prepared))
+    return prepared
+
+
+def check_notebook(python, notebook, workdir):
+    """Run one notebook in the prepared environment; "" if it ran clean, else what failed."""
+    # A copy in a folder of its own without course_lib/, so the installed package is used.
+    name = pathlib.Path(notebook).name
+    copy = pathlib.Path(workdir, "run", pathlib.Path(notebook).stem, name)
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(notebook, copy)
+    started = time.perf_counter()
+    failure = execute(copy, python, workdir)
+    took = f"{time.perf_counter() - started:.1f} s"
+    print(f"{name}: {'FAILED' if failure else 'ok'} {took}", flush=True)
+    return f"{name} failed in the Colab-like environment:\n{failure}" if failure else ""
 
 
 def main(argv=None):
@@ -266,6 +362,11 @@ def main(argv=None):
         action="store_true",
         help="only build (or reuse) the environment: the set-up step of tools/dev.py test",
     )
+    parser.add_argument(
+        "--prepare",
+        metavar="DIR",
+        help=f"steps 1–3 only, in DIR, which then holds {PREPARED} and {DEMO_NAME}",
+    )
     args = parser.parse_args(argv)
     if args.build_only:
         build_env(venv_dir())
@@ -273,67 +374,20 @@ def main(argv=None):
     if shutil.which("git") is None:
         print("git is missing: pip cannot install from a git URL")
         return BUILD_FAILED
+    if args.prepare:
+        folder = pathlib.Path(args.prepare)
+        folder.mkdir(parents=True, exist_ok=True)
+        return 1 if prepare(folder, args.ref, args.worktree)["problems"] else 0
     started = time.perf_counter()
-    env = venv_dir()
-    build_env(env)
-    before = freeze(env)
-    missing = {k: v for k, v in COLAB.items() if before.get(k) != v}
-    if missing:
-        print(f"the environment lacks the pinned versions {missing}; found {before}")
-        return 1
-    problems = []
     with tempfile.TemporaryDirectory() as tmp:
-        sha = install_like_colab(env, args.ref, pathlib.Path(tmp), args.worktree)
-        after = freeze(env)
-        changed = {k: (before[k], after.get(k)) for k in before if after.get(k) != before[k]}
-        if changed:
-            problems.append(f"installing course_lib changed what Colab ships: {changed}")
-        print(f"course_lib {sha[:10]} installed; Colab's packages unchanged: {not changed}")
-        probe = subprocess.run(
-            [
-                python_of(env),
-                "-c",
-                "import course_lib, ipywidgets, numpy, matplotlib, IPython; "
-                "print(course_lib.__file__, ipywidgets.__version__, numpy.__version__, "
-                "matplotlib.__version__, IPython.__version__)",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=tmp,
-        )
-        print("kernel sees:", probe.stdout.strip() or probe.stderr[-2000:])
-        if probe.returncode or "site-packages" not in probe.stdout:
-            problems.append("course_lib does not import from the installed package")
+        prepared = prepare(pathlib.Path(tmp), args.ref, args.worktree)
+        problems = list(prepared["problems"])
         notebooks = [pathlib.Path(n).resolve() for n in args.notebooks] or [
             build.SOLUTIONS / lesson["file"] for lesson in build.existing_lessons()
         ]
-        # The live-teaching helpers with Colab's ipywidgets 7 and IPython 7, in a kernel.
-        widget_demo = pathlib.Path(tmp, "widget-demo.ipynb")
-        nbformat.write(
-            nbformat.v4.new_notebook(
-                cells=[nbformat.v4.new_code_cell(source) for source in WIDGET_DEMO]
-            ),
-            widget_demo,
-        )
-        notebooks.insert(0, widget_demo)
-        # As on Colab: the inline backend (not a test run's MPLBACKEND=Agg), no PYTHONPATH.
-        kernel_env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTHONPATH")}
-        for nb in notebooks:
-            # Run a copy, from a directory without course_lib/, so the installed package is used.
-            copy = pathlib.Path(tmp, "run", nb.name)
-            copy.parent.mkdir(exist_ok=True)
-            shutil.copy(nb, copy)
-            result = run_notebook([python_of(env), "-c", EXECUTE, copy, copy.parent], kernel_env)
-            verdict = result.stdout.strip().splitlines()[-1:] or [result.stderr[-500:]]
-            print(
-                f"{nb.name}: {'ok' if result.returncode == 0 else 'FAILED'} {verdict[0]}",
-                flush=True,
-            )
-            if result.returncode:
-                problems.append(
-                    f"{nb.name} failed in the Colab-like environment:\n"
-                    f"{result.stdout[-3000:]}{result.stderr[-2000:]}"
-                )
+        for nb in [pathlib.Path(tmp, DEMO_NAME), *notebooks]:
+            problems.append(check_notebook(prepared["python"], nb, tmp))
+    problems = [p for p in problems if p]
     for p in problems:
         print("✘", p)
     print(

@@ -1,6 +1,8 @@
 """Set up the course in ./.venv, then open it or test it. Needs only Python ≥ 3.10.
 
     python3 tools/dev.py lab             # set up, then open the exercises in JupyterLab
+                                         # (as root too; no browser is started without a
+                                         # display or under CI: open the URL it prints)
     python3 tools/dev.py test            # set up, then run every test (unit tests, lint,
                                          # solutions through nbval, exercises, a real browser,
                                          # a Colab-like environment, reference regeneration)
@@ -29,11 +31,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV, LOWEST_VENV = ROOT / ".venv", ROOT / ".venv-lowest"
 QUICK = "not (notebook or browser or colab or regenerate)"  # test --quick leaves these out
 LOWEST = "not (browser or colab or regenerate)"  # test --lowest: no browser, Colab or torch
-# The whole suite on two workers (tests/conftest.py keeps each notebook, the browser and the
-# Colab-like check on one worker each).
-# loadfile: every test file and every notebook runs whole on one worker. A notebook's cells
-# share one kernel, so they must never be split; the scope comes from the node id alone, not
-# from a marker a hook has to add in time (a loadgroup run once split lesson 07's last cells).
+# The whole suite on two workers. loadfile: every notebook runs whole on one worker (a
+# notebook's cells share one kernel, so they must never be split; the scope comes from the
+# node id alone, not from a marker a hook has to add in time: a loadgroup run once split
+# lesson 07's last cells). tests/conftest.py refines it: each whole-lesson run of the
+# Colab-like check, the browser and the exercises is a unit of its own, and the longest
+# units start first, so that both workers finish together.
 WORKERS = ["-n", "2", "--dist", "loadfile"]
 
 
@@ -70,6 +73,29 @@ def oldest_installable(python, name, bound):
     return min((v for v in released if key(v) >= key(bound)), key=key)
 
 
+def installed(extras, env=VENV, lowest=False):
+    """Whether ``env`` already holds course_lib with ``extras`` from this pyproject.toml.
+
+    The stamp records the extras installed, so ``lab`` after ``test`` (which installs more)
+    starts at once instead of installing again."""
+    stamp = env / ".course-installed"
+    try:
+        done = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(done, dict)
+        and python_of(env).exists()
+        and done.get("pyproject") == pyproject_hash()
+        and done.get("lowest") == lowest
+        and set(extras) <= set(done.get("extras", []))
+    )
+
+
+def pyproject_hash():
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
 def set_up(extras, env=VENV, lowest=False):
     """Create ``env`` and install course_lib with ``extras`` (editable); once per pyproject.
 
@@ -77,14 +103,10 @@ def set_up(extras, env=VENV, lowest=False):
     (``oldest_installable``) and keeps it there while the extras are installed."""
     if sys.version_info < (3, 10):  # noqa: UP036 (this script may be started by an older python3)
         sys.exit(f"Python ≥ 3.10 is needed; this is {sys.version.split()[0]}.")
+    if installed(extras, env, lowest):
+        return
     python = python_of(env)
     spec = f".[{','.join(extras)}]"
-    stamp = env / ".course-installed"
-    key = hashlib.sha256(
-        (ROOT / "pyproject.toml").read_bytes() + spec.encode() + bytes(lowest)
-    ).hexdigest()
-    if stamp.exists() and stamp.read_text() == key and python.exists():
-        return
     if not python.exists():
         print(f"+ creating {env.relative_to(ROOT)}", flush=True)
         venv.EnvBuilder(with_pip=True).create(env)
@@ -99,7 +121,32 @@ def set_up(extras, env=VENV, lowest=False):
         file.write_text("\n".join(pins) + "\n")
         constraints = ["--constraint", str(file)]
     sh(python, "-m", "pip", "install", "--quiet", *constraints, "-e", spec)
-    stamp.write_text(key)
+    stamp = {"pyproject": pyproject_hash(), "lowest": lowest, "extras": sorted(extras)}
+    (env / ".course-installed").write_text(json.dumps(stamp))
+
+
+def can_open_a_browser():
+    """Whether a browser can open here: not under CI, and on Linux or BSD, a display."""
+    if os.environ.get("CI"):
+        return False
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True  # macOS, Windows
+
+
+def lab_command(python, passthrough=()):
+    """JupyterLab on the exercises, for any user: root too, and without a screen."""
+    options = []
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # A container, a cloud VM or a classroom image runs as root; Jupyter refuses root
+        # unless told (it cannot drop privileges itself, and the course needs none).
+        options.append("--ServerApp.allow_root=True")
+    if not can_open_a_browser():
+        # Headless (CI, SSH, a container): Python's webbrowser would try whatever it finds,
+        # a text browser in this terminal included. Jupyter prints the URL to open instead.
+        print("+ no display here: open the URL that JupyterLab prints below", flush=True)
+        options.append("--ServerApp.open_browser=False")
+    return [str(python), "-m", "jupyter", "lab", *options, str(ROOT / "notebooks"), *passthrough]
 
 
 def show_versions(python):
@@ -126,8 +173,8 @@ def main(argv):
     options = rest[: rest.index("--")] if "--" in rest else rest
     if command == "lab":
         set_up(["lab"])
-        python = str(python_of(VENV))
-        os.execv(python, [python, "-m", "jupyter", "lab", str(ROOT / "notebooks"), *passthrough])
+        command = lab_command(python_of(VENV), passthrough)
+        os.execv(command[0], command)
     unknown = set(options) - {"--no-torch", "--quick", "--lowest"}
     if unknown:
         sys.exit(f"unknown option(s) {sorted(unknown)}\n\n{__doc__}")

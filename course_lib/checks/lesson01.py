@@ -5,16 +5,26 @@ from functools import partial
 
 import numpy as np
 
-from ..contract import name_of
+from ..contract import ExerciseNotDone, name_of
 from ..data import load_diabetes
-from ..problems import LeastSquares, course_quadratic, quadratic_with_spectrum
+from ..problems import (
+    LeastSquares,
+    Quadratic,
+    course_quadratic,
+    quadratic_with_spectrum,
+    tanh_plateau,
+)
 from ..runners import minibatches
 from .engine import Budget, Case, Report, call_student, evaluate_function, printing
 
-# --- Exercise 1.2: the contraction factor ---------------------------------------------------
+# --- Exercise 1.3 (derive): the contraction factor ------------------------------------------
 
 
-CONTRACTION = "ρ(η) = max_i |1 − ηλ_i|: one number, over every eigenvalue (in any order)."
+CONTRACTION = (
+    "each direction's error is multiplied by its factor 1 − ηλ_i per step; in the long run the "
+    "direction that shrinks slowest (or grows) decides, whatever the sign of its factor: one "
+    "number, over every eigenvalue (in any order)."
+)
 
 
 def _contraction_slips(lr, eigenvalues):
@@ -48,7 +58,7 @@ def _contraction_slips(lr, eigenvalues):
         ),
         (
             np.max(np.abs(factors)) ** 2,
-            "that is the square, the factor by which f − f* shrinks: ρ(η) is the factor of "
+            "that is the square, the factor by which f − f* shrinks: q(η) is the factor of "
             "the distance ‖x − x*‖, max |1 − ηλ_i|.",
         ),
         (
@@ -110,7 +120,7 @@ def evaluate_gd_contraction(fn):
 
 check_gd_contraction = printing(evaluate_gd_contraction)
 
-# --- Exercise 1.3: the mini-batch gradient --------------------------------------------------
+# --- Exercise 1.5: the mini-batch gradient --------------------------------------------------
 
 
 def _gradient_hint(got, expected, batch, n, full=None):
@@ -124,30 +134,28 @@ def _gradient_hint(got, expected, batch, n, full=None):
     ):
         return "that is the gradient over all the examples: use only the rows idx (X[idx], y[idx])."
     if got.shape != expected.shape:
-        return (
-            f"the gradient has one entry per weight: shape {expected.shape}, like w (Xᵀr, not X r)."
-        )
+        return f"the gradient has one entry per parameter: shape {expected.shape}, like x (Xᵀr, not X r)."
     known = [
-        (-1.0, "wrong sign: the residual is x_iᵀw − y_i (prediction minus target)."),
+        (-1.0, "wrong sign: the residual is X_i x − y_i (prediction minus target)."),
         (
             float(batch),
             f"{batch} × too large: you summed over the batch; average (divide by the batch size).",
         ),
         (batch / n, f"{batch}/{n} × the expected: divide by the batch size, not by n."),
-        (2.0, "2 × too large: the ½ in ½(x_iᵀw − y_i)² cancels the 2 of the derivative."),
+        (2.0, "2 × too large: the ½ in ½(X_i x − y_i)² cancels the 2 of the derivative."),
         (0.5, "½ × the expected: the derivative of ½ r² is r, not ½ r."),
     ]
     for factor, hint in known:
         if factor != 1 and np.allclose(got, factor * expected, rtol=1e-7, atol=1e-12):
             return hint
     return (
-        "g_B = X_Bᵀ(X_B w − y_B)/|B| with X_B = X[idx] and y_B = y[idx]: the residuals of "
+        "g_B = X_Bᵀ(X_B x − y_B)/|B| with X_B = X[idx] and y_B = y[idx]: the residuals of "
         "the batch's rows, times their features, averaged over the batch."
     )
 
 
 def minibatch_grad_cases():
-    """fn(X, y, w, idx) on the diabetes data and a small random problem; expected: LeastSquares."""
+    """fn(X, y, x, idx) on the diabetes data and a small random problem; expected: LeastSquares."""
     X, y = load_diabetes()
     rng = np.random.default_rng(0)
     Xs, ys = rng.standard_normal((7, 3)), rng.standard_normal(7)
@@ -174,7 +182,7 @@ def minibatch_grad_cases():
 
 
 def evaluate_minibatch_grad(fn):
-    """Compare fn(X, y, w, idx) with ∇ of (1/|B|) Σ_{i∈B} ½(x_iᵀw − y_i)², B = idx."""
+    """Compare fn(X, y, x, idx) with ∇ of (1/|B|) Σ_{i∈B} ½(X_i x − y_i)², B = idx."""
     return evaluate_function(
         fn, minibatch_grad_cases(), agree=" agree with course_lib.LeastSquares.grad."
     )
@@ -182,7 +190,7 @@ def evaluate_minibatch_grad(fn):
 
 check_minibatch_grad = printing(evaluate_minibatch_grad)
 
-# --- Exercise 1.4: the mini-batch sampler ---------------------------------------------------
+# --- Exercise 1.6: the mini-batch sampler ---------------------------------------------------
 
 
 def _epoch_problem(batches, n, sizes):
@@ -275,7 +283,7 @@ def evaluate_minibatch_sampler(fn):
 check_minibatch_sampler = printing(evaluate_minibatch_sampler)
 
 
-# --- Exercise 1.5: the sharpness λ_max by power iteration -----------------------------------
+# --- Exercise 1.9: the sharpness λ_max by power iteration -----------------------------------
 
 
 def _iterate(A, v0, k):
@@ -444,3 +452,351 @@ def evaluate_sharpness(fn):
 
 
 check_sharpness = printing(evaluate_sharpness)
+
+
+# --- Exercise 1.2 (predict): converge smoothly, oscillate or diverge --------------------------
+
+
+def _unfinished(exercise, what):
+    """The one-line ExerciseNotDone of an answer given as values, not as a function."""
+    return ExerciseNotDone(
+        f"{exercise} — not finished yet: fill in {what} above, run its cell, then run this "
+        "cell again."
+    )
+
+
+BEHAVIOURS = ("smooth", "oscillates", "diverges")
+PREDICTION_LRS = (0.04, 0.3, 0.49, 0.51)
+
+
+def gd_behaviour(lr, steps=200):
+    """What GD does on the course quadratic at this η, measured on a run of ``steps`` steps."""
+    x, xs = course_quadratic.x0, [course_quadratic.x0]
+    for _ in range(steps):
+        x = x - lr * course_quadratic.grad(x)
+        xs.append(x)
+    xs = np.array(xs)
+    if not np.linalg.norm(xs[-1]) < np.linalg.norm(xs[0]):
+        return "diverges"
+    flips = np.any(np.sign(xs[1:]) * np.sign(xs[:-1]) < 0)
+    return "oscillates" if flips else "smooth"
+
+
+def _behaviour_hint(lr, expected):
+    """Why GD at this η on the course quadratic behaves as measured: its two factors."""
+    f1, f2 = 1 - 0.2 * lr, 1 - 4 * lr
+    factors = f"x1 is multiplied by 1 − 0.2η = {f1:.3g} per step, x2 by 1 − 4η = {f2:.3g}"
+    why = {
+        "smooth": "both factors lie between 0 and 1, so both coordinates shrink without "
+        "changing sign.",
+        "oscillates": "a factor between −1 and 0 flips the sign of x2 at every step, but "
+        "it still shrinks.",
+        "diverges": "a factor below −1 flips the sign AND grows: |x2| gets larger at every step.",
+    }[expected]
+    return f"{factors}: {why}"
+
+
+def evaluate_gd_predictions(predictions):
+    """Compare a dict {η: "smooth" | "oscillates" | "diverges"} with GD's measured behaviour."""
+    name = "predictions"
+    if not isinstance(predictions, dict):
+        return Report(
+            name,
+            False,
+            [f"✘ {name}: expected a dict {{η: prediction}}, got {type(predictions).__name__}."],
+        )
+    missing = [lr for lr in PREDICTION_LRS if predictions.get(lr) in (None, "?", ...)]
+    if len(missing) == len(PREDICTION_LRS):
+        raise _unfinished(
+            "Exercise 1.2: converge, oscillate or diverge?", "each '?' in predictions"
+        )
+    for i, lr in enumerate(PREDICTION_LRS, 1):
+        title = f"{i}/{len(PREDICTION_LRS)} (η = {lr})"
+        got = predictions.get(lr)
+        expected = gd_behaviour(lr)
+        if got in (None, "?", ...):
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {title}: no prediction yet.",
+                    f"  hint: write one of {', '.join(map(repr, BEHAVIOURS))} for η = {lr}.",
+                ],
+            )
+        word = str(got).strip().lower()
+        if word not in BEHAVIOURS:
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {title}: {got!r} is not one of "
+                    f"{', '.join(map(repr, BEHAVIOURS))}.",
+                    "  hint: 'converges' is not enough: say whether it converges smoothly "
+                    "('smooth') or while flipping sign ('oscillates').",
+                ],
+            )
+        if word != expected:
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {title}",
+                    f"  expected {expected!r} (measured: 200 steps of GD from (−5, −2))",
+                    f"  got      {word!r}",
+                    f"  hint: {_behaviour_hint(lr, expected)}",
+                ],
+            )
+    lines = [f"✔ {name}: {len(PREDICTION_LRS)} learning rates, each as measured:"]
+    lines += [f"  · η = {lr}: {gd_behaviour(lr)}" for lr in PREDICTION_LRS]
+    return Report(name, True, lines)
+
+
+check_gd_predictions = printing(evaluate_gd_predictions)
+
+
+# --- Exercise 1.4 (derive): the largest stable and the best learning rate --------------------
+
+
+def _limits_hint(got, expected, lam_min, lam_max, part):
+    """Name the usual slip in the largest stable η (part 0) or the best η (part 1)."""
+    if np.size(got) != 1:
+        return "return two numbers: `return largest, best`."
+    got = float(np.ravel(got)[0])
+    largest = [
+        (
+            1 / lam_max,
+            "1/λ_max is where the steep direction starts to oscillate (its factor "
+            "1 − ηλ_max reaches 0); it still converges until that factor reaches −1.",
+        ),
+        (
+            2 / lam_min,
+            "2/λ_min lets the steep direction diverge first: its factor 1 − ηλ_max "
+            "passes −1 long before the flat one's does.",
+        ),
+        (1 / lam_min, "at 1/λ_min the steep direction's factor 1 − ηλ_max is far below −1."),
+        (
+            2 / (lam_min + lam_max),
+            "that is the best η; GD still converges a little beyond it, "
+            "until the steep direction's factor 1 − ηλ_max reaches −1.",
+        ),
+    ]
+    best = [
+        (
+            1 / lam_max,
+            "at 1/λ_max the steep direction is solved in one step, but the flat one "
+            "still shrinks only by 1 − λ_min/λ_max: a larger η helps it, until the steep "
+            "direction's |1 − ηλ_max| catches up.",
+        ),
+        (2 / lam_max, "at 2/λ_max the steep direction's factor is −1: it no longer shrinks."),
+        (
+            1 / (lam_min + lam_max),
+            "that is half the best η: balance the two factors, 1 − ηλ_min = −(1 − ηλ_max).",
+        ),
+        (1 / lam_min, "at 1/λ_min the steep direction's factor 1 − ηλ_max is far below −1."),
+    ]
+    if lam_max > lam_min:
+        best.append(
+            (
+                2 / (lam_max - lam_min),
+                "check the sign: 1 − ηλ_min = −(1 − ηλ_max) gives η(λ_min + λ_max) = 2.",
+            )
+        )
+    for value, hint in (largest, best)[part]:
+        if np.isclose(got, value, rtol=1e-6) and not np.isclose(value, expected, rtol=1e-6):
+            return hint
+    if part == 1:
+        return (
+            "the best η makes the larger of |1 − ηλ_min| and |1 − ηλ_max| as small as "
+            "possible: one falls as η grows, the other rises, so they are equal at the best η."
+        )
+    return "GD diverges once a factor 1 − ηλ_i falls below −1: which λ_i gets there first?"
+
+
+def gd_limits_cases():
+    """fn(lam_min, lam_max) → (largest stable η, best η) on quadratics with these eigenvalues."""
+    X, _ = load_diabetes()
+    lam = np.linalg.eigvalsh(X.T @ X / len(X))
+    rows = [
+        ("course quadratic, λ = 0.2 and 4", 0.2, 4.0),
+        ("λ = 1 and 10", 1.0, 10.0),
+        ("diabetes Hessian, κ ≈ 470", float(lam[0]), float(lam[-1])),
+        ("λ_min = λ_max = 2 (a round bowl)", 2.0, 2.0),
+    ]
+    return [
+        Case(
+            name,
+            (lo, hi),
+            (2 / hi, 2 / (lo + hi)),
+            parts=("largest stable η", "best η"),
+            rtol=1e-9,
+            diagnose=tuple(partial(_limits_hint, lam_min=lo, lam_max=hi, part=k) for k in (0, 1)),
+        )
+        for name, lo, hi in rows
+    ]
+
+
+def evaluate_gd_limits(fn):
+    """Compare fn(lam_min, lam_max) with GD's stability limit 2/λ_max and best η 2/(λ_min + λ_max)."""
+    return evaluate_function(
+        fn, gd_limits_cases(), agree=": the largest stable and the best η agree with the theory."
+    )
+
+
+check_gd_limits = printing(evaluate_gd_limits)
+
+
+# --- Exercise 1.7 (design): a noise floor four times lower ----------------------------------
+
+DESIGN_FROM = (0.05, 32)  # (η, |B|) of the run whose floor is to be lowered
+DESIGN_MAX_BATCH = 64
+DESIGN_FACTOR = 4
+
+
+def evaluate_floor_design(lr, batch_size):
+    """Whether (lr, batch_size) lowers the floor η σ*²/(4|B|) of (0.05, 32) fourfold, as fast as allowed."""
+    name = "design"
+    if lr is None or batch_size is None:
+        raise _unfinished("Exercise 1.7: a floor four times lower", "lr and batch_size")
+    lr0, b0 = DESIGN_FROM
+    title = f"(η, |B|) = ({lr!r}, {batch_size!r})"
+    problem = ""
+    try:
+        lr, batch_size = float(lr), batch_size
+        whole = float(batch_size) == int(batch_size) and int(batch_size) >= 1
+    except (TypeError, ValueError):
+        return Report(name, False, [f"✘ {name}: {title}: expected two numbers, η and |B|."])
+    if not whole:
+        problem = "the batch size is a whole number of examples, at least 1."
+    elif int(batch_size) > DESIGN_MAX_BATCH:
+        problem = (
+            f"|B| = {int(batch_size)} does not fit in memory (at most {DESIGN_MAX_BATCH} "
+            "examples): lower η instead of growing the batch further."
+        )
+    elif not lr > 0:
+        problem = "η must be positive."
+    else:
+        ratio = (lr / int(batch_size)) / (lr0 / b0)  # the floor, relative to the old one
+        if ratio > 1 / DESIGN_FACTOR * (1 + 1e-6):
+            known = {
+                0.5: "the floor halved, not quartered: the floor is proportional to η/|B| "
+                "(the variance of the gradient), not to its standard deviation.",
+                1.0: "η/|B| is unchanged, so the floor is too: it depends on their ratio.",
+            }
+            problem = next(
+                (h for r, h in known.items() if np.isclose(ratio, r, rtol=1e-3)),
+                f"this floor is {ratio:.3g} × the old one, not ¼: the floor is proportional "
+                "to η/|B|.",
+            )
+        elif int(batch_size) < DESIGN_MAX_BATCH:
+            problem = (
+                f"the floor is low enough, but a batch of {int(batch_size)} forces a smaller η "
+                f"than a batch of {DESIGN_MAX_BATCH}: per update the descent is proportional to "
+                "η, so take the largest batch that fits, and the largest η it allows."
+            )
+        elif ratio < 0.95 / DESIGN_FACTOR:
+            problem = (
+                f"this floor is {ratio:.3g} × the old one, lower than needed: the descent per "
+                "update is proportional to η, so take the largest η that meets the target."
+            )
+    if problem:
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: {title}",
+                f"  expected η/|B| = ¼ × {lr0}/{b0} with |B| ≤ "
+                f"{DESIGN_MAX_BATCH}, as few updates as possible",
+                f"  hint: {problem}",
+            ],
+        )
+    return Report(
+        name,
+        True,
+        [
+            f"✔ {name}: η = {lr:g}, |B| = {int(batch_size)}: η/|B| is a quarter of "
+            f"{lr0}/{b0}, with the largest batch that fits."
+        ],
+    )
+
+
+check_floor_design = printing(evaluate_floor_design)
+
+
+# --- Exercise 1.8 (diagnose): four runs gone wrong ------------------------------------------
+
+CAUSES = ("learning rate too large", "ravine", "plateau", "noise floor")
+_MYSTERY = {"A": "ravine", "B": "noise floor", "C": "learning rate too large", "D": "plateau"}
+_SIGNATURES = {
+    "ravine": "it falls smoothly, fast at first and then along a slow straight line on the "
+    "log scale: no noise, no growth, no pause. One direction's factor 1 − ηλ_min is close to 1 "
+    "(an ill-conditioned problem).",
+    "noise floor": "it falls, then jitters up and down around a level it never leaves: the "
+    "noise of mini-batch gradients with a constant η.",
+    "learning rate too large": "it grows steadily, a straight rising line on the log scale: "
+    "a factor 1 − ηλ_max below −1 multiplies the error at every step.",
+    "plateau": "it stays almost flat for a long stretch at a high loss, then drops: the "
+    "gradient nearly vanished there (a saturated unit or a saddle).",
+}
+
+
+def _gd_gaps(problem, lr, steps):
+    x, xs = problem.x0, [problem.x0]
+    for _ in range(steps):
+        x = x - lr * problem.grad(x)
+        xs.append(x)
+    return problem.f(np.array(xs)) - problem.f_star
+
+
+def gd_mystery_runs(steps=300):
+    """Exercise 1.8's runs: f − f* at every step, keyed "A" … "D" (how they were made is the exercise)."""
+    X, y = load_diabetes()
+    diabetes = LeastSquares(X, y)
+    ravine = Quadratic(np.diag([0.01, 1.0]), x0=(-5.0, -2.0), name="ravine, κ = 100")
+    sgd = diabetes.sgd_runs(diabetes.x0, [0.05], [0], 8, steps)[:, 0]
+    with np.errstate(all="ignore"):
+        return {
+            "A": _gd_gaps(ravine, 1.5, steps),
+            "B": diabetes.excess_loss(np.vstack([diabetes.x0, sgd])),
+            "C": _gd_gaps(diabetes, 0.505, steps),
+            "D": _gd_gaps(tanh_plateau, 1.0, steps),
+        }
+
+
+def evaluate_gd_diagnosis(diagnosis):
+    """Compare a dict {run: cause} with the causes of the runs of ``gd_mystery_runs``."""
+    name = "diagnosis"
+    if not isinstance(diagnosis, dict):
+        return Report(
+            name,
+            False,
+            [f"✘ {name}: expected a dict {{run: cause}}, got {type(diagnosis).__name__}."],
+        )
+    if all(diagnosis.get(k) in (None, "?", ...) for k in _MYSTERY):
+        raise _unfinished("Exercise 1.8: four runs gone wrong", "each '?' in diagnosis")
+    for i, (run, cause) in enumerate(_MYSTERY.items(), 1):
+        title = f"{i}/{len(_MYSTERY)} (run {run})"
+        got = diagnosis.get(run)
+        word = str(got).strip().lower() if got is not None else None
+        if word not in CAUSES:
+            return Report(
+                name,
+                False,
+                [f"✘ {name}: case {title}: {got!r} is not one of {', '.join(map(repr, CAUSES))}."],
+            )
+        if word != cause:
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: case {title}",
+                    f"  expected {cause!r}",
+                    f"  got      {word!r}",
+                    f"  hint: look at run {run} again: {_SIGNATURES[cause]}",
+                ],
+            )
+    lines = [f"✔ {name}: {len(_MYSTERY)} runs, each cause named:"]
+    lines += [f"  · run {run}: {cause}" for run, cause in _MYSTERY.items()]
+    return Report(name, True, lines)
+
+
+check_gd_diagnosis = printing(evaluate_gd_diagnosis)

@@ -1,13 +1,14 @@
-"""Lesson 05b (Hessian-free methods): the finite-difference Hessian-vector product, linear
-conjugate gradient, the Gauss–Newton vector product and the Levenberg–Marquardt damping."""
+"""Lesson 05b (Hessian-free methods): the finite-difference Hessian-vector product and its best
+step, linear conjugate gradient and the steps it needs, the Gauss–Newton vector product, the
+Levenberg–Marquardt damping and three Levenberg–Marquardt runs to diagnose."""
 
 import numpy as np
 
 from ..data import load_digits, load_references
-from ..hessian_free import conjugate_gradient
+from ..hessian_free import conjugate_gradient, minimize_levenberg_marquardt, update_damping
 from ..mlp import MLP, softmax, split_train_validation
 from ..problems import beale, quadratic_with_spectrum, rosenbrock
-from .engine import Budget, Case, evaluate_function, printing
+from .engine import Budget, Case, Report, evaluate_function, printing
 
 # --- Exercise 5b.1: the finite-difference Hessian-vector product ------------------------------
 
@@ -101,7 +102,112 @@ def evaluate_fd_hvp(fn):
 
 check_fd_hvp = printing(evaluate_fd_hvp)
 
-# --- Exercise 5b.2: linear conjugate gradient --------------------------------------------------
+# --- Exercise 5b.2: the best finite-difference step, derived ----------------------------------
+
+SCHEMES = {"central": 2, "forward": 1}  # the power of h in the truncation error
+
+
+def _error_model(a, b, scheme):
+    """The error model e(h) = a·h^q + b/h of a finite difference (q = 2 central, 1 forward)."""
+    return lambda h: a * h ** SCHEMES[scheme] + b / h
+
+
+def minimise_error_model(a, b, scheme):
+    """The h > 0 that minimises a·h^q + b/h, found numerically: a log grid over 40 decades
+    brackets the minimum, then bisection on the sign of e′(h) = q·a·h^(q−1) − b/h² (no
+    closed form assumed)."""
+    q = SCHEMES[scheme]
+    grid = np.logspace(-30, 10, 4001)
+    k = int(np.argmin(_error_model(a, b, scheme)(grid)))
+    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
+    for _ in range(200):
+        mid = np.sqrt(lo * hi)
+        if q * a * mid ** (q - 1) - b / mid**2 < 0:  # still falling: the minimum is right
+            lo = mid
+        else:
+            hi = mid
+    return float(np.sqrt(lo * hi))
+
+
+def _best_step_diagnosis(a, b, scheme):
+    """A diagnose(got, expected) naming the usual slips of the minimisation."""
+    slips = {
+        "central": [
+            (
+                (b / a) ** (1 / 2),
+                "that is the forward difference's step √(b/a): here the "
+                "truncation error is a·h², so e′(h) = 2a·h − b/h².",
+            ),
+            ((b / a) ** (1 / 3), "the 2 of e′(h) = 2a·h − b/h² is missing: 2a·h³ = b."),
+            ((2 * b / a) ** (1 / 3), "2a·h³ = b gives h³ = b/(2a), not 2b/a."),
+            ((a / (2 * b)) ** (1 / 3), "upside down: h³ = b/(2a), rounding b on top."),
+            (
+                b ** (1 / 3),
+                "a is missing: h³ = b/(2a), a large truncation constant means a smaller h.",
+            ),
+        ],
+        "forward": [
+            (
+                (b / (2 * a)) ** (1 / 3),
+                "that is the central difference's step: here the "
+                "truncation error is a·h, so e′(h) = a − b/h².",
+            ),
+            ((b / (2 * a)) ** (1 / 2), "e′(h) = a − b/h² has no 2: a·h² = b."),
+            ((a / b) ** (1 / 2), "upside down: h² = b/a, rounding b on top."),
+            (b ** (1 / 2), "a is missing: h² = b/a."),
+        ],
+    }[scheme]
+
+    def diagnose(got, expected):
+        if got.size != 1:
+            return "return one number, the step h."
+        for value, text in slips:
+            if np.isclose(float(got.ravel()[0]), value, rtol=1e-6):
+                return text
+        return ""
+
+    return diagnose
+
+
+def best_step_cases():
+    """fn(a, b, scheme) → the h minimising a·h² + b/h ("central") or a·h + b/h ("forward");
+    expected: the minimum found numerically (minimise_error_model)."""
+    hint = (
+        "set the derivative of the error model to zero: central, e(h) = a·h² + b/h; "
+        "forward, e(h) = a·h + b/h."
+    )
+    cases = []
+    for a, b, scheme in [
+        (0.25, 3e-17, "central"),
+        (0.02, 1e-10, "forward"),
+        (1.0, 2.2e-16, "central"),
+        (1.0, 2.2e-16, "forward"),
+        (40.0, 1e-12, "central"),
+        (3.0, 3e-17, "forward"),
+    ]:
+        cases.append(
+            Case(
+                f"a = {a:g}, b = {b:g}, {scheme}",
+                (a, b, scheme),
+                minimise_error_model(a, b, scheme),
+                hint=hint,
+                rtol=1e-6,
+                atol=0.0,
+                source="the minimum of the error model, found numerically",
+                diagnose=_best_step_diagnosis(a, b, scheme),
+            )
+        )
+    return cases
+
+
+def evaluate_best_step(fn):
+    """Compare fn(a, b, scheme) with the numerically found minimiser of the error model."""
+    return evaluate_function(fn, best_step_cases())
+
+
+check_best_step = printing(evaluate_best_step)
+
+# --- Exercise 5b.3: linear conjugate gradient --------------------------------------------------
 
 
 def _cg(A, b, rtol, max_iter=None, beta="right", alpha="right", stop="relative"):
@@ -235,19 +341,20 @@ def cg_cases():
             max_iter=steps,
         )
     )
-    # The default max_iter: rtol = 0 is never met, so CG runs its 10n steps (scipy's default
-    # maxiter). After n steps the iterates sit on the solution, to rounding, so course_lib's
+    # The default max_iter: rtol = 0 is never met, so CG runs its 10·d steps (scipy's default
+    # maxiter). After d steps the iterates sit on the solution, to rounding, so course_lib's
     # own CG, which matches scipy above, gives the expected rows.
     cases.append(
         _cg_case(
-            f"{n}×{n}, rtol = 0 (never met): the default max_iter, 10n = {10 * n} steps",
+            f"{n}×{n}, rtol = 0 (never met): the default max_iter, 10·d = {10 * n} steps",
             A,
             b,
             0.0,
             conjugate_gradient(lambda v: A @ v, b, rtol=0.0),
-            f"max_iter=None means 10·n steps (scipy's default maxiter), so {10 * n + 1} "
-            f"iterates with x_0, not n: in floating point CG can need more than n steps "
-            "(section 2's κ = 10⁴ needs about 3n).",
+            f"max_iter=None means 10·d steps, d = len(b) (scipy's default maxiter), so "
+            f"{10 * n + 1} iterates with x_0, not d: in floating point CG can need more than d "
+            "steps "
+            "(in section 2, κ = 10⁴ needs about three times the dimension).",
             "course_lib's CG, run to max_iter",
         )
     )
@@ -266,7 +373,118 @@ def evaluate_conjugate_gradient(fn):
 
 check_conjugate_gradient = printing(evaluate_conjugate_gradient)
 
-# --- Exercise 5b.3: the Gauss–Newton vector product -------------------------------------------
+
+# --- Exercise 5b.4: how many CG steps? A prediction ------------------------------------------
+
+CG_DIMENSION = 100
+CG_RTOL = 1e-8
+
+
+def cg_spectra(d=CG_DIMENSION):
+    """The eigenvalues of the quadratics of Exercise 5b.4 and section 2's figure, by name."""
+    rng = np.random.default_rng(2)
+    return {
+        "2 values": np.repeat([1.0, 100.0], d // 2),
+        "5 values": np.repeat([1.0, 3.0, 10.0, 30.0, 100.0], d // 5),
+        "3 clusters": np.concatenate(
+            [c * (1 + 1e-3 * rng.uniform(-1, 1, k)) for c, k in ((1, 40), (10, 30), (100, 30))]
+        ),
+        "spread, κ = 100": np.geomspace(1, 100, d),
+        "spread, κ = 10⁴": np.geomspace(1, 1e4, d),
+    }
+
+
+PREDICTED = ("2 values", "5 values", "3 clusters", "spread, κ = 100")
+
+
+def cg_right_hand_side(d=CG_DIMENSION):
+    """The right-hand side b of section 2's systems (seeded)."""
+    return np.random.default_rng(1).standard_normal(d)
+
+
+def cg_steps(spectrum, rtol=CG_RTOL):
+    """CG's steps to ‖r‖ < rtol·‖b‖ on A x = b, A with these eigenvalues in a random basis."""
+    A = quadratic_with_spectrum(spectrum, seed=0).A
+    b = cg_right_hand_side(len(spectrum))
+    return len(conjugate_gradient(lambda v: A @ v, b, rtol=rtol, max_iter=10 * len(b))[0]) - 1
+
+
+def measured_cg_steps():
+    """{name of PREDICTED: the steps CG takes}, measured with course_lib's CG."""
+    spectra = cg_spectra()
+    return {name: cg_steps(spectra[name]) for name in PREDICTED}
+
+
+CG_STEP_HINTS = {
+    "2 values": "with k distinct eigenvalues the polynomial ∏(1 − t/λ_j) of degree k vanishes "
+    "on all of them: k steps, whatever the dimension.",
+    "5 values": "with k distinct eigenvalues the polynomial ∏(1 − t/λ_j) of degree k vanishes "
+    "on all of them: k steps, whatever the dimension.",
+    "3 clusters": "a tight cluster is not one eigenvalue: the polynomial must be small across "
+    "each cluster, which costs a few steps per cluster, more as the tolerance tightens.",
+    "spread, κ = 100": "neither one step per eigenvalue nor √κ steps: the bound 2q^k, "
+    "q = (√κ − 1)/(√κ + 1) ≈ 1 − 2/√κ, reaches 10⁻⁸ after about (√κ/2)·ln(2·10⁸) ≈ 96 steps; "
+    "CG does a little better.",
+}
+
+
+def _steps_ok(predicted, measured):
+    """Within one step, or within a factor 1.5."""
+    return abs(predicted - measured) <= 1 or measured / 1.5 <= predicted <= 1.5 * measured
+
+
+def evaluate_cg_steps(prediction):
+    """Compare a prediction {name of PREDICTED: CG's steps} with the steps CG takes (within one
+    step or a factor 1.5)."""
+    name = "predicted_steps"
+    keys = ", ".join(f'"{k}"' for k in PREDICTED)
+    if not isinstance(prediction, dict) or set(prediction) != set(PREDICTED):
+        got = sorted(prediction) if isinstance(prediction, dict) else type(prediction).__name__
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: expected a dict with the keys {keys}; got {got}.",
+                '  hint: one number of steps for each, e.g. {"2 values": …, "5 values": …, '
+                '"3 clusters": …, "spread, κ = 100": …}.',
+            ],
+        )
+    measured = measured_cg_steps()
+    for key in PREDICTED:
+        try:
+            value = float(prediction[key])
+        except (TypeError, ValueError):
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: {key!r} → {prediction[key]!r} is not a number.",
+                    "  hint: a number of CG steps.",
+                ],
+            )
+        if not _steps_ok(value, measured[key]):
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: {key}: you predicted {value:g} steps; CG took {measured[key]} "
+                    f"(to ‖r‖ < 10⁻⁸‖b‖, d = {CG_DIMENSION}).",
+                    f"  hint: {CG_STEP_HINTS[key]}",
+                ],
+            )
+    return Report(
+        name,
+        True,
+        [
+            f"✔ {name}: each within one step or a factor 1.5 of the steps CG took (d = "
+            f"{CG_DIMENSION}, to ‖r‖ < 10⁻⁸‖b‖); the figure below counts them."
+        ],
+    )
+
+
+check_cg_steps = printing(evaluate_cg_steps)
+
+# --- Exercise 5b.5: the Gauss–Newton vector product -------------------------------------------
 
 
 def _network(sizes, activation, n, seed):
@@ -277,21 +495,21 @@ def _network(sizes, activation, n, seed):
 
 def _ggn_diagnosis(logits, jvp, vjp, v):
     """A diagnose(got, expected) naming the usual slips of a Gauss–Newton product."""
-    Jv, p, n = jvp(v), softmax(logits), len(logits)
+    Jv, p, n = jvp(v), softmax(logits), len(logits)  # p: the probabilities ŷ
 
     def diagnose(got, expected):
         if got.shape != expected.shape:
             return (
-                f"return a vector shaped like v, {expected.shape}: H_L (J v) has the logits' "
+                f"return a vector shaped like v, {expected.shape}: H_ℓ (J v) has the logits' "
                 f"shape {Jv.shape} until vjp pulls it back."
             )
         slips = {
-            "Jᵀ J v: the loss Hessian H_L in the logits is missing between J and Jᵀ": vjp(Jv),
-            "the mean's 1/N is missing: H_L = (diag(p_i) − p_i p_iᵀ)/N": n * expected,
-            "H_L = diag(p_i) − p_i p_iᵀ: the outer product p_i p_iᵀ term is missing": vjp(
+            "Jᵀ J v: the loss Hessian H_ℓ in the logits is missing between J and Jᵀ": vjp(Jv),
+            "the mean's 1/n is missing: H_ℓ = (diag(ŷ_i) − ŷ_i ŷ_iᵀ)/n": n * expected,
+            "H_ℓ = diag(ŷ_i) − ŷ_i ŷ_iᵀ: the outer product ŷ_i ŷ_iᵀ term is missing": vjp(
                 p * Jv / n
             ),
-            "the sign of p_i p_iᵀ: H_L = diag(p_i) − p_i p_iᵀ, minus": vjp(
+            "the sign of ŷ_i ŷ_iᵀ: H_ℓ = diag(ŷ_i) − ŷ_i ŷ_iᵀ, minus": vjp(
                 p * (Jv + np.sum(p * Jv, axis=1, keepdims=True)) / n
             ),
         }
@@ -304,13 +522,13 @@ def _ggn_diagnosis(logits, jvp, vjp, v):
 
 
 def gauss_newton_cases():
-    """fn(logits, jvp, vjp, v) → Jᵀ H_L J v; expected: torch (the reference network) and the
+    """fn(logits, jvp, vjp, v) → Jᵀ H_ℓ J v; expected: torch (the reference network) and the
     explicit Jacobian and loss Hessian, built here column by column, for two other networks."""
     ref = load_references("hessian_free")["network"]
     hint = (
-        "G v = Jᵀ (H_L (J v)): jvp(v) gives J v, shape (N, C); multiply each row u_i by "
-        "H_L = (diag(p_i) − p_i p_iᵀ)/N with p_i = softmax(logits_i), i.e. "
-        "p_i ⊙ (u_i − p_iᵀu_i)/N; then vjp pulls the result back to the parameters."
+        "G v = Jᵀ (H_ℓ (J v)): jvp(v) gives J v, shape (n, C); multiply each row u_i by "
+        "H_ℓ = (diag(ŷ_i) − ŷ_i ŷ_iᵀ)/n with ŷ_i = softmax(logits_i), i.e. "
+        "ŷ_i ⊙ (u_i − ŷ_iᵀu_i)/n; then vjp pulls the result back to the parameters."
     )
     cases = []
     net = _network(ref["sizes"], "tanh", ref["examples"], 0)
@@ -337,7 +555,7 @@ def gauss_newton_cases():
         p = softmax(other.logits(w_, other.X))
         H = np.zeros((J.shape[0], J.shape[0]))
         C = p.shape[1]
-        for i, p_i in enumerate(p):  # block i: (diag(p_i) − p_i p_iᵀ) / N
+        for i, p_i in enumerate(p):  # block i: (diag(ŷ_i) − ŷ_i ŷ_iᵀ) / n
             H[i * C : (i + 1) * C, i * C : (i + 1) * C] = (np.diag(p_i) - np.outer(p_i, p_i)) / n
         specs.append((name, other, w_, v_, J.T @ H @ J @ v_, "explicit J and H_L"))
     for name, model, w_, v_, expected, source in specs:
@@ -361,40 +579,40 @@ def gauss_newton_cases():
 
 
 def evaluate_gauss_newton_vp(fn):
-    """Compare fn(logits, jvp, vjp, v) with Jᵀ H_L J v (torch, and explicit matrices)."""
+    """Compare fn(logits, jvp, vjp, v) with Jᵀ H_ℓ J v (torch, and explicit matrices)."""
     return evaluate_function(fn, gauss_newton_cases())
 
 
 check_gauss_newton_vp = printing(evaluate_gauss_newton_vp)
 
-# --- Exercise 5b.4: the Levenberg–Marquardt damping -------------------------------------------
+# --- Exercise 5b.6: the Levenberg–Marquardt damping -------------------------------------------
 
 
-DAMPING = "ρ < ¼: λ ← boost·λ; ρ > ¾: λ ← drop·λ; otherwise λ stays."
+DAMPING = "r < ¼: ν ← boost·ν; r > ¾: ν ← drop·ν; otherwise ν stays."
 
 
 def update_damping_cases():
-    """fn(lam, rho, boost, drop) → λ; expected: Martens's rule (2010, §4.1), worked out by
+    """fn(nu, r, boost, drop) → ν; expected: Martens's rule (2010, §4.1), worked out by
     hand for each case, at the thresholds ¼ and ¾ too."""
-    specs = [  # (name, (λ, ρ), kwargs, expected λ, hint)
-        ("ρ = 0.1: the model promised too much, more damping", (1.0, 0.1), {}, 1.5, DAMPING),
-        ("ρ = −3 (the loss went up), more damping", (0.2, -3.0), {}, 0.3, DAMPING),
-        ("ρ = 0.9: a good model, less damping", (1.0, 0.9), {}, 2 / 3, DAMPING),
-        ("ρ = 0.5: keep λ", (2.0, 0.5), {}, 2.0, DAMPING),
-        ("ρ = 0.2 < ¼: more damping", (0.5, 0.2), {}, 0.75, DAMPING),
-        ("ρ = 0.3, just above ¼: keep λ", (1.0, 0.3), {}, 1.0, DAMPING),
-        ("ρ = 0.7, just below ¾: keep λ", (1.0, 0.7), {}, 1.0, DAMPING),
-        ("ρ = ¼ exactly: keep λ (more damping only below ¼)", (1.0, 0.25), {}, 1.0, DAMPING),
-        ("ρ = ¾ exactly: keep λ (less damping only above ¾)", (1.0, 0.75), {}, 1.0, DAMPING),
+    specs = [  # (name, (ν, r), kwargs, expected ν, hint)
+        ("r = 0.1: the model promised too much, more damping", (1.0, 0.1), {}, 1.5, DAMPING),
+        ("r = −3 (the loss went up), more damping", (0.2, -3.0), {}, 0.3, DAMPING),
+        ("r = 0.9: a good model, less damping", (1.0, 0.9), {}, 2 / 3, DAMPING),
+        ("r = 0.5: keep ν", (2.0, 0.5), {}, 2.0, DAMPING),
+        ("r = 0.2 < ¼: more damping", (0.5, 0.2), {}, 0.75, DAMPING),
+        ("r = 0.3, just above ¼: keep ν", (1.0, 0.3), {}, 1.0, DAMPING),
+        ("r = 0.7, just below ¾: keep ν", (1.0, 0.7), {}, 1.0, DAMPING),
+        ("r = ¼ exactly: keep ν (more damping only below ¼)", (1.0, 0.25), {}, 1.0, DAMPING),
+        ("r = ¾ exactly: keep ν (less damping only above ¾)", (1.0, 0.75), {}, 1.0, DAMPING),
         (
-            "ρ = 0.8, drop = 0.5",
+            "r = 0.8, drop = 0.5",
             (4.0, 0.8),
             {"drop": 0.5},
             2.0,
             "use the arguments boost and drop. " + DAMPING,
         ),
         (
-            "ρ = 0.0, boost = 3",
+            "r = 0.0, boost = 3",
             (1e-3, 0.0),
             {"boost": 3.0},
             3e-3,
@@ -414,38 +632,36 @@ def update_damping_cases():
     ]
 
 
-def _damping_diagnosis(lam, rho, boost=1.5, drop=2 / 3):
+def _damping_diagnosis(nu, r, boost=1.5, drop=2 / 3):
     """A diagnose(got, expected) naming the usual slips of a damping update."""
 
     def diagnose(got, expected):
         if got.size != 1:
-            return "return one number, the new λ."
+            return "return one number, the new ν."
         got = float(got.ravel()[0])
-        if rho == 0.25 and np.isclose(got, boost * lam):
-            return "at ρ = ¼ exactly λ stays: more damping only when ρ < ¼ (strict)."
-        if rho == 0.75 and np.isclose(got, drop * lam):
-            return "at ρ = ¾ exactly λ stays: less damping only when ρ > ¾ (strict)."
-        if (np.isclose(got, drop * lam) and rho < 0.25) or (
-            np.isclose(got, boost * lam) and rho > 0.75
-        ):
-            return "boost and drop are swapped: a poor model (small ρ) needs MORE damping."
+        if r == 0.25 and np.isclose(got, boost * nu):
+            return "at r = ¼ exactly ν stays: more damping only when r < ¼ (strict)."
+        if r == 0.75 and np.isclose(got, drop * nu):
+            return "at r = ¾ exactly ν stays: less damping only when r > ¾ (strict)."
+        if (np.isclose(got, drop * nu) and r < 0.25) or (np.isclose(got, boost * nu) and r > 0.75):
+            return "boost and drop are swapped: a poor model (small r) needs MORE damping."
         custom = (boost, drop) != (1.5, 2 / 3)
-        if custom and (np.isclose(got, 1.5 * lam) or np.isclose(got, 2 / 3 * lam)):
+        if custom and (np.isclose(got, 1.5 * nu) or np.isclose(got, 2 / 3 * nu)):
             return "use the arguments boost and drop, not the fixed 3/2 and 2/3."
-        if np.isclose(got, lam) and not np.isclose(expected, lam):
+        if np.isclose(got, nu) and not np.isclose(expected, nu):
             change = (
-                f"ρ = {rho:g} < ¼ asks for more damping: return boost·lam (is the threshold ¼?)"
-                if rho < 0.25
-                else f"ρ = {rho:g} > ¾ asks for less damping: return drop·lam (is the threshold ¾?)"
+                f"r = {r:g} < ¼ asks for more damping: return boost·nu (is the threshold ¼?)"
+                if r < 0.25
+                else f"r = {r:g} > ¾ asks for less damping: return drop·nu (is the threshold ¾?)"
             )
             return (
-                f"λ must change here: {change}. A damping that never adapts is plain "
-                "Gauss–Newton + λI."
+                f"ν must change here: {change}. A damping that never adapts is plain "
+                "Gauss–Newton + νI."
             )
-        if np.isclose(got, boost * lam) and rho >= 0.25:
-            return f"more damping only when ρ < ¼; here ρ = {rho:g} (is the threshold ¼?)."
-        if np.isclose(got, drop * lam) and rho <= 0.75:
-            return f"less damping only when ρ > ¾; here ρ = {rho:g} (is the threshold ¾?)."
+        if np.isclose(got, boost * nu) and r >= 0.25:
+            return f"more damping only when r < ¼; here r = {r:g} (is the threshold ¼?)."
+        if np.isclose(got, drop * nu) and r <= 0.75:
+            return f"less damping only when r > ¾; here r = {r:g} (is the threshold ¾?)."
         return ""
 
     return diagnose
@@ -457,3 +673,103 @@ def evaluate_update_damping(fn):
 
 
 check_update_damping = printing(evaluate_update_damping)
+
+
+# --- Exercise 5b.7: three Levenberg–Marquardt runs, diagnosed ---------------------------------
+
+LM_SLIPS = ("Jacobian never updated", "boost and drop swapped", "ν₀ far too large")
+LM_BROKEN = {"A": "ν₀ far too large", "B": "Jacobian never updated", "C": "boost and drop swapped"}
+
+
+def _lm_with(slip, residuals, jacobian, theta0, max_iter):
+    """A Levenberg–Marquardt run (ν₀ = 1, Martens's factors) with one slip of LM_SLIPS."""
+    nu0, jac, update = 1.0, jacobian, update_damping
+    if slip == "Jacobian never updated":
+        first = np.array(jacobian(np.array(theta0, dtype=float)))
+        jac = lambda theta: first  # the slip: J computed once
+    elif slip == "boost and drop swapped":
+        update = lambda nu, r: update_damping(nu, r, boost=2 / 3, drop=1.5)
+    elif slip == "ν₀ far too large":
+        nu0 = 1e5
+    return minimize_levenberg_marquardt(
+        residuals, jac, theta0, lam=nu0, update=update, max_iter=max_iter, label=slip
+    )
+
+
+def mystery_lm_runs(residuals, jacobian, theta0, max_iter=40):
+    """Three Levenberg–Marquardt runs, {"A": Run, "B": Run, "C": Run}, from theta0: each has
+    one slip of LM_SLIPS (which one is for Exercise 5b.7 to find)."""
+    runs = {}
+    for letter, slip in LM_BROKEN.items():
+        runs[letter] = _lm_with(slip, residuals, jacobian, theta0, max_iter)
+        runs[letter].label = f"run {letter}"
+    return runs
+
+
+LM_TELLS = {
+    "Jacobian never updated": (
+        "a Jacobian computed once is right at the start and wrong later: the model's "
+        "predicted decrease stops matching the actual one, so r strays far from one, ν climbs "
+        "without end, and the cost stalls above the minimum the others reach."
+    ),
+    "boost and drop swapped": (
+        "with the factors swapped a rejected step (r < 0) lowers ν, so the next trial step is "
+        "longer still and is rejected again: the cost never moves while ν falls."
+    ),
+    "ν₀ far too large": (
+        "with a huge ν every step is a short gradient step that the quadratic model predicts "
+        "almost exactly: r ≈ 1 at every iteration, ν falls by the same factor each time, and "
+        "the cost moves only once ν has come down."
+    ),
+}
+
+
+def evaluate_lm_diagnosis(diagnosis):
+    """Compare a diagnosis {slip of LM_SLIPS: "A", "B" or "C"} with mystery_lm_runs()'s slips."""
+    name = "diagnosis"
+    keys = ", ".join(f'"{s}"' for s in LM_SLIPS)
+    if not isinstance(diagnosis, dict) or set(diagnosis) != set(LM_SLIPS):
+        got = sorted(diagnosis) if isinstance(diagnosis, dict) else type(diagnosis).__name__
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: expected a dict with the keys {keys}; got {got}.",
+                '  hint: one letter for each slip, e.g. {"Jacobian never updated": "A", …}.',
+            ],
+        )
+    letters = {str(v).strip().upper() for v in diagnosis.values()}
+    if letters != set(LM_BROKEN):
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: each of A, B and C has exactly one of the three slips; got "
+                + ", ".join(f"{k} → {v!r}" for k, v in diagnosis.items())
+                + ".",
+                "  hint: give every slip a different letter.",
+            ],
+        )
+    truth = {slip: letter for letter, slip in LM_BROKEN.items()}
+    wrong = [s for s in LM_SLIPS if str(diagnosis[s]).strip().upper() != truth[s]]
+    if not wrong:
+        return Report(
+            name,
+            True,
+            [
+                f"✔ {name}: "
+                + ", ".join(f"{truth[s]} is {s}" for s in sorted(LM_SLIPS, key=truth.get))
+                + ". The ratio r tells them apart: always ≈ 1, always below zero, or far from "
+                "one while the cost stalls."
+            ],
+        )
+    lines = [
+        f"✘ {name}: {len(wrong)} of the 3 slips {'is' if len(wrong) == 1 else 'are'} on the "
+        "wrong run"
+    ]
+    for s in wrong:
+        lines += [f"  {s}: you said {diagnosis[s]!r}", f"  hint: {LM_TELLS[s]}"]
+    return Report(name, False, lines)
+
+
+check_lm_diagnosis = printing(evaluate_lm_diagnosis)

@@ -1,15 +1,101 @@
-"""Lesson 07 (deep networks): initialisation stds against torch.nn.init, clipping by global norm
-against torch.nn.utils.clip_grad_norm_, and the batch-norm backward pass against
-torch.nn.BatchNorm1d and finite differences."""
+"""Lesson 07 (deep networks): the factor per ReLU layer against the factors measured on deep
+networks, initialisation stds against torch.nn.init, clipping by global norm against
+torch.nn.utils.clip_grad_norm_, the batch-norm backward pass against torch.nn.BatchNorm1d and
+finite differences, and the diagnosis of four runs."""
 
-from functools import partial
+from functools import cache, partial
 
 import numpy as np
 
 from ..contract import name_of
-from ..data import load_references
-from ..mlp import batch_norm_forward, numerical_gradient
-from .engine import Case, Described, evaluate_function, printing
+from ..data import load_digits, load_references
+from ..mlp import MLP, batch_norm_forward, numerical_gradient, split_train_validation
+from .engine import Case, Described, Report, call_student, evaluate_function, printing
+
+# --- Exercise 7.1: the factor per layer -----------------------------------------------------
+
+# c = 3 first: there every usual slip (c, c/2, c²/2, c², c√2) gives a different value
+FACTOR_GAINS = (3.0, 2.0, float(np.sqrt(2.0)), 1.0, 0.5)
+
+
+@cache
+def measured_factors(depths=tuple(range(2, 21, 3)), seeds=(0, 1, 2)):
+    """{c: the factor per hidden layer of ‖∂f/∂W_1‖} for ReLU networks 64 → 32 × L → 10 with
+    gain c at initialisation (lesson 07's set-up, 256 digits): 10^slope of the seeds' mean
+    log10 ‖∂f/∂W_1‖ fitted against the depth L."""
+    X, y = load_digits()
+    X_train, y_train, _, _ = split_train_validation(X, y, validation=0.2, seed=0)
+    X_small, y_small = X_train[:256], y_train[:256]
+    factors = {}
+    for c in FACTOR_GAINS:
+        logs = []
+        for seed in seeds:
+            row = []
+            for depth in depths:
+                net = MLP(
+                    X_small, y_small, (64,) + (32,) * depth + (10,), "relu", init=c, seed=seed
+                )
+                row.append(np.log10(net.layer_grad_norms(net.x0)[0]))
+            logs.append(row)
+        factors[c] = float(10 ** np.polyfit(depths, np.mean(logs, axis=0), 1)[0])
+    return factors
+
+
+def _factor_hint(got, expected, c):
+    """The usual slip behind a wrong factor per layer, or ""."""
+    slips = [
+        (
+            c,
+            "that is a linear layer's factor: ReLU zeroes the negative half of z, so it keeps "
+            "half of the mean square: the size is multiplied by c/√2.",
+        ),
+        (
+            c / 2,
+            "ReLU halves the mean square (the variance), not the size: the size is "
+            "multiplied by √(1/2), so c/√2.",
+        ),
+        (c * c / 2, "c²/2 is the factor of the mean square; the size (its root) changes by c/√2."),
+        (
+            c * c,
+            "c² is a linear layer's factor of the mean square: ReLU halves it, and the size "
+            "is its root, c/√2.",
+        ),
+        (c * np.sqrt(2), "ReLU keeps half of the mean square: divide by √2, do not multiply."),
+    ]
+    for value, text in slips:
+        if got.size == 1 and np.isclose(got.ravel()[0], value, rtol=1e-6):
+            return text
+    return ""
+
+
+def factor_per_layer_cases():
+    """fn(c) → the factor per layer, against the factors measured for five gains."""
+    return [
+        Case(
+            f"c = {c:.3g}",
+            (c,),
+            factor,
+            hint="Var(z_l) = c²·E[a_{l−1}²], and ReLU keeps the positive half of a symmetric "
+            "z: the mean square is multiplied by c²/2 per layer, the size by its square root.",
+            rtol=0.1,
+            atol=0.0,
+            diagnose=partial(_factor_hint, c=c),
+            source="measured on ReLU networks of 2 to 20 hidden layers, within 10 %",
+        )
+        for c, factor in measured_factors().items()
+    ]
+
+
+def evaluate_factor_per_layer(fn):
+    """Compare fn(c) with the factor per hidden layer measured on deep ReLU networks."""
+    return evaluate_function(
+        fn,
+        factor_per_layer_cases(),
+        agree=": your factor per layer matches the one measured on deep ReLU networks.",
+    )
+
+
+check_factor_per_layer = printing(evaluate_factor_per_layer)
 
 # --- Exercise 7.1: Xavier and He initialisation ---------------------------------------------
 
@@ -323,3 +409,86 @@ def evaluate_batch_norm_backward(fn):
 
 
 check_batch_norm_backward = printing(evaluate_batch_norm_backward)
+
+
+# --- Exercise 7.5: diagnose four runs -------------------------------------------------------
+
+CAUSES = (
+    "vanishing gradients",
+    "exploding gradients",
+    "layer mismatch",
+    "learning rate too small",
+)
+
+# The lesson's four runs, their cause, and what tells each apart from the others.
+DIAGNOSES = {
+    "A": (
+        "layer mismatch",
+        "A's loss falls, but at the start its first layers' gradients are far larger than its "
+        "last's (tanh at a large gain): no one η suits every layer, a layer mismatch.",
+    ),
+    "B": (
+        "learning rate too small",
+        "B's gradients are of order one in every layer and its loss falls steadily, only "
+        "slowly: the network is fine, its learning rate is too small.",
+    ),
+    "C": (
+        "vanishing gradients",
+        "C's loss does not leave log 10 and its gradients are tiny in every layer, thousands of "
+        "times smaller than B's: vanishing gradients, which no η of the grid repaired.",
+    ),
+    "D": (
+        "exploding gradients",
+        "D's loss leaves the picture within a few updates and its gradients are large in every "
+        "layer: exploding gradients.",
+    ),
+}
+
+
+def evaluate_diagnosis(fn):
+    """Check fn() → {run: cause} for the lesson's runs A–D, each cause one of CAUSES."""
+    name = name_of(fn)
+    title = "1/1 (the four runs)"
+    answer, failed = call_student(fn, name, title)
+    if failed is not None:
+        return failed
+    keys = sorted(DIAGNOSES)
+    if not isinstance(answer, dict) or sorted(answer) != keys:
+        got = sorted(answer) if isinstance(answer, dict) else type(answer).__name__
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: case {title}: expected a dict with the keys {keys}; got {got}",
+                f'  hint: return {{"A": cause, "B": cause, …}}, each cause one of {list(CAUSES)}.',
+            ],
+        )
+    unknown = [k for k in keys if answer[k] not in CAUSES]
+    if unknown:
+        k = unknown[0]
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: case {title}: run {k}: {answer[k]!r} is not one of the causes",
+                f"  hint: spell it as in CAUSES: {list(CAUSES)}.",
+            ],
+        )
+    wrong = [k for k in keys if answer[k] != DIAGNOSES[k][0]]
+    if wrong:
+        k = wrong[0]
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: case {title}: run {k} is not {answer[k]!r}{more}",
+                f"  hint: {DIAGNOSES[k][1]}",
+            ],
+        )
+    lines = [f"✔ {name}: every run diagnosed."]
+    lines += [f"  · {k}: {cause}" for k, (cause, _) in DIAGNOSES.items()]
+    return Report(name, True, lines)
+
+
+check_diagnosis = printing(evaluate_diagnosis)

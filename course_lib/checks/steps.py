@@ -128,7 +128,7 @@ def _scaled(s_rule, eps_at="inside"):
 
 
 def _adadelta(new_u=False, lr_early=False, eps_s=True, eps_u=True, outside=False, **rhos):
-    """Adadelta with one slip: Δ from the new u, η applied before u is updated, ε outside
+    """Adadelta with one slip: Δx from the new u, η applied before u is updated, ε outside
     the roots or missing from one; rhos: rho_s or rho_u as a function of ρ."""
 
     def adadelta(x, grad, state, lr=1.0, rho=0.9, eps=1e-6):
@@ -422,13 +422,13 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
         (
             _adadelta(new_u=True),
             None,
-            "Δ is computed with the new u: Δ = −√(u + ε)/√(s + ε)·g uses the old u, the "
-            "only one known before Δ; update u with Δ² afterwards.",
+            "Δx is computed with the new u: Δx = −√(u + ε)/√(s + ε)·g uses the old u, the "
+            "only one known before Δx; update u with Δx² afterwards.",
         ),
         (
             _adadelta(lr_early=True),
             None,
-            "η scales Δ only when it is applied, x ← x + ηΔ: u accumulates the unscaled Δ².",
+            "η scales Δx only when it is applied, x ← x + ηΔx: u accumulates the unscaled Δx².",
         ),
         (
             _adadelta(outside=True),
@@ -443,19 +443,19 @@ SLIPS = {  # rule → [(step that makes the slip, change of hyperparameters, wha
         (
             _adadelta(eps_u=False),
             None,
-            "ε is missing from √(u + ε): u starts at 0, so without it every Δ is 0 and x "
+            "ε is missing from √(u + ε): u starts at 0, so without it every Δx is 0 and x "
             "never moves.",
         ),
         (
             _adadelta(rho_u=lambda rho: 0.0),
             None,
-            "u is a moving average too, u ← ρu + (1 − ρ)Δ², not the last Δ².",
+            "u is a moving average too, u ← ρu + (1 − ρ)Δx², not the last Δx².",
         ),
         (
             _adadelta(rho_s=lambda rho: 1 - rho, rho_u=lambda rho: 1 - rho),
             None,
             "ρ and 1 − ρ are swapped: ρ multiplies the old average, s ← ρs + (1 − ρ)g² and "
-            "u ← ρu + (1 − ρ)Δ².",
+            "u ← ρu + (1 − ρ)Δx².",
         ),
     ],
     "adam": [
