@@ -187,7 +187,11 @@ def test_the_batch_check_follows_the_measurement_not_fixed_answers(lesson):
     by_batch = dict(lesson["by_batch"])
     by_batch["gd", 512] = by_batch["gd", 32]
     assert checks.lesson06b.measured_batch_directions(by_batch)["SGD"] == "stays"
-    assert not checks.evaluate_batch_prediction(BATCH_RIGHT, by_batch)
+    report = checks.evaluate_batch_prediction(BATCH_RIGHT, by_batch)
+    assert not report and "SGD's tuned η grew" not in str(report), str(report)
+    answer = {"SGD": "stays", "Adam": "grows", "loss": "stays"}  # SGD unchanged: its loss too
+    report = checks.evaluate_batch_prediction(answer, by_batch)
+    assert report and "SGD's tuned η stays" in str(report), str(report)
 
 
 # --- Exercise 6b.2: a fair comparison of AdamW and Adam + L2 -----------------------------------

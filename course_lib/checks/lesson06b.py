@@ -159,6 +159,13 @@ def _direction(ratio, words):
     return words[0] if ratio >= 1.5 else words[2] if ratio <= 1 / 1.5 else words[1]
 
 
+def _batch_hint(key, measured):
+    """Why the measured change happened (the course's runs: both η grow, the loss rises)."""
+    if measured == BATCH_KEYS[key][0]:
+        return BATCH_HINTS[key]
+    return "look at the stars of the figure: where is each tuned η (and its loss) at 32 and at 512?"
+
+
 def measured_batch_directions(by_batch, small=32, large=512):
     """{"SGD", "Adam", "loss"} → the word each measured change says, from by_batch:
     (optimiser name "gd" or "adam", |B|) → Tuned; "loss" is the tuned loss of both."""
@@ -204,6 +211,7 @@ def evaluate_batch_prediction(prediction, by_batch):
                 ],
             )
     measured = measured_batch_directions(by_batch)
+    seeds = len(by_batch["gd", 32].seeds)
     for key in BATCH_KEYS:
         if prediction[key] != measured[key]:
             return Report(
@@ -211,16 +219,16 @@ def evaluate_batch_prediction(prediction, by_batch):
                 False,
                 [
                     f"✘ {name}: {key}: you predicted {prediction[key]!r}; the sweep says "
-                    f"{measured[key]!r} (|B| from 32 to 512, 3 seeds)",
-                    f"  hint: {BATCH_HINTS[key]}",
+                    f"{measured[key]!r} (|B| from 32 to 512, {seeds} seeds)",
+                    f"  hint: {_batch_hint(key, measured[key])}",
                 ],
             )
     return Report(
         name,
         True,
         [
-            f"✔ {name}: from |B| = 32 to 512 SGD's and Adam's tuned η grew and the tuned loss "
-            "rose: as you predicted."
+            f"✔ {name}: from |B| = 32 to 512 SGD's tuned η {measured['SGD']}, Adam's "
+            f"{measured['Adam']} and the tuned loss {measured['loss']}: as you predicted."
         ],
     )
 
