@@ -245,8 +245,8 @@ DESIGN_KEYS = {
 }
 DESIGN_HINTS = {
     "lr": (
-        "the best η moves with ω (Adam + L2's moves down at its strongest ω): an η tuned once "
-        "scores some ω with a mistuned run. Tune η for every ω."
+        "the best η changes with ω (see section 3's runs): an η tuned once scores some ω "
+        "with a mistuned run. Tune η for every ω."
     ),
     "omegas": (
         "AdamW shrinks a weight by ηω x per step, Adam + L2 by about ηω x/√ŝ: their useful ω "
