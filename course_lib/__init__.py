@@ -12,13 +12,15 @@ Levenberg–Marquardt and Hessian-free training; lesson 05b), ``mlp`` (a numpy
 network) and ``schedules`` (learning-rate schedules; lesson 06),
 ``matrix_optimizers`` (Muon, Shampoo, SOAP, Adafactor: rules that see a weight matrix as a
 matrix; lesson 08) and ``sharpness`` (SAM and the largest Hessian eigenvalue; lesson 08b),
-``widgets`` (explorers) and ``animation`` (races) for live teaching.
+``widgets`` (explorers), ``explorers`` (the lessons' own explorers) and ``animation``
+(races) for live teaching.
 """
 
 from . import (
     checks,
     contract,
     data,
+    explorers,
     hessian_free,
     mlp,
     optimizers,
@@ -29,6 +31,7 @@ from . import (
 )
 from .animation import race
 from .contract import ExerciseNotDone, StepError
+from .explorers import explore_gradient_norms, explore_noise_floor, explore_schedules
 from .plots import plot_contours, plot_losses, show_grid, show_trace_2d
 from .problems import (
     PROBLEMS,
@@ -75,7 +78,11 @@ __all__ = [
     "data",
     "double_well",
     "explore",
+    "explore_gradient_norms",
+    "explore_noise_floor",
     "explore_plot",
+    "explore_schedules",
+    "explorers",
     "hessian_free",
     "himmelblau",
     "make_runs",

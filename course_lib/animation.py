@@ -6,9 +6,11 @@
 returns a ``Race``: an ``IPython.display.HTML`` holding matplotlib's JavaScript
 player (``FuncAnimation.to_jshtml``), which plays in Jupyter, JupyterLab and
 Colab without a kernel. It is deterministic (the same call gives the same
-HTML) and small (about 0.1 MB; ``max_mb`` is the hard limit): what never changes
-(contours, axes, title) is drawn once and shown, by a CSS rule, behind the
-player's frames, which are transparent palette PNGs of the runs only. For
+HTML) and small: what never changes (contours, axes, title) is drawn once and
+shown, by a CSS rule, behind the player's frames, which are transparent palette PNGs
+of the runs only. Measured (``Race.size_mb``): the races of lessons 02–05b, three or
+four optimisers over 30 frames at 144 dpi, weigh 0.22–0.39 MB of HTML; ``max_mb``
+(1 MB) is the hard limit. For
 slides, ``race(...).save_gif("race.gif")`` writes the same frames as a GIF with
 Pillow (the still picture included).
 

@@ -8,8 +8,10 @@ mini-batch).
 
 Divergence is part of the lessons: when the iterate or the loss stops being
 finite or explodes, a run stops, warns once with the step and the reason, and
-returns what it has. A step that returns something that is not an array of the
-right shape gets a ``StepError`` naming it (the step contract: ``contract``).
+returns what it has. A run that blows up more slowly (its f − f* grows steadily but
+has not exploded) runs to the end, quietly, and says so in ``Run.diverging``. A step
+that returns something that is not an array of the right shape gets a ``StepError``
+naming it (the step contract: ``contract``).
 """
 
 import inspect
@@ -33,6 +35,10 @@ from .contract import (
 from .problems import PROBLEMS
 
 EXPLODE = 1e10  # a loss or iterate this many times larger than at the start counts as diverged
+# A run that has not exploded is still diverging when its f − f* grows steadily: to GROWTH
+# times its start, rising at each of its last max(RISES, steps/3) steps and not slowing
+# down (``steady_growth``).
+GROWTH, RISES = 2.0, 6
 
 
 class DivergenceWarning(UserWarning):
@@ -72,6 +78,16 @@ class Run:
         return iter((self.xs, self.losses))
 
     @property
+    def diverging(self):
+        """Why this run diverges ("" if it does not): the reason it stopped, or else its
+        f − f* growing steadily although it has not exploded yet (``steady_growth``)."""
+        if self.diverged_at:
+            return self.reason
+        if not np.isfinite(self.f_star):  # f is unbounded below: a growth means nothing
+            return ""
+        return steady_growth(self.gap, self.steps)
+
+    @property
     def x(self):
         """The last iterate."""
         return self.xs[-1]
@@ -99,6 +115,41 @@ def _divergence(x_new, loss, x0, loss0):
     if np.linalg.norm(x_new) > EXPLODE * (np.linalg.norm(x0) + 1):
         return f"the iterate exploded to norm {np.linalg.norm(x_new):.3g}"
     return ""
+
+
+def steady_growth(gap, steps=None):
+    """Why a run whose f − f* per record is ``gap`` is diverging, or "" if it is not.
+
+    A blow-up that has not reached EXPLODE yet (GD just past 2/λ_max: ×3.6 in 20 steps)
+    is told from a run that converges without being monotone (momentum's ripples, Adam's
+    bumps, mini-batch noise) by three signs together: f − f* has grown to at least GROWTH
+    times its start, it rose at each of the last k = max(RISES, n/3) of the n records, and
+    its growth per record has not slowed down over them (the second half of those k grows
+    at least 0.8 times as fast as the first half: geometric growth, or faster). A bump that
+    levels off or a transient that decays fails one of them. steps: the update count at
+    each record (default: one record per step).
+    """
+    gap = np.abs(np.asarray(gap, dtype=float))
+    n = len(gap) - 1
+    if n < 1 or not np.isfinite(gap[0]):
+        return ""
+    if not np.all(np.isfinite(gap)):
+        return f"f − f* is no longer finite from record {int(np.argmin(np.isfinite(gap)))} on"
+    k = max(RISES, n // 3)
+    ups = np.diff(gap) > 0
+    rises = n if ups.all() else n - 1 - int(np.flatnonzero(~ups)[-1])
+    if rises < k or gap[-1] < GROWTH * max(gap[0], np.finfo(float).tiny):
+        return ""
+    window, half = gap[-k - 1 :], k // 2
+    first = np.log(window[half] / window[0]) / half
+    second = np.log(window[-1] / window[half]) / (k - half)
+    if second < 0.8 * first:
+        return ""
+    steps = np.arange(n + 1) if steps is None else np.asarray(steps)
+    return (
+        f"f − f* grew from {gap[0]:.3g} to {gap[-1]:.3g} in {steps[-1] - steps[0]} steps, "
+        f"steadily for the last {steps[-1] - steps[-1 - rises]}"
+    )
 
 
 def stop_reason(step, k, x, x_new, grad, loss, last_loss, x0, loss0):

@@ -1,36 +1,45 @@
-"""Interactive explorers for live teaching: sliders for an optimiser's hyperparameters.
+"""Interactive explorers for live teaching: sliders, and a picture that follows them.
 
-    explore(step, problem)                  # one optimiser: a slider per hyperparameter
+    explore(step, problem)                       # one optimiser: a slider per hyperparameter
     compare({"GD": gd, "Adam": adam}, problem)   # several side by side, one lr slider each
+    explore_plot(update, figure=fig, lr=(1e-3, 1.0))   # any figure (see explore_plot)
 
-Both return an ``Explorer``, an ipywidgets ``VBox``: make it the last expression of
-a cell and it shows. Sliders come from the step function's signature (the
+Each returns an ipywidgets ``VBox``: make it the last expression of a cell and it
+shows. ``explore`` takes its sliders from the step function's signature (the
 optimiser contract of ``course_lib.optimizers``): ``lr`` and ``eps`` get
 log-scale sliders, ``gamma``, ``rho``, ``beta1``, ``beta2``, ``weight_decay``
 linear ones; a keyword argument overrides a slider: ``lr=(1e-3, 1.0)`` sets its
 range, ``lr=0.05`` its starting value, ``lr=(1e-3, 1.0, 0.05)`` both. There are
 also sliders for the starting point and the number of steps, and a drop-down
-for the problem (``course_lib.PROBLEMS``).
+for the problem (``course_lib.PROBLEMS``). Every control is labelled and shows
+its value to the precision its step needs.
 
-Works with ipywidgets 7.7.1 (Colab) and 8.x and the inline backend (no ipympl):
-each redraw renders one persistent figure to PNG and puts it in an
-``ipywidgets.Image``. It is fast because nothing that did not change is redone:
-the contours of each problem are rendered once into a cached image, and a redraw
-only reruns the optimisers and moves the lines. Without a browser (tests,
-benchmarks) call ``explorer.update(lr=0.3, steps=50)`` or ``explorer.redraw()``;
-``explorer.runs`` holds the last runs and ``explorer.png`` the last picture.
+Pictures (``Picture``): a PNG in an ``ipywidgets.Image``, so it works alike with
+ipywidgets 7.7.1 (Colab) and 8 and the inline backend (no Output widget, no
+ipympl); drawn at DENSITY = 2 pixels per pixel shown and shown at a fixed size,
+SHOWN_DPI = 80 pixels per inch of figure (smaller only in a narrower window): sharp
+on a projector or a zoomed page. A redraw takes well under 50 ms because it draws
+only what changed (blitting): the rest is drawn once and kept as pixels, each
+redraw pastes them back and draws the changing artists on them, and the PNG is
+encoded the quick way (``png_bytes``). Without a browser (tests, benchmarks) call
+``explorer.update(lr=0.3, steps=50)``; ``explorer.png`` is the last picture and
+``explorer.picture.full_draws`` counts the full draws of its figure.
 """
 
+import dataclasses
 import html
 import math
+import struct
 import warnings
-from io import BytesIO
+import zlib
 
 import ipywidgets as widgets
 import numpy as np
-import PIL.Image
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator, ScalarFormatter
 
 from .contract import CourseError, hyperparameters_of, name_of, normalise
@@ -50,10 +59,15 @@ SLIDERS = {
     "weight_decay": ("linear", 0.0, 0.5, 0.005),
 }
 COLORS = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7"]
-FIGSIZE, DPI = (9.6, 3.8), 80  # one PNG of 768×304 pixels: small and quick to encode
+SHOWN_DPI = 80  # pixels shown per inch of figure: the explorer's 9.6 inches show as 768 pixels
+DENSITY = 2  # pixels drawn per pixel shown: sharp on a projector, a zoomed page, a dense screen
+FIGSIZE = (9.6, 3.8)  # the explorer's figure, in inches
 PANEL_LEFT = (0.065, 0.13, 0.40, 0.78)  # axes positions, fixed: no layout engine per redraw
 PANEL_RIGHT = (0.575, 0.13, 0.40, 0.78)
-GROWTH = 1e3  # a run whose f − f* grows this many times is flagged as diverging
+_CONTOURS = {}  # id(problem) → (problem, its contours as pixels), shared by all explorers
+
+
+# --- controls ----------------------------------------------------------------------------
 
 
 def _range(name, spec):
@@ -69,15 +83,52 @@ def _range(name, spec):
     return (spec[2] if len(spec) == 3 else None), lo_hi
 
 
+def readout_format(step, start=0.0, log=False):
+    """The readout a slider needs so that two neighbouring values never read the same.
+
+    Linear: as many decimals as the step and the start have (0.005 → ".3f", so 0.545 and
+    0.55 read apart), or enough to resolve the step. Log scale (``step`` in powers of ten):
+    significant digits enough for a step's ratio (0.01: 10^0.01 = 1.023, ".3g").
+    """
+    if log:
+        digits = max(1, math.ceil(-math.log10(10.0**step - 1))) + 1
+        return f".{digits}g"
+
+    def decimals(x):
+        x = abs(float(x))
+        exact = [d for d in range(7) if abs(x * 10**d - round(x * 10**d)) < 1e-6 * max(1, x)]
+        return exact[0] if exact else max(0, math.ceil(-math.log10(x)))
+
+    return f".{max(decimals(step), decimals(start) if start else 0)}f"
+
+
+def labelled(name, control):
+    """A control ready to show: labelled with ``name`` if it has no label, with room for
+    the label, and (a slider) reading out its value to the precision its step needs."""
+    if hasattr(control, "description") and not control.description:
+        control.description = name
+    style = getattr(control, "style", None)
+    if style is not None and hasattr(style, "description_width") and not style.description_width:
+        style.description_width = "initial"
+    default = control.traits().get("readout_format")
+    if default is not None and control.readout_format == default.default_value:
+        step = getattr(control, "step", None)
+        if isinstance(control, widgets.FloatLogSlider):
+            control.readout_format = readout_format(step, log=True)
+        elif isinstance(step, float) and step > 0:
+            control.readout_format = readout_format(step, control.min)
+    return control
+
+
 def make_slider(name, default, spec=None, description=None):
     """One slider for hyperparameter ``name``; spec overrides the range: see the module docstring.
 
     Log-scale sliders (``SLIDERS``) take their range in powers of ten. Without an
     explicit range, a value outside the usual one widens it; with one, a value outside
-    it is an error.
+    it is an error. A widget given as spec is used as it is (labelled if it has no label).
     """
     if isinstance(spec, widgets.ValueWidget):
-        return spec
+        return labelled(description or name, spec)
     given, lo_hi = _range(name, spec)
     value = default if given is None else given
     description = description or name
@@ -107,22 +158,25 @@ def make_slider(name, default, spec=None, description=None):
     else:
         lo, hi, step = kind[1:]
         lo, hi = min(lo, value), max(hi, value)
-    options = {"readout_format": ".2e", "base": 10} if log else {"readout_format": ".4g"}
+    options = {"base": 10} if log else {}
     if log:
         cls = widgets.FloatLogSlider
     elif isinstance(default, int) and isinstance(value, int):
-        cls, options, step = widgets.IntSlider, {}, max(step, 1)
+        cls, step = widgets.IntSlider, max(step, 1)
     else:
         cls = widgets.FloatSlider
-    return cls(
-        value=float(value) if log else value,
-        min=lo,
-        max=hi,
-        step=step,
-        description=description,
-        continuous_update=False,
-        style={"description_width": "initial"},
-        **options,
+    return labelled(
+        description,
+        cls(
+            value=float(value) if log else value,
+            min=lo,
+            max=hi,
+            step=step,
+            description=description,
+            continuous_update=False,
+            style={"description_width": "initial"},
+            **options,
+        ),
     )
 
 
@@ -131,6 +185,149 @@ def _set_range(slider, lo, hi, value):
     slider.min, slider.max = min(slider.min, lo), max(slider.max, hi)
     slider.value = value
     slider.min, slider.max = lo, hi
+
+
+# --- pictures ----------------------------------------------------------------------------
+
+
+def png_bytes(rgba):
+    """An RGBA array (a canvas's buffer) as PNG bytes, the quick way: the rows as they are
+    (RGBA, unfiltered: no copy to RGB, which costs as much as the compression) at zlib's
+    level 1. Six times quicker than Pillow for the explorer's 1536 × 608 pixels."""
+    rgba = np.asarray(rgba, dtype=np.uint8)
+    height, width = rgba.shape[:2]
+    rows = np.zeros((height, 1 + 4 * width), np.uint8)  # each row: filter type 0, then RGBA
+    rows[:, 1:] = rgba.reshape(height, 4 * width)
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA, no interlace
+    return b"".join(
+        [
+            b"\x89PNG\r\n\x1a\n",
+            chunk(b"IHDR", header),
+            chunk(b"IDAT", zlib.compress(rows, 1)),
+            chunk(b"IEND", b""),
+        ]
+    )
+
+
+def shown_size(figure):
+    """The layout of an image of ``figure`` at its fixed size: SHOWN_DPI pixels per inch,
+    never wider than the output (then scaled down, keeping its proportions)."""
+    return widgets.Layout(width=_shown_width(figure), max_width="100%", height="auto")
+
+
+def _shown_width(figure):
+    return f"{round(figure.get_figwidth() * SHOWN_DPI)}px"
+
+
+def figure_png(figure):
+    """A figure drawn once, whole, at DENSITY × SHOWN_DPI, as PNG bytes."""
+    figure.set_dpi(SHOWN_DPI * DENSITY)
+    own = figure.canvas  # an explorer's Picture draws on it: given back afterwards
+    canvas = FigureCanvasAgg(figure)
+    try:
+        canvas.draw()
+        return png_bytes(canvas.buffer_rgba())
+    finally:
+        figure.set_canvas(own)
+
+
+class Picture:
+    """A figure shown in an ``ipywidgets.Image`` (``widget``) and redrawn by blitting.
+
+    ``show(changing, key)``: everything but the ``changing`` artists is drawn once per
+    ``key`` and kept as pixels; each call pastes those pixels back, draws the changing
+    artists on them and shows the result. ``show()`` draws it all. An axis (``ax.yaxis``)
+    among the changing artists is drawn only when its limits or scale change: the pixels
+    with its ticks are kept as well, in layers in the order given (put first the axis that
+    changes least). Each layer keeps its last KEEP pixels.
+    """
+
+    KEEP = 6  # pixels kept per layer: 3.7 MB each for the explorer's figure
+
+    def __init__(self, figure):
+        figure.set_dpi(SHOWN_DPI * DENSITY)
+        self.figure, self.canvas = figure, FigureCanvasAgg(figure)
+        self.widget = widgets.Image(format="png", layout=shown_size(figure))
+        self.png, self.full_draws, self.changing, self._layers = b"", 0, [], []
+
+    def _draw_all(self):
+        self.canvas.draw()
+        self.full_draws += 1
+        engine = self.figure.get_layout_engine()
+        if engine is not None and not isinstance(engine, PlaceHolderLayoutEngine):
+            # The layout is made once, at the first draw (before any pixels are kept): pasted
+            # pixels and the artists drawn on them must agree.
+            self.figure.set_layout_engine("none")
+
+    def _layer(self, depth, key, draw):
+        """Layer depth's pixels for key: kept, or drawn by draw() and kept (least recently
+        used ones dropped)."""
+        while len(self._layers) <= depth:
+            self._layers.append({})
+        kept = self._layers[depth]
+        pixels = kept.pop(key, None)
+        if pixels is None:
+            draw()
+            pixels = self.canvas.copy_from_bbox(self.figure.bbox)
+            if len(kept) >= self.KEEP:
+                kept.pop(next(iter(kept)))
+        kept[key] = pixels
+        return pixels
+
+    def stale_artists(self):
+        """The artists that changed since they were drawn (matplotlib marks them stale: a
+        line's set_data, a text's new text…), with those that changed before: the figure's
+        and its axes' own artists (not the axes' ticks: their limits are the key's)."""
+        figure = self.figure
+        children = [a for parent in (figure, *figure.axes) for a in parent.get_children()]
+        found = [a for a in children if a.stale and not isinstance(a, (Axes, Axis))]
+        kept = [a for a in self.changing if any(a is c for c in children)]
+        changing = kept + [a for a in found if not any(a is k for k in kept)]
+        return sorted(changing, key=lambda a: a.get_zorder())  # drawn in the figure's order
+
+    def show(self, changing=None, key=None):
+        """Draw the figure (only ``changing`` if its background for ``key`` is kept) and
+        show it; returns the PNG bytes."""
+        if changing is None:
+            self._draw_all()
+        else:
+            changing = list(changing)
+            if changing != self.changing:  # other artists change: the backgrounds are wrong
+                for artist in self.changing:
+                    artist.set_animated(False)
+                for artist in changing:
+                    artist.set_animated(True)
+                self.changing, self._layers = changing, []
+            pixels = self._layer(0, key, self._draw_all)  # all but the changing artists
+            axes = [a for a in changing if isinstance(a, Axis)]
+            for depth, axis in enumerate(axes, 1):
+                key = (key, axis.get_scale(), *axis.get_view_interval())
+
+                def draw(below=pixels, axis=axis):
+                    self.canvas.restore_region(below)
+                    self.figure.draw_artist(axis)
+
+                pixels = self._layer(depth, key, draw)
+            self.canvas.restore_region(pixels)
+            for artist in changing:
+                if not isinstance(artist, Axis):
+                    self.figure.draw_artist(artist)
+        self.png = png_bytes(self.canvas.buffer_rgba())
+        self.widget.value = self.png
+        return self.png
+
+
+def _red(lines):
+    return [f"<span style='color:#b00'>{html.escape(n, quote=False)}</span>" for n in lines]
+
+
+# --- optimiser explorers -----------------------------------------------------------------
 
 
 class Explorer(widgets.VBox):
@@ -152,9 +349,9 @@ class Explorer(widgets.VBox):
         self.problems = dict(PROBLEMS)
         self.problems.setdefault(problem.name, problem)
         self.problem = problem
-        self.runs, self.png, self.redraws = [], b"", 0
+        self.runs, self.redraws = [], 0
         self._busy = False  # set while controls are moved by the code itself
-        self._backgrounds = {}  # problem name → rendered contours (an RGBA array)
+        self._made = [None] * len(entries)  # per optimiser: (what it was run with, run, notes)
 
         style = {"description_width": "initial"}
         self.problem_menu = widgets.Dropdown(
@@ -162,14 +359,17 @@ class Explorer(widgets.VBox):
         )
         start = problem.x0 if x0 is None else np.asarray(x0, dtype=float)
         self.x1, self.x2 = (
-            widgets.FloatSlider(
-                value=value,
-                min=lo,
-                max=hi,
-                step=(hi - lo) / 200,
-                description=f"start x{sub}",
-                continuous_update=False,
-                style=style,
+            labelled(
+                f"start x{sub}",
+                widgets.FloatSlider(
+                    value=value,
+                    min=lo,
+                    max=hi,
+                    step=(hi - lo) / 200,
+                    description=f"start x{sub}",
+                    continuous_update=False,
+                    style=style,
+                ),
             )
             for value, (lo, hi), sub in zip(start, problem.window, "₁₂")
         )
@@ -181,9 +381,9 @@ class Explorer(widgets.VBox):
             continuous_update=False,
             style=style,
         )
-        self.image = widgets.Image(format="png")
         self.status = widgets.HTML()
         self._make_figure()
+        self.image = self.picture.widget
 
         shared = widgets.VBox([self.problem_menu, self.x1, self.x2, self.steps])
         columns = [shared]
@@ -226,6 +426,13 @@ class Explorer(widgets.VBox):
                 out[name if len(self.entries) == 1 else f"{label}.{name}"] = w
         return out
 
+    controls = sliders  # the name PlotExplorer uses
+
+    @property
+    def png(self):
+        """The picture on show, as PNG bytes."""
+        return self.picture.png
+
     def _on_change(self, change):
         if self._busy:
             return
@@ -241,6 +448,8 @@ class Explorer(widgets.VBox):
             _set_range(self.x1, a, b, problem.x0[0])
             _set_range(self.x2, c, d, problem.x0[1])
             self.x1.step, self.x2.step = (b - a) / 200, (d - c) / 200
+            for slider in (self.x1, self.x2):  # the readout the new step needs
+                slider.readout_format = readout_format(slider.step, slider.min)
         finally:
             self._busy = False
         self._show_problem()
@@ -269,8 +478,7 @@ class Explorer(widgets.VBox):
     def _make_figure(self):
         # A bare Figure (not pyplot): the inline backend never shows it by itself, and
         # fixed axes positions avoid running a layout engine on every redraw.
-        self.figure = fig = Figure(figsize=FIGSIZE, dpi=DPI)
-        FigureCanvasAgg(fig)
+        fig = Figure(figsize=FIGSIZE)
         self.ax_path = fig.add_axes(PANEL_LEFT)
         self.ax_loss = fig.add_axes(PANEL_RIGHT)
         self.background = self.ax_path.imshow(
@@ -305,20 +513,28 @@ class Explorer(widgets.VBox):
         self.loss_label = self.ax_loss.text(
             -0.19, 0.5, "", rotation=90, va="center", ha="center", transform=self.ax_loss.transAxes
         )
-        # Blitting: what depends only on the problem and the number of steps (contours,
-        # frames, the x ticks, labels, the legend) is drawn once and kept as pixels; a
-        # redraw pastes it back and draws the "animated" artists: the paths, the loss
-        # curves and the loss panel's y axis (its ticks follow the losses).
-        for artist in (self.start, *self.paths, *self.ends, *self.curves, self.ax_loss.yaxis):
-            artist.set_animated(True)
-        self._pixels = {}  # (problem name, loss panel's x range) → the static pixels
+        # Blitting: what depends only on the problem (contours, frames, labels, the legend)
+        # is drawn once per problem and kept as pixels; a redraw draws the paths, the loss
+        # curves and the loss panel's axes (their ticks follow the steps and the losses).
+        self.changing = [
+            self.ax_loss.xaxis,
+            self.ax_loss.yaxis,
+            *self.curves,
+            self.start,
+            *self.paths,
+            *self.ends,
+        ]
+        self.picture = Picture(fig)
+        self.figure = fig
         self._show_problem()
 
     def _contour_image(self, problem):
-        """The problem's contours rendered once at the panel's pixel size, as an RGBA array."""
-        if problem.name not in self._backgrounds:
+        """The problem's contours rendered at the panel's pixel size, as an RGBA array (once
+        per problem and process: every explorer of a lesson shares them)."""
+        kept = _CONTOURS.get(id(problem))
+        if kept is None or kept[0] is not problem:
             w, h = PANEL_LEFT[2] * FIGSIZE[0], PANEL_LEFT[3] * FIGSIZE[1]
-            fig = Figure(figsize=(w, h), dpi=DPI)
+            fig = Figure(figsize=(w, h), dpi=SHOWN_DPI * DENSITY)
             canvas = FigureCanvasAgg(fig)
             ax = fig.add_axes((0, 0, 1, 1))
             plot_contours(problem, ax=ax)
@@ -326,8 +542,10 @@ class Explorer(widgets.VBox):
                 ax.lines[-1].remove()  # the minima's stars are drawn on top later
             ax.set_axis_off()
             canvas.draw()
-            self._backgrounds[problem.name] = np.asarray(canvas.buffer_rgba()).copy()
-        return self._backgrounds[problem.name]
+            if len(_CONTOURS) >= 16:
+                _CONTOURS.pop(next(iter(_CONTOURS)))
+            kept = _CONTOURS[id(problem)] = (problem, np.asarray(canvas.buffer_rgba()).copy())
+        return kept[1]
 
     def _show_problem(self):
         p = self.problem
@@ -357,58 +575,57 @@ class Explorer(widgets.VBox):
             for label, _, sliders, fixed in self.entries
         }
 
-    def redraw(self):
-        """Rerun every optimiser with the current controls and redraw; returns the PNG bytes."""
-        x0 = np.array([self.x1.value, self.x2.value])
-        self.runs, notes = [], []
-        for (label, step, _, _), hp in zip(self.entries, self.values().values()):
+    def _run(self, i, x0, hp):
+        """Optimiser i's run of ``steps`` steps from x0 with hyperparameters hp, and notes on
+        it. Rerun only when something it depends on changed (one of several optimisers'
+        sliders moves): a run is deterministic, so fewer steps are the first steps of the run
+        kept, and more steps than it has rerun it to twice its length (dragging the steps
+        slider up reruns it a few times, not at every move)."""
+        label, step, _, _ = self.entries[i]
+        steps, key = self.steps.value, (self.problem.name, tuple(x0), tuple(sorted(hp.items())))
+        made = self._made[i]
+        same = made is not None and made[0] == key
+        if not same or (
+            made[1] is not None and not made[1].diverged_at and len(made[1].xs) <= steps
+        ):
+            length = min(max(steps, 2 * len(made[1].xs) - 2), self.steps.max) if same else steps
+            warned = []
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", DivergenceWarning)
-                    r = run(step, self.problem, x0=x0, steps=self.steps.value, label=label, **hp)
+                    r = run(step, self.problem, x0=x0, steps=length, label=label, **hp)
+                warned = [
+                    f"{label}: {w.message}"
+                    for w in caught
+                    if not issubclass(w.category, DivergenceWarning)
+                ]
             except CourseError as exc:  # e.g. an unfinished exercise: say so, keep going
-                notes.append(f"{label}: {exc}")
-                r = None
+                r, warned = None, [f"{label}: {exc}"]
             except Exception as exc:  # a bug in a student's step: show it in the widget
-                notes.append(f"{label}: {type(exc).__name__}: {exc}")
-                r = None
-            if r is not None and r.diverged_at:
-                notes.append(f"{label} diverged at step {r.diverged_at} ({r.reason})")
-            notes += [
-                f"{label}: {w.message}"
-                for w in caught
-                if r is not None and not issubclass(w.category, DivergenceWarning)
-            ]
+                r, warned = None, [f"{label}: {type(exc).__name__}: {exc}"]
+            self._made[i] = made = (key, r, warned)
+        r, notes = _first_steps(made[1], steps), list(made[2])
+        if r is not None and r.diverged_at:
+            notes.insert(0, f"{label} diverged at step {r.diverged_at} ({r.reason})")
+        elif r is not None and r.diverging:  # a slow blow-up: it has not exploded yet
+            notes.insert(0, f"{label} is diverging: {r.diverging}")
+        return r, notes
+
+    def redraw(self):
+        """Rerun the optimisers whose controls changed and redraw; returns the PNG bytes."""
+        x0 = np.array([self.x1.value, self.x2.value])
+        self.runs, notes = [], []
+        for i, hp in enumerate(self.values().values()):
+            r, said = self._run(i, x0, hp)
             self.runs.append(r)
+            notes += said
         self._draw_runs(x0)
         # Problems in red, then the summary of every run that has one (a diverging run
         # does not hide the others').
-        notes += [f"{r.label} is diverging: {why}" for r, why in self._growing()]
-        red = [f"<span style='color:#b00'>{html.escape(n, quote=False)}</span>" for n in notes]
-        self.status.value = "<br>".join([*red, self._summary()])
-        self.png = self._render()
-        self.image.value = self.png
+        self.status.value = "<br>".join([*_red(notes), self._summary()])
+        self.picture.show(self.changing, key=self.problem.name)
         self.redraws += 1
         return self.png
-
-    def _render(self):
-        """The figure as PNG bytes: static pixels pasted back, changing artists drawn on them."""
-        canvas = self.figure.canvas
-        key = (self.problem.name, self.ax_loss.get_xlim())
-        pixels = self._pixels.get(key)
-        if pixels is None:
-            canvas.draw()  # draws everything but the animated artists
-            pixels = self._pixels[key] = canvas.copy_from_bbox(self.figure.bbox)
-        canvas.restore_region(pixels)
-        for artist in (self.start, *self.paths, *self.ends):
-            self.ax_path.draw_artist(artist)
-        for artist in (self.ax_loss.yaxis, *self.curves):
-            self.ax_loss.draw_artist(artist)
-        rgba = np.asarray(canvas.buffer_rgba())
-        buffer = BytesIO()
-        # compress_level=1: a third of the default's encoding time for a slightly larger file.
-        PIL.Image.fromarray(rgba[..., :3]).save(buffer, format="png", compress_level=1)
-        return buffer.getvalue()
 
     def _draw_runs(self, x0):
         self.start.set_data([x0[0]], [x0[1]])
@@ -440,19 +657,6 @@ class Explorer(widgets.VBox):
                 pad = 0.05 * (ymax - ymin) + 1e-12
                 self.ax_loss.set_ylim(ymin - pad, ymax + pad)
 
-    def _growing(self):
-        """(run, why) for runs that did not stop but whose f − f* grew by 1000× or more."""
-        out = []
-        for r in self.runs:
-            if r is None or r.diverged_at:
-                continue
-            gap = np.abs(r.gap)
-            if gap[-1] > GROWTH * max(gap[0], 1e-12):
-                out.append(
-                    (r, f"f − f* grew from {gap[0]:.3g} to {gap[-1]:.3g} in {len(gap) - 1} steps")
-                )
-        return out
-
     def _summary(self):
         parts = [
             f"{r.label}: f = {r.losses[-1]:.4g} at x = ({r.x[0]:.4g}, {r.x[1]:.4g}) after "
@@ -464,6 +668,16 @@ class Explorer(widgets.VBox):
 
     def __repr__(self):
         return f"<Explorer of {[e[0] for e in self.entries]} on {self.problem.name!r}>"
+
+
+def _first_steps(r, steps):
+    """The first ``steps`` steps of run r (None stays None)."""
+    if r is None or len(r.xs) <= steps + 1:
+        return r
+    cut = slice(steps + 1)
+    return dataclasses.replace(
+        r, xs=r.xs[cut], losses=r.losses[cut], steps=r.steps[cut], diverged_at=None, reason=""
+    )
 
 
 def _power_of_ten(value, _):
@@ -554,17 +768,33 @@ def compare(
 
 
 class PlotExplorer(widgets.VBox):
-    """Sliders and the figure a function draws from their values (see ``explore_plot``)."""
+    """Controls and a figure that follows them (see ``explore_plot``)."""
 
-    def __init__(self, draw, controls):
-        self.draw, self.controls = draw, controls
-        self.image = widgets.Image(format="png")
+    def __init__(self, draw, controls, figure=None):
+        self.draw, self.controls, self.redraws, self._busy = draw, controls, 0, False
+        self.picture = None if figure is None else Picture(figure)
+        if figure is None:
+            layout = widgets.Layout(max_width="100%", height="auto")
+            self.image = widgets.Image(format="png", layout=layout)
+        else:
+            self.image = self.picture.widget
         self.status = widgets.HTML()
-        self.png, self.redraws, self._busy = b"", 0, False
-        super().__init__([widgets.HBox(list(controls.values())), self.image, self.status])
+        self._png, self._figure = b"", None
+        row = widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
+        super().__init__([row, self.image, self.status])
         for control in controls.values():
             control.observe(self._on_change, names="value")
         self.redraw()
+
+    @property
+    def png(self):
+        """The picture on show, as PNG bytes (b"" before the first one)."""
+        return self._png
+
+    @property
+    def figure(self):
+        """The figure on show (None before the first one)."""
+        return self.picture.figure if self.picture else self._figure
 
     def _on_change(self, change):
         if not self._busy:
@@ -585,51 +815,78 @@ class PlotExplorer(widgets.VBox):
             self._busy = False
         return self.redraw()
 
+    def _show(self, returned):
+        if self.picture is None:  # draw made a new figure: draw it whole
+            if not isinstance(returned, Figure):
+                raise TypeError(
+                    f"{name_of(self.draw)}() returned {type(returned).__name__}, not a figure"
+                )
+            self.image.layout.width = _shown_width(returned)  # not a new Layout widget
+            self.image.value = png = figure_png(returned)
+            self._figure = returned
+            return png
+        figure = self.picture.figure
+        if isinstance(returned, Figure) and returned is not figure:
+            raise TypeError(
+                f"{name_of(self.draw)}() returned another figure than the one it was given "
+                "(figure=): change that one's artists and return them (or None)"
+            )
+        if returned is None or returned is figure:  # no word on what changed: ask matplotlib
+            if not self.picture.full_draws:
+                return self.picture.show()
+            changing = self.picture.stale_artists()
+        else:
+            changing = list(returned) if isinstance(returned, (list, tuple)) else [returned]
+        # The kept pixels hold the axes whose limits are not redrawn, and every artist that
+        # does not change: new limits, or an artist added or removed, need new pixels.
+        key = tuple(
+            None if axis in changing else tuple(axis.get_view_interval())
+            for ax in figure.axes
+            for axis in (ax.xaxis, ax.yaxis)
+        ) + tuple(id(a) for ax in figure.axes for a in ax.get_children())
+        return self.picture.show(changing, key)
+
     def redraw(self):
-        """Call the function with the controls' values; show its figure (or its error)."""
+        """Call the function with the controls' values and show the figure (or its error)."""
         values = {name: control.value for name, control in self.controls.items()}
         try:
-            fig = self.draw(**values)
-            if not isinstance(fig, Figure):
-                raise TypeError(
-                    f"{name_of(self.draw)}() returned {type(fig).__name__}, not a figure"
-                )
-            buffer = BytesIO()
-            fig.savefig(buffer, format="png", dpi=DPI)
-            self.png = self.image.value = buffer.getvalue()
+            self._png = self._show(self.draw(**values))
             self.status.value = ""
         except CourseError as exc:  # e.g. an unfinished exercise: say so, keep the last picture
-            self.status.value = (
-                f"<span style='color:#b00'>{html.escape(str(exc), quote=False)}</span>"
-            )
+            self.status.value = "".join(_red([str(exc)]))
         except Exception as exc:  # a bug in the function: show it in the widget
-            message = f"{type(exc).__name__}: {exc}"
-            self.status.value = (
-                f"<span style='color:#b00'>{html.escape(message, quote=False)}</span>"
-            )
+            self.status.value = "".join(_red([f"{type(exc).__name__}: {exc}"]))
         self.redraws += 1
-        return self.png
+        return self._png
 
     def __repr__(self):
         return f"<PlotExplorer of {name_of(self.draw)}() with {sorted(self.controls)}>"
 
 
-def explore_plot(draw, **controls):
-    """Sliders for ``draw``'s arguments and the figure it returns, redrawn as they move.
+def explore_plot(draw, figure=None, **controls):
+    """Controls for ``draw``'s arguments and a figure that follows them.
 
-    draw(**values) → a matplotlib Figure (e.g. from ``plots.subplots``); controls: one
-    ipywidgets control per argument (a slider, a drop-down…), or a value or range as for
-    ``explore`` (``make_slider``). Like ``explore``, the picture is a PNG in an
-    ``ipywidgets.Image``: no Output widget, so it works alike with ipywidgets 7 and 8.
+    Quick (blitting, for explorers an instructor drags): make the figure once and pass it
+    as ``figure``; ``draw(**values)`` changes its artists (``line.set_data``,
+    ``text.set_text``, ``ax.set_ylim`` …) and returns the artists it changed, as
+    ``FuncAnimation(blit=True)`` does; everything else is drawn once and kept as pixels.
+    Return ``ax.yaxis`` (or ``ax.xaxis``) among them when their limits change: the ticks
+    are redrawn; limits that change without it make a full redraw (right, but slower).
+    Returning None (or ``figure``) lets matplotlib tell: the artists it marked stale are
+    redrawn. Simple (slow: a new figure each time): ``draw(**values)`` returns a new
+    matplotlib Figure (e.g. from ``plots.subplots``), without ``figure``.
+
+    controls: one ipywidgets control per argument (a slider, a drop-down…; labelled with
+    the argument's name if it has no label), or a value or range as for ``explore``
+    (``make_slider``). Like ``explore``, the picture is a PNG in an ``ipywidgets.Image``
+    at a fixed size, twice as dense: no Output widget, so it works with ipywidgets 7 and 8.
     """
     made = {}
     for name, spec in controls.items():
         if isinstance(spec, (tuple, list)):  # (min, max) or (min, max, value)
             made[name] = make_slider(name, spec[2] if len(spec) == 3 else spec[0], spec)
-        elif isinstance(spec, widgets.ValueWidget):
-            made[name] = spec
         else:
-            made[name] = make_slider(name, spec)
+            made[name] = make_slider(name, spec, spec)
     for control in made.values():
         control.continuous_update = False
-    return PlotExplorer(draw, made)
+    return PlotExplorer(draw, made, figure)

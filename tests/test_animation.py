@@ -43,6 +43,8 @@ def test_race_is_html_under_one_megabyte_and_plays_once(quadratic_race):
     assert repr(quadratic_race).startswith("<Race of ['GD', 'momentum', 'Adam']: 0.")  # no address
     html = quadratic_race.data
     assert len(html.encode()) <= 1_000_000
+    # What the module's docstring says a race weighs (the lessons' five: 0.22–0.39 MB)
+    assert 0.2 <= quadratic_race.size_mb <= 0.4
     assert "_anim_img" in html
     assert re.search(r'value="once" id="[^"]*"\s+checked', html)  # plays once, then stops
     frames = _frames(html)

@@ -348,6 +348,7 @@ def test_notebook_runs_in_a_real_browser(lab, page, name):
             assert n_views >= 1, "the explorer's cell shows no widget"
             assert page.locator(".jupyter-widgets .widget-slider").count() >= 1, "no slider"
             _move_a_slider_and_see_the_picture_change(page)
+            _every_explorer_answers_key_presses(page, name)
             _screenshot(page, name.replace(".ipynb", "-after-slider"))
         if "interact(" in source:  # an ipywidgets.interact cell drawing into an Output
             assert page.locator(".jupyter-widgets .widget-slider").count() >= 1, "no slider"
@@ -381,9 +382,8 @@ def _move_a_slider_and_see_the_picture_change(page, pictures=".widget-image"):
         ".jupyter-widgets .widget-slider .ui-slider-handle"
     ).first
     handle.scroll_into_view_if_needed()
-    handle.focus()
     started = time.perf_counter()
-    page.keyboard.press("ArrowRight")
+    handle.press("ArrowRight")  # focuses the handle first (JupyterLab may hold the focus)
     try:
         page.wait_for_function(
             "([before, pictures]) => [...document.querySelectorAll(pictures)]"
@@ -424,6 +424,110 @@ def _each_player_drives_its_own_picture(page):
     )
     assert second.get_attribute("src") != last, "the second player's button did not move it"
     assert first.get_attribute("src") == last, "the second player's button moved the first"
+
+
+# --- Explorers: key press → new picture, for each explorer on a page ---------------------
+
+KEY_PRESSES = int(os.environ.get("COURSE_KEY_PRESSES", "3"))  # 16 for a review's median
+# A key press unanswered this long is a failure: far beyond a redraw under load (kernel-side
+# 10–300 ms), short enough to fail before the unit's own timeout.
+KEY_TIMEOUT_MS = 20_000
+EXPLORERS = [  # every course_lib explorer the lessons show (the lessons' own cells above)
+    "import numpy as np\n"
+    "from course_lib import (LeastSquares, compare, course_quadratic, data, explore,\n"
+    "                        explore_gradient_norms, explore_noise_floor, explore_schedules,\n"
+    "                        optimizers)\n"
+    "from course_lib.mlp import split_train_validation\n"
+    "X, y, _, _ = split_train_validation(*data.load_digits(), validation=0.2, seed=0)",
+    "explore(optimizers.gd, course_quadratic, steps=20, lr=(1e-3, 0.6, 0.4))",
+    'compare({"GD": (optimizers.gd, {"lr": 0.1}), "Adagrad": (optimizers.adagrad, {"lr": 0.5}),'
+    ' "RMSprop": (optimizers.rmsprop, {"lr": 0.05}), "Adadelta": (optimizers.adadelta,'
+    ' {"lr": 1.0})}, course_quadratic, steps=60)',
+    "explore_noise_floor(LeastSquares(*data.load_diabetes()))",
+    "explore_schedules()",
+    "explore_gradient_norms(X[:256], y[:256], depth=20)",
+]
+
+
+def _every_explorer_answers_key_presses(page, name):
+    """For each explorer on the page: its first slider moved by KEY_PRESSES key presses,
+    each timed from the key to the new picture (what a presenter waits for: the kernel's
+    redraw, the PNG's trip and its decoding), and its picture twice as dense as shown."""
+    handles = ".widget-slider .noUi-handle, .widget-slider .ui-slider-handle"  # ipywidgets 8, 7
+    roots = page.locator(".jp-OutputArea-output > .jupyter-widgets")
+    for k in range(roots.count()):
+        root = roots.nth(k)
+        picture, handle = root.locator(".widget-image").first, root.locator(handles).first
+        if not (picture.count() and handle.count()):
+            continue  # not an explorer
+        handle.scroll_into_view_if_needed()
+        natural, shown = picture.evaluate("img => [img.naturalWidth, img.clientWidth]")
+        assert natural >= 2 * shown > 0, (
+            f"{name}, explorer {k + 1}: {natural} px drawn, {shown} shown"
+        )
+        times = []
+        for _ in range(KEY_PRESSES):
+            times.append(_press_and_time(page, root, picture, handle, f"{name}, explorer {k + 1}"))
+        print(
+            f"{name}, explorer {k + 1}: key press → new picture, median "
+            f"{sorted(times)[len(times) // 2]:.0f} ms of {len(times)} ({natural} px drawn, "
+            f"{shown} shown)"
+        )
+    assert not _problems(page)
+
+
+def _press_and_time(page, root, picture, handle, where):
+    """Press an arrow key on the slider's handle (towards the end it is not at), wait for
+    the new picture, decoded; the milliseconds it took."""
+    now, top = (handle.get_attribute(a) for a in ("aria-valuenow", "aria-valuemax"))
+    key = "ArrowLeft" if now is not None and float(now) >= float(top) else "ArrowRight"
+    before = picture.get_attribute("src")
+    started = time.perf_counter()
+    # Locator.press focuses the handle first: JupyterLab moves the focus to the cell it
+    # selects (e.g. when the notebook is clicked or a cell finishes), and an arrow key
+    # pressed there moves the cell selection, not the slider.
+    handle.press(key)
+    try:
+        picture.evaluate(
+            """(img, [before, ms]) => new Promise((done, fail) => {
+                const check = () => img.src !== before && img.complete
+                    ? done() : setTimeout(check, 5);
+                check();
+                setTimeout(() => fail('no new picture'), ms);
+            })""",
+            [before, KEY_TIMEOUT_MS],
+        )
+    except playwright_api.Error:
+        pytest.fail(
+            f"{where}: {key} on its slider ({now} of {top}) showed no new picture within "
+            f"{KEY_TIMEOUT_MS / 1000:.0f} s; the explorer reads {root.inner_text()[-400:]!r}"
+        )
+    return 1000 * (time.perf_counter() - started)
+
+
+def test_every_course_explorer_answers_key_presses(lab, page):
+    """The explorers of course_lib the lessons use, on one page, in a real browser."""
+    demo = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in EXPLORERS])
+    demo.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    name = "00-explorers.ipynb"
+    nbformat.write(demo, lab["root"] / name)
+    _open(page, name)
+    try:
+        _run_all(page, name, timeout=300)
+        # widget views render after the kernel is idle
+        _wait_until(
+            page, f"() => {{ const [shown, views] = ({WIDGET_COUNTS})(); return views >= shown; }}"
+        )
+        assert not _problems(page), _problems(page)
+        pictures = page.locator(".jp-OutputArea-output .widget-image").count()
+        assert pictures == len(EXPLORERS) - 1, f"{pictures} explorers shown"
+        _every_explorer_answers_key_presses(page, name)
+    finally:
+        _close_all(page)
 
 
 def test_a_lesson_presents_as_slides(lab, browser):

@@ -10,6 +10,7 @@ from course_lib import (
     ExerciseNotDone,
     LeastSquares,
     StepError,
+    beale,
     course_quadratic,
     optimizers,
     rosenbrock,
@@ -18,7 +19,7 @@ from course_lib import (
     train_minibatch,
 )
 from course_lib.data import load_diabetes
-from course_lib.runners import run_stack
+from course_lib.runners import run_stack, steady_growth
 
 
 def test_train_2d_shapes_and_unpacking():
@@ -268,3 +269,105 @@ def test_run_stack_needs_one_length_of_sequences():
         run_stack(optimizers.gd, course_quadratic, lr=0.1)
     with pytest.raises(Exception, match="same length"):
         run_stack(optimizers.momentum, course_quadratic, lr=[0.1, 0.2], gamma=[0.9])
+
+
+# --- Slow blow-ups: flagged (Run.diverging) without stopping the run ---------------------
+
+
+@pytest.mark.parametrize("lr", [0.51, 0.52, 0.53, 0.545])
+def test_gd_just_past_the_stability_limit_is_flagged_as_diverging(lr):
+    # 2/λmax = 0.5: f − f* grows from 10.5 to 38 … 6000 in 20 steps, far below EXPLODE
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # still no warning and no stop: lessons run these
+        r = run(optimizers.gd, course_quadratic, steps=20, lr=lr)
+    assert r.diverged_at is None and len(r.losses) == 21
+    assert r.diverging.startswith("f − f* grew from 10.5 to ")
+    assert "in 20 steps, steadily for the last 20" in r.diverging
+
+
+@pytest.mark.parametrize("lr", [0.752, 0.755, 0.758])
+def test_momentum_just_past_its_limit_is_flagged_as_diverging(lr):
+    # γ = 0.5: stable for ηλmax < 2(1 + γ), η < 0.75; just past it f − f* grows 22–590×
+    r = run(optimizers.momentum, course_quadratic, steps=40, lr=lr, gamma=0.5)
+    assert r.diverged_at is None and r.gap[-1] > 20 * r.gap[0]
+    assert "steadily" in r.diverging
+
+
+def test_a_run_that_stopped_says_why_it_diverges_and_a_converging_one_says_nothing():
+    with pytest.warns(DivergenceWarning):
+        r = run(optimizers.gd, course_quadratic, steps=100, lr=0.7)
+    assert r.diverging == r.reason and "exploded" in r.diverging
+    assert run(optimizers.gd, course_quadratic, steps=100, lr=0.45).diverging == ""
+    assert run(optimizers.gd, course_quadratic, steps=100, lr=0.5).diverging == ""  # the edge
+
+
+def test_steady_growth_needs_all_three_signs():
+    rise = 10 * 1.2 ** np.arange(21)  # geometric: ×1.2 a step, ×38 in 20 steps
+    assert "from 10 to 383 in 20 steps, steadily for the last 20" in steady_growth(rise)
+    assert steady_growth(rise[:6]) == ""  # 5 rises: too few to call it steady
+    assert steady_growth(np.r_[rise[:-1], rise[-2] * 0.99]) == ""  # fell at the last step
+    bump = 10 + 30 * (1 - 0.6 ** np.arange(21))  # rises every step, ever more slowly
+    assert steady_growth(bump) == ""
+    dip = np.r_[100.0, 10 * 1.2 ** np.arange(17)]  # steady, but still below 2× the start
+    assert steady_growth(dip) == "" and steady_growth(np.r_[dip, dip[-1] * 1.2**4]) != ""
+    tail = np.r_[10 * 1.2 ** np.arange(30), 10 * 1.2**29 * 1.01 ** np.arange(1, 11)]
+    assert steady_growth(tail) == ""  # its last 10 rises are 18 times slower than before
+    assert steady_growth([1.0, np.inf]).startswith("f − f* is no longer finite")
+
+
+def _flagged_prefixes(gap):
+    """The step counts n at which a run's first n steps would be flagged, for its f − f*
+    (tried only where f − f* has at least doubled and just rose: a flag needs both)."""
+    gap = np.abs(gap)
+    maybe = np.flatnonzero((gap[1:] >= 2 * gap[0]) & (gap[1:] > gap[:-1])) + 1
+    return [n for n in maybe if steady_growth(gap[: n + 1])]
+
+
+@pytest.mark.parametrize("rule", ["momentum", "nesterov"])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 0.9, 0.95, 0.99])
+def test_momentum_ripples_that_converge_are_never_flagged(rule, gamma):
+    # Every stable η up to 98 % of the limit, from three starts, at every length ≤ 200 steps:
+    # near the limit heavy ball's f − f* first grows 40× (a transient) and then converges.
+    lam = course_quadratic.eigenvalues.max()
+    limit = 2 * (1 + gamma) / lam / (1 + 2 * gamma if rule == "nesterov" else 1)
+    lrs = np.r_[np.linspace(0.02, 0.98, 13), 0.987] * limit
+    for x0 in (None, [5.0, 2.5], [-1.0, 2.9]):
+        for r in run_stack(
+            optimizers.STEPS[rule], course_quadratic, steps=2000, x0=x0, lr=lrs, gamma=gamma
+        ):
+            assert r.gap[-1] < 1e-3 * r.gap[0], (r.hyperparameters, x0)  # it does converge
+            # what an explorer shows: up to 200 steps
+            assert _flagged_prefixes(r.gap[:201]) == [], (r.hyperparameters, x0, r.gap[:12])
+
+
+@pytest.mark.parametrize("name", ["adam", "amsgrad", "nadam", "adamw", "adabelief", "rmsprop"])
+def test_adam_bumps_are_not_flagged(name):
+    # Lesson 04's explorer: Adam on Beale from its start, η up to 1; and Rosenbrock up to 0.5
+    # (there RMSprop's loss rises for 35 steps at η = 0.17, then falls).
+    for problem, top in ((beale, 1.0), (rosenbrock, 0.5)):
+        lrs = np.geomspace(1e-4, 10, 60)
+        for r in run_stack(optimizers.STEPS[name], problem, steps=200, lr=lrs[lrs <= top]):
+            assert _flagged_prefixes(r.gap) == [], (problem.name, r.hyperparameters)
+
+
+def test_minibatch_noise_is_not_flagged_and_a_blow_up_is():
+    problem = LeastSquares(*load_diabetes())
+    for x0 in (None, problem.minima[0]):  # from the start, and from w* (noise lifts f − f*)
+        for lr, batch_size in ((0.01, 4), (0.05, 8), (0.1, 32), (0.3, 128)):
+            r = train_minibatch(
+                optimizers.gd,
+                problem,
+                x0=x0,
+                epochs=12,
+                batch_size=batch_size,
+                lr=lr,
+                record_every=10,
+                seed=1,
+            )
+            assert r.diverged_at is None and not r.diverging, (x0 is None, lr, batch_size)
+    for lr in (0.001, 0.01):  # from w*, rising to the floor for 30 epochs, ever more slowly
+        r = train_minibatch(optimizers.gd, problem, x0=problem.minima[0], epochs=30, lr=lr)
+        assert r.gap[-1] > 1e6 * r.gap[0] and not r.diverging
+    lr = 1.05 * 2 / problem.eigenvalues.max()  # batch GD just past its limit
+    r = train_minibatch(optimizers.gd, problem, epochs=40, batch_size=None, lr=lr)
+    assert r.diverged_at is None and "in 40 steps, steadily" in r.diverging

@@ -148,7 +148,14 @@ from .lesson06 import (
     evaluate_training_diagnosis,
     mystery_trainings,
 )
-from .lesson06b import check_lr_range_test, evaluate_lr_range_test
+from .lesson06b import (
+    check_batch_prediction,
+    check_decay_design,
+    check_lr_range_test,
+    evaluate_batch_prediction,
+    evaluate_decay_design,
+    evaluate_lr_range_test,
+)
 from .lesson07 import (
     CAUSES,
     check_batch_norm_backward,
@@ -205,6 +212,7 @@ __all__ = [
     "check_backprop_chain",
     "check_backtracking",
     "check_batch_norm_backward",
+    "check_batch_prediction",
     "check_best_step",
     "check_bfgs_diagnosis",
     "check_bfgs_update",
@@ -212,6 +220,7 @@ __all__ = [
     "check_cg_steps",
     "check_clip_grad_norm",
     "check_conjugate_gradient",
+    "check_decay_design",
     "check_dense_tanh_backward",
     "check_diagnosis",
     "check_eps_rescaled",
@@ -270,6 +279,7 @@ __all__ = [
     "evaluate_backprop_chain",
     "evaluate_backtracking",
     "evaluate_batch_norm_backward",
+    "evaluate_batch_prediction",
     "evaluate_best_step",
     "evaluate_bfgs_diagnosis",
     "evaluate_bfgs_update",
@@ -277,6 +287,7 @@ __all__ = [
     "evaluate_cg_steps",
     "evaluate_clip_grad_norm",
     "evaluate_conjugate_gradient",
+    "evaluate_decay_design",
     "evaluate_dense_tanh_backward",
     "evaluate_diagnosis",
     "evaluate_eps_rescaled",

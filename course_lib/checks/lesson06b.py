@@ -9,7 +9,7 @@ from .. import optimizers
 from ..data import load_digits
 from ..mlp import MLP, split_train_validation
 from ..runners import DivergenceWarning, train_minibatch
-from .engine import Case, evaluate_function, printing
+from .engine import Case, Report, evaluate_function, printing
 
 # --- Exercise 6b.1: a learning-rate range test ----------------------------------------------
 
@@ -127,3 +127,198 @@ def evaluate_lr_range_test(fn):
 
 
 check_lr_range_test = printing(evaluate_lr_range_test)
+
+
+# --- Exercise 6b.1: sixteen times the batch ---------------------------------------------------
+
+BATCH_KEYS = {
+    "SGD": ("grows", "stays", "shrinks"),
+    "Adam": ("grows", "stays", "shrinks"),
+    "loss": ("rises", "stays", "falls"),
+}
+BATCH_HINTS = {
+    "SGD": (
+        "a mini-batch 16 times larger averages 16 times more gradients: its noise is smaller, "
+        "so a longer step stays on course, and with the epochs fixed there are 16 times fewer "
+        "steps to take. SGD's tuned η grew."
+    ),
+    "Adam": (
+        "Adam's step has length about η whatever the gradient's size, but its direction "
+        "m̂/√ŝ is less noisy on a larger batch, and there are fewer steps to take: Adam's "
+        "tuned η grew too."
+    ),
+    "loss": (
+        "with the epochs fixed, 16 times the batch makes 16 times fewer updates; a larger η "
+        "makes up for part of them only: the loss at the tuned η rose."
+    ),
+}
+
+
+def _direction(ratio, words):
+    """words[0] if ratio ≥ 1.5, words[2] if ≤ 1/1.5, else words[1] (within a grid step)."""
+    return words[0] if ratio >= 1.5 else words[2] if ratio <= 1 / 1.5 else words[1]
+
+
+def _batch_hint(key, measured):
+    """Why the measured change happened (the course's runs: both η grow, the loss rises)."""
+    if measured == BATCH_KEYS[key][0]:
+        return BATCH_HINTS[key]
+    return "look at the stars of the figure: where is each tuned η (and its loss) at 32 and at 512?"
+
+
+def measured_batch_directions(by_batch, small=32, large=512):
+    """{"SGD", "Adam", "loss"} → the word each measured change says, from by_batch:
+    (optimiser name "gd" or "adam", |B|) → Tuned; "loss" is the tuned loss of both."""
+    directions = {
+        key: _direction(
+            by_batch[name, large].best_lr / by_batch[name, small].best_lr, BATCH_KEYS[key]
+        )
+        for key, name in (("SGD", "gd"), ("Adam", "adam"))
+    }
+    rises = [
+        by_batch[name, large].best_mean / by_batch[name, small].best_mean for name in ("gd", "adam")
+    ]
+    directions["loss"] = _direction(min(rises), BATCH_KEYS["loss"])
+    return directions
+
+
+def evaluate_batch_prediction(prediction, by_batch):
+    """Compare a prediction {"SGD": …, "Adam": …, "loss": …} ("grows" / "stays" / "shrinks"
+    for each tuned η, "rises" / "stays" / "falls" for the tuned loss) with the sweep by_batch:
+    (optimiser name "gd" or "adam", |B|) → Tuned, for |B| = 32 and 512."""
+    name = "batch_prediction"
+    keys = '"SGD", "Adam" and "loss"'
+    if not isinstance(prediction, dict) or set(prediction) != set(BATCH_KEYS):
+        got = sorted(prediction) if isinstance(prediction, dict) else type(prediction).__name__
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: expected a dict with the keys {keys}; got {got}.",
+                '  hint: e.g. {"SGD": "grows", "Adam": "stays", "loss": "falls"}.',
+            ],
+        )
+    for key, words in BATCH_KEYS.items():
+        if prediction[key] not in words:
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: {key}: you predicted {prediction[key]!r}; say one of "
+                    + ", ".join(f'"{w}"' for w in words)
+                    + ".",
+                    f"  hint: {key} changes in one of {len(words)} ways; pick the one you expect.",
+                ],
+            )
+    measured = measured_batch_directions(by_batch)
+    seeds = len(by_batch["gd", 32].seeds)
+    for key in BATCH_KEYS:
+        if prediction[key] != measured[key]:
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: {key}: you predicted {prediction[key]!r}; the sweep says "
+                    f"{measured[key]!r} (|B| from 32 to 512, {seeds} seeds)",
+                    f"  hint: {_batch_hint(key, measured[key])}",
+                ],
+            )
+    return Report(
+        name,
+        True,
+        [
+            f"✔ {name}: from |B| = 32 to 512 SGD's tuned η {measured['SGD']}, Adam's "
+            f"{measured['Adam']} and the tuned loss {measured['loss']}: as you predicted."
+        ],
+    )
+
+
+check_batch_prediction = printing(evaluate_batch_prediction)
+
+
+# --- Exercise 6b.2: a fair comparison of AdamW and Adam + L2 ----------------------------------
+
+DESIGN_KEYS = {
+    "lr": ("tuned for every ω", "tuned once, at ω = 0", "the same for both forms"),
+    "omegas": ("one grid per form", "one grid for both"),
+    "score": ("validation loss", "training loss"),
+}
+DESIGN_HINTS = {
+    "lr": (
+        "the best η changes with ω (see section 3's runs): an η tuned once scores some ω "
+        "with a mistuned run. Tune η for every ω."
+    ),
+    "omegas": (
+        "AdamW shrinks a weight by ηω x per step, Adam + L2 by about ηω x/√ŝ: their useful ω "
+        "differ by orders of magnitude, so one grid cannot fit both. Give each form its own."
+    ),
+    "score": (
+        "a penalty can only raise the training loss; weight decay is there for data the "
+        "network has not seen: score on the validation set."
+    ),
+    "seeds": (
+        "one or two runs cannot tell a difference from the spread between seeds: at least 3 "
+        "seeds, and compare mean ± sd."
+    ),
+}
+
+
+def evaluate_decay_design(design):
+    """Judge a plan {"lr": …, "omegas": …, "score": …, "seeds": n} for comparing AdamW with
+    Adam + L2 fairly (each choice one of DESIGN_KEYS' strings; seeds a whole number)."""
+    name = "decay_design"
+    keys = set(DESIGN_KEYS) | {"seeds"}
+    if not isinstance(design, dict) or set(design) != keys:
+        got = sorted(design) if isinstance(design, dict) else type(design).__name__
+        return Report(
+            name,
+            False,
+            [
+                f'✘ {name}: expected a dict with the keys "lr", "omegas", "score" and "seeds"; '
+                f"got {got}.",
+                '  hint: e.g. {"lr": "tuned once, at ω = 0", "omegas": "one grid for both", '
+                '"score": "training loss", "seeds": 1}.',
+            ],
+        )
+    for key, choices in DESIGN_KEYS.items():
+        if design[key] not in choices:
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: {key}: got {design[key]!r}; choose one of "
+                    + ", ".join(f'"{c}"' for c in choices)
+                    + ".",
+                    "  hint: copy one of the choices the exercise lists, as written.",
+                ],
+            )
+        if design[key] != choices[0]:
+            return Report(
+                name,
+                False,
+                [
+                    f"✘ {name}: {key}: {design[key]!r} makes the comparison unfair",
+                    f"  hint: {DESIGN_HINTS[key]}",
+                ],
+            )
+    seeds = design["seeds"]
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 3:
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: seeds: got {seeds!r}; a whole number of seeds is expected",
+                f"  hint: {DESIGN_HINTS['seeds']}",
+            ],
+        )
+    return Report(
+        name,
+        True,
+        [
+            f"✔ {name}: η tuned for every ω, a grid of ω per form, the validation loss, {seeds} "
+            "seeds: the comparison section 3 runs."
+        ],
+    )
+
+
+check_decay_design = printing(evaluate_decay_design)
