@@ -206,8 +206,9 @@ def _reads(nodes):
 
 
 def _names(source):
-    """(names a cell binds at top level, names it reads from outside its functions and
-    comprehensions), or None if it does not parse (an IPython magic: such a cell is kept)."""
+    """(names a cell binds or changes at top level: assigned, ``d[k] = …``, ``d.update(…)``;
+    names it reads from outside its functions and comprehensions), or None if it does not
+    parse (an IPython magic)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -222,7 +223,27 @@ def _names(source):
             for sub in _walk(node):
                 if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
                     bound.add(sub.id)
+                elif isinstance(sub, (ast.Subscript, ast.Attribute)) and isinstance(
+                    sub.ctx, ast.Store
+                ):  # d[k] = …, obj.a = …: a change to d, obj
+                    bound |= _base(sub)
+                elif (
+                    isinstance(sub, ast.Call)
+                    and isinstance(sub.func, ast.Attribute)
+                    and sub.func.attr in MUTATORS
+                ):  # d.update(…), runs.append(…)
+                    bound |= _base(sub.func.value)
     return bound, _reads(tree.body)
+
+
+MUTATORS = {"append", "extend", "insert", "update", "setdefault", "add", "pop", "clear", "sort"}
+
+
+def _base(node):
+    """The name at the root of ``a.b[c].d`` ({"a"}), or none."""
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        node = node.value
+    return {node.id} if isinstance(node, ast.Name) else set()
 
 
 def _ignored(nb, exercises):
