@@ -208,7 +208,11 @@ def lesson_section(lesson, c, times, tables):
             said = [x for call in e["checks"] for x in mistakes_of(call, tables)]
             lines.append(
                 f"- *Exercise {e['number']} — {e['title']}*"
-                + (": the tests list no wrong versions for this check yet" if not said else ":")
+                + (
+                    ": its wrong answers are tested (tests/), but in no table this page reads yet"
+                    if not said
+                    else ":"
+                )
             )
             for label, text in said:
                 text = _one_line(text)
