@@ -562,6 +562,50 @@ def evaluate_value(name, got, expected, hint="", rtol=1e-6, atol=1e-10):
     )
 
 
+def evaluate_letters(name, diagnosis, broken, tells, example, solved):
+    """Compare a diagnosis {slip: letter} with ``broken`` {letter: slip} (runs A, B, C, …).
+
+    tells: {slip: the hint for a slip put on the wrong run}; example: a slip to show in the
+    hint for a malformed answer; solved: the sentence after the ✔ line's pairs.
+    """
+    slips = tuple(tells)
+    keys = ", ".join(f'"{s}"' for s in slips)
+    if not isinstance(diagnosis, dict) or set(diagnosis) != set(slips):
+        got = sorted(diagnosis) if isinstance(diagnosis, dict) else type(diagnosis).__name__
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: expected a dict with the keys {keys}; got {got}.",
+                f'  hint: one letter for each slip, e.g. {{"{example}": "A", …}}.',
+            ],
+        )
+    letters = {str(v).strip().upper() for v in diagnosis.values()}
+    if letters != set(broken):
+        return Report(
+            name,
+            False,
+            [
+                f"✘ {name}: each of A, B and C has exactly one of the three slips; got "
+                + ", ".join(f"{k} → {v!r}" for k, v in diagnosis.items())
+                + ".",
+                "  hint: give every slip a different letter.",
+            ],
+        )
+    truth = {slip: letter for letter, slip in broken.items()}
+    wrong = [s for s in slips if str(diagnosis[s]).strip().upper() != truth[s]]
+    if not wrong:
+        pairs = ", ".join(f"{truth[s]} is {s}" for s in sorted(slips, key=truth.get))
+        return Report(name, True, [f"✔ {name}: {pairs}. {solved}"])
+    lines = [
+        f"✘ {name}: {len(wrong)} of the 3 slips {'is' if len(wrong) == 1 else 'are'} on the "
+        "wrong run"
+    ]
+    for s in wrong:
+        lines += [f"  {s}: you said {diagnosis[s]!r}", f"  hint: {tells[s]}"]
+    return Report(name, False, lines)
+
+
 def printing(evaluate):
     """The ``check_*`` twin of ``evaluate``: the same arguments; it prints the Report and
     returns it (truthy ✔, falsy ✘: ``assert check_x(fn)`` works in a grader), as a Checked

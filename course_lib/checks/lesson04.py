@@ -4,7 +4,7 @@ checked by ``steps.check_step`` against torch.optim and the AdaBelief authors' c
 
 import numpy as np
 
-from .engine import Case, Report, evaluate_function, printing
+from .engine import Case, Report, evaluate_function, evaluate_letters, printing
 
 # --- Exercise 4.2: Adam's first step, derived -------------------------------------------------
 
@@ -247,48 +247,14 @@ TELLS = {
 
 def evaluate_broken_adams(diagnosis):
     """Compare a diagnosis {slip of SLIPS: "A", "B" or "C"} with the slips of broken_adams()."""
-    name = "diagnosis"
-    keys = ", ".join(f'"{s}"' for s in SLIPS)
-    if not isinstance(diagnosis, dict) or set(diagnosis) != set(SLIPS):
-        got = sorted(diagnosis) if isinstance(diagnosis, dict) else type(diagnosis).__name__
-        return Report(
-            name,
-            False,
-            [
-                f"✘ {name}: expected a dict with the keys {keys}; got {got}.",
-                '  hint: one letter for each slip, e.g. {"eps inside the root": "A", …}.',
-            ],
-        )
-    letters = {str(v).strip().upper() for v in diagnosis.values()}
-    if letters != set(BROKEN):
-        return Report(
-            name,
-            False,
-            [
-                f"✘ {name}: each of A, B and C has exactly one of the three slips; got "
-                + ", ".join(f"{k} → {v!r}" for k, v in diagnosis.items())
-                + ".",
-                "  hint: give every slip a different letter.",
-            ],
-        )
-    truth = {slip: letter for letter, slip in BROKEN.items()}
-    wrong = [s for s in SLIPS if str(diagnosis[s]).strip().upper() != truth[s]]
-    if not wrong:
-        return Report(
-            name,
-            True,
-            [
-                f"✔ {name}: "
-                + ", ".join(f"{truth[s]} is {s}" for s in sorted(SLIPS, key=truth.get))
-                + ". Each slip leaves its own trace: the scale, the first steps, the settling."
-            ],
-        )
-    lines = [
-        f"✘ {name}: {len(wrong)} of the 3 slips {'is' if len(wrong) == 1 else 'are'} on the wrong run"
-    ]
-    for s in wrong:
-        lines += [f"  {s}: you said {diagnosis[s]!r}", f"  hint: {TELLS[s]}"]
-    return Report(name, False, lines)
+    return evaluate_letters(
+        "diagnosis",
+        diagnosis,
+        BROKEN,
+        TELLS,
+        example="eps inside the root",
+        solved="Each slip leaves its own trace: the scale, the first steps, the settling.",
+    )
 
 
 check_broken_adams = printing(evaluate_broken_adams)

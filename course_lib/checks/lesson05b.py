@@ -8,7 +8,7 @@ from ..data import load_digits, load_references
 from ..hessian_free import conjugate_gradient, minimize_levenberg_marquardt, update_damping
 from ..mlp import MLP, softmax, split_train_validation
 from ..problems import beale, quadratic_with_spectrum, rosenbrock
-from .engine import Budget, Case, Report, evaluate_function, printing
+from .engine import Budget, Case, Report, evaluate_function, evaluate_letters, printing
 
 # --- Exercise 5b.1: the finite-difference Hessian-vector product ------------------------------
 
@@ -726,50 +726,15 @@ LM_TELLS = {
 
 def evaluate_lm_diagnosis(diagnosis):
     """Compare a diagnosis {slip of LM_SLIPS: "A", "B" or "C"} with mystery_lm_runs()'s slips."""
-    name = "diagnosis"
-    keys = ", ".join(f'"{s}"' for s in LM_SLIPS)
-    if not isinstance(diagnosis, dict) or set(diagnosis) != set(LM_SLIPS):
-        got = sorted(diagnosis) if isinstance(diagnosis, dict) else type(diagnosis).__name__
-        return Report(
-            name,
-            False,
-            [
-                f"✘ {name}: expected a dict with the keys {keys}; got {got}.",
-                '  hint: one letter for each slip, e.g. {"Jacobian never updated": "A", …}.',
-            ],
-        )
-    letters = {str(v).strip().upper() for v in diagnosis.values()}
-    if letters != set(LM_BROKEN):
-        return Report(
-            name,
-            False,
-            [
-                f"✘ {name}: each of A, B and C has exactly one of the three slips; got "
-                + ", ".join(f"{k} → {v!r}" for k, v in diagnosis.items())
-                + ".",
-                "  hint: give every slip a different letter.",
-            ],
-        )
-    truth = {slip: letter for letter, slip in LM_BROKEN.items()}
-    wrong = [s for s in LM_SLIPS if str(diagnosis[s]).strip().upper() != truth[s]]
-    if not wrong:
-        return Report(
-            name,
-            True,
-            [
-                f"✔ {name}: "
-                + ", ".join(f"{truth[s]} is {s}" for s in sorted(LM_SLIPS, key=truth.get))
-                + ". The ratio r tells them apart: always ≈ 1, always below zero, or far from "
-                "one while the cost stalls."
-            ],
-        )
-    lines = [
-        f"✘ {name}: {len(wrong)} of the 3 slips {'is' if len(wrong) == 1 else 'are'} on the "
-        "wrong run"
-    ]
-    for s in wrong:
-        lines += [f"  {s}: you said {diagnosis[s]!r}", f"  hint: {LM_TELLS[s]}"]
-    return Report(name, False, lines)
+    return evaluate_letters(
+        "diagnosis",
+        diagnosis,
+        LM_BROKEN,
+        LM_TELLS,
+        example="Jacobian never updated",
+        solved="The ratio r tells them apart: always ≈ 1, always below zero, or far from one "
+        "while the cost stalls.",
+    )
 
 
 check_lm_diagnosis = printing(evaluate_lm_diagnosis)
