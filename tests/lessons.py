@@ -89,3 +89,26 @@ def exercise_tests(exercises):
             exercises[label].report(stub)
 
     return test_right_passes, test_mistake_fails, test_unfinished
+
+
+def answer_tests(evaluate, name, right, wrong, args=()):
+    """The tests of a check that judges an answer (a prediction, a diagnosis, a design), not a
+    function (``test_right_passes, test_mistake_fails = answer_tests(...)``): each right answer
+    passes (``✔ name: …``); each wrong one, mistake → (answer, words of its hint), fails
+    (``✘ name: …``) with that hint. Registered, so INSTRUCTORS.md lists the mistakes."""
+    exercise = Exercise(evaluate, list(right), wrong, tuple(args))
+    REGISTERED.append((sys._getframe(1).f_globals.get("__name__", ""), {name: exercise}))
+
+    @pytest.mark.parametrize("answer", exercise.right)
+    def test_right_passes(answer):
+        report = exercise.report(answer)
+        assert report and str(report).startswith(f"✔ {name}: "), str(report)
+
+    @pytest.mark.parametrize("mistake", list(wrong))
+    def test_mistake_fails(mistake):
+        answer, hint = wrong[mistake]
+        report = exercise.report(answer)
+        assert not report and str(report).startswith(f"✘ {name}: "), str(report)
+        assert hint in str(report), str(report)
+
+    return test_right_passes, test_mistake_fails

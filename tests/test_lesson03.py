@@ -16,7 +16,7 @@ import pathlib
 import nbformat
 import numpy as np
 import pytest
-from lessons import Exercise, exercise_tests, solution_functions
+from lessons import Exercise, answer_tests, exercise_tests, solution_functions
 
 from course_lib import (
     LeastSquares,
@@ -564,18 +564,9 @@ RATIOS_WRONG = {
 }
 
 
-@pytest.mark.parametrize("answer", RATIOS_RIGHT)
-def test_step_ratio_prediction_right_passes(answer):
-    report = checks.evaluate_step_ratio(answer)
-    assert report and str(report).startswith("✔ step_ratio: "), str(report)
-
-
-@pytest.mark.parametrize("mistake", list(RATIOS_WRONG))
-def test_step_ratio_mistake_fails_with_its_hint(mistake):
-    answer, hint = RATIOS_WRONG[mistake]
-    report = checks.evaluate_step_ratio(answer)
-    assert not report and str(report).startswith("✘ step_ratio: "), str(report)
-    assert hint in str(report), str(report)
+test_step_ratio_prediction_right_passes, test_step_ratio_mistake_fails_with_its_hint = answer_tests(
+    checks.evaluate_step_ratio, "step_ratio", RATIOS_RIGHT, RATIOS_WRONG
+)
 
 
 def test_the_predicted_ratios_are_what_the_student_rules_do_on_the_long_slope():
@@ -620,18 +611,9 @@ DIAGNOSIS_WRONG = {
 }
 
 
-@pytest.mark.parametrize("answer", DIAGNOSIS_RIGHT)
-def test_adaptive_diagnosis_right_passes(answer):
-    report = checks.evaluate_adaptive_diagnosis(answer)
-    assert report and str(report).startswith("✔ diagnosis: "), str(report)
-
-
-@pytest.mark.parametrize("mistake", list(DIAGNOSIS_WRONG))
-def test_adaptive_diagnosis_mistake_fails_with_its_hint(mistake):
-    answer, hint = DIAGNOSIS_WRONG[mistake]
-    report = checks.evaluate_adaptive_diagnosis(answer)
-    assert not report and str(report).startswith("✘ diagnosis: "), str(report)
-    assert hint in str(report), str(report)
+test_adaptive_diagnosis_right_passes, test_adaptive_diagnosis_mistake_fails_with_its_hint = (
+    answer_tests(checks.evaluate_adaptive_diagnosis, "diagnosis", DIAGNOSIS_RIGHT, DIAGNOSIS_WRONG)
+)
 
 
 def test_mystery_runs_show_the_signatures_the_hints_describe():
@@ -672,18 +654,9 @@ EPS_WRONG = {
 }
 
 
-@pytest.mark.parametrize("answer", EPS_RIGHT)
-def test_eps_design_right_passes(answer):
-    report = checks.evaluate_eps_rescaled(answer)
-    assert report and str(report).startswith("✔ eps_for_small_f: "), str(report)
-
-
-@pytest.mark.parametrize("mistake", list(EPS_WRONG))
-def test_eps_design_mistake_fails_with_its_hint(mistake):
-    answer, hint = EPS_WRONG[mistake]
-    report = checks.evaluate_eps_rescaled(answer)
-    assert not report and str(report).startswith("✘ eps_for_small_f: "), str(report)
-    assert hint in str(report), str(report)
+test_eps_design_right_passes, test_eps_design_mistake_fails_with_its_hint = answer_tests(
+    checks.evaluate_eps_rescaled, "eps_for_small_f", EPS_RIGHT, EPS_WRONG
+)
 
 
 def test_rescaled_eps_gives_the_same_run_as_the_course_and_torch_forms_compute_it():

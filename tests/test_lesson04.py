@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
-from lessons import Exercise, exercise_tests, solution_functions
+from lessons import Exercise, answer_tests, exercise_tests, solution_functions
 
 from course_lib import (
     DivergenceWarning,
@@ -496,18 +496,14 @@ DIAGNOSES_WRONG = {
 }
 
 
-@pytest.mark.parametrize("answer", PREDICTIONS_RIGHT)
-def test_first_step_prediction_right_passes(answer):
-    report = checks.evaluate_uncorrected_first_step(answer)
-    assert report and str(report).startswith("✔ first_step_in_eta: "), str(report)
-
-
-@pytest.mark.parametrize("mistake", list(PREDICTIONS_WRONG))
-def test_first_step_prediction_mistake_fails_with_its_hint(mistake):
-    answer, hint = PREDICTIONS_WRONG[mistake]
-    report = checks.evaluate_uncorrected_first_step(answer)
-    assert not report and str(report).startswith("✘ first_step_in_eta: "), str(report)
-    assert hint in str(report), str(report)
+test_first_step_prediction_right_passes, test_first_step_prediction_mistake_fails_with_its_hint = (
+    answer_tests(
+        checks.evaluate_uncorrected_first_step,
+        "first_step_in_eta",
+        PREDICTIONS_RIGHT,
+        PREDICTIONS_WRONG,
+    )
+)
 
 
 def test_predicted_first_steps_are_the_steps_adam_takes_without_its_corrections():
@@ -523,17 +519,10 @@ def test_predicted_first_steps_are_the_steps_adam_takes_without_its_corrections(
     assert abs(x[1, 0] - x[0, 0]) / 1e-3 == pytest.approx(measured["neither corrected"], rel=1e-9)
 
 
-def test_broken_adams_diagnosis_right_passes():
-    report = checks.evaluate_broken_adams(DIAGNOSIS_RIGHT)
-    assert report and str(report).startswith("✔ diagnosis: "), str(report)
-
-
-@pytest.mark.parametrize("mistake", list(DIAGNOSES_WRONG))
-def test_broken_adams_diagnosis_mistake_fails_with_its_hint(mistake):
-    answer, hint = DIAGNOSES_WRONG[mistake]
-    report = checks.evaluate_broken_adams(answer)
-    assert not report and str(report).startswith("✘ diagnosis: "), str(report)
-    assert hint in str(report), str(report)
+(
+    test_broken_adams_diagnosis_right_passes,
+    test_broken_adams_diagnosis_mistake_fails_with_its_hint,
+) = answer_tests(checks.evaluate_broken_adams, "diagnosis", [DIAGNOSIS_RIGHT], DIAGNOSES_WRONG)
 
 
 def test_broken_adams_leave_the_traces_the_hints_describe():

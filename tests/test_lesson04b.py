@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from lessons import Exercise, exercise_tests, solution_functions
+from lessons import Exercise, answer_tests, exercise_tests, solution_functions
 
 from course_lib import Quadratic, beale, checks, course_quadratic, optimizers, rosenbrock, run, tune
 from course_lib.runners import noise_floors, run_stack
@@ -107,18 +107,9 @@ GROWTH_WRONG = {
 }
 
 
-@pytest.mark.parametrize("answer", GROWTH_RIGHT)
-def test_floor_growth_right_passes(answer):
-    report = checks.evaluate_noise_floor_growth(answer)
-    assert report and str(report).startswith("✔ floor_growth: "), str(report)
-
-
-@pytest.mark.parametrize("mistake", list(GROWTH_WRONG))
-def test_floor_growth_mistake_fails_with_its_hint(mistake):
-    answer, hint = GROWTH_WRONG[mistake]
-    report = checks.evaluate_noise_floor_growth(answer)
-    assert not report and str(report).startswith("✘ floor_growth: "), str(report)
-    assert hint in str(report), str(report)
+test_floor_growth_right_passes, test_floor_growth_mistake_fails_with_its_hint = answer_tests(
+    checks.evaluate_noise_floor_growth, "floor_growth", GROWTH_RIGHT, GROWTH_WRONG
+)
 
 
 def test_measured_floor_growth_is_sigma_squared_for_momentum_and_sigma_for_adam():
@@ -141,17 +132,9 @@ KNOBS_WRONG = {
 }
 
 
-def test_knob_diagnosis_right_passes():
-    report = checks.evaluate_knob_diagnosis(KNOBS_RIGHT)
-    assert report and str(report).startswith("✔ knobs: "), str(report)
-
-
-@pytest.mark.parametrize("mistake", list(KNOBS_WRONG))
-def test_knob_diagnosis_mistake_fails_with_its_hint(mistake):
-    answer, hint = KNOBS_WRONG[mistake]
-    report = checks.evaluate_knob_diagnosis(answer)
-    assert not report and str(report).startswith("✘ knobs: "), str(report)
-    assert hint in str(report), str(report)
+test_knob_diagnosis_right_passes, test_knob_diagnosis_mistake_fails_with_its_hint = answer_tests(
+    checks.evaluate_knob_diagnosis, "knobs", [KNOBS_RIGHT], KNOBS_WRONG
+)
 
 
 def test_mystery_runs_show_what_the_hints_describe():

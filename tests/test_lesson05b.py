@@ -9,7 +9,7 @@ import inspect
 
 import numpy as np
 import pytest
-from lessons import Exercise, exercise_tests, solution_functions
+from lessons import Exercise, answer_tests, exercise_tests, solution_functions
 
 from course_lib import (
     beale,
@@ -215,7 +215,7 @@ def damping_threshold_half_high(nu, r, boost=1.5, drop=2 / 3):
 
 
 def damping_inclusive(nu, r, boost=1.5, drop=2 / 3):
-    """≤ and ≥ at the thresholds: λ changes at ρ = ¼ and ¾ exactly."""
+    """≤ and ≥ at the thresholds: ν changes at r = ¼ and ¾ exactly."""
     if r <= 0.25:
         return boost * nu
     if r >= 0.75:
@@ -450,31 +450,14 @@ DIAGNOSES_WRONG = {
 }
 
 
-@pytest.mark.parametrize("answer", PREDICTIONS_RIGHT)
-def test_cg_steps_prediction_right_passes(answer):
-    report = evaluate_cg_steps(answer)
-    assert report and str(report).startswith("✔ predicted_steps: "), str(report)
+test_cg_steps_prediction_right_passes, test_cg_steps_prediction_mistake_fails_with_its_hint = (
+    answer_tests(evaluate_cg_steps, "predicted_steps", PREDICTIONS_RIGHT, PREDICTIONS_WRONG)
+)
 
 
-@pytest.mark.parametrize("mistake", list(PREDICTIONS_WRONG))
-def test_cg_steps_prediction_mistake_fails_with_its_hint(mistake):
-    answer, hint = PREDICTIONS_WRONG[mistake]
-    report = evaluate_cg_steps(answer)
-    assert not report and str(report).startswith("✘ predicted_steps: "), str(report)
-    assert hint in str(report), str(report)
-
-
-def test_lm_diagnosis_right_passes():
-    report = evaluate_lm_diagnosis(DIAGNOSIS_RIGHT)
-    assert report and str(report).startswith("✔ diagnosis: "), str(report)
-
-
-@pytest.mark.parametrize("mistake", list(DIAGNOSES_WRONG))
-def test_lm_diagnosis_mistake_fails_with_its_hint(mistake):
-    answer, hint = DIAGNOSES_WRONG[mistake]
-    report = evaluate_lm_diagnosis(answer)
-    assert not report and str(report).startswith("✘ diagnosis: "), str(report)
-    assert hint in str(report), str(report)
+test_lm_diagnosis_right_passes, test_lm_diagnosis_mistake_fails_with_its_hint = answer_tests(
+    evaluate_lm_diagnosis, "diagnosis", [DIAGNOSIS_RIGHT], DIAGNOSES_WRONG
+)
 
 
 # --- the lesson's claims, measured (the numbers left the prose) -----------------------------

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from lessons import solution_functions
+from lessons import answer_tests, solution_functions
 
 from course_lib import checks, data, optimizers, schedules, train_minibatch
 from course_lib.mlp import (
@@ -155,18 +155,13 @@ MOMENTUM_WRONG = {
 }
 
 
-@pytest.mark.parametrize("answer", MOMENTUM_RIGHT)
-def test_momentum_factor_right_passes(answer):
-    report = checks.evaluate_momentum_factor(answer, fake_sweep(3.16, 0.316))
-    assert report and str(report).startswith("✔ sgd_over_momentum: "), str(report)
-
-
-@pytest.mark.parametrize("mistake", list(MOMENTUM_WRONG))
-def test_momentum_factor_mistake_fails_with_its_hint(mistake):
-    answer, hint = MOMENTUM_WRONG[mistake]
-    report = checks.evaluate_momentum_factor(answer, fake_sweep(3.16, 0.316))
-    assert not report and str(report).startswith("✘ sgd_over_momentum: "), str(report)
-    assert hint in str(report), str(report)
+test_momentum_factor_right_passes, test_momentum_factor_mistake_fails_with_its_hint = answer_tests(
+    checks.evaluate_momentum_factor,
+    "sgd_over_momentum",
+    MOMENTUM_RIGHT,
+    MOMENTUM_WRONG,
+    args=(fake_sweep(3.16, 0.316),),
+)
 
 
 def test_momentum_factor_is_judged_against_the_sweep_given():
@@ -207,17 +202,11 @@ DIAGNOSIS_WRONG = {
 }
 
 
-def test_training_diagnosis_right_passes():
-    report = checks.evaluate_training_diagnosis(DIAGNOSIS_RIGHT)
-    assert report and str(report).startswith("✔ diagnosis: "), str(report)
-
-
-@pytest.mark.parametrize("mistake", list(DIAGNOSIS_WRONG))
-def test_training_diagnosis_mistake_fails_with_its_hint(mistake):
-    answer, hint = DIAGNOSIS_WRONG[mistake]
-    report = checks.evaluate_training_diagnosis(answer)
-    assert not report and str(report).startswith("✘ diagnosis: "), str(report)
-    assert hint in str(report), str(report)
+test_training_diagnosis_right_passes, test_training_diagnosis_mistake_fails_with_its_hint = (
+    answer_tests(
+        checks.evaluate_training_diagnosis, "diagnosis", [DIAGNOSIS_RIGHT], DIAGNOSIS_WRONG
+    )
+)
 
 
 def test_mystery_runs_show_what_the_hints_describe():

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import nbformat
 import numpy as np
 import pytest
-from lessons import SOLUTIONS, Exercise, exercise_tests, solution_functions
+from lessons import SOLUTIONS, Exercise, answer_tests, exercise_tests, solution_functions
 
 from course_lib import checks, data, optimizers, schedules, train_minibatch
 from course_lib.checks import evaluate_lr_range_test
@@ -217,18 +217,12 @@ DESIGN_WRONG = {
 }
 
 
-@pytest.mark.parametrize("answer", [DESIGN_RIGHT, {**DESIGN_RIGHT, "seeds": 5}])
-def test_decay_design_right_passes(answer):
-    report = checks.evaluate_decay_design(answer)
-    assert report and str(report).startswith("✔ decay_design: "), str(report)
-
-
-@pytest.mark.parametrize("mistake", list(DESIGN_WRONG))
-def test_decay_design_mistake_fails_with_its_hint(mistake):
-    answer, hint = DESIGN_WRONG[mistake]
-    report = checks.evaluate_decay_design(answer)
-    assert not report and str(report).startswith("✘ decay_design: "), str(report)
-    assert hint in str(report), str(report)
+test_decay_design_right_passes, test_decay_design_mistake_fails_with_its_hint = answer_tests(
+    checks.evaluate_decay_design,
+    "decay_design",
+    [DESIGN_RIGHT, {**DESIGN_RIGHT, "seeds": 5}],
+    DESIGN_WRONG,
+)
 
 
 def test_the_notebooks_design_is_the_one_section_3_runs(lesson):

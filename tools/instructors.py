@@ -35,13 +35,15 @@ HEADING3 = re.compile(r"^###\s+(.*?)\s*$", re.M)
 
 def registered_tables():
     """Every table of exercises the tests check (tests/lessons.py REGISTERED, filled when
-    the test modules that call exercise_tests are imported), in the order of their modules."""
+    the test modules that call exercise_tests or answer_tests are imported), in the order of
+    their modules."""
     tests = str(ROOT / "tests")
     if tests not in sys.path:
         sys.path.insert(0, tests)
     lessons = importlib.import_module("lessons")
     for path in sorted((ROOT / "tests").glob("test_*.py")):
-        if "exercise_tests(" in path.read_text():  # the test modules with such tables
+        text = path.read_text()
+        if "exercise_tests(" in text or "answer_tests(" in text:  # the modules with such tables
             importlib.import_module(path.stem)
     # by module, whatever order they were imported in (a test run picks its own)
     order = sorted(range(len(lessons.REGISTERED)), key=lambda i: (lessons.REGISTERED[i][0], i))
