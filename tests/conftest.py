@@ -1,12 +1,13 @@
-"""Shared test settings: figures draw off-screen; nbval's notebook items are marked; and,
-under pytest-xdist, the run is scheduled so that two workers finish together.
+"""Shared test settings: figures draw off-screen; nbval's notebook items are marked, and
+their kernels show figures as a student's does; and, under pytest-xdist, the run is
+scheduled so that two workers finish together.
 
 ``tools/dev.py test`` runs two workers with ``--dist loadfile``, which ``CourseScheduling``
 below refines:
 
 - a solution notebook is one unit, so its cells run in order in one kernel (the scope
   comes from the node id alone, not from a marker a hook has to add in time);
-- every browser test (one JupyterLab page, running a whole lesson), each lesson's run
+- every browser test (one JupyterLab page, running a lesson's live cells), each lesson's run
   in the Colab-like environment and as an exercise notebook, and each packaging test
   (a wheel built, JupyterLab started) is a unit of its own, so the workers share them;
   any other test file is one unit;
@@ -18,6 +19,7 @@ below refines:
   long units that the other worker, idle, could be running.
 """
 
+import os
 import pathlib
 from collections import OrderedDict
 
@@ -27,7 +29,7 @@ import pytest
 matplotlib.use("Agg")
 SOLUTIONS = pathlib.Path(__file__).resolve().parents[1] / "solutions"
 LESSONS = sorted(p.name for p in SOLUTIONS.glob("*.ipynb"))
-# Tests scheduled one by one (node-id prefixes): each runs a whole lesson, or a notebook.
+# Tests scheduled one by one (node-id prefixes): each runs a lesson (or its live cells).
 BROWSER = "tests/test_browser.py::"
 COLAB_RUNS = "tests/test_colab.py::test_notebook_runs_in_a_colab_like_environment["
 EXERCISE_RUNS = "tests/test_notebooks.py::test_exercise_notebook_runs_until_its_first_unfinished_"
@@ -41,6 +43,33 @@ def pytest_collection_modifyitems(items):
         if SOLUTIONS in path.parents:
             item.add_marker(pytest.mark.notebook)
             item.add_marker(pytest.mark.xdist_group(path.name))
+            _inline_kernel(item.parent)
+
+
+INLINE = "module://matplotlib_inline.backend_inline"
+
+
+def _inline_kernel(notebook):
+    """nbval's notebook starts its kernel with the inline backend, as in Jupyter and as
+    the solutions were executed (tools/build.py), not with the tests' MPLBACKEND=Agg:
+    nbval is the one run of every cell in this environment. (A hook of this conftest
+    would not see solutions/: the kernel starts in the notebook's own setup.)"""
+    if getattr(notebook, "inline_kernel", False):
+        return
+    setup = notebook.setup
+
+    def setup_inline():
+        before = os.environ.get("MPLBACKEND")
+        os.environ["MPLBACKEND"] = INLINE
+        try:
+            setup()
+        finally:
+            if before is None:
+                del os.environ["MPLBACKEND"]
+            else:
+                os.environ["MPLBACKEND"] = before
+
+    notebook.setup, notebook.inline_kernel = setup_inline, True
 
 
 def scope_of(nodeid):

@@ -1,16 +1,17 @@
 """A real browser: JupyterLab in headless Chromium runs notebooks with widgets and races.
 
 JupyterLab serves a temporary copy of (a) a small notebook of this test that uses
-``explore``, ``compare`` and ``race``, (b) every solution notebook that has a
-live cell (``explore(``, ``compare(``, ``explore_plot(``, ``race(`` or ``interact(``),
-or lesson 01 if none has one yet. For each, Chromium runs all cells, waits for the kernel, then checks: no
-error output, every widget rendered (no "Error displaying widget"), every race
-player shows a frame; in notebooks with an explorer, a keyboard move of a
-slider changes the picture. The demo shows the same race twice: each player must
-drive its own picture. (c) A solution with its stored outputs, opened as a reader
-would, without running it (untrusted: no script runs): its race still shows the
-finished race as a picture. (d) Lesson 03 as a jupyterlab-rise slideshow at 1024×768:
-its slides are the title, the core sections and the Summary, and Space reaches the end.
+``explore``, ``compare`` and ``race``, (b) every lesson that has a live cell (tagged
+``live``: an explorer or a race), cut to its live cells and the cells they need
+(tests/live_cells.py; every cell runs under nbval and in the Colab-like check). For
+each, Chromium runs all its cells, waits for the kernel, then checks: no error output,
+every widget rendered (no "Error displaying widget"), every race player shows a frame;
+each explorer answers key presses on its slider with a new picture, timed. The demo
+shows the same race twice: each player must drive its own picture. (c) A solution with
+its stored outputs, opened as a reader would, without running it (untrusted: no script
+runs): its race still shows the finished race as a picture. (d) Lesson 03 as a
+jupyterlab-rise slideshow at 1024×768: its slides are the title, the core sections and
+the Summary, and Space reaches the end.
 
 One JupyterLab server and one Chromium page serve every test of a worker (each test
 opens its notebook with JupyterLab's own command, and shuts its kernel down and closes
@@ -26,6 +27,7 @@ when either is missing. Screenshots go to $COURSE_SCREENSHOTS when it is set.
 import json
 import os
 import pathlib
+import re
 import shutil
 import socket
 import subprocess
@@ -34,13 +36,14 @@ import tempfile
 import time
 import urllib.request
 
+import live_cells  # tests/live_cells.py
 import nbformat
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
-LIVE_CALLS = ("explore(", "compare(", "explore_plot(", "race(", "interact(")
+EXPLORER_CALL = re.compile(r"\b(explore\w*|compare)\(")  # explore, explore_plot, explore_schedules…
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -75,9 +78,12 @@ STORED = "stored-race.ipynb"  # a solution with its outputs, opened without runn
 
 
 def lesson_notebooks():
+    """The lessons with a live cell."""
     lessons = sorted((ROOT / "solutions").glob("*.ipynb"))
-    live = [p for p in lessons if any(call in p.read_text() for call in LIVE_CALLS)]
-    return live or lessons[:1]
+    return [p for p in lessons if any(map(live_cells.is_live, nbformat.read(p, 4).cells))]
+
+
+LIVE = "live"  # the folder of the lessons cut to their live cells, beside the whole lessons
 
 
 def _free_port():
@@ -86,8 +92,8 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _copy_without_outputs(src, dst):
-    nb = nbformat.read(src, as_version=4)
+def _copy_without_outputs(src, dst, cut=lambda nb: nb):
+    nb = cut(nbformat.read(src, as_version=4))
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -108,8 +114,10 @@ def lab():
         "language": "python",
     }
     nbformat.write(demo, root / "00-widget-demo.ipynb")
+    (root / LIVE).mkdir()
     for path in lesson_notebooks():
-        _copy_without_outputs(path, root / path.name)
+        _copy_without_outputs(path, root / path.name)  # whole: the slideshow
+        _copy_without_outputs(path, root / LIVE / path.name, live_cells.live_lesson)
     raced = [p for p in lesson_notebooks() if "race(" in p.read_text()]
     if raced:
         shutil.copy(raced[0], root / STORED)
@@ -327,29 +335,36 @@ def test_a_stored_race_shows_without_running_anything(page):
 @pytest.mark.parametrize("name", ["00-widget-demo.ipynb"] + [p.name for p in lesson_notebooks()])
 def test_notebook_runs_in_a_real_browser(lab, page, name):
     started = time.perf_counter()
+    shot = name.replace(".ipynb", "")
+    if name != "00-widget-demo.ipynb":
+        name = f"{LIVE}/{name}"  # the lesson's live cells and what they need
     _open(page, name)  # the only notebook open, and the current one
     try:
         try:
             _run_all(page, name, timeout=300)
         except Exception:
-            _screenshot(page, name.replace(".ipynb", "-run-failed"))
+            _screenshot(page, f"{shot}-run-failed")
             raise
         # widget views render after the kernel is idle
         _wait_until(
             page, f"() => {{ const [shown, views] = ({WIDGET_COUNTS})(); return views >= shown; }}"
         )
         problems = _problems(page)
-        _screenshot(page, name.replace(".ipynb", "-after-run"))
+        _screenshot(page, f"{shot}-after-run")
         assert not problems, "\n".join(problems)
 
-        source = (lab["root"] / name).read_text()
+        cells = nbformat.read(lab["root"] / name, as_version=4).cells
+        source = "\n".join(cell.source for cell in cells)
         n_views = page.locator(".jp-OutputArea-output > .jupyter-widgets").count()
-        if any(call in source for call in ("explore(", "compare(", "explore_plot(")):
+        if EXPLORER_CALL.search(source):
             assert n_views >= 1, "the explorer's cell shows no widget"
             assert page.locator(".jupyter-widgets .widget-slider").count() >= 1, "no slider"
             _move_a_slider_and_see_the_picture_change(page)
-            _every_explorer_answers_key_presses(page, name)
-            _screenshot(page, name.replace(".ipynb", "-after-slider"))
+            shown = sum(
+                bool(EXPLORER_CALL.search(c.source)) for c in cells if c.cell_type == "code"
+            )
+            _every_explorer_answers_key_presses(page, name, shown)
+            _screenshot(page, f"{shot}-after-slider")
         if "interact(" in source:  # an ipywidgets.interact cell drawing into an Output
             assert page.locator(".jupyter-widgets .widget-slider").count() >= 1, "no slider"
             _move_a_slider_and_see_the_picture_change(page, ".widget-output img")
@@ -366,7 +381,7 @@ def test_notebook_runs_in_a_real_browser(lab, page, name):
             still = players.first.evaluate("img => getComputedStyle(img).backgroundImage")
             assert still.startswith('url("data:image/png'), "the race's still picture is missing"
             players.first.scroll_into_view_if_needed()
-            _screenshot(page, name.replace(".ipynb", "-race"))
+            _screenshot(page, f"{shot}-race")
         if name == "00-widget-demo.ipynb":  # it shows the same race twice
             _each_player_drives_its_own_picture(page)
         print(f"{name}: {time.perf_counter() - started:.1f} s in the browser")
@@ -432,29 +447,16 @@ KEY_PRESSES = int(os.environ.get("COURSE_KEY_PRESSES", "3"))  # 16 for a review'
 # A key press unanswered this long is a failure: far beyond a redraw under load (kernel-side
 # 10–300 ms), short enough to fail before the unit's own timeout.
 KEY_TIMEOUT_MS = 20_000
-EXPLORERS = [  # every course_lib explorer the lessons show (the lessons' own cells above)
-    "import numpy as np\n"
-    "from course_lib import (LeastSquares, compare, course_quadratic, data, explore,\n"
-    "                        explore_gradient_norms, explore_noise_floor, explore_schedules,\n"
-    "                        optimizers)\n"
-    "from course_lib.mlp import split_train_validation\n"
-    "X, y, _, _ = split_train_validation(*data.load_digits(), validation=0.2, seed=0)",
-    "explore(optimizers.gd, course_quadratic, steps=20, lr=(1e-3, 0.6, 0.4))",
-    'compare({"GD": (optimizers.gd, {"lr": 0.1}), "Adagrad": (optimizers.adagrad, {"lr": 0.5}),'
-    ' "RMSprop": (optimizers.rmsprop, {"lr": 0.05}), "Adadelta": (optimizers.adadelta,'
-    ' {"lr": 1.0})}, course_quadratic, steps=60)',
-    "explore_noise_floor(LeastSquares(*data.load_diabetes()))",
-    "explore_schedules()",
-    "explore_gradient_norms(X[:256], y[:256], depth=20)",
-]
 
 
-def _every_explorer_answers_key_presses(page, name):
-    """For each explorer on the page: its first slider moved by KEY_PRESSES key presses,
-    each timed from the key to the new picture (what a presenter waits for: the kernel's
-    redraw, the PNG's trip and its decoding), and its picture twice as dense as shown."""
+def _every_explorer_answers_key_presses(page, name, expected):
+    """For each of the ``expected`` explorers on the page: its first slider moved by
+    KEY_PRESSES key presses, each timed from the key to the new picture (what a presenter
+    waits for: the kernel's redraw, the PNG's trip and its decoding), and its picture
+    twice as dense as shown."""
     handles = ".widget-slider .noUi-handle, .widget-slider .ui-slider-handle"  # ipywidgets 8, 7
     roots = page.locator(".jp-OutputArea-output > .jupyter-widgets")
+    tried = 0
     for k in range(roots.count()):
         root = roots.nth(k)
         picture, handle = root.locator(".widget-image").first, root.locator(handles).first
@@ -465,6 +467,7 @@ def _every_explorer_answers_key_presses(page, name):
         assert natural >= 2 * shown > 0, (
             f"{name}, explorer {k + 1}: {natural} px drawn, {shown} shown"
         )
+        tried += 1
         times = []
         for _ in range(KEY_PRESSES):
             times.append(_press_and_time(page, root, picture, handle, f"{name}, explorer {k + 1}"))
@@ -473,6 +476,7 @@ def _every_explorer_answers_key_presses(page, name):
             f"{sorted(times)[len(times) // 2]:.0f} ms of {len(times)} ({natural} px drawn, "
             f"{shown} shown)"
         )
+    assert tried == expected, f"{name}: {expected} explorers in its cells, {tried} on the page"
     assert not _problems(page)
 
 
@@ -503,31 +507,6 @@ def _press_and_time(page, root, picture, handle, where):
             f"{KEY_TIMEOUT_MS / 1000:.0f} s; the explorer reads {root.inner_text()[-400:]!r}"
         )
     return 1000 * (time.perf_counter() - started)
-
-
-def test_every_course_explorer_answers_key_presses(lab, page):
-    """The explorers of course_lib the lessons use, on one page, in a real browser."""
-    demo = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in EXPLORERS])
-    demo.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    name = "00-explorers.ipynb"
-    nbformat.write(demo, lab["root"] / name)
-    _open(page, name)
-    try:
-        _run_all(page, name, timeout=300)
-        # widget views render after the kernel is idle
-        _wait_until(
-            page, f"() => {{ const [shown, views] = ({WIDGET_COUNTS})(); return views >= shown; }}"
-        )
-        assert not _problems(page), _problems(page)
-        pictures = page.locator(".jp-OutputArea-output .widget-image").count()
-        assert pictures == len(EXPLORERS) - 1, f"{pictures} explorers shown"
-        _every_explorer_answers_key_presses(page, name)
-    finally:
-        _close_all(page)
 
 
 def test_a_lesson_presents_as_slides(lab, browser):
