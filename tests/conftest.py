@@ -49,6 +49,15 @@ def pytest_collection_modifyitems(items):
 INLINE = "module://matplotlib_inline.backend_inline"
 
 
+def pytest_collection_finish(session):
+    """The Colab-like layer starts installing once the tests are known to need it."""
+    skipped = os.environ.get("COURSE_SKIP_COLAB") == "1"
+    if not skipped and any(item.get_closest_marker("colab") for item in session.items):
+        import test_colab
+
+        test_colab.start_preparing(session.config)
+
+
 def _inline_kernel(notebook):
     """nbval's notebook starts its kernel with the inline backend, as in Jupyter and as
     the solutions were executed (tools/build.py), not with the tests' MPLBACKEND=Agg:

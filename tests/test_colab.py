@@ -3,8 +3,9 @@ course_lib as the notebooks' set-up cell does it, and every solution notebook ru
 
 The environment is built once (cached in the temporary directory, about a minute; dev.py
 test's set-up does it). Each run then installs this working tree's course_lib once, shared
-by the test workers (the first to get there installs, the other waits for it), and every
-notebook is a test of its own, so the workers share the notebooks. Skipped, with the
+by the test workers: one worker starts installing in the background as soon as the tests
+are collected (while the browser tests run), and every notebook is a test of its own, so
+the workers share the notebooks. Skipped, with the
 reason, when the environment cannot be built here (no package index, no git) — except
 under CI (CI set), where that is a failure. COURSE_SKIP_COLAB=1 skips it on purpose for
 quick local runs.
@@ -15,6 +16,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -46,30 +48,44 @@ def _prepare(folder):
     return {**prepared, "exit": result.returncode, "output": output}
 
 
-@pytest.fixture(scope="session")
-def colab(tmp_path_factory, request):
-    """The prepared environment, once per run: the first worker creates the shared folder
-    and installs; another finds the folder and waits for the result file."""
-    shared = tmp_path_factory.getbasetemp()  # an xdist worker's: in a folder of this run
-    worker = hasattr(request.config, "workerinput")
-    folder = (shared.parent if worker else shared) / "colab"
-    done = folder.with_name("colab-prepared.json")
+def _folder(config):
+    """The folder of this run's Colab-like layer, shared by its workers."""
+    shared = config._tmp_path_factory.getbasetemp()  # an xdist worker's: in a folder of the run
+    return (shared.parent if hasattr(config, "workerinput") else shared) / "colab"
+
+
+def start_preparing(config):
+    """Prepare the layer in a thread, from as soon as the tests are collected, so that no
+    worker waits for it later (tests/conftest.py calls this when Colab-like runs are
+    selected). The first worker to create the folder prepares; the others find it."""
+    folder = _folder(config)
     try:
         folder.mkdir()  # atomic: one worker wins
     except FileExistsError:
-        deadline = time.monotonic() + PREPARE_TIMEOUT
-        while not done.exists():
-            if time.monotonic() > deadline:
-                pytest.fail(f"no worker finished preparing the Colab-like environment in {folder}")
-            time.sleep(0.2)
-        return json.loads(done.read_text())
-    try:
-        prepared = _prepare(folder)
-    except Exception as exc:  # a timeout, say: the other worker must not wait for ever
-        prepared = {"exit": 1, "output": f"preparing failed: {exc!r}"}
-    prepared["folder"] = str(folder)
-    done.write_text(json.dumps(prepared))
-    return prepared
+        return
+
+    def prepare():
+        try:
+            prepared = _prepare(folder)
+        except Exception as exc:  # a timeout, say: the other worker must not wait for ever
+            prepared = {"exit": 1, "output": f"preparing failed: {exc!r}"}
+        prepared["folder"] = str(folder)
+        folder.with_name("colab-prepared.json").write_text(json.dumps(prepared))
+
+    threading.Thread(target=prepare, daemon=True).start()
+
+
+@pytest.fixture(scope="session")
+def colab(request):
+    """The prepared environment, once per run: wait for the thread that prepares it."""
+    start_preparing(request.config)  # already started, unless this module was run alone
+    done = _folder(request.config).with_name("colab-prepared.json")
+    deadline = time.monotonic() + PREPARE_TIMEOUT
+    while not done.exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the Colab-like environment was not prepared in {done.parent}")
+        time.sleep(0.2)
+    return json.loads(done.read_text())
 
 
 def _ready(colab):
