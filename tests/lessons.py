@@ -4,6 +4,7 @@ its hint, an unfinished stub says so).
 
 Imported as ``lessons`` (pytest puts this folder on sys.path for the test modules in it)."""
 
+import functools
 import pathlib
 import sys
 from dataclasses import dataclass, field
@@ -35,13 +36,28 @@ def stub(*args, **kwargs):
     raise NotImplementedError("Exercise 9.9: unfinished")
 
 
+class Call:
+    """An answer the student gives as several arguments of one check call (``check(design,
+    designed)``): ``make()`` returns them, called when a test first needs them (a measured race
+    is run once, by the test that judges it, not when the module is imported)."""
+
+    def __init__(self, make):
+        self.make = make
+
+    @functools.cached_property
+    def arguments(self):
+        return tuple(self.make())
+
+
 @dataclass
 class Exercise:
     """An exercise's check and the answers it must judge.
 
-    evaluate: a ``checks.evaluate_*``, called as evaluate(fn, *args) (args: e.g. the rule).
-    right: versions that must pass. wrong: mistake → (a version with it, the words its
-    report's hint must contain: the hint that names that mistake).
+    evaluate: a ``checks.evaluate_*``, called as evaluate(fn, *args) (args: e.g. the rule; or a
+    function of no arguments that returns them, called once, when a test first needs them: a
+    measurement too slow to make at import). right: versions that must pass. wrong: mistake →
+    (a version with it, the words its report's hint must contain: the hint that names that
+    mistake). A ``Call`` answer gives several arguments: evaluate(*answer.arguments, *args).
     """
 
     evaluate: object
@@ -49,9 +65,15 @@ class Exercise:
     wrong: dict = field(default_factory=dict)
     args: tuple = ()
 
+    def arguments(self):
+        if callable(self.args):
+            self.args = tuple(self.args())  # measured once per test process
+        return self.args
+
     def report(self, fn):
+        given = fn.arguments if isinstance(fn, Call) else (fn,)
         with np.errstate(all="ignore"):
-            return self.evaluate(fn, *self.args)
+            return self.evaluate(*given, *self.arguments())
 
 
 def exercise_tests(exercises):
@@ -91,24 +113,27 @@ def exercise_tests(exercises):
     return test_right_passes, test_mistake_fails, test_unfinished
 
 
-def answer_tests(evaluate, name, right, wrong, args=()):
+def answer_tests(evaluate, name, right, wrong, args=(), right_says=""):
     """The tests of a check that judges an answer (a prediction, a diagnosis, a design), not a
     function (``test_right_passes, test_mistake_fails = answer_tests(...)``): each right answer
-    passes (``✔ name: …``); each wrong one, mistake → (answer, words of its hint), fails
-    (``✘ name: …``) with that hint. Registered, so INSTRUCTORS.md lists the mistakes."""
-    exercise = Exercise(evaluate, list(right), wrong, tuple(args))
+    passes (``✔ name: right_says…``); each wrong one, mistake → (answer, words of its hint) or
+    (answer, words of its hint, what its first line says), fails (``✘ name: …``, or
+    ``✘ name: what its first line says…``: e.g. ``case 2/4 (η = 0.3)``, the case it names)
+    with that hint. Registered, so INSTRUCTORS.md lists the mistakes."""
+    exercise = Exercise(evaluate, list(right), wrong, args)
     REGISTERED.append((sys._getframe(1).f_globals.get("__name__", ""), {name: exercise}))
 
     @pytest.mark.parametrize("answer", exercise.right)
     def test_right_passes(answer):
         report = exercise.report(answer)
-        assert report and str(report).startswith(f"✔ {name}: "), str(report)
+        assert report and str(report).startswith(f"✔ {name}: {right_says}"), str(report)
 
     @pytest.mark.parametrize("mistake", list(wrong))
     def test_mistake_fails(mistake):
-        answer, hint = wrong[mistake]
+        answer, hint, *says = wrong[mistake]
+        assert hint and len(says) <= 1, f"{mistake!r}: give (answer, hint[, first line says])"
         report = exercise.report(answer)
-        assert not report and str(report).startswith(f"✘ {name}: "), str(report)
+        assert not report and str(report).startswith(f"✘ {name}: {''.join(says)}"), str(report)
         assert hint in str(report), str(report)
 
     return test_right_passes, test_mistake_fails

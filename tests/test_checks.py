@@ -438,26 +438,3 @@ def test_an_error_raised_inside_numpy_is_reported_at_the_students_line():
     report = str(checks.evaluate_newton(newton))
     assert "in newton(), `return x - lr * np.linalg.solve(hess(x), grad(x)[:1])" in report
     assert "in solve()" not in report  # not numpy's frame
-
-
-def test_minor_slips_get_their_own_hint():
-    # 1.3: a mini-batch gradient that ignores idx
-    def minibatch_grad(X, y, w, idx):
-        return X.T @ (X @ w - y) / len(y)
-
-    assert "use only the rows idx" in str(checks.evaluate_minibatch_grad(minibatch_grad))
-
-    # 1.2: the right number, wrapped in a list
-    def gd_contraction(lr, eigenvalues):
-        return [float(np.max(np.abs(1 - lr * np.asarray(eigenvalues))))]
-
-    assert "return one number, not a list" in str(checks.evaluate_gd_contraction(gd_contraction))
-
-    # 6.1: a list where the exercise returns a tuple
-    def softmax_cross_entropy(logits, y):
-        from course_lib.mlp import softmax_cross_entropy as right
-
-        return list(right(logits, y))
-
-    text = str(checks.evaluate_softmax_cross_entropy(softmax_cross_entropy))
-    assert "return them as a tuple: `return loss, dlogits`" in text

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from lessons import Exercise, exercise_tests, solution_functions
+from lessons import Exercise, answer_tests, exercise_tests, solution_functions
 
 from course_lib import LeastSquares, checks, course_quadratic, optimizers, train_2d, train_minibatch
 from course_lib.data import load_diabetes
@@ -183,6 +183,10 @@ EXERCISES = {
             "the array, not the max": (
                 lambda lr, e: np.abs(1 - lr * np.asarray(e)),
                 "not the array of them",
+            ),
+            "the number wrapped in a list": (
+                lambda lr, e: [float(np.max(np.abs(1 - lr * np.asarray(e))))],
+                "return one number, not a list",
             ),
             "eigenvalues sorted in place": (
                 lambda lr, e: (e.sort(), abs(1 - lr * e[[0, -1]]).max())[1],
@@ -410,40 +414,54 @@ test_thinking_right_passes, test_thinking_mistake_fails, test_thinking_unfinishe
 )
 
 RIGHT_PREDICTIONS = {0.04: "smooth", 0.3: "oscillates", 0.49: "oscillates", 0.51: "diverges"}
+PREDICTIONS_WRONG = {
+    "η = 0.04 oscillates": (
+        {**RIGHT_PREDICTIONS, 0.04: "oscillates"},
+        "both factors lie between 0 and 1",
+        "case 1/4 (η = 0.04)",
+    ),
+    "η = 0.3 smooth (x2's factor is negative)": (
+        {**RIGHT_PREDICTIONS, 0.3: "smooth"},
+        "flips the sign of x2",
+        "case 2/4 (η = 0.3)",
+    ),
+    "η = 0.49 diverges (its factor is −0.96)": (
+        {**RIGHT_PREDICTIONS, 0.49: "diverges"},
+        "but it still shrinks",
+        "case 3/4 (η = 0.49)",
+    ),
+    "η = 0.51 oscillates (its factor is below −1)": (
+        {**RIGHT_PREDICTIONS, 0.51: "oscillates"},
+        "below −1 flips the sign AND grows",
+        "case 4/4 (η = 0.51)",
+    ),
+    "'converges'": (
+        {**RIGHT_PREDICTIONS, 0.3: "converges"},
+        "'converges' is not enough",
+        "case 2/4 (η = 0.3)",
+    ),
+    "one left at '?'": (
+        {**RIGHT_PREDICTIONS, 0.49: "?"},
+        "no prediction yet",
+        "case 3/4 (η = 0.49)",
+    ),
+    "a list": (["smooth"] * 4, "expected a dict"),
+}
+
+test_predictions_right_passes, test_prediction_mistakes_fail_with_their_hint = answer_tests(
+    checks.evaluate_gd_predictions,
+    "predictions",
+    [RIGHT_PREDICTIONS, {k: f" {v.upper()} " for k, v in RIGHT_PREDICTIONS.items()}],
+    PREDICTIONS_WRONG,
+    right_says="4 learning rates",
+)  # spelling and case do not matter
 
 
-def test_predictions_right_passes():
-    report = checks.evaluate_gd_predictions(RIGHT_PREDICTIONS)
-    assert report and str(report).startswith("✔ predictions: 4 learning rates")
-    # spelling and case do not matter
-    assert checks.evaluate_gd_predictions(
-        {k: f" {v.upper()} " for k, v in RIGHT_PREDICTIONS.items()}
-    )
-
-
-@pytest.mark.parametrize(
-    "lr, wrong, hint",
-    [
-        (0.04, "oscillates", "both factors lie between 0 and 1"),
-        (0.3, "smooth", "flips the sign of x2"),
-        (0.49, "diverges", "but it still shrinks"),
-        (0.51, "oscillates", "below −1 flips the sign AND grows"),
-        (0.3, "converges", "'converges' is not enough"),
-        (0.49, "?", "no prediction yet"),
-    ],
-)
-def test_prediction_mistakes_fail_with_their_hint(lr, wrong, hint):
-    report = checks.evaluate_gd_predictions({**RIGHT_PREDICTIONS, lr: wrong})
-    assert not report and f"η = {lr}" in str(report) and hint in str(report), str(report)
-
-
-def test_predictions_unfinished_or_not_a_dict():
+def test_predictions_unfinished_says_so():
     from course_lib.contract import ExerciseNotDone
 
     with pytest.raises(ExerciseNotDone, match=r"Exercise 1.2: .* not finished yet"):
         checks.evaluate_gd_predictions(dict.fromkeys(RIGHT_PREDICTIONS, "?"))
-    report = checks.evaluate_gd_predictions(["smooth"] * 4)
-    assert not report and "expected a dict" in str(report)
 
 
 def test_measured_behaviour_is_the_factor_theory():
@@ -506,24 +524,41 @@ RIGHT_DIAGNOSIS = {
 }
 
 
-def test_diagnosis_right_passes():
-    report = checks.evaluate_gd_diagnosis(RIGHT_DIAGNOSIS)
-    assert report and str(report).startswith("✔ diagnosis: 4 runs")
+DIAGNOSIS_WRONG = {
+    "ravine taken for a plateau": (
+        {**RIGHT_DIAGNOSIS, "A": "plateau"},
+        "slow straight line",
+        "case 1/4 (run A)",
+    ),
+    "noise floor taken for a ravine": (
+        {**RIGHT_DIAGNOSIS, "B": "ravine"},
+        "jitters up and down",
+        "case 2/4 (run B)",
+    ),
+    "too large an η taken for a noise floor": (
+        {**RIGHT_DIAGNOSIS, "C": "noise floor"},
+        "grows steadily",
+        "case 3/4 (run C)",
+    ),
+    "plateau taken for a ravine": (
+        {**RIGHT_DIAGNOSIS, "D": "ravine"},
+        "almost flat for a long stretch",
+        "case 4/4 (run D)",
+    ),
+    "a cause not in the list": (
+        {**RIGHT_DIAGNOSIS, "A": "too slow"},
+        "is not one of",
+        "case 1/4 (run A)",
+    ),
+}
 
-
-@pytest.mark.parametrize(
-    "run, wrong, hint",
-    [
-        ("A", "plateau", "slow straight line"),
-        ("B", "ravine", "jitters up and down"),
-        ("C", "noise floor", "grows steadily"),
-        ("D", "ravine", "almost flat for a long stretch"),
-        ("A", "too slow", "is not one of"),
-    ],
+test_diagnosis_right_passes, test_diagnosis_mistakes_fail_with_the_signature = answer_tests(
+    checks.evaluate_gd_diagnosis,
+    "diagnosis",
+    [RIGHT_DIAGNOSIS],
+    DIAGNOSIS_WRONG,
+    right_says="4 runs",
 )
-def test_diagnosis_mistakes_fail_with_the_signature(run, wrong, hint):
-    report = checks.evaluate_gd_diagnosis({**RIGHT_DIAGNOSIS, run: wrong})
-    assert not report and f"run {run}" in str(report) and hint in str(report), str(report)
 
 
 def test_diagnosis_unfinished_says_so():

@@ -9,7 +9,7 @@ import inspect
 
 import numpy as np
 import pytest
-from lessons import Exercise, exercise_tests, solution_functions
+from lessons import Exercise, answer_tests, exercise_tests, solution_functions
 
 from course_lib import checks, optimizers, quadratic_with_spectrum, rates, run
 from course_lib.problems import course_quadratic
@@ -700,35 +700,44 @@ def test_section_4_measured_rates_sit_on_and_just_above_the_theory():
 RIGHT_OVERSHOOTS = {0.5: "no", 0.7: "no", 0.8: "yes", 0.9: "yes"}
 
 
-def test_overshoot_predictions_right_passes():
-    report = checks.evaluate_overshoot_predictions(RIGHT_OVERSHOOTS)
-    assert report and str(report).startswith("✔ overshoots: 4 values of γ")
-    assert checks.evaluate_overshoot_predictions({0.5: False, 0.7: "No", 0.8: True, 0.9: " yes"})
+OVERSHOOTS_WRONG = {
+    "γ = 0.5 overshoots (its roots are real)": (
+        {**RIGHT_OVERSHOOTS, 0.5: "yes"},
+        "is below (1 − √γ)² = 0.0858: both roots are real",
+        "case 1/4 (γ = 0.5)",
+    ),
+    "γ = 0.7 overshoots (momentum, yet real roots)": (  # the near miss
+        {**RIGHT_OVERSHOOTS, 0.7: "yes"},
+        "is below (1 − √γ)² = 0.0267",
+        "case 2/4 (γ = 0.7)",
+    ),
+    "γ = 0.8 does not (its roots are complex)": (
+        {**RIGHT_OVERSHOOTS, 0.8: "no"},
+        "is above (1 − √γ)² = 0.0111: the roots are complex",
+        "case 3/4 (γ = 0.8)",
+    ),
+    "γ = 0.9 does not": ({**RIGHT_OVERSHOOTS, 0.9: "no"}, "so x1 spirals", "case 4/4 (γ = 0.9)"),
+    "'maybe'": ({**RIGHT_OVERSHOOTS, 0.8: "maybe"}, "neither 'yes' nor 'no'", "case 3/4 (γ = 0.8)"),
+    "one left at '?'": ({**RIGHT_OVERSHOOTS, 0.9: "?"}, "no prediction yet", "case 4/4 (γ = 0.9)"),
+    "a list": (["no", "no", "yes", "yes"], "expected a dict"),
+}
 
-
-@pytest.mark.parametrize(
-    "gamma, wrong, hint",
-    [
-        (0.5, "yes", "is below (1 − √γ)² = 0.0858: both roots are real"),
-        (0.7, "yes", "is below (1 − √γ)² = 0.0267"),  # the near miss: momentum, yet no overshoot
-        (0.8, "no", "is above (1 − √γ)² = 0.0111: the roots are complex"),
-        (0.9, "no", "so x1 spirals"),
-        (0.8, "maybe", "neither 'yes' nor 'no'"),
-        (0.9, "?", "no prediction yet"),
-    ],
+test_overshoot_predictions_right_passes, test_overshoot_mistakes_fail_with_their_hint = (
+    answer_tests(
+        checks.evaluate_overshoot_predictions,
+        "overshoots",
+        [RIGHT_OVERSHOOTS, {0.5: False, 0.7: "No", 0.8: True, 0.9: " yes"}],
+        OVERSHOOTS_WRONG,
+        right_says="4 values of γ",
+    )
 )
-def test_overshoot_mistakes_fail_with_their_hint(gamma, wrong, hint):
-    report = checks.evaluate_overshoot_predictions({**RIGHT_OVERSHOOTS, gamma: wrong})
-    assert not report and hint in str(report), str(report)
-    assert str(report).startswith("✘ overshoots: case ")
 
 
-def test_overshoot_unfinished_or_not_a_dict():
+def test_overshoot_unfinished_says_so():
     from course_lib.contract import ExerciseNotDone
 
     with pytest.raises(ExerciseNotDone, match=r"Exercise 2\.3: overshoot or not\? — not finished"):
         checks.evaluate_overshoot_predictions(dict.fromkeys(RIGHT_OVERSHOOTS, "?"))
-    assert not checks.evaluate_overshoot_predictions(["no", "no", "yes", "yes"])
 
 
 RIGHT_DIAGNOSIS = {
@@ -739,24 +748,41 @@ RIGHT_DIAGNOSIS = {
 }
 
 
-def test_diagnosis_right_passes():
-    report = checks.evaluate_momentum_diagnosis(RIGHT_DIAGNOSIS)
-    assert report and str(report).startswith("✔ diagnosis: 4 runs")
+DIAGNOSIS_WRONG = {
+    "too small a γ taken for too large": (
+        {**RIGHT_DIAGNOSIS, "A": "momentum too large"},
+        "along a slow straight line",
+        "case 1/4 (run A)",
+    ),
+    "too large a γ taken for too small": (
+        {**RIGHT_DIAGNOSIS, "D": "momentum too small"},
+        "waves up and down",
+        "case 4/4 (run D)",
+    ),
+    "the well-tuned run taken for too small a γ": (
+        {**RIGHT_DIAGNOSIS, "C": "momentum too small"},
+        "falls fastest",
+        "case 3/4 (run C)",
+    ),
+    "too large an η taken for too large a γ": (
+        {**RIGHT_DIAGNOSIS, "B": "momentum too large"},
+        "it grows",
+        "case 2/4 (run B)",
+    ),
+    "a cause not in the list": (
+        {**RIGHT_DIAGNOSIS, "A": "too small"},
+        "is not one of",
+        "case 1/4 (run A)",
+    ),
+}
 
-
-@pytest.mark.parametrize(
-    "run_name, wrong, hint",
-    [
-        ("A", "momentum too large", "along a slow straight line"),
-        ("D", "momentum too small", "waves up and down"),
-        ("C", "momentum too small", "falls fastest"),
-        ("B", "momentum too large", "it grows"),
-        ("A", "too small", "is not one of"),
-    ],
+test_diagnosis_right_passes, test_diagnosis_mistakes_fail_with_the_signature = answer_tests(
+    checks.evaluate_momentum_diagnosis,
+    "diagnosis",
+    [RIGHT_DIAGNOSIS],
+    DIAGNOSIS_WRONG,
+    right_says="4 runs",
 )
-def test_diagnosis_mistakes_fail_with_the_signature(run_name, wrong, hint):
-    report = checks.evaluate_momentum_diagnosis({**RIGHT_DIAGNOSIS, run_name: wrong})
-    assert not report and hint in str(report), str(report)
 
 
 def test_diagnosis_unfinished_says_so():

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from lessons import Call, Exercise, answer_tests, exercise_tests
 
 from course_lib import DivergenceWarning, data, optimizers, schedules, train_minibatch, tune
 from course_lib.checks import (
@@ -15,7 +16,7 @@ from course_lib.checks import (
     evaluate_dense_tanh_backward,
     evaluate_softmax_cross_entropy,
 )
-from course_lib.contract import ExerciseNotDone, InputError
+from course_lib.contract import InputError
 from course_lib.mlp import (
     MLP,
     accuracy,
@@ -294,25 +295,10 @@ SCE_WRONG = {
 }
 
 
-def test_softmax_cross_entropy_right_versions_pass():
-    assert evaluate_softmax_cross_entropy(sce_right)
-    assert evaluate_softmax_cross_entropy(softmax_cross_entropy)
-
-
-@pytest.mark.parametrize("mistake", list(SCE_WRONG))
-def test_softmax_cross_entropy_mistakes_fail_with_hint(mistake):
-    wrong, hint = SCE_WRONG[mistake]
-    report = evaluate_softmax_cross_entropy(wrong)
-    assert not report and "✘" in str(report)
-    assert hint in str(report), str(report)
-
-
-def test_softmax_cross_entropy_unfinished_raises_exercise_not_done():
-    def softmax_cross_entropy(logits, y):
-        raise NotImplementedError("Exercise 6.1: softmax cross-entropy")
-
-    with pytest.raises(ExerciseNotDone, match=r"Exercise 6\.1"):
-        evaluate_softmax_cross_entropy(softmax_cross_entropy)
+SCE_WRONG["a list, not a tuple"] = (
+    lambda z, y: list(softmax_cross_entropy(z, y)),
+    "return them as a tuple: `return loss, dlogits`",
+)
 
 
 # --- Exercise 6.2: backward through one tanh layer ----------------------------------------
@@ -358,24 +344,22 @@ DENSE_WRONG = {
 }
 
 
-def test_dense_backward_right_version_passes():
-    assert evaluate_dense_tanh_backward(dense_right)
-
-
-@pytest.mark.parametrize("mistake", list(DENSE_WRONG))
-def test_dense_backward_mistakes_fail_with_hint(mistake):
-    wrong, hint = DENSE_WRONG[mistake]
-    report = evaluate_dense_tanh_backward(wrong)
-    assert not report and "✘" in str(report)
-    assert hint in str(report), str(report)
-
-
-def test_dense_backward_unfinished_raises_exercise_not_done():
-    def dense_tanh_backward(da, x, W, a):
-        raise NotImplementedError("Exercise 6.2: backward through a tanh layer")
-
-    with pytest.raises(ExerciseNotDone, match=r"Exercise 6\.2"):
-        evaluate_dense_tanh_backward(dense_tanh_backward)
+test_right_versions_pass, test_mistakes_fail_with_their_hint, test_unfinished_says_so = (
+    exercise_tests(
+        {
+            # Exercise 6.1
+            "softmax_cross_entropy": Exercise(
+                evaluate_softmax_cross_entropy,
+                right=[sce_right, softmax_cross_entropy],
+                wrong=SCE_WRONG,
+            ),
+            # Exercise 6.2
+            "dense_tanh_backward": Exercise(
+                evaluate_dense_tanh_backward, right=[dense_right], wrong=DENSE_WRONG
+            ),
+        }
+    )
+)
 
 
 def test_network_gradient_is_the_layer_backward_chain():
@@ -394,18 +378,36 @@ def test_network_gradient_is_the_layer_backward_chain():
 # --- the lesson's chained check (section 2) ---------------------------------------------------
 
 
-def test_backprop_chain_check_passes_the_chain_and_names_a_broken_part():
-    net = toy((5, 4, 3), n=12)
-    idx = np.arange(8)
-    (W1, b1), (W2, b2) = net.unpack(net.x0)
-    a1 = np.tanh(net.X[idx] @ W1 + b1)
-    _, delta2 = softmax_cross_entropy(a1 @ W2 + b2, net.y[idx])
-    dW1, db1, _ = dense_right(delta2 @ W2.T, net.X[idx], W1, a1)
-    assert evaluate_backprop_chain(dW1, db1, net, idx)
-    report = evaluate_backprop_chain(dW1, 1.5 * db1, net, idx)
-    assert not report and "db1 differs" in str(report) and "hint" in str(report)
-    report = evaluate_backprop_chain(dW1.T, db1, net, idx)
-    assert not report and "shape" in str(report)
+def _chain(broken=lambda dW1, db1: (dW1, db1)):
+    """The arguments of Exercise 6.2's chained check: dW1, db1 from the two exercise functions
+    on a toy network's first 8 examples (``broken`` changes them), the network, the batch."""
+
+    def make():
+        net = toy((5, 4, 3), n=12)
+        idx = np.arange(8)
+        (W1, b1), (W2, b2) = net.unpack(net.x0)
+        a1 = np.tanh(net.X[idx] @ W1 + b1)
+        _, delta2 = softmax_cross_entropy(a1 @ W2 + b2, net.y[idx])
+        dW1, db1, _ = dense_right(delta2 @ W2.T, net.X[idx], W1, a1)
+        return (*broken(dW1, db1), net, idx)
+
+    return Call(make)
+
+
+test_backprop_chain_passes_the_chain, test_backprop_chain_names_a_broken_part = answer_tests(
+    evaluate_backprop_chain,
+    "backprop_chain",
+    [_chain()],
+    {
+        "db1 off by a factor": (
+            _chain(lambda dW1, db1: (dW1, 1.5 * db1)),
+            "hint: δ_2 from softmax_cross_entropy, back through W_2",
+            "db1 differs",
+        ),
+        "dW1 transposed": (_chain(lambda dW1, db1: (dW1.T, db1)), "shape"),
+    },
+    right_says="your two functions, chained, give net.grad",
+)
 
 
 # --- K networks in lockstep -----------------------------------------------------------------
