@@ -6,7 +6,7 @@ that separate each from its alternative."""
 
 import numpy as np
 import pytest
-from lessons import Exercise, exercise_tests, solution_functions
+from lessons import Exercise, answer_tests, exercise_tests, solution_functions
 
 from course_lib import Problem, checks, optimizers, rosenbrock, run, saddle
 from course_lib import second_order as so
@@ -345,38 +345,61 @@ RIGHT_SADDLE = {"Newton": (0.0, 0.0), "GD": (-0.6, 0.0016), "|H|": (0.0, 0.002),
                 "H + νI": (-0.9, 0.003)}  # fmt: skip
 
 
-def test_saddle_predictions_right_pass():
-    report = checks.evaluate_saddle_predictions(RIGHT_SADDLE)
-    assert report and str(report).startswith("✔ after_one_step: 4 methods")
+SADDLE_WRONG = {
+    "Newton stays put": (
+        {**RIGHT_SADDLE, "Newton": (-1.5, 0.001)},
+        "the saddle point (0, 0), in one step",
+        "case 1/4 (Newton)",
+    ),
+    "GD's factors swapped": (
+        {**RIGHT_SADDLE, "GD": (-0.6, 0.0004)},
+        "multiplies x₁ by 1 − 2η and x₂ by 1 + 2η",
+        "case 2/4 (GD)",
+    ),
+    "|H| taken for H": (
+        {**RIGHT_SADDLE, "|H|": (0.0, -0.001)},
+        "x₁ goes to 0 and x₂ doubles",
+        "case 3/4 (|H|)",
+    ),
+    "H + νI taken for Newton": (
+        {**RIGHT_SADDLE, "H + νI": (0.0, 0.002)},
+        "ν = 3 raises the smallest eigenvalue",
+        "case 4/4 (H + νI)",
+    ),
+    "H + νI's x₂ shrinks": (
+        {**RIGHT_SADDLE, "H + νI": (-0.9, 0.0006)},
+        "H + νI = diag(5, 1)",
+        "case 4/4 (H + νI)",
+    ),
+    "a word, not a point": ({**RIGHT_SADDLE, "GD": "left"}, "is not a point", "case 2/4 (GD)"),
+    "a point with a '?' left": (
+        {**RIGHT_SADDLE, "GD": ("?", 0.0016)},
+        "is not a point",
+        "case 2/4 (GD)",
+    ),
+    "a list": ([(0, 0)] * 4, "expected a dict"),
+}
+
+test_saddle_predictions_right_pass, test_saddle_predictions_wrong_fail_with_the_reason = (
+    answer_tests(
+        checks.evaluate_saddle_predictions,
+        "after_one_step",
+        [RIGHT_SADDLE],
+        SADDLE_WRONG,
+        right_says="4 methods",
+    )
+)
+
+
+def test_the_right_saddle_answers_are_what_the_methods_do():
     # worked out by hand, and each what the methods' code does in one step from saddle.x0
     for key, point in checks.lesson05.saddle_one_step().items():
         np.testing.assert_allclose(point, RIGHT_SADDLE[key], atol=1e-15)
 
 
-@pytest.mark.parametrize(
-    "key, wrong, hint",
-    [
-        ("Newton", (-1.5, 0.001), "the saddle point (0, 0), in one step"),
-        ("GD", (-0.6, 0.0004), "multiplies x₁ by 1 − 2η and x₂ by 1 + 2η"),
-        ("|H|", (0.0, -0.001), "x₁ goes to 0 and x₂ doubles"),
-        ("H + νI", (0.0, 0.002), "ν = 3 raises the smallest eigenvalue"),
-        ("H + νI", (-0.9, 0.0006), "H + νI = diag(5, 1)"),
-    ],
-)
-def test_saddle_predictions_wrong_fail_with_the_reason(key, wrong, hint):
-    report = checks.evaluate_saddle_predictions({**RIGHT_SADDLE, key: wrong})
-    assert not report and hint in str(report), str(report)
-    assert str(report).startswith("✘ after_one_step: case")
-
-
-def test_saddle_predictions_unfinished_or_malformed():
+def test_saddle_predictions_unfinished_says_so():
     with pytest.raises(ExerciseNotDone, match=r"Exercise 5\.4"):
         checks.evaluate_saddle_predictions(dict.fromkeys(RIGHT_SADDLE, ("?", "?")))
-    report = checks.evaluate_saddle_predictions({**RIGHT_SADDLE, "GD": "left"})
-    assert not report and "is not a point" in str(report)
-    report = checks.evaluate_saddle_predictions({**RIGHT_SADDLE, "GD": ("?", 0.0016)})
-    assert not report and "is not a point" in str(report)
-    assert not checks.evaluate_saddle_predictions([(0, 0)] * 4)
 
 
 # --- Exercise 5.7 (diagnose): a BFGS run that breaks -------------------------------------------
@@ -392,35 +415,66 @@ def test_the_mystery_run_breaks_as_the_exercise_says():
     assert not r["converged"] and np.linalg.norm(r["xs"][-1] - 1) > 1  # far from (1, 1)
 
 
-def test_diagnosis_right_passes():
-    report = checks.evaluate_bfgs_diagnosis(RIGHT_DIAGNOSIS)
-    assert report and str(report).startswith("✔ diagnosis: iteration 7")
-    assert checks.evaluate_bfgs_diagnosis({"iteration": 7, "guaranteed": ["skip", "wolfe"]})
+def _changed(**change):
+    return {**RIGHT_DIAGNOSIS, **change}
 
 
-@pytest.mark.parametrize(
-    "change, hint",
-    [
-        ({"iteration": 8}, "where the damage shows"),
-        ({"iteration": 5}, "the first iteration whose pair had Δgᵀ Δx ≤ 0"),
-        ({"iteration": "seven"}, "is not an iteration number"),
-        ({"guaranteed": {"wolfe"}}, "'skip' guarantees it"),
-        ({"guaranteed": {"skip"}}, "'wolfe' guarantees it: the curvature condition"),
-        ({"guaranteed": {"wolfe", "skip", "c1 = 0.3"}}, "still fails from 38"),
-        ({"guaranteed": {"wolfe", "skip", "shrink = 0.8"}}, "'shrink = 0.8' does not guarantee"),
-        ({"guaranteed": {"wolfe", "Wolfe"}}, "'Wolfe', not one of the changes"),
-    ],
+DIAGNOSIS_WRONG = {
+    "where the damage shows (8)": (
+        _changed(iteration=8),
+        "where the damage shows",
+        "case 1/2 (iteration)",
+    ),
+    "an earlier iteration (5)": (
+        _changed(iteration=5),
+        "the first iteration whose pair had Δgᵀ Δx ≤ 0",
+        "case 1/2 (iteration)",
+    ),
+    "a word for the iteration": (
+        _changed(iteration="seven"),
+        "is not an iteration number",
+        "case 1/2 (iteration)",
+    ),
+    "'skip' left out": (
+        _changed(guaranteed={"wolfe"}),
+        "'skip' guarantees it",
+        "case 2/2 (guaranteed)",
+    ),
+    "'wolfe' left out": (
+        _changed(guaranteed={"skip"}),
+        "'wolfe' guarantees it: the curvature condition",
+        "case 2/2 (guaranteed)",
+    ),
+    "a stricter Armijo constant": (
+        _changed(guaranteed={"wolfe", "skip", "c1 = 0.3"}),
+        "still fails from 38",
+        "case 2/2 (guaranteed)",
+    ),
+    "a gentler backtracking": (
+        _changed(guaranteed={"wolfe", "skip", "shrink = 0.8"}),
+        "'shrink = 0.8' does not guarantee",
+        "case 2/2 (guaranteed)",
+    ),
+    "a change not in the list": (
+        _changed(guaranteed={"wolfe", "Wolfe"}),
+        "'Wolfe', not one of the changes",
+        "case 2/2 (guaranteed)",
+    ),
+    "a list": ([7, "wolfe"], "expected a dict"),
+}
+
+test_diagnosis_right_passes, test_diagnosis_mistakes_fail_with_a_reason = answer_tests(
+    checks.evaluate_bfgs_diagnosis,
+    "diagnosis",
+    [RIGHT_DIAGNOSIS, {"iteration": 7, "guaranteed": ["skip", "wolfe"]}],
+    DIAGNOSIS_WRONG,
+    right_says="iteration 7",
 )
-def test_diagnosis_mistakes_fail_with_a_reason(change, hint):
-    report = checks.evaluate_bfgs_diagnosis({**RIGHT_DIAGNOSIS, **change})
-    assert not report and hint in str(report), str(report)
-    assert str(report).startswith("✘ diagnosis: case")
 
 
 def test_diagnosis_unfinished_says_so():
     with pytest.raises(ExerciseNotDone, match=r"Exercise 5\.7"):
         checks.evaluate_bfgs_diagnosis({"iteration": "?", "guaranteed": {"?"}})
-    assert not checks.evaluate_bfgs_diagnosis([7, "wolfe"])
 
 
 def test_the_failure_counts_the_check_reports_are_measured():

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from lessons import answer_tests, solution_functions
+from lessons import Call, answer_tests, solution_functions
 
 from course_lib import checks, data, optimizers, schedules, train_minibatch
 from course_lib.mlp import (
@@ -240,62 +240,69 @@ def fake_race(constant, cosine, updates=450):
     return {"constant": tuned("constant", *constant), "cosine": tuned("cosine", *cosine)}
 
 
-def test_design_right_passes_on_its_measured_race():
-    design = {"weight_decay": 1e-2}
-    report = checks.evaluate_schedule_design(design, race(**design))
-    assert report and str(report).startswith("✔ design: "), str(report)
+def measured(design):
+    """The arguments of check_schedule_design(design, race_schedules(**design)): the design
+    and its race, run when a test first needs it."""
+    return Call(lambda: (design, race(**design)))
 
 
-@pytest.mark.parametrize(
-    "design, hint",
-    [({}, "no noise floor"), ({"epochs": 10}, "no noise floor"), ({"weight_decay": 0.0}, "σ* = 0")],
+def raced(design, race_, seeds=3):
+    """The arguments of the check for a design and a race made up (fake_race); seeds=1 keeps
+    the first seed's column only."""
+
+    def make():
+        if seeds == 1:
+            return design, {
+                k: Tuned(k, t.lrs, (0,), t.scores[:, :1], runs=[r[:1] for r in t.runs])
+                for k, t in race_.items()
+            }
+        return design, race_
+
+    return Call(make)
+
+
+def wins():
+    """A race made up that cosine wins by more than the spread (one for each mistake)."""
+    return fake_race((0.35, 0.003), (0.33, 0.001))
+
+
+DESIGN_WRONG = {
+    "nothing changed (no penalty)": (measured({}), "no noise floor", "with nothing changed"),
+    "more epochs, no penalty": (measured({"epochs": 10}), "no noise floor"),
+    "ω = 0": (measured({"weight_decay": 0.0}), "σ* = 0", "with weight_decay=0.0"),
+    "too weak a penalty (ω = 10⁻³)": (
+        measured({"weight_decay": 1e-3}),
+        "its floor is still below",
+        "with weight_decay=0.001",
+    ),
+    "over budget": (
+        raced({"weight_decay": 1e-2}, fake_race((0.35, 0.003), (0.33, 0.001), updates=900)),
+        "budget",
+    ),
+    "cosine ahead within the spread": (
+        raced({"weight_decay": 1e-2}, fake_race((0.35, 0.003), (0.345, 0.004))),
+        "luck",
+    ),
+    "cosine worse": (
+        raced({"weight_decay": 1e-2}, fake_race((0.33, 0.001), (0.35, 0.003))),
+        "larger ω",
+    ),
+    "another key (η)": (raced({"lr": 1.0}, wins()), "cannot be changed"),
+    "a negative ω": (raced({"weight_decay": -1.0}, wins()), "weight_decay must"),
+    "fractional epochs": (raced({"epochs": 2.5}, wins()), "whole number"),
+    "not a dict": (raced("weight_decay", wins()), "expected a dict"),
+    "not a race": (raced({"weight_decay": 1e-2}, {"cosine": None}), "race_schedules(**design)"),
+    "one seed": (raced({"weight_decay": 1e-2}, wins(), seeds=1), "3 seeds"),
+}
+
+test_design_right_passes_on_its_measured_race, test_design_mistakes_fail_with_their_hints = (
+    answer_tests(
+        checks.evaluate_schedule_design,
+        "design",
+        [measured({"weight_decay": 1e-2})],
+        DESIGN_WRONG,
+    )
 )
-def test_design_without_a_penalty_fails_with_the_interpolation_hint(design, hint):
-    report = checks.evaluate_schedule_design(design, race(**design))
-    assert not report and str(report).startswith("✘ design: "), str(report)
-    assert hint in str(report), str(report)
-
-
-def test_design_with_a_weak_penalty_fails_and_says_the_floor_is_too_low():
-    design = {"weight_decay": 1e-3}
-    report = checks.evaluate_schedule_design(design, race(**design))
-    assert not report and "floor" in str(report), str(report)
-
-
-@pytest.mark.parametrize(
-    "design, race_, hint",
-    [
-        ({"weight_decay": 1e-2}, fake_race((0.35, 0.003), (0.33, 0.001), updates=900), "budget"),
-        ({"weight_decay": 1e-2}, fake_race((0.35, 0.003), (0.345, 0.004)), "luck"),
-        ({"weight_decay": 1e-2}, fake_race((0.33, 0.001), (0.35, 0.003)), "larger ω"),
-        ({"lr": 1.0}, fake_race((0.35, 0.003), (0.33, 0.001)), "cannot be changed"),
-        ({"weight_decay": -1.0}, fake_race((0.35, 0.003), (0.33, 0.001)), "weight_decay must"),
-        ({"epochs": 2.5}, fake_race((0.35, 0.003), (0.33, 0.001)), "whole number"),
-        ("weight_decay", fake_race((0.35, 0.003), (0.33, 0.001)), "expected a dict"),
-        ({"weight_decay": 1e-2}, {"cosine": None}, "race_schedules(**design)"),
-        ({"weight_decay": 1e-2}, fake_race((0.35, 0.003), (0.33, 0.001)), "3 seeds"),
-    ],
-    ids=[
-        "over budget",
-        "within the spread",
-        "cosine worse",
-        "other key",
-        "negative ω",
-        "fractional epochs",
-        "not a dict",
-        "not a race",
-        "one seed",
-    ],
-)
-def test_design_mistakes_fail_with_their_hints(design, race_, hint):
-    if hint == "3 seeds":  # one seed: Tuned of one column
-        race_ = {
-            k: Tuned(k, t.lrs, (0,), t.scores[:, :1], runs=[r[:1] for r in t.runs])
-            for k, t in race_.items()
-        }
-    report = checks.evaluate_schedule_design(design, race_)
-    assert not report and str(report).startswith("✘ design: "), str(report)
-    assert hint in str(report), str(report)
 
 
 # --- section 2: the finite-difference check -----------------------------------------------------

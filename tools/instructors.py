@@ -217,7 +217,7 @@ def lesson_section(lesson, c, times, tables):
                 )
             )
             for label, text in said:
-                text = _one_line(text)
+                text = _one_line(text).removeprefix("hint: ")
                 lines.append(
                     f"  - {label}{': ' if label and text else ''}" + (f"“{text}”" if text else "")
                 )
