@@ -83,6 +83,21 @@ def needed(cells):
     return sorted(keep)
 
 
+def rebound_later(cells):
+    """(live cell, later cell, names) for each cell below a live one that rebinds a name
+    the live cell's callbacks read: after Run all, a slider would draw with the new one."""
+    code = [i for i, c in enumerate(cells) if c.cell_type == "code"]
+    uses = {i: _uses(cells[i].source) for i in code}
+    found = []
+    for live in (i for i in code if is_live(cells[i])):
+        above = [i for i in needed(cells) if i <= live and uses[i] is not None]
+        read = set().union(*(uses[i][1] for i in above))
+        for i in code:
+            if i > live and uses[i] is not None and uses[i][2] & read:
+                found.append((live, i, sorted(uses[i][2] & read)))
+    return found
+
+
 def live_lesson(nb):
     """The lesson with only what its live cells need (markdown cells dropped: what they
     render is not what the browser test checks); None if it has no live cell."""

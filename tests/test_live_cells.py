@@ -35,6 +35,18 @@ def test_a_callback_sees_the_cell_that_rebinds_its_global_later():
     assert live_cells.needed(cells) == [0, 1, 2, 4]
 
 
+@pytest.mark.parametrize("path", WITH_LIVE_CELLS, ids=lambda p: p.name)
+def test_no_cell_below_an_explorer_rebinds_what_its_callbacks_read(path):
+    """After Run all, an explorer must still draw what its own cell showed."""
+    assert live_cells.rebound_later(nbformat.read(path, 4).cells) == []
+
+
+def test_a_rebinding_below_an_explorer_is_found():
+    cells = lesson("fig = a()", "def draw(k):\n    return fig", "explore_plot(draw)", "fig = b()")
+    cells[2].metadata["tags"] = ["live"]
+    assert live_cells.rebound_later(cells) == [(2, 3, ["fig"])]
+
+
 def test_a_name_the_cell_assigns_itself_needs_no_other_cell():
     cells = lesson("x = 1", "fig = a()", "fig = b()\nrace(fig, x)", "fig = c()", live=[2])
     assert live_cells.needed(cells) == [0, 2]
