@@ -20,6 +20,7 @@ import ast
 import release  # tools/release.py (pytest's pythonpath includes tools/)
 
 LIVE = "live"  # the tag of a live cell
+OPENS = ("slide", "subslide")  # the stamped slide types that open a (sub-)slide
 
 
 def is_live(cell):
@@ -106,3 +107,21 @@ def live_lesson(nb):
     nb = release.nbformat.from_dict(release.json.loads(release.json.dumps(nb)))
     nb.cells = [nb.cells[i] for i in needed(nb.cells)]
     return nb
+
+
+def live_slides(nb):
+    """The live lesson as a slideshow: its cells as ``live_lesson`` keeps them, and the
+    markdown cells that open a slide or a sub-slide (the title, the section headings, the
+    Summary), with their stamped metadata; None if it has no live cell."""
+    if not any(is_live(c) for c in nb.cells):
+        return None
+    keep = set(needed(nb.cells))
+    nb = release.nbformat.from_dict(release.json.loads(release.json.dumps(nb)))
+    nb.cells = [c for i, c in enumerate(nb.cells) if i in keep or opens_a_slide(c)]
+    return nb
+
+
+def opens_a_slide(cell):
+    """Whether a markdown cell opens a slide or a sub-slide (tools/build.py stamps it)."""
+    slide_type = cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
+    return cell.cell_type == "markdown" and slide_type in OPENS
