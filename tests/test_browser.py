@@ -559,7 +559,14 @@ SLIDES_LESSON = "05b-hessian-free.ipynb"  # its race and its explorer are both o
 # its own navigation, even when a slider's handle has the focus: a presenter drags a slider.
 PRESENT = ".reveal .slides section.present:not(.stack)"  # the (sub-)slide on screen
 WHERE = """() => [...document.querySelectorAll('.reveal .slides section.present')]
-    .map(s => [...s.parentNode.children].indexOf(s)).join('/')"""
+    .map(s => [...s.parentNode.children].indexOf(s)).join('/') + ':' +
+    document.querySelectorAll('.reveal .fragment.visible').length"""  # slide, fragments shown
+AT_END = """() => {
+    const last = [...document.querySelectorAll('.reveal .slides > section')].at(-1);
+    const subslides = last.querySelectorAll(':scope > section');
+    return last.classList.contains('present')
+        && (subslides.length === 0 || subslides[subslides.length - 1].classList.contains('present'));
+}"""
 
 
 def test_an_explorer_answers_inside_the_slideshow(lab, page, browser):
@@ -588,8 +595,7 @@ def test_an_explorer_answers_inside_the_slideshow(lab, page, browser):
         try:
             slides.set_viewport_size({"width": 1024, "height": 768})
             slides.wait_for_selector(f"{PRESENT}", timeout=60_000)
-            _the_slideshow_loads_widgets(log)
-            _present_the_race_and_the_explorer(slides)
+            _present_the_race_and_the_explorer(slides, log)
             assert not _slideshow_problems(slides, log), _slideshow_problems(slides, log)
         finally:
             slides.close()
@@ -598,14 +604,31 @@ def test_an_explorer_answers_inside_the_slideshow(lab, page, browser):
     print(f"{name} as slides: {time.perf_counter() - started:.1f} s in the browser")
 
 
+def _present_the_race_and_the_explorer(slides, log):
+    """Space from the first slide to the explorer's; the race's player on the way shows
+    its first and its last frame."""
+    if not _widgets_failed(log):  # the widget views come from the kernel, after the slides
+        _wait_until(slides, "() => document.querySelector('.reveal img.widget-image')?.complete")
+    raced = False
+    while not slides.locator(f"{PRESENT} img.widget-image").count():
+        if slides.locator(f"{PRESENT} img[id^='_anim_img']").count():
+            _the_race_plays(slides)
+            raced = True
+        if slides.evaluate(AT_END):
+            _the_slideshow_loads_widgets(log)
+            pytest.fail("Space never reached the explorer's slide")
+        before = slides.evaluate(WHERE)
+        slides.keyboard.press("Space")
+        slides.wait_for_function(f"(before) => ({WHERE})() !== before", arg=before)
+    _screenshot(slides, "slides-explorer")
+    assert raced, "no race player on the slides before the explorer"
+    _drag_a_slider_and_see_the_picture_change(slides)
+
+
 def _the_slideshow_loads_widgets(log):
     """The slideshow is its own application (jupyterlab-rise's): it must load the widget
-    extension, or each widget shows as its text instead."""
-    failed = [
-        line
-        for line in log
-        if line.startswith("Failed to create module") and "jupyterlab-manager" in line
-    ]
+    extension, or each widget shows as its text (the explorer's repr) instead."""
+    failed = _widgets_failed(log)
     if failed:
         reasons = [line.split("\n")[0] for line in log if "doesn't exist in shared scope" in line]
         pytest.xfail(
@@ -614,24 +637,12 @@ def _the_slideshow_loads_widgets(log):
         )
 
 
-def _present_the_race_and_the_explorer(slides):
-    """Space from the first slide until the explorer's slide; the race's player on the way
-    (if its slide comes first) shows its first and its last frame."""
-    raced = False
-    for _ in range(50):
-        if slides.locator(f"{PRESENT} img[id^='_anim_img']").count():
-            _the_race_plays(slides)
-            raced = True
-        if slides.locator(f"{PRESENT} img.widget-image").count():
-            break
-        before = slides.evaluate(WHERE)
-        slides.keyboard.press("Space")
-        slides.wait_for_function(f"(before) => ({WHERE})() !== before", arg=before)
-    else:
-        pytest.fail("Space never reached the explorer's slide")
-    _screenshot(slides, "slides-explorer")
-    assert raced, "no race player on the slides before the explorer"
-    _drag_a_slider_and_see_the_picture_change(slides)
+def _widgets_failed(log):
+    return [
+        line
+        for line in log
+        if line.startswith("Failed to create module") and "jupyterlab-manager" in line
+    ]
 
 
 def _the_race_plays(slides):
@@ -656,6 +667,8 @@ def _the_race_plays(slides):
         shown.append(picture.get_attribute("src"))
     assert shown[0].startswith("data:image/png"), "the race's player shows no frame"
     assert shown[0] != shown[1], "the race's first and last frames are the same picture"
+    print("the race's player in the slideshow shows its first and its last frame")
+    _screenshot(slides, "slides-race")
 
 
 def _drag_a_slider_and_see_the_picture_change(slides):
