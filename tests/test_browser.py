@@ -561,6 +561,8 @@ PRESENT = ".reveal .slides section.present:not(.stack)"  # the (sub-)slide on sc
 WHERE = """() => [...document.querySelectorAll('.reveal .slides section.present')]
     .map(s => [...s.parentNode.children].indexOf(s)).join('/') + ':' +
     document.querySelectorAll('.reveal .fragment.visible').length"""  # slide, fragments shown
+SETTLED = """() => !document.querySelector('.reveal .slides').getAnimations({subtree: true})
+    .some(a => a instanceof CSSTransition && a.playState === 'running')"""  # slide in place
 AT_END = """() => {
     const last = [...document.querySelectorAll('.reveal .slides > section')].at(-1);
     const subslides = last.querySelectorAll(':scope > section');
@@ -680,8 +682,13 @@ def _drag_a_slider_and_see_the_picture_change(slides):
         float(handle.get_attribute(a)) for a in ("aria-valuemin", "aria-valuenow", "aria-valuemax")
     )
     track = slider.locator(".noUi-base").first
-    handle.hover()  # waits until the slide has stopped moving
+    slides.wait_for_function(SETTLED)
+    handle.hover()
     box, start = track.bounding_box(), handle.bounding_box()
+    under = slides.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y)?.className",
+        [start["x"] + start["width"] / 2, start["y"] + start["height"] / 2],
+    )
     x = 0.9 if (now - low) < 0.5 * (high - low) else 0.1
     before, where = picture.get_attribute("src"), slides.evaluate(WHERE)
     started = time.perf_counter()
@@ -702,6 +709,7 @@ def _drag_a_slider_and_see_the_picture_change(slides):
         pytest.fail(
             f"dragging the explorer's slider ({now} towards {x:.0%} of its track) showed no "
             f"new picture in the slideshow; the slider reads {handle.get_attribute('aria-valuenow')}"
+            f" (the mouse went down on {under!r})"
         )
     print(
         f"slider dragged in the slideshow, new picture after "
