@@ -584,6 +584,18 @@ def test_an_explorer_answers_inside_the_slideshow(lab, page, browser):
     _copy_without_outputs(
         ROOT / "solutions" / SLIDES_LESSON, lab["root"] / name, live_cells.live_slides
     )
+    log = []  # the slideshow's console, from its first line (it loads the extensions)
+
+    def record(message):
+        if message.page is not page:
+            log.append(message.text)
+
+    def record_error(error):
+        if error.page is not page:
+            log.append(f"page error: {error.error}")
+
+    page.context.on("console", record)
+    page.context.on("weberror", record_error)
     _open(page, name)
     try:
         _run_all(page, name, timeout=300)
@@ -592,9 +604,7 @@ def test_an_explorer_answers_inside_the_slideshow(lab, page, browser):
         )
         with page.context.expect_page() as opened:  # the command saves, then opens a tab
             page.evaluate("() => window.jupyterapp.commands.execute('RISE:slideshow')")
-        slides, log = opened.value, []
-        slides.on("console", lambda message: log.append(message.text))
-        slides.on("pageerror", lambda error: log.append(f"page error: {error}"))
+        slides = opened.value
         try:
             slides.set_viewport_size({"width": 1024, "height": 768})
             slides.wait_for_selector(f"{PRESENT}", timeout=60_000)
@@ -603,6 +613,8 @@ def test_an_explorer_answers_inside_the_slideshow(lab, page, browser):
         finally:
             slides.close()
     finally:
+        page.context.remove_listener("console", record)
+        page.context.remove_listener("weberror", record_error)
         _close_all(page)
     print(f"{name} as slides: {time.perf_counter() - started:.1f} s in the browser")
 
