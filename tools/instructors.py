@@ -239,7 +239,8 @@ def instructors_md(c=None):
         "",
         "Each lesson's core is one 90-minute class: present it from the solution notebook "
         "(`solutions/`) or as slides (JupyterLab with the `lab` extra: *Render as Reveal "
-        "Slideshow*, Alt+R), drive its explorers and races live, do the exercise marked *in class* "
+        "Slideshow*, Alt+R; explorers render only in the notebook view for now: README, *For "
+        "instructors*), drive its explorers and races live, do the exercise marked *in class* "
         "together, and leave the rest for home. `python tools/build.py release` builds an "
         "otter-grader assignment per lesson (README, *For instructors*).",
         "",
