@@ -14,8 +14,10 @@ four optimisers over 30 frames at 144 dpi, weigh 0.22–0.39 MB of HTML; ``max_m
 slides, ``race(...).save_gif("race.gif")`` writes the same frames as a GIF with
 Pillow (the still picture included).
 
-In class: frames are drawn at twice the pixel density they are shown at (sharp on a
-projector or a high-density screen); the player's buttons are plain characters, so
+In class: the race shows at SHOWN_DPI = 96 pixels per inch (the browser's own inch:
+matplotlib's 10-point texts are 13.3 pixels tall, ``plots.LEGIBLE_PX``; the finished
+picture's PNG text chunk says so, ``plots.legibility``), and its frames are drawn at
+1.5 times that pixel density (sharp on a projector or a high-density screen); the player's buttons are plain characters, so
 it needs no web font (works offline); its ``<img>`` holds the finished race as a
 picture, so a notebook whose scripts do not run (an untrusted or stored one) still
 shows it; and every display gets its own ids, so two players on one page (a copied
@@ -39,15 +41,18 @@ import matplotlib
 import matplotlib.colors
 import numpy as np
 import PIL.Image
+import PIL.PngImagePlugin
 from IPython.display import HTML
 from matplotlib.animation import FuncAnimation, HTMLWriter, PillowWriter, adjusted_figsize
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from .plots import as_runs, plot_contours
+from .plots import as_runs, legibility, plot_contours, smallest_text_pt
 from .problems import PROBLEMS
 from .runners import Run, make_runs
 
+SHOWN_DPI = 96  # pixels shown per inch of the race's figure (CSS pixels: 96 to the inch)
 PLAYER = "RACEPLAYERID"  # in a race's HTML, where each display puts its own id
 _NONCE = os.environ.get("COURSE_RACE_NONCE") or secrets.token_hex(3)
 _DISPLAYS = itertools.count(1)
@@ -106,7 +111,7 @@ def race(
     frames=30,
     fps=6,
     title=None,
-    figsize=(4.8, 3.6),
+    figsize=(4.8, 4.2),
     dpi=144,
     max_mb=1.0,
     gif=None,
@@ -116,8 +121,8 @@ def race(
     runs: Runs (a list, or a dict label → Run), or optimisers as for
     ``make_runs`` (then ``steps`` and ``x0`` apply). frames: at most this many
     frames, evenly spread over the steps (fewer frames, smaller HTML).
-    fps: frames per second. figsize: the size shown, in inches at 72 pixels per inch;
-    dpi: the pixels drawn per inch (144: twice as sharp as shown). max_mb:
+    fps: frames per second. figsize: the size shown, in inches at SHOWN_DPI pixels per
+    inch; dpi: the pixels drawn per inch (144: 1.5 times as sharp as shown). max_mb:
     matplotlib's embed limit; a race larger than that raises instead of being
     cut short. gif: also save a GIF to this path.
     """
@@ -142,14 +147,25 @@ def race(
         canvas = FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         plot_contours(problem, ax=ax)
-        ax.set_title(title or f"Race on {problem.name}", fontsize=11)
+        ax.set_title(title or f"Race on {problem.name}")
+        labels = [
+            r.label + (f" (diverged at step {r.diverged_at})" if r.diverged_at else "") for r in runs
+        ]
+        # The legend goes under the axes, in the still picture: it never covers a run.
+        handles = [Line2D([], [], lw=1.6, color=f"C{i}") for i in range(len(runs))]
+        legend = fig.legend(handles, labels, loc="outside lower center", frameon=False)
+        for ncols in (2, 1):  # two columns if they fit in the figure's width
+            legend.set_ncols(min(ncols, len(runs)))
+            if legend.get_window_extent(canvas.get_renderer()).width <= fig.bbox.width:
+                break
         fig.get_layout_engine().execute(fig)
         fig.set_layout_engine("none")
-        # What never changes (contours, ticks, labels, title) is drawn once, as one
+        # What never changes (contours, ticks, labels, title, legend) is drawn once, as one
         # picture; the frames are transparent except for the runs, drawn on a bare axes
         # at the same place, and the player shows them over that picture. Frames are
         # then five times quicker to draw and about ten times smaller.
         canvas.draw()
+        still_text_pt = smallest_text_pt(fig)
         background = PIL.Image.fromarray(np.asarray(canvas.buffer_rgba()).copy(), "RGBA")
         position, xlim, ylim = ax.get_position(), ax.get_xlim(), ax.get_ylim()
         fig.clear()
@@ -158,9 +174,8 @@ def race(
         ax.set(xlim=xlim, ylim=ylim)
         ax.set_axis_off()
         lines, heads = [], []
-        for i, r in enumerate(runs):
-            label = r.label + (f" (diverged at step {r.diverged_at})" if r.diverged_at else "")
-            (line,) = ax.plot([], [], "-", lw=1.6, color=f"C{i}", label=label)
+        for i in range(len(runs)):
+            (line,) = ax.plot([], [], "-", lw=1.6, color=f"C{i}")
             (head,) = ax.plot([], [], "o", ms=6, color=f"C{i}", mec="white", zorder=6)
             lines.append(line)
             heads.append(head)
@@ -171,10 +186,8 @@ def race(
             "",
             transform=ax.transAxes,
             va="top",
-            fontsize=10,
             bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8},
         )
-        ax.legend(fontsize=9, loc="lower right")
 
         def draw(k):
             for r, line, head in zip(runs, lines, heads):
@@ -187,7 +200,11 @@ def race(
         animation = FuncAnimation(fig, draw, frames=ticks, interval=1000 / fps, repeat=False)
         # Everything drawn on a frame: the runs' colours, black to white for text and boxes.
         colors = [f"C{i}" for i in range(len(runs))] + [str(g) for g in np.linspace(0, 1, 9)]
-        html = _to_jshtml(animation, fps, background, dpi, colors, finish=_finish(runs, draw, fig))
+        finish = _finish(runs, draw, fig)
+        legible = legibility(fig, SHOWN_DPI)  # the frames' text (the step counter),
+        smallest = min(still_text_pt, smallest_text_pt(fig))  # and the still picture's
+        legible["course:smallest-text-pt"] = f"{smallest:g}"
+        html = _to_jshtml(animation, fps, background, dpi, colors, finish, legible)
     size = len(html.encode()) / 1e6
     if size > max_mb:
         raise ValueError(
@@ -219,13 +236,17 @@ def make_palette(rgba, colors, keep=()):
     return palette
 
 
-def encode_png(rgba, palette=None):
-    """A picture as PNG bytes, opaque: with the palette image's colours, or as it is (None)."""
+def encode_png(rgba, palette=None, text=None):
+    """A picture as PNG bytes, opaque: with the palette image's colours, or as it is (None);
+    text: {keyword: value} for the PNG's text chunk."""
     image = PIL.Image.fromarray(np.asarray(rgba)[..., :3].copy())
     if palette is not None:
         image = image.quantize(palette=palette, dither=PIL.Image.Dither.NONE)
+    info = PIL.PngImagePlugin.PngInfo()
+    for key, value in (text or {}).items():
+        info.add_text(key, value)
     out = BytesIO()
-    image.save(out, format="png", optimize=True)
+    image.save(out, format="png", optimize=True, pnginfo=info)
     return out.getvalue()
 
 
@@ -302,9 +323,9 @@ def _finish(runs, draw, fig):
     return np.asarray(fig.canvas.buffer_rgba()).copy()
 
 
-def _to_jshtml(animation, fps, background, dpi, colors, finish):
+def _to_jshtml(animation, fps, background, dpi, colors, finish, legible=None):
     """``to_jshtml`` with default_mode "once", overlay frames shown over ``background``,
-    the finished race in the ``<img>`` itself, buttons without a web font, and the
+    the finished race in the ``<img>`` itself (with ``legible`` in its PNG text chunk), buttons without a web font, and the
     placeholder id ``PLAYER``."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "race.html")
@@ -321,12 +342,12 @@ def _to_jshtml(animation, fps, background, dpi, colors, finish):
         html = html.replace(f'<i class="{icon}"></i>', f"<span>{text}</span>")
     if "font-awesome" in html or 'class="fa ' in html:
         raise RuntimeError("matplotlib's player changed: it still asks for Font Awesome")
-    # The picture shows at 72 pixels per inch, drawn at dpi: sharper on dense screens.
+    # The picture shows at SHOWN_DPI pixels per inch, drawn at dpi: sharper on dense screens.
     height, width = background.size[1], background.size[0]
-    shown = f'width="{round(width * 72 / dpi)}" height="{round(height * 72 / dpi)}"'
+    shown = f'width="{round(width * SHOWN_DPI / dpi)}" height="{round(height * SHOWN_DPI / dpi)}"'
     finished = PIL.Image.alpha_composite(background, PIL.Image.fromarray(finish, "RGBA"))
     runs = [c for c in colors if c.startswith("C")]
-    picture = encode_png(finished, make_palette(finished, 64, [*runs, "white", "black"]))
+    picture = encode_png(finished, make_palette(finished, 64, [*runs, "white", "black"]), legible)
     picture = base64.b64encode(picture).decode("ascii")
     html = html.replace(
         f'<img id="_anim_img{PLAYER}">',

@@ -63,7 +63,7 @@ def explore_noise_floor(problem, updates=700, seeds=(0, 1, 2), lr=0.05, batch_si
     floor = ax.axhline(1.0, color="k", ls="--", lw=1, label=r"$\eta\sigma_*^2/(4|B|)$ = 1e-3")
     ax.set(xlabel="update", ylabel="$f - f^*$", xlim=(1, updates), ylim=(1e-6, 1e3))
     title = ax.set_title(" ")
-    legend = ax.legend(fontsize=8, loc="upper right")
+    legend = ax.legend(loc="upper right")
 
     def noise_floor(lr, batch_size):
         H, g = batches(batch_size)
@@ -123,7 +123,7 @@ def explore_schedules(max_lr=0.1, total=300, warmup=30, pct_start=0.3):
     curves = schedule_curves(max_lr, total, warmup, pct_start)
     lines = [ax.plot([], [], label=name)[0] for name in curves]
     ax.set(xlabel="update t", ylabel="learning rate")
-    fig.legend(fontsize=8, loc="outside right upper")  # beside the curves: drawn once
+    fig.legend(loc="outside right upper")  # beside the curves: drawn once
 
     def learning_rates(max_lr, total, warmup, pct_start):
         t = np.arange(total)
@@ -162,7 +162,7 @@ def explore_gradient_norms(X, y, depth=10, gain=1.0, activation="relu", width=32
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     title = ax.set_title(" ")
-    legend = ax.legend(fontsize=8, loc="upper right")
+    legend = ax.legend(loc="upper right")
 
     def gradient_norms(depth, gain, activation):
         net = MLP(X, y, sizes(depth), activation, init=float(gain), seed=0)

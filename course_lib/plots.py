@@ -5,17 +5,102 @@ One way to show a figure, everywhere in the course: it is the value of its cell.
 pyplot, so that it shows exactly once; ``subplots`` makes such a figure for drawing
 by hand; ``plot_contours`` draws into an axes and returns it. Pass ``ax`` to a
 helper to draw into an existing figure instead.
+
+Legible on a projector: every text of a figure the course shows is at least LEGIBLE_PX
+pixels tall on a 1024×768 screen. matplotlib's default sizes (10 pt, titles 12 pt) are
+at DPI = 100 pixels per inch: 13.9 px as long as the figure is at most SHOWN_WIDTH
+pixels wide (wider, it is scaled down): keep figures at most ``max_width()`` inches wide
+and texts at matplotlib's sizes. ``figure_png`` writes the figure's smallest text (pt),
+its width (inches) and the pixels it shows per inch into the PNG's own text chunk
+(``legibility``), so that a test checks every stored figure (tests/test_legibility.py).
 """
 
 import dataclasses
+import struct
 from io import BytesIO
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.image import imsave
+from matplotlib.text import Text
 
 from .runners import Run
+
+
+DPI = 100  # pixels per inch of a course figure, drawn and shown (whatever the backend's default)
+LEGIBLE_PX = 12  # the smallest text height, in pixels shown on a 1024×768 screen
+# Measured in Chromium at 1024×768 (tests/test_browser.py): JupyterLab's notebook with its
+# left sidebar collapsed shows outputs 844 px wide (simple mode 854; with the file browser
+# open 592); jupyterlab-rise's slides show an image at most 895 px wide (95 % of the 942 px
+# output area). An image wider than this is scaled down to it.
+SHOWN_WIDTH = 844
+
+
+def shown_text_px(pt, width_in, shown_dpi, shown_width=SHOWN_WIDTH):
+    """The height in screen pixels of a pt-point text in a figure width_in inches wide,
+    shown at shown_dpi pixels per inch, scaled down if wider than shown_width pixels."""
+    return pt / 72 * min(shown_dpi, shown_width / width_in)
+
+
+def max_width(pt=10, shown_dpi=DPI, px=LEGIBLE_PX):
+    """The widest figure (inches) whose pt-point texts still show px pixels tall."""
+    if pt / 72 * shown_dpi < px:
+        return 0.0
+    return pt / 72 * SHOWN_WIDTH / px
+
+
+def _visible_texts(artist):
+    if not artist.get_visible():
+        return
+    if isinstance(artist, Text) and artist.get_text().strip():
+        yield artist
+    for child in artist.get_children():
+        yield from _visible_texts(child)
+
+
+def smallest_text_pt(fig):
+    """The size (points) of the smallest visible, non-empty text of a drawn figure (inf if none).
+
+    Texts are tick labels, axis labels, titles, legends, annotations: what
+    the last draw laid out (tick labels follow the view: draw the figure first)."""
+    return min((t.get_fontsize() for t in _visible_texts(fig)), default=float("inf"))
+
+
+def legibility(fig, shown_dpi):
+    """What a test needs to tell the figure's smallest text on screen, as PNG text chunks."""
+    return {
+        "course:smallest-text-pt": f"{smallest_text_pt(fig):g}",
+        "course:width-in": f"{fig.get_figwidth():g}",
+        "course:shown-dpi": f"{shown_dpi:g}",
+    }
+
+
+def png_text(png):
+    """The tEXt chunks of PNG bytes, as {keyword: value}."""
+    chunks, i = {}, 8
+    while i + 8 <= len(png):
+        (size,), kind = struct.unpack(">I", png[i : i + 4]), png[i + 4 : i + 8]
+        if kind == b"tEXt":
+            key, _, value = png[i + 8 : i + 8 + size].partition(b"\0")
+            chunks[key.decode("latin-1")] = value.decode("latin-1")
+        i += 12 + size
+    return chunks
+
+
+def png_text_px(png, shown_width=SHOWN_WIDTH):
+    """The smallest text of a course figure's PNG, in pixels on screen (its ``legibility``
+    chunk; None if it has none)."""
+    text = png_text(png)
+    try:
+        pt, width_in, shown_dpi = (
+            float(text[f"course:{key}"]) for key in ("smallest-text-pt", "width-in", "shown-dpi")
+        )
+    except KeyError:
+        return None
+    return shown_text_px(pt, width_in, shown_dpi, shown_width)
 
 
 class CourseFigure(Figure):
@@ -29,10 +114,25 @@ class CourseFigure(Figure):
 
 
 def figure_png(fig):
-    """The PNG bytes of a figure at its own size and dpi."""
-    buffer = BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+    """The PNG bytes of a figure at its own size and dpi, shown one pixel per pixel, with its
+    ``legibility`` in the PNG's text chunk."""
+    own = fig.canvas
+    canvas = FigureCanvasAgg(fig)
+    try:
+        # savefig's own steps for a PNG, with the drawing first: the smallest text is
+        # known only once the tick labels are laid out.
+        canvas.draw()
+        buffer = BytesIO()
+        imsave(
+            buffer,
+            np.asarray(canvas.buffer_rgba()),
+            format="png",
+            dpi=fig.dpi,
+            metadata=legibility(fig, fig.dpi),
+        )
+        return buffer.getvalue()
+    finally:
+        fig.set_canvas(own)
 
 
 def show_inline():
@@ -57,6 +157,7 @@ def subplots(nrows=1, ncols=1, **kwargs):
     it a second time. Layout "constrained" unless given.
     """
     kwargs.setdefault("layout", "constrained")
+    kwargs.setdefault("dpi", DPI)
     kwargs.setdefault("FigureClass", CourseFigure)
     fig, axes = plt.subplots(nrows, ncols, **kwargs)
     plt.close(fig)
@@ -121,7 +222,7 @@ def show_trace_2d(problem, runs, ax=None, title=None, window=None, legend=True, 
         ax.plot(*as_runs(runs)[0].xs[0], "ks", ms=5, zorder=6)
     ax.set_title(title or problem.name)
     if legend and runs:
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(loc="best")
     return fig
 
 
@@ -146,7 +247,7 @@ def plot_losses(runs, ax=None, x="steps", logy=None, title=None, figsize=(5.2, 3
     }
     ax.set(xlabel=names.get(x, x), ylabel="$f(x) - f^*$" if finite_star else "$f(x)$", title=title)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     return fig
 
 

@@ -17,8 +17,9 @@ its value to the precision its step needs.
 Pictures (``Picture``): a PNG in an ``ipywidgets.Image``, so it works alike with
 ipywidgets 7.7.1 (Colab) and 8 and the inline backend (no Output widget, no
 ipympl); drawn at DENSITY = 2 pixels per pixel shown and shown at a fixed size,
-SHOWN_DPI = 80 pixels per inch of figure (smaller only in a narrower window): sharp
-on a projector or a zoomed page. A redraw takes well under 50 ms because it draws
+SHOWN_DPI = 88 pixels per inch of figure (smaller only in a narrower window): sharp
+on a projector or a zoomed page, and matplotlib's 10-point texts are 12.2 pixels tall
+(``plots.LEGIBLE_PX``; the PNG's text chunk says so, ``plots.legibility``). A redraw takes well under 50 ms because it draws
 only what changed (blitting): the rest is drawn once and kept as pixels, each
 redraw pastes them back and draws the changing artists on them, and the PNG is
 encoded the quick way (``png_bytes``). Without a browser (tests, benchmarks) call
@@ -43,7 +44,7 @@ from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator, ScalarFormatter
 
 from .contract import CourseError, hyperparameters_of, name_of, normalise
-from .plots import plot_contours
+from .plots import legibility, plot_contours
 from .problems import PROBLEMS
 from .runners import DivergenceWarning, run
 
@@ -59,9 +60,11 @@ SLIDERS = {
     "weight_decay": ("linear", 0.0, 0.5, 0.005),
 }
 COLORS = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7"]
-SHOWN_DPI = 80  # pixels shown per inch of figure: the explorer's 9.6 inches show as 768 pixels
+# pixels shown per inch of figure: 10-point text shows 12.2 px tall (plots.LEGIBLE_PX), and
+# the explorer's 9.5 inches show as 836 pixels (at most plots.SHOWN_WIDTH: never scaled down)
+SHOWN_DPI = 88
 DENSITY = 2  # pixels drawn per pixel shown: sharp on a projector, a zoomed page, a dense screen
-FIGSIZE = (9.6, 3.8)  # the explorer's figure, in inches
+FIGSIZE = (9.5, 3.8)  # the explorer's figure, in inches
 PANEL_LEFT = (0.065, 0.13, 0.40, 0.78)  # axes positions, fixed: no layout engine per redraw
 PANEL_RIGHT = (0.575, 0.13, 0.40, 0.78)
 _CONTOURS = {}  # id(problem) → (problem, its contours as pixels), shared by all explorers
@@ -190,10 +193,11 @@ def _set_range(slider, lo, hi, value):
 # --- pictures ----------------------------------------------------------------------------
 
 
-def png_bytes(rgba):
+def png_bytes(rgba, text=None):
     """An RGBA array (a canvas's buffer) as PNG bytes, the quick way: the rows as they are
     (RGBA, unfiltered: no copy to RGB, which costs as much as the compression) at zlib's
-    level 1. Six times quicker than Pillow for the explorer's 1536 × 608 pixels."""
+    level 1. Six times quicker than Pillow for the explorer's 1672 × 669 pixels.
+    text: {keyword: value} written as tEXt chunks (Latin-1)."""
     rgba = np.asarray(rgba, dtype=np.uint8)
     height, width = rgba.shape[:2]
     rows = np.zeros((height, 1 + 4 * width), np.uint8)  # each row: filter type 0, then RGBA
@@ -209,6 +213,7 @@ def png_bytes(rgba):
         [
             b"\x89PNG\r\n\x1a\n",
             chunk(b"IHDR", header),
+            *(chunk(b"tEXt", f"{k}\0{v}".encode("latin-1")) for k, v in (text or {}).items()),
             chunk(b"IDAT", zlib.compress(rows, 1)),
             chunk(b"IEND", b""),
         ]
@@ -232,7 +237,7 @@ def figure_png(figure):
     canvas = FigureCanvasAgg(figure)
     try:
         canvas.draw()
-        return png_bytes(canvas.buffer_rgba())
+        return png_bytes(canvas.buffer_rgba(), legibility(figure, SHOWN_DPI))
     finally:
         figure.set_canvas(own)
 
@@ -255,10 +260,12 @@ class Picture:
         self.figure, self.canvas = figure, FigureCanvasAgg(figure)
         self.widget = widgets.Image(format="png", layout=shown_size(figure))
         self.png, self.full_draws, self.changing, self._layers = b"", 0, [], []
+        self.legibility = {}  # plots.legibility of the last full draw (texts rarely resize)
 
     def _draw_all(self):
         self.canvas.draw()
         self.full_draws += 1
+        self.legibility = legibility(self.figure, SHOWN_DPI)
         engine = self.figure.get_layout_engine()
         if engine is not None and not isinstance(engine, PlaceHolderLayoutEngine):
             # The layout is made once, at the first draw (before any pixels are kept): pasted
@@ -318,7 +325,7 @@ class Picture:
             for artist in changing:
                 if not isinstance(artist, Axis):
                     self.figure.draw_artist(artist)
-        self.png = png_bytes(self.canvas.buffer_rgba())
+        self.png = png_bytes(self.canvas.buffer_rgba(), self.legibility)
         self.widget.value = self.png
         return self.png
 
@@ -500,7 +507,6 @@ class Explorer(widgets.VBox):
             axis.set_major_locator(MaxNLocator(5))
         if len(self.entries) > 1:  # above the loss panel, where no curve runs under it
             self.ax_loss.legend(
-                fontsize=8,
                 loc="lower right",
                 bbox_to_anchor=(1.0, 1.0),
                 ncol=min(len(self.entries), 4),
@@ -555,7 +561,7 @@ class Explorer(widgets.VBox):
         minima = p.minima if len(p.minima) else np.empty((0, 2))
         self.minima.set_data(minima[:, 0], minima[:, 1])
         self.ax_path.set(xlim=(a, b), ylim=(c, d))
-        self.ax_path.set_title(p.name, fontsize=10)
+        self.ax_path.set_title(p.name)
         self.log_loss = bool(np.isfinite(p.f_star))
         self.ax_loss.set_yscale("log" if self.log_loss else "linear")
         # Few ticks and no minor ones: drawing tick labels is most of a redraw's time.

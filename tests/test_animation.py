@@ -151,7 +151,7 @@ def test_the_player_needs_no_network_and_no_script_to_show_the_race(quadratic_ra
     assert "font-awesome" not in html and "https://" not in html and 'class="fa ' not in html
     assert "▶" in html and "❚❚" in html  # the buttons are characters
     # the <img> itself holds the finished race (shown where scripts do not run), at a
-    # fixed size: half its pixels, so it is drawn at twice the density it is shown
+    # fixed size: two thirds of its pixels, so it is drawn at 1.5 times the density it is shown
     img = re.search(
         r'<img id="_anim_img\w+" width="(\d+)" height="(\d+)"[^>]*'
         r'src="data:image/png;base64,([^"]*)"',
@@ -160,7 +160,8 @@ def test_the_player_needs_no_network_and_no_script_to_show_the_race(quadratic_ra
     assert img, "no picture in the player's <img>"
     width, height = int(img.group(1)), int(img.group(2))
     finished, last = _png(img.group(3)), _frames(html)[-1]
-    assert finished.size == last.size == (2 * width, 2 * height)
+    assert finished.size == last.size
+    assert finished.size == pytest.approx((1.5 * width, 1.5 * height), abs=1)
     # the finished picture is the last frame over the still one: where the last frame
     # draws a run, opaque, the picture has the run's exact colour (but where lines cross)
     import matplotlib.colors
@@ -172,3 +173,18 @@ def test_the_player_needs_no_network_and_no_script_to_show_the_race(quadratic_ra
         where = (frame[..., 3] == 255) & np.all(frame[..., :3] == colour, axis=-1)
         exact = np.all(rgb[where] == colour, axis=-1)
         assert where.sum() > 20 and exact.mean() > 0.9, f"C{i}: {exact.mean():.2f} exact"
+
+
+def test_the_race_shows_its_text_at_least_12_px_tall_at_1024x768(quadratic_race):
+    from course_lib import plots
+
+    width, png = re.search(
+        r'<img id="_anim_img\w+" width="(\d+)"[^>]*src="data:image/png;base64,([^"]*)"',
+        quadratic_race.data,
+    ).groups()
+    png = base64.b64decode(png)
+    text = plots.png_text(png)
+    assert float(text["course:width-in"]) * float(text["course:shown-dpi"]) == pytest.approx(
+        int(width), abs=1
+    )  # the chunk describes the picture as the player shows it
+    assert plots.png_text_px(png) >= plots.LEGIBLE_PX

@@ -123,3 +123,10 @@ def test_each_redraws_by_blitting_every_control_and_labels_it(diabetes, digits):
         assert all(c.description for c in e.controls.values())
         shown = int(e.image.layout.width.removesuffix("px"))
         assert e.png[16:20] == (2 * shown).to_bytes(4, "big")  # the PNG's width: twice as dense
+
+
+def test_each_shows_its_text_at_least_12_px_tall_at_1024x768(diabetes, digits):
+    from course_lib import plots
+
+    for e in (explore_noise_floor(diabetes), explore_schedules(), explore_gradient_norms(*digits)):
+        assert plots.png_text_px(e.png) >= plots.LEGIBLE_PX, e

@@ -400,3 +400,24 @@ def test_explore_plot_redraws_what_matplotlib_marked_stale_when_told_nothing():
     returned["k"] = other  # another figure (a global that a later cell rebound): said
     e.update(k=1.0)
     assert "returned another figure than the one it was given" in e.status.value
+
+
+def test_every_picture_shows_its_text_at_least_12_px_tall_at_1024x768():
+    from course_lib import explore_plot, plots
+
+    def draw(k=1.0):
+        fig, ax = plots.subplots(figsize=(4, 3))
+        ax.plot([0, k], label="a line")
+        ax.legend()
+        return fig
+
+    many = {"GD": optimizers.gd, "momentum": optimizers.momentum, "Adam": optimizers.adam}
+    for e, move in (
+        (explore(optimizers.gd, course_quadratic), {"problem": "Rosenbrock", "steps": 80}),
+        (compare(many, course_quadratic), {"steps": 10}),
+        (explore_plot(draw, k=(0.5, 2.0)), {"k": 2.0}),
+    ):
+        for png in (e.png, e.update(**move)):
+            assert plots.png_text_px(png) >= plots.LEGIBLE_PX, e
+    tiny = explore_plot(lambda k=1.0: draw(k).axes[0].set_title("tiny", fontsize=6).figure, k=1.0)
+    assert plots.png_text_px(tiny.png) < plots.LEGIBLE_PX  # the chunk tells a small text
