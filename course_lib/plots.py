@@ -164,6 +164,16 @@ def subplots(nrows=1, ncols=1, **kwargs):
     return fig, axes
 
 
+def subplot_mosaic(mosaic, **kwargs):
+    """``plt.subplot_mosaic`` for a figure that shows as the value of its cell (see ``subplots``)."""
+    kwargs.setdefault("layout", "constrained")
+    kwargs.setdefault("dpi", DPI)
+    kwargs.setdefault("FigureClass", CourseFigure)
+    fig, axes = plt.subplot_mosaic(mosaic, **kwargs)
+    plt.close(fig)
+    return fig, axes
+
+
 def _new(ax, figsize):
     if ax is not None:
         return ax.figure, ax
@@ -251,7 +261,7 @@ def plot_losses(runs, ax=None, x="steps", logy=None, title=None, figsize=(5.2, 3
     return fig
 
 
-def show_grid(panels, ncols=3, size=(3.8, 3.2), legend="first"):
+def show_grid(panels, ncols=3, size=(3.2, 3.0), legend="first"):
     """A grid of trajectory panels, each ``(problem, runs, title)``; returns the figure.
 
     legend: "first" draws the legend in the first panel only, "all" in every one.
