@@ -21,11 +21,14 @@ from io import BytesIO
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axis import Axis, Tick
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.image import imsave
 from matplotlib.text import Text
+from matplotlib.transforms import ScaledTranslation
 
 from .runners import Run
 
@@ -57,7 +60,12 @@ def _visible_texts(artist):
         return
     if isinstance(artist, Text) and artist.get_text().strip():
         yield artist
-    for child in artist.get_children():
+    children = artist.get_children()
+    if isinstance(artist, Axis):  # only the ticks drawn: those in view
+        lo, hi = sorted(artist.get_view_interval())
+        slack = 1e-9 * (hi - lo)
+        children = [c for c in children if not isinstance(c, Tick) or lo - slack <= c.get_loc() <= hi + slack]
+    for child in children:
         yield from _visible_texts(child)
 
 
@@ -69,9 +77,48 @@ def smallest_text_pt(fig):
     return min((t.get_fontsize() for t in _visible_texts(fig)), default=float("inf"))
 
 
+def lines_under_legends(fig):
+    """How many data lines (or markers) of a drawn figure run under one of its legends."""
+    legends = [a.get_legend() for a in fig.axes if a.get_legend()] + list(fig.legends)
+    boxes = [legend.get_window_extent() for legend in legends if legend.get_visible()]
+    under = 0
+    for ax in fig.axes:
+        for line in ax.lines:
+            # data only: not the reference lines (axhline: their transform is not transData)
+            if not line.get_visible() or line.get_transform() != ax.transData:
+                continue
+            path = line.get_transform().transform_path(line.get_path())
+            clip = ax.bbox
+            joined = line.get_linestyle() not in ("None", "", " ")
+            for box in boxes:
+                inside = box.shrunk(0.96, 0.9)  # the box's own padding is not a collision
+                if joined:
+                    hit = path.intersects_bbox(inside, filled=False)
+                else:
+                    (x0, y0), (x1, y1) = inside.get_points()
+                    x, y = path.vertices.T
+                    hit = np.any((x0 < x) & (x < x1) & (y0 < y) & (y < y1))
+                if hit and clip.overlaps(inside):
+                    under += 1
+    return under
+
+
+def crowded_texts(fig):
+    """(pairs of texts that overlap, texts cut by the figure's edge) of a drawn figure."""
+    boxes = [t.get_window_extent() for t in _visible_texts(fig)]
+    boxes = [b.shrunk(0.9, 0.8) for b in boxes if b.width > 0 and b.height > 0]  # not the padding
+    overlapping = sum(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[:i])
+    edge = fig.bbox.expanded(1.002, 1.002)
+    return overlapping, sum(not edge.contains(b.x0, b.y0) or not edge.contains(b.x1, b.y1) for b in boxes)
+
+
 def legibility(fig, shown_dpi):
     """What a test needs to tell the figure's smallest text on screen, as PNG text chunks."""
+    overlapping, cut_off = crowded_texts(fig)
     return {
+        "course:lines-under-legends": f"{lines_under_legends(fig)}",
+        "course:overlapping-texts": f"{overlapping}",
+        "course:texts-cut-off": f"{cut_off}",
         "course:smallest-text-pt": f"{smallest_text_pt(fig):g}",
         "course:width-in": f"{fig.get_figwidth():g}",
         "course:shown-dpi": f"{shown_dpi:g}",
@@ -174,6 +221,18 @@ def subplot_mosaic(mosaic, **kwargs):
     return fig, axes
 
 
+def legend_below(ax, **kwargs):
+    """A legend under the axes, below its tick labels and x label: it covers no data (and
+    constrained layout makes room for it: make the figure taller). kwargs go to
+    ``ax.legend`` (e.g. ``ncols=2``, ``handles=``, ``labels=``)."""
+    ticks = FontProperties(size=plt.rcParams["xtick.labelsize"]).get_size_in_points()
+    label = FontProperties(size=plt.rcParams["axes.labelsize"]).get_size_in_points()
+    below = 10 + 1.3 * ticks + 1.3 * label  # points: room for an x label, set now or later
+    at = ax.transAxes + ScaledTranslation(0, -below / 72, ax.figure.dpi_scale_trans)
+    kwargs.setdefault("frameon", False)
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=at, **kwargs)
+
+
 def _new(ax, figsize):
     if ax is not None:
         return ax.figure, ax
@@ -236,8 +295,10 @@ def show_trace_2d(problem, runs, ax=None, title=None, window=None, legend=True, 
     return fig
 
 
-def plot_losses(runs, ax=None, x="steps", logy=None, title=None, figsize=(5.2, 3.6)):
-    """Loss (f − f* when f* is known) against steps, epochs, grad_evals or times; returns the figure."""
+def plot_losses(runs, ax=None, x="steps", logy=None, title=None, figsize=(5.2, 3.6), legend=True):
+    """Loss (f − f* when f* is known) against steps, epochs, grad_evals or times; returns the figure.
+
+    legend=False leaves the legend out (e.g. for one ``fig.legend`` beside several panels)."""
     fig, ax = _new(ax, figsize)
     runs = as_runs(runs)
     finite_star = all(np.isfinite(r.f_star) for r in runs)
@@ -257,7 +318,8 @@ def plot_losses(runs, ax=None, x="steps", logy=None, title=None, figsize=(5.2, 3
     }
     ax.set(xlabel=names.get(x, x), ylabel="$f(x) - f^*$" if finite_star else "$f(x)$", title=title)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend()
+    if legend:
+        ax.legend()
     return fig
 
 

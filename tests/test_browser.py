@@ -748,3 +748,68 @@ def _slideshow_problems(slides, log):
         }"""
     )
     return out + [line for line in log if line.startswith("page error")]
+
+
+# Every picture on the present slide: [its src, its width as shown (CSS pixels)].
+SLIDE_PICTURES = """() => [...document.querySelectorAll('.reveal .slides section.present img')]
+    .filter(img => img.complete && img.naturalWidth > 0 && img.getBoundingClientRect().width > 0)
+    .map(img => [img.getAttribute('src'), img.getBoundingClientRect().width])"""
+
+
+def test_a_lesson_s_figures_are_legible_on_its_slides(lab, browser):
+    """Lesson 03 with its stored figures as a slideshow at 1024×768: every figure on every
+    slide shows its smallest text (its PNG's ``plots.legibility`` chunk) at least
+    ``plots.LEGIBLE_PX`` tall at the width the slide really shows it; a figure wider than
+    the slide shows at least ``plots.SHOWN_WIDTH`` wide (tests/test_legibility.py, which
+    checks every lesson's stored figures, is then as strict as a slide)."""
+    pytest.importorskip("jupyterlab_rise", reason="jupyterlab-rise is in the lab extra")
+    import base64
+
+    from course_lib import plots
+
+    name = "03-slides-with-figures.ipynb"  # the stored outputs: nothing runs
+    shutil.copy(ROOT / "solutions" / "03-adaptive-learning-rates.ipynb", lab["root"] / name)
+    page = browser.new_page()
+    try:
+        page.set_viewport_size({"width": 1024, "height": 768})
+        page.goto(f"{lab['url']}/rise/{name}?token={lab['token']}", timeout=60_000)
+        page.wait_for_selector(".reveal .slides > section", timeout=60_000)
+        at_end = """() => [...document.querySelectorAll('.reveal .slides > section')]
+            .at(-1).classList.contains('present')"""
+        # where the show is: the present (sub)slide and how many fragments it shows
+        where = """() => [...document.querySelectorAll('.reveal .slides section.present')]
+            .map(s => [...s.parentNode.children].indexOf(s)).join('/') + ':' +
+            document.querySelectorAll('.reveal .fragment.visible').length"""
+        decoded = """() => [...document.querySelectorAll('.reveal section.present img')]
+            .every(img => img.complete)"""
+        shown = {}  # src: (where it shows first, its width there)
+        for _ in range(200):
+            _wait_until(page, decoded, seconds=10)
+            for src, width in page.evaluate(SLIDE_PICTURES):
+                if src.startswith("data:image/png;base64,") and src not in shown:
+                    if not shown:
+                        _screenshot(page, "03-slides-first-figure")
+                    shown[src] = (page.evaluate(where), width)
+            if page.evaluate(at_end):
+                break
+            before = page.evaluate(where)
+            page.keyboard.press("Space")
+            page.wait_for_function(f"(before) => ({where})() !== before", arg=before)
+        assert shown, "no figure on any slide"
+        small, widths = [], []
+        for src, (slide, width) in shown.items():
+            png = base64.b64decode(src.removeprefix("data:image/png;base64,"))
+            text = plots.png_text(png)
+            assert "course:smallest-text-pt" in text, f"slide {slide}: a figure without its chunk"
+            natural = float(text["course:width-in"]) * float(text["course:shown-dpi"])
+            widths.append((natural, width))
+            px = (
+                float(text["course:smallest-text-pt"]) / 72 * width / float(text["course:width-in"])
+            )
+            if px < plots.LEGIBLE_PX:
+                small.append(f"slide {slide}: {px:.1f} px")
+        assert not small, f"text under {plots.LEGIBLE_PX} px on the slides: {small}"
+        scaled = [width for natural, width in widths if natural > width + 1]
+        assert all(width >= plots.SHOWN_WIDTH for width in scaled), scaled
+    finally:
+        page.close()
