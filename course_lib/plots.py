@@ -10,8 +10,10 @@ Legible on a projector: every text of a figure the course shows is at least LEGI
 pixels tall on a 1024×768 screen. matplotlib's default sizes (10 pt, titles 12 pt) are
 at DPI = 100 pixels per inch: 13.9 px as long as the figure is at most SHOWN_WIDTH
 pixels wide (wider, it is scaled down): keep figures at most ``max_width()`` inches wide
-and texts at matplotlib's sizes. ``figure_png`` writes the figure's smallest text (pt),
-its width (inches) and the pixels it shows per inch into the PNG's own text chunk
+and texts at matplotlib's sizes; a legend that would cover data goes under the axes
+(``legend_below``, or ``fig.legend(loc="outside lower center")`` for several panels).
+``figure_png`` writes the figure's smallest text (pt), its width (inches), the pixels it
+shows per inch, and how many data lines run under a legend into the PNG's own text chunk
 (``legibility``), so that a test checks every stored figure (tests/test_legibility.py).
 """
 
