@@ -59,6 +59,16 @@ def test_every_stored_figure_shows_its_text_at_least_12_px_tall_at_1024x768(less
     assert not small, f"text under {plots.LEGIBLE_PX} px at 1024×768: {small}"
 
 
+@pytest.mark.parametrize("lesson", LESSONS, ids=[lesson["file"] for lesson in LESSONS])
+def test_no_stored_figure_hides_a_curve_under_a_legend(lesson):
+    under = [
+        f"cell {i}: {plots.png_text(png)['course:lines-under-legends']} lines"
+        for i, png, _ in figures(ROOT / "solutions" / lesson["file"])
+        if plots.png_text(png).get("course:lines-under-legends", "0") != "0"
+    ]
+    assert not under, f"data under a legend (plots.legend_below puts it under the axes): {under}"
+
+
 def test_the_check_tells_a_small_text_and_a_too_wide_figure():
     def px(figsize, fontsize):
         fig, ax = plots.subplots(figsize=figsize)
@@ -71,3 +81,16 @@ def test_the_check_tells_a_small_text_and_a_too_wide_figure():
     assert px((14, 3), 10) < plots.LEGIBLE_PX  # 10 pt, but scaled down from 1400 to 844 px
     width = plots.max_width()
     assert px((width, 3), 10) == pytest.approx(plots.LEGIBLE_PX)
+
+
+def test_the_check_tells_a_legend_over_a_curve_and_legend_below_moves_it():
+    def under(place):
+        fig, ax = plots.subplots(figsize=(5, 3.5))
+        ax.plot(range(50), label="a rising line")
+        ax.set_xlabel("step")
+        place(ax)
+        return int(plots.png_text(plots.figure_png(fig))["course:lines-under-legends"])
+
+    assert under(lambda ax: ax.legend(loc="center")) == 1
+    assert under(lambda ax: ax.legend(loc="lower right")) == 0  # the line rises away from it
+    assert under(plots.legend_below) == 0
