@@ -750,8 +750,9 @@ def _slideshow_problems(slides, log):
     return out + [line for line in log if line.startswith("page error")]
 
 
-# Every picture on the present slide: [its src, its width as shown (CSS pixels)].
+# Every picture on the slide on show: [its src, its width as shown (CSS pixels)].
 SLIDE_PICTURES = """() => [...document.querySelectorAll('.reveal .slides section.present img')]
+    .filter(img => img.closest('section').classList.contains('present'))  // not a sub-slide's
     .filter(img => img.complete && img.naturalWidth > 0 && img.getBoundingClientRect().width > 0)
     .map(img => [img.getAttribute('src'), img.getBoundingClientRect().width])"""
 
@@ -774,6 +775,8 @@ def test_a_lesson_s_figures_are_legible_on_its_slides(lab, browser):
         page.set_viewport_size({"width": 1024, "height": 768})
         page.goto(f"{lab['url']}/rise/{name}?token={lab['token']}", timeout=60_000)
         page.wait_for_selector(".reveal .slides > section", timeout=60_000)
+        # Slides change at once: what is measured (and the screenshot) is the slide at rest.
+        page.add_style_tag(content="*, *::before, *::after { transition: none !important; }")
         at_end = """() => [...document.querySelectorAll('.reveal .slides > section')]
             .at(-1).classList.contains('present')"""
         # where the show is: the present (sub)slide and how many fragments it shows
@@ -810,6 +813,7 @@ def test_a_lesson_s_figures_are_legible_on_its_slides(lab, browser):
                 small.append(f"slide {slide}: {px:.1f} px")
         assert not small, f"text under {plots.LEGIBLE_PX} px on the slides: {small}"
         scaled = [width for natural, width in widths if natural > width + 1]
+        assert scaled, "no figure wider than the slide: plots.SHOWN_WIDTH is not checked"
         assert all(width >= plots.SHOWN_WIDTH for width in scaled), scaled
     finally:
         page.close()
