@@ -16,15 +16,15 @@ Pillow (the still picture included).
 
 In class: the race shows at SHOWN_DPI = 96 pixels per inch (the browser's own inch:
 matplotlib's 10-point texts are 13.3 pixels tall, ``plots.LEGIBLE_PX``; the finished
-picture's PNG text chunk says so, ``plots.legibility``), and its frames are drawn at
-1.5 times that pixel density (sharp on a projector or a high-density screen); the player's buttons are plain characters, so
-it needs no web font (works offline); its ``<img>`` holds the finished race as a
-picture, so a notebook whose scripts do not run (an untrusted or stored one) still
-shows it; and every display gets its own ids, so two players on one page (a copied
-cell, an exercise notebook beside its solution) each drive their own picture. The
-ids are a hash of the race, a per-kernel nonce and a display counter; the nonce is
-``$COURSE_RACE_NONCE`` when set (tools/build.py sets it so that stored outputs do
-not change from one execution to the next).
+picture's PNG text chunk says so, ``plots.legibility``), and its frames are drawn at 1.5
+times that pixel density (sharp on a projector or a high-density screen); the player's
+buttons are plain characters, so it needs no web font (works offline); its ``<img>``
+holds the finished race as a picture, so a notebook whose scripts do not run (an
+untrusted or stored one) still shows it; and every display gets its own ids, so two
+players on one page (a copied cell, an exercise notebook beside its solution) each drive
+their own picture. The ids are a hash of the race, a per-kernel nonce and a display
+counter; the nonce is ``$COURSE_RACE_NONCE`` when set (tools/build.py sets it so that
+stored outputs do not change from one execution to the next).
 """
 
 import base64
@@ -149,7 +149,8 @@ def race(
         plot_contours(problem, ax=ax)
         ax.set_title(title or f"Race on {problem.name}")
         labels = [
-            r.label + (f" (diverged at step {r.diverged_at})" if r.diverged_at else "") for r in runs
+            r.label + (f" (diverged at step {r.diverged_at})" if r.diverged_at else "")
+            for r in runs
         ]
         # The legend goes under the axes, in the still picture: it never covers a run.
         handles = [Line2D([], [], lw=1.6, color=f"C{i}") for i in range(len(runs))]
@@ -325,8 +326,8 @@ def _finish(runs, draw, fig):
 
 def _to_jshtml(animation, fps, background, dpi, colors, finish, legible=None):
     """``to_jshtml`` with default_mode "once", overlay frames shown over ``background``,
-    the finished race in the ``<img>`` itself (with ``legible`` in its PNG text chunk), buttons without a web font, and the
-    placeholder id ``PLAYER``."""
+    the finished race in the ``<img>`` itself (with ``legible`` in its PNG text chunk),
+    buttons without a web font, and the placeholder id ``PLAYER``."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "race.html")
         writer = _OverlayHTMLWriter(fps=fps, embed_frames=True, default_mode="once", colors=colors)

@@ -34,7 +34,6 @@ from matplotlib.transforms import ScaledTranslation
 
 from .runners import Run
 
-
 DPI = 100  # pixels per inch of a course figure, drawn and shown (whatever the backend's default)
 LEGIBLE_PX = 12  # the smallest text height, in pixels shown on a 1024×768 screen
 # Measured in Chromium at 1024×768 (tests/test_browser.py): JupyterLab's notebook with its
@@ -66,7 +65,11 @@ def _visible_texts(artist):
     if isinstance(artist, Axis):  # only the ticks drawn: those in view
         lo, hi = sorted(artist.get_view_interval())
         slack = 1e-9 * (hi - lo)
-        children = [c for c in children if not isinstance(c, Tick) or lo - slack <= c.get_loc() <= hi + slack]
+        children = [
+            c
+            for c in children
+            if not isinstance(c, Tick) or lo - slack <= c.get_loc() <= hi + slack
+        ]
     for child in children:
         yield from _visible_texts(child)
 
@@ -111,7 +114,9 @@ def crowded_texts(fig):
     boxes = [b.shrunk(0.9, 0.8) for b in boxes if b.width > 0 and b.height > 0]  # not the padding
     overlapping = sum(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[:i])
     edge = fig.bbox.expanded(1.002, 1.002)
-    return overlapping, sum(not edge.contains(b.x0, b.y0) or not edge.contains(b.x1, b.y1) for b in boxes)
+    return overlapping, sum(
+        not edge.contains(b.x0, b.y0) or not edge.contains(b.x1, b.y1) for b in boxes
+    )
 
 
 def legibility(fig, shown_dpi):

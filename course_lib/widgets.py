@@ -15,14 +15,14 @@ for the problem (``course_lib.PROBLEMS``). Every control is labelled and shows
 its value to the precision its step needs.
 
 Pictures (``Picture``): a PNG in an ``ipywidgets.Image``, so it works alike with
-ipywidgets 7.7.1 (Colab) and 8 and the inline backend (no Output widget, no
-ipympl); drawn at DENSITY = 2 pixels per pixel shown and shown at a fixed size,
-SHOWN_DPI = 88 pixels per inch of figure (smaller only in a narrower window): sharp
-on a projector or a zoomed page, and matplotlib's 10-point texts are 12.2 pixels tall
-(``plots.LEGIBLE_PX``; the PNG's text chunk says so, ``plots.legibility``). A redraw takes well under 50 ms because it draws
-only what changed (blitting): the rest is drawn once and kept as pixels, each
-redraw pastes them back and draws the changing artists on them, and the PNG is
-encoded the quick way (``png_bytes``). Without a browser (tests, benchmarks) call
+ipywidgets 7.7.1 (Colab) and 8 and the inline backend (no Output widget, no ipympl);
+drawn at DENSITY = 2 pixels per pixel shown and shown at a fixed size, SHOWN_DPI = 88
+pixels per inch of figure (smaller only in a narrower window): sharp on a projector or a
+zoomed page, and matplotlib's 10-point texts are 12.2 pixels tall (``plots.LEGIBLE_PX``;
+the PNG's text chunk says so, ``plots.legibility``). A redraw takes well under 50 ms
+because it draws only what changed (blitting): the rest is drawn once and kept as
+pixels, each redraw pastes them back and draws the changing artists on them, and the PNG
+is encoded the quick way (``png_bytes``). Without a browser (tests, benchmarks) call
 ``explorer.update(lr=0.3, steps=50)``; ``explorer.png`` is the last picture and
 ``explorer.picture.full_draws`` counts the full draws of its figure.
 """

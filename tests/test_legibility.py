@@ -21,7 +21,9 @@ from course_lib import plots
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LESSONS = build.existing_lessons(build.course())
 # the <img> of a race player: its shown size and the finished race as a PNG
-RACE_IMG = re.compile(r'<img id="_anim_img[^"]*" width="(\d+)"[^>]*src="data:image/png;base64,([^"]+)"')
+RACE_IMG = re.compile(
+    r'<img id="_anim_img[^"]*" width="(\d+)"[^>]*src="data:image/png;base64,([^"]+)"'
+)
 
 
 def figures(path):
@@ -53,7 +55,9 @@ def shown(png, width):
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[lesson["file"] for lesson in LESSONS])
 def test_every_stored_figure_shows_its_text_at_least_12_px_tall_at_1024x768(lesson):
-    found = [(i, shown(png, width)) for i, png, width in figures(ROOT / "solutions" / lesson["file"])]
+    found = [
+        (i, shown(png, width)) for i, png, width in figures(ROOT / "solutions" / lesson["file"])
+    ]
     assert found, "no stored figure: is the lesson executed?"
     small = [f"cell {i}: {px:.1f} px" for i, px in found if px < plots.LEGIBLE_PX]
     assert not small, f"text under {plots.LEGIBLE_PX} px at 1024×768: {small}"
