@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.image import imsave
 from matplotlib.text import Text
-from matplotlib.transforms import ScaledTranslation
+from matplotlib.transforms import Bbox, ScaledTranslation
 
 from .runners import Run
 
@@ -82,6 +82,12 @@ def smallest_text_pt(fig):
     return min((t.get_fontsize() for t in _visible_texts(fig)), default=float("inf"))
 
 
+def _inner(box, fx, fy):
+    """The box shrunk to fx of its width and fy of its height, about its centre."""
+    dx, dy = (1 - fx) / 2 * box.width, (1 - fy) / 2 * box.height
+    return Bbox.from_extents(box.x0 + dx, box.y0 + dy, box.x1 - dx, box.y1 - dy)
+
+
 def lines_under_legends(fig):
     """How many data lines (or markers) of a drawn figure run under one of its legends."""
     legends = [a.get_legend() for a in fig.axes if a.get_legend()] + list(fig.legends)
@@ -92,18 +98,14 @@ def lines_under_legends(fig):
             # data only: not the reference lines (axhline: their transform is not transData)
             if not line.get_visible() or line.get_transform() != ax.transData:
                 continue
-            path = line.get_transform().transform_path(line.get_path())
-            clip = ax.bbox
-            joined = line.get_linestyle() not in ("None", "", " ")
+            xy = line.get_transform().transform(line.get_xydata())
+            if line.get_linestyle() not in ("None", "", " ") and len(xy) > 1:
+                t = np.linspace(0, 1, 9)[:, None, None]  # points along each segment
+                xy = ((1 - t) * xy[:-1] + t * xy[1:]).reshape(-1, 2)
+            x, y = xy.T
             for box in boxes:
-                inside = box.shrunk(0.96, 0.9)  # the box's own padding is not a collision
-                if joined:
-                    hit = path.intersects_bbox(inside, filled=False)
-                else:
-                    (x0, y0), (x1, y1) = inside.get_points()
-                    x, y = path.vertices.T
-                    hit = np.any((x0 < x) & (x < x1) & (y0 < y) & (y < y1))
-                if hit and clip.overlaps(inside):
+                (x0, y0), (x1, y1) = _inner(box, 0.96, 0.9).get_points()  # not its padding
+                if np.any((x0 < x) & (x < x1) & (y0 < y) & (y < y1)):
                     under += 1
     return under
 
@@ -111,7 +113,7 @@ def lines_under_legends(fig):
 def crowded_texts(fig):
     """(pairs of texts that overlap, texts cut by the figure's edge) of a drawn figure."""
     boxes = [t.get_window_extent() for t in _visible_texts(fig)]
-    boxes = [b.shrunk(0.9, 0.8) for b in boxes if b.width > 0 and b.height > 0]  # not the padding
+    boxes = [_inner(b, 0.9, 0.8) for b in boxes if b.width > 0 and b.height > 0]  # not the padding
     overlapping = sum(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[:i])
     edge = fig.bbox.expanded(1.002, 1.002)
     return overlapping, sum(
