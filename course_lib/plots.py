@@ -102,6 +102,10 @@ def lines_under_legends(fig):
             if line.get_linestyle() not in ("None", "", " ") and len(xy) > 1:
                 t = np.linspace(0, 1, 9)[:, None, None]  # points along each segment
                 xy = ((1 - t) * xy[:-1] + t * xy[1:]).reshape(-1, 2)
+            if line.get_clip_on():  # only what is drawn: inside the axes
+                (ax0, ay0), (ax1, ay1) = ax.bbox.get_points()
+                x, y = xy.T
+                xy = xy[(ax0 <= x) & (x <= ax1) & (ay0 <= y) & (y <= ay1)]
             x, y = xy.T
             for box in boxes:
                 (x0, y0), (x1, y1) = _inner(box, 0.96, 0.9).get_points()  # not its padding
