@@ -227,7 +227,8 @@ def shown_size(figure):
 
 
 def _shown_width(figure):
-    return f"{round(figure.get_figwidth() * SHOWN_DPI)}px"
+    # rounded down: never more than half the pixels drawn (matplotlib rounds them down too)
+    return f"{math.floor(figure.get_figwidth() * SHOWN_DPI)}px"
 
 
 def figure_png(figure):
