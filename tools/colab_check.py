@@ -243,7 +243,11 @@ def kernel_folder(python, workdir):
     spec = pathlib.Path(workdir, "kernels", "colab-like")
     spec.mkdir(parents=True, exist_ok=True)
     argv = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "language": "python"}))
+    # Written whole, then renamed: two test workers share the folder, and one must never
+    # read the file half written by the other (once seen: a JSON error starting a kernel).
+    part = spec / f"kernel.json.{os.getpid()}"
+    part.write_text(json.dumps({"argv": argv, "language": "python"}))
+    os.replace(part, spec / "kernel.json")
     return spec.parent
 
 
