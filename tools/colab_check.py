@@ -236,6 +236,7 @@ WIDGET_DEMO = [
 DEMO_NAME = "widget-demo.ipynb"
 
 CELL_TIMEOUT = 120  # seconds for one cell (each takes ≤ 2 s): past it, the run hung
+STARTUP_TIMEOUT = 60  # seconds for a kernel to answer (2–10 s under load): past it, start another
 
 
 def kernel_folder(python, workdir):
@@ -256,7 +257,9 @@ def execute(notebook, python, workdir, tries=2):
     is not part of what is checked); "" if it ran clean, else the first error.
 
     A run that hangs (once seen under load: the kernel had finished, the driver never
-    heard it) times out, and the notebook runs again in a new kernel, once."""
+    heard it) times out, and the notebook runs again in a new kernel, once; so does a
+    kernel that never starts (once seen: a port taken between its choice and its use by
+    another test worker's kernel, "Address already in use")."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
@@ -274,6 +277,7 @@ def execute(notebook, python, workdir, tries=2):
             nb,
             km=km,
             timeout=CELL_TIMEOUT,
+            startup_timeout=STARTUP_TIMEOUT,
             resources={"metadata": {"path": str(pathlib.Path(notebook).parent)}},
         )
         try:
@@ -282,6 +286,11 @@ def execute(notebook, python, workdir, tries=2):
             return str(exc)[-3000:]
         except (CellTimeoutError, DeadKernelError) as exc:
             print(f"  {type(exc).__name__} (try {attempt} of {tries}): {exc}", flush=True)
+            continue
+        except RuntimeError as exc:  # jupyter_client: "Kernel didn't respond in … seconds"
+            if not str(exc).startswith("Kernel"):
+                raise
+            print(f"  the kernel did not start (try {attempt} of {tries}): {exc}", flush=True)
             continue
         finally:  # nbclient leaves a kernel it did not start the manager of running
             if km.has_kernel:
@@ -294,7 +303,7 @@ def execute(notebook, python, workdir, tries=2):
             if o.get("output_type") == "error"
         ]
         return f"error output: {errors[0].ename} {errors[0].evalue}" if errors else ""
-    return f"the notebook hung {tries} times"
+    return f"the notebook hung, or its kernel did not start, {tries} times"
 
 
 def prepare(workdir, ref="HEAD", worktree=False):
