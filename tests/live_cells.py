@@ -16,6 +16,9 @@ A cell that does not parse (an IPython magic: the set-up cell) is kept.
 """
 
 import ast
+import copy
+
+import nbformat
 
 import release  # tools/release.py (pytest's pythonpath includes tools/)
 
@@ -99,25 +102,16 @@ def rebound_later(cells):
     return found
 
 
-def live_lesson(nb):
-    """The lesson with only what its live cells need (markdown cells dropped: what they
-    render is not what the browser test checks); None if it has no live cell."""
-    if not any(is_live(c) for c in nb.cells):
-        return None
-    nb = release.nbformat.from_dict(release.json.loads(release.json.dumps(nb)))
-    nb.cells = [nb.cells[i] for i in needed(nb.cells)]
-    return nb
-
-
-def live_slides(nb):
-    """The live lesson as a slideshow: its cells as ``live_lesson`` keeps them, and the
-    markdown cells that open a slide or a sub-slide (the title, the section headings, the
-    Summary), with their stamped metadata; None if it has no live cell."""
+def live_lesson(nb, slides=False):
+    """The lesson with only what its live cells need; None if it has no live cell. Its
+    markdown cells are dropped (what they render is not what the browser test checks),
+    except, with ``slides``, those that open a slide or a sub-slide (the title, the
+    section headings, the Summary), with their stamped metadata: a slideshow."""
     if not any(is_live(c) for c in nb.cells):
         return None
     keep = set(needed(nb.cells))
-    nb = release.nbformat.from_dict(release.json.loads(release.json.dumps(nb)))
-    nb.cells = [c for i, c in enumerate(nb.cells) if i in keep or opens_a_slide(c)]
+    nb = nbformat.from_dict(copy.deepcopy(nb))
+    nb.cells = [c for i, c in enumerate(nb.cells) if i in keep or (slides and opens_a_slide(c))]
     return nb
 
 

@@ -480,6 +480,20 @@ def _every_explorer_answers_key_presses(page, name, expected):
     assert not _problems(page)
 
 
+def _await_a_new_picture(picture, before):
+    """Wait until ``picture`` shows a source other than ``before``, decoded; a Playwright
+    error after KEY_TIMEOUT_MS."""
+    picture.evaluate(
+        """(img, [before, ms]) => new Promise((done, fail) => {
+            const check = () => img.src !== before && img.complete
+                ? done() : setTimeout(check, 5);
+            check();
+            setTimeout(() => fail('no new picture'), ms);
+        })""",
+        [before, KEY_TIMEOUT_MS],
+    )
+
+
 def _press_and_time(page, root, picture, handle, where):
     """Press an arrow key on the slider's handle (towards the end it is not at), wait for
     the new picture, decoded; the milliseconds it took."""
@@ -492,15 +506,7 @@ def _press_and_time(page, root, picture, handle, where):
     # pressed there moves the cell selection, not the slider.
     handle.press(key)
     try:
-        picture.evaluate(
-            """(img, [before, ms]) => new Promise((done, fail) => {
-                const check = () => img.src !== before && img.complete
-                    ? done() : setTimeout(check, 5);
-                check();
-                setTimeout(() => fail('no new picture'), ms);
-            })""",
-            [before, KEY_TIMEOUT_MS],
-        )
+        _await_a_new_picture(picture, before)
     except playwright_api.Error:
         pytest.fail(
             f"{where}: {key} on its slider ({now} of {top}) showed no new picture within "
@@ -582,7 +588,9 @@ def test_an_explorer_answers_inside_the_slideshow(lab, page, browser):
     name = f"slides/{SLIDES_LESSON}"
     (lab["root"] / "slides").mkdir(exist_ok=True)
     _copy_without_outputs(
-        ROOT / "solutions" / SLIDES_LESSON, lab["root"] / name, live_cells.live_slides
+        ROOT / "solutions" / SLIDES_LESSON,
+        lab["root"] / name,
+        lambda nb: live_cells.live_lesson(nb, slides=True),
     )
     log = []  # the slideshow's console, from its first line (it loads the extensions)
 
@@ -709,15 +717,7 @@ def _drag_a_slider_and_see_the_picture_change(slides):
     slides.mouse.move(box["x"] + x * box["width"], start["y"] + start["height"] / 2, steps=5)
     slides.mouse.up()
     try:
-        picture.evaluate(
-            """(img, [before, ms]) => new Promise((done, fail) => {
-                const check = () => img.src !== before && img.complete
-                    ? done() : setTimeout(check, 5);
-                check();
-                setTimeout(() => fail('no new picture'), ms);
-            })""",
-            [before, KEY_TIMEOUT_MS],
-        )
+        _await_a_new_picture(picture, before)
     except playwright_api.Error:
         pytest.fail(
             f"dragging the explorer's slider ({now} towards {x:.0%} of its track) showed no "

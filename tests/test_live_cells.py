@@ -42,8 +42,9 @@ def test_no_cell_below_an_explorer_rebinds_what_its_callbacks_read(path):
 
 
 def test_a_rebinding_below_an_explorer_is_found():
-    cells = lesson("fig = a()", "def draw(k):\n    return fig", "explore_plot(draw)", "fig = b()")
-    cells[2].metadata["tags"] = ["live"]
+    cells = lesson(
+        "fig = a()", "def draw(k):\n    return fig", "explore_plot(draw)", "fig = b()", live=[2]
+    )
     assert live_cells.rebound_later(cells) == [(2, 3, ["fig"])]
 
 
@@ -80,6 +81,19 @@ def test_the_set_up_cell_and_what_the_needed_cells_import_are_kept():
 def test_a_lesson_without_live_cells_has_nothing_to_show_in_the_browser():
     nb = nbformat.v4.new_notebook(cells=lesson("x = 1", "print(x)"))
     assert live_cells.live_lesson(nb) is None
+
+
+def test_the_slideshow_keeps_the_headings_that_open_slides_and_drops_other_text():
+    cells = lesson("x = 1", "explore(x)", "y = 2", live=[1])
+    heading, prose = nbformat.v4.new_markdown_cell("## 1. A"), nbformat.v4.new_markdown_cell("t")
+    heading.metadata["slideshow"] = {"slide_type": "slide"}
+    nb = nbformat.v4.new_notebook(cells=[heading, *cells[:2], prose, cells[2]])
+    assert [c.source for c in live_cells.live_lesson(nb, slides=True).cells] == [
+        "## 1. A",
+        "x = 1",
+        "explore(x)",
+    ]
+    assert [c.source for c in live_cells.live_lesson(nb).cells] == ["x = 1", "explore(x)"]
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
