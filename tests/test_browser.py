@@ -515,49 +515,6 @@ def _press_and_time(page, root, picture, handle, where):
     return 1000 * (time.perf_counter() - started)
 
 
-def test_a_lesson_presents_as_slides(lab, browser):
-    """jupyterlab-rise shows lesson 03 as a slideshow from its stamped metadata (tools/build.py
-    stamp_slides): the title, a slide per core section, the Summary; Space steps through to
-    the last slide with no error, at a projector's 1024×768."""
-    pytest.importorskip("jupyterlab_rise", reason="jupyterlab-rise is in the lab extra")
-    import lesson_stats  # tools/lesson_stats.py
-
-    name = "03-adaptive-learning-rates.ipynb"
-    if not (lab["root"] / name).exists():
-        pytest.skip(f"{name} is not served (it has no live cell)")
-    read = lesson_stats.read_lesson(nbformat.read(ROOT / "solutions" / name, as_version=4))
-    wanted = ["03 · Adaptive learning rates"] + [s.title for s in read.core_sections] + ["Summary"]
-    page = browser.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.set_viewport_size({"width": 1024, "height": 768})
-        page.goto(f"{lab['url']}/rise/{name}?token={lab['token']}", timeout=60_000)
-        page.wait_for_selector(".reveal .slides > section", timeout=60_000)
-        titles = page.evaluate(
-            """() => [...document.querySelectorAll('.reveal .slides > section')].map(s =>
-                (s.querySelector('h1, h2')?.textContent || '').replace('¶', '').trim())"""
-        )
-        assert titles == wanted
-        at_end = """() => [...document.querySelectorAll('.reveal .slides > section')]
-            .at(-1).classList.contains('present')"""
-        # where the show is: the present (sub)slide and how many fragments it shows
-        where = """() => [...document.querySelectorAll('.reveal .slides section.present')]
-            .map(s => [...s.parentNode.children].indexOf(s)).join('/') + ':' +
-            document.querySelectorAll('.reveal .fragment.visible').length"""
-        for _ in range(100):
-            if page.evaluate(at_end):
-                break
-            before = page.evaluate(where)
-            page.keyboard.press("Space")
-            page.wait_for_function(f"(before) => ({where})() !== before", arg=before)
-        _screenshot(page, "03-slides-last")
-        assert page.evaluate(at_end), "Space never reached the Summary"
-        assert not errors, errors
-    finally:
-        page.close()
-
-
 # --- Explorers and races inside the slideshow --------------------------------------------
 
 SLIDES_LESSON = "05b-hessian-free.ipynb"  # its race and its explorer are both on core slides
@@ -757,32 +714,44 @@ SLIDE_PICTURES = """() => [...document.querySelectorAll('.reveal .slides section
     .map(img => [img.getAttribute('src'), img.getBoundingClientRect().width])"""
 
 
-def test_a_lesson_s_figures_are_legible_on_its_slides(lab, browser):
-    """Lesson 03 with its stored figures as a slideshow at 1024×768: every figure on every
-    slide shows its smallest text (its PNG's ``plots.legibility`` chunk) at least
-    ``plots.LEGIBLE_PX`` tall at the width the slide really shows it; a figure wider than
-    the slide shows at least ``plots.SHOWN_WIDTH`` wide (tests/test_legibility.py, which
-    checks every lesson's stored figures, is then as strict as a slide)."""
+def test_a_lesson_presents_as_slides_whose_figures_are_legible(lab, browser):
+    """jupyterlab-rise shows lesson 03, with its stored outputs, as a slideshow from its
+    stamped metadata (tools/build.py stamp_slides): the title, a slide per core section, the
+    Summary; Space steps through to the last slide with no error, at a projector's 1024×768.
+
+    On the way, every figure on every slide shows its smallest text (its PNG's
+    ``plots.legibility`` chunk) at least ``plots.LEGIBLE_PX`` tall at the width the slide
+    really shows it; a figure wider than the slide shows at least ``plots.SHOWN_WIDTH`` wide
+    (tests/test_legibility.py, which checks every lesson's stored figures, is then as strict
+    as a slide)."""
     pytest.importorskip("jupyterlab_rise", reason="jupyterlab-rise is in the lab extra")
     import base64
 
+    import lesson_stats  # tools/lesson_stats.py
+
     from course_lib import plots
 
+    lesson = "03-adaptive-learning-rates.ipynb"
+    read = lesson_stats.read_lesson(nbformat.read(ROOT / "solutions" / lesson, as_version=4))
+    wanted = ["03 · Adaptive learning rates"] + [s.title for s in read.core_sections] + ["Summary"]
     name = "03-slides-with-figures.ipynb"  # the stored outputs: nothing runs
-    shutil.copy(ROOT / "solutions" / "03-adaptive-learning-rates.ipynb", lab["root"] / name)
+    shutil.copy(ROOT / "solutions" / lesson, lab["root"] / name)
     page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         page.set_viewport_size({"width": 1024, "height": 768})
         page.goto(f"{lab['url']}/rise/{name}?token={lab['token']}", timeout=60_000)
         page.wait_for_selector(".reveal .slides > section", timeout=60_000)
+        titles = page.evaluate(
+            """() => [...document.querySelectorAll('.reveal .slides > section')].map(s =>
+                (s.querySelector('h1, h2')?.textContent || '').replace('¶', '').trim())"""
+        )
+        assert titles == wanted
         # Slides change at once: what is measured (and the screenshot) is the slide at rest.
         page.add_style_tag(content="*, *::before, *::after { transition: none !important; }")
         at_end = """() => [...document.querySelectorAll('.reveal .slides > section')]
             .at(-1).classList.contains('present')"""
-        # where the show is: the present (sub)slide and how many fragments it shows
-        where = """() => [...document.querySelectorAll('.reveal .slides section.present')]
-            .map(s => [...s.parentNode.children].indexOf(s)).join('/') + ':' +
-            document.querySelectorAll('.reveal .fragment.visible').length"""
         decoded = """() => [...document.querySelectorAll('.reveal section.present img')]
             .every(img => img.complete)"""
         shown = {}  # src: (where it shows first, its width there)
@@ -792,12 +761,15 @@ def test_a_lesson_s_figures_are_legible_on_its_slides(lab, browser):
                 if src.startswith("data:image/png;base64,") and src not in shown:
                     if not shown:
                         _screenshot(page, "03-slides-first-figure")
-                    shown[src] = (page.evaluate(where), width)
+                    shown[src] = (page.evaluate(WHERE), width)
             if page.evaluate(at_end):
                 break
-            before = page.evaluate(where)
+            before = page.evaluate(WHERE)
             page.keyboard.press("Space")
-            page.wait_for_function(f"(before) => ({where})() !== before", arg=before)
+            page.wait_for_function(f"(before) => ({WHERE})() !== before", arg=before)
+        _screenshot(page, "03-slides-last")
+        assert page.evaluate(at_end), "Space never reached the Summary"
+        assert not errors, errors
         assert shown, "no figure on any slide"
         small, widths = [], []
         for src, (slide, width) in shown.items():

@@ -21,12 +21,12 @@ Needs the ``instructor`` extra (otter-grader); nothing here needs Docker.
 """
 
 import ast
+import contextlib
+import io
 import json
 import pathlib
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import lesson_stats
@@ -411,28 +411,21 @@ def build_lesson(lesson, c, out, autograder=True):
 def make_autograder(out, c):
     """autograder.zip from hidden-tests/ with ``otter generate`` (requirements: course_lib at
     the course's release, for a grader that installs them; ``otter run`` uses this Python)."""
+    # otter's own generate, called here: its command line spends 5 s importing otter, once
+    # per lesson.
+    from otter.generate import main as otter_generate
+
     with tempfile.TemporaryDirectory() as tmp:
         req = pathlib.Path(tmp) / "requirements.txt"
         req.write_text(build.install_spec(c) + "\n")
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "otter",
-                "generate",
-                "-t",
-                str(out / "hidden-tests"),
-                "-o",
-                str(out / "autograder.zip"),
-                "-r",
-                str(req),
-                "--no-config",
-                "--no-environment",
-            ],
-            cwd=tmp,
-            check=True,
-            capture_output=True,
-        )
+        with contextlib.redirect_stdout(io.StringIO()):
+            otter_generate(
+                tests_dir=str(out / "hidden-tests"),
+                output_path=str(out / "autograder.zip"),
+                requirements=str(req),
+                no_config=True,
+                no_environment=True,
+            )
     shutil.rmtree(out / "hidden-tests")
 
 
