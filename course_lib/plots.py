@@ -114,24 +114,10 @@ def lines_under_legends(fig):
     return under
 
 
-def crowded_texts(fig):
-    """(pairs of texts that overlap, texts cut by the figure's edge) of a drawn figure."""
-    boxes = [t.get_window_extent() for t in _visible_texts(fig)]
-    boxes = [_inner(b, 0.9, 0.8) for b in boxes if b.width > 0 and b.height > 0]  # not the padding
-    overlapping = sum(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[:i])
-    edge = fig.bbox.expanded(1.002, 1.002)
-    return overlapping, sum(
-        not edge.contains(b.x0, b.y0) or not edge.contains(b.x1, b.y1) for b in boxes
-    )
-
-
 def legibility(fig, shown_dpi):
     """What a test needs to tell the figure's smallest text on screen, as PNG text chunks."""
-    overlapping, cut_off = crowded_texts(fig)
     return {
         "course:lines-under-legends": f"{lines_under_legends(fig)}",
-        "course:overlapping-texts": f"{overlapping}",
-        "course:texts-cut-off": f"{cut_off}",
         "course:smallest-text-pt": f"{smallest_text_pt(fig):g}",
         "course:width-in": f"{fig.get_figwidth():g}",
         "course:shown-dpi": f"{shown_dpi:g}",
