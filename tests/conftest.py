@@ -7,14 +7,14 @@ below refines:
 
 - a solution notebook is one unit, so its cells run in order in one kernel (the scope
   comes from the node id alone, not from a marker a hook has to add in time);
-- every browser test (one JupyterLab page, running a lesson's live cells), each lesson's run
-  in the Colab-like environment and as an exercise notebook, and each packaging test
-  (a wheel built, JupyterLab started) is a unit of its own, so the workers share them;
-  any other test file is one unit;
-- units are handed out longest first: the browser tests (all of them first, so that
-  each worker runs its share back to back and starts JupyterLab and Chromium once), the
-  Colab-like runs, the solutions, the exercises, the packaging tests, then the other
-  test files, so the run ends on small units;
+- each lesson's run in the Colab-like environment and as an exercise notebook, and each
+  packaging test (a wheel built, JupyterLab started) is a unit of its own, so the workers
+  share them; any other test file is one unit, the browser tests' too: one worker starts
+  JupyterLab and Chromium once (about 10 s each time) while the other runs the Colab-like
+  lessons;
+- units are handed out longest first: the browser tests, the Colab-like runs, the
+  solutions, the exercises, the packaging tests, then the other test files, so the run
+  ends on small units;
 - a worker gets its next unit only when it is on its last test, so it never holds back
   long units that the other worker, idle, could be running.
 """
@@ -29,8 +29,8 @@ import pytest
 matplotlib.use("Agg")
 SOLUTIONS = pathlib.Path(__file__).resolve().parents[1] / "solutions"
 LESSONS = sorted(p.name for p in SOLUTIONS.glob("*.ipynb"))
-# Tests scheduled one by one (node-id prefixes): each runs a lesson (or its live cells).
-BROWSER = "tests/test_browser.py::"
+BROWSER = "tests/test_browser.py"  # one unit, the first handed out
+# Tests scheduled one by one (node-id prefixes): each runs a lesson.
 COLAB_RUNS = "tests/test_colab.py::test_notebook_runs_in_a_colab_like_environment["
 EXERCISE_RUNS = "tests/test_notebooks.py::test_exercise_notebook_runs_until_its_first_unfinished_"
 PACKAGING = "tests/test_packaging.py::"  # builds wheels, starts JupyterLab: 10–30 s each
@@ -83,7 +83,7 @@ def _inline_kernel(notebook):
 
 def scope_of(nodeid):
     """The unit a test is scheduled in: itself for a lesson run, else its file."""
-    if nodeid.startswith((BROWSER, COLAB_RUNS, EXERCISE_RUNS, PACKAGING)):
+    if nodeid.startswith((COLAB_RUNS, EXERCISE_RUNS, PACKAGING)):
         return nodeid
     return nodeid.split("::", 1)[0]
 

@@ -17,11 +17,18 @@ def test_a_solution_notebooks_cells_are_one_unit():
 def test_each_whole_lesson_run_is_a_unit_of_its_own_and_other_files_stay_whole():
     runs = [
         f"{prefix}{lesson}]"
-        for prefix in (conftest.BROWSER + "test_x[", conftest.COLAB_RUNS, conftest.EXERCISE_RUNS)
+        for prefix in (conftest.COLAB_RUNS, conftest.EXERCISE_RUNS)
         for lesson in LESSONS
     ]
     assert [conftest.scope_of(nodeid) for nodeid in runs] == runs
     assert conftest.scope_of("tests/test_checks.py::test_a[1]") == "tests/test_checks.py"
+
+
+def test_the_browser_tests_are_one_unit_so_jupyterlab_and_chromium_start_once():
+    nodeids = [
+        f"{conftest.BROWSER}::test_notebook_runs_in_a_real_browser[{lesson}]" for lesson in LESSONS
+    ] + [f"{conftest.BROWSER}::test_an_explorer_answers_inside_the_slideshow"]
+    assert {conftest.scope_of(nodeid) for nodeid in nodeids} == {conftest.BROWSER}
 
 
 def test_units_start_longest_first():
@@ -35,15 +42,13 @@ def test_units_start_longest_first():
         f"solutions/{last}",
         f"{conftest.COLAB_RUNS}{last}]",
         "tests/test_packaging.py::test_the_wheel_builds",
-        f"{conftest.BROWSER}test_notebook_runs_in_a_real_browser[{LESSONS[0]}]",
-        f"{conftest.BROWSER}test_notebook_runs_in_a_real_browser[{last}]",
+        conftest.BROWSER,
     ]:
         queue[scope] = {}
     order = [queue.popitem(last=False)[0] for _ in range(len(queue))]
     assert order == [
-        f"{conftest.BROWSER}test_notebook_runs_in_a_real_browser[{last}]",  # browser, later first
-        f"{conftest.BROWSER}test_notebook_runs_in_a_real_browser[{LESSONS[0]}]",
-        f"{conftest.COLAB_RUNS}{last}]",
+        conftest.BROWSER,
+        f"{conftest.COLAB_RUNS}{last}]",  # later lessons first
         f"solutions/{last}",
         f"solutions/{LESSONS[0]}",
         f"tests/test_notebooks.py::test_exercise_notebook_runs_until_its_first_unfinished_"
