@@ -1,22 +1,22 @@
 """Shared test settings: figures draw off-screen; nbval's notebook items are marked, and
 their kernels show figures as a student's does; and, under pytest-xdist, the run is
-scheduled so that the workers finish together.
+scheduled so that two workers finish together.
 
-``tools/dev.py test`` runs three workers with ``--dist loadfile``, which
-``CourseScheduling`` below refines:
+``tools/dev.py test`` runs two workers with ``--dist loadfile``, which ``CourseScheduling``
+below refines:
 
 - a solution notebook is one unit, so its cells run in order in one kernel (the scope
   comes from the node id alone, not from a marker a hook has to add in time);
 - each lesson's run in the Colab-like environment and as an exercise notebook, and each
   packaging test (a wheel built, JupyterLab started) is a unit of its own, so the workers
   share them; any other test file is one unit, the browser tests' too: one worker starts
-  JupyterLab and Chromium once (about 10 s each time) while the others run the
-  Colab-like lessons and the solutions;
+  JupyterLab and Chromium once (about 10 s each time) while the other runs the Colab-like
+  lessons;
 - units are handed out longest first: the browser tests, the Colab-like runs, the
   solutions, the exercises, the packaging tests, then the other test files, so the run
   ends on small units;
 - a worker gets its next unit only when it is on its last test, so it never holds back
-  long units that another worker, idle, could be running.
+  long units that the other worker, idle, could be running.
 """
 
 import os

@@ -1,4 +1,4 @@
-"""How tests/conftest.py schedules the suite on its workers: a notebook's cells are never
+"""How tests/conftest.py schedules the suite on two workers: a notebook's cells are never
 split, each whole-lesson run is a unit of its own, and the longest units go first."""
 
 from types import SimpleNamespace

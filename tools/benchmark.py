@@ -271,7 +271,7 @@ def bench_notebooks(names=(), save=False):
 
 def bench_tests(args=()):
     """Run the whole suite once, as dev.py test does, and say where its time goes: per test
-    file and per notebook (summed over the workers, so the column adds up to more)."""
+    file and per notebook (summed over both workers, so the column adds up to more)."""
     import re
 
     import dev

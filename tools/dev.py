@@ -31,16 +31,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV, LOWEST_VENV = ROOT / ".venv", ROOT / ".venv-lowest"
 QUICK = "not (notebook or browser or colab or regenerate)"  # test --quick leaves these out
 LOWEST = "not (browser or colab or regenerate)"  # test --lowest: no browser, Colab or torch
-# The whole suite on three workers: one more than the two cores it is sized for, because
-# the browser test and every kernel's start wait as well as compute, and the third worker
-# fills those waits (on 2 cores: 197 s with two workers, 184 s with three). loadfile:
-# every notebook runs whole on one worker (a notebook's cells share one kernel, so they
-# must never be split; the scope comes from the node id alone, not from a marker a hook
-# has to add in time: a loadgroup run once split lesson 07's last cells).
-# tests/conftest.py refines it: each whole-lesson run of the Colab-like check and the
-# exercises is a unit of its own, and the longest units start first, so that the workers
-# finish together.
-WORKERS = ["-n", "3", "--dist", "loadfile"]
+# The whole suite on two workers. loadfile: every notebook runs whole on one worker (a
+# notebook's cells share one kernel, so they must never be split; the scope comes from the
+# node id alone, not from a marker a hook has to add in time: a loadgroup run once split
+# lesson 07's last cells). tests/conftest.py refines it: each whole-lesson run of the
+# Colab-like check, the browser and the exercises is a unit of its own, and the longest
+# units start first, so that both workers finish together.
+WORKERS = ["-n", "2", "--dist", "loadfile"]
 
 
 def python_of(env):
