@@ -13,11 +13,11 @@ runs): its race still shows the finished race as a picture. (d) Lesson 03 as a
 jupyterlab-rise slideshow at 1024×768: its slides are the title, the core sections and
 the Summary, and Space reaches the end.
 
-One JupyterLab server and one Chromium page serve every test of a worker (each test
-opens its notebook with JupyterLab's own command, and shuts its kernel down and closes
-it at the end); every wait is for the event it needs (a kernel idle, a widget view
-rendered, a picture decoded), never a fixed time. tests/conftest.py schedules each test
-as a unit of its own, all of them before the other units, so the two workers share them.
+One JupyterLab server and one Chromium page serve every test (each test opens its
+notebook with JupyterLab's own command, and shuts its kernel down and closes it at the
+end); every wait is for the event it needs (a kernel idle, a widget view rendered, a
+picture decoded), never a fixed time. tests/conftest.py schedules this file as one unit,
+before any other, on one worker: JupyterLab and Chromium start once.
 
 Needs Debian's ``chromium`` (``tools/install_browser.sh``) and Playwright for
 Python (pip; its own browser download is not used). Skipped, with the reason,

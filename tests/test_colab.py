@@ -67,7 +67,7 @@ def start_preparing(config):
     def prepare():
         try:
             prepared = _prepare(folder)
-        except Exception as exc:  # a timeout, say: the other worker must not wait for ever
+        except Exception as exc:  # a timeout, say: no worker may wait for ever
             prepared = {"exit": 1, "output": f"preparing failed: {exc!r}"}
         prepared["folder"] = str(folder)
         folder.with_name("colab-prepared.json").write_text(json.dumps(prepared))

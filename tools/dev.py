@@ -35,8 +35,8 @@ LOWEST = "not (browser or colab or regenerate)"  # test --lowest: no browser, Co
 # notebook's cells share one kernel, so they must never be split; the scope comes from the
 # node id alone, not from a marker a hook has to add in time: a loadgroup run once split
 # lesson 07's last cells). tests/conftest.py refines it: each whole-lesson run of the
-# Colab-like check, the browser and the exercises is a unit of its own, and the longest
-# units start first, so that both workers finish together.
+# Colab-like check and the exercises is a unit of its own, the browser tests are one, and
+# the longest units start first, so that both workers finish together.
 WORKERS = ["-n", "2", "--dist", "loadfile"]
 
 
