@@ -750,8 +750,6 @@ def test_a_lesson_presents_as_slides_whose_figures_are_legible(lab, browser):
         assert titles == wanted
         # Slides change at once: what is measured (and the screenshot) is the slide at rest.
         page.add_style_tag(content="*, *::before, *::after { transition: none !important; }")
-        at_end = """() => [...document.querySelectorAll('.reveal .slides > section')]
-            .at(-1).classList.contains('present')"""
         decoded = """() => [...document.querySelectorAll('.reveal section.present img')]
             .every(img => img.complete)"""
         shown = {}  # src: (where it shows first, its width there)
@@ -762,13 +760,13 @@ def test_a_lesson_presents_as_slides_whose_figures_are_legible(lab, browser):
                     if not shown:
                         _screenshot(page, "03-slides-first-figure")
                     shown[src] = (page.evaluate(WHERE), width)
-            if page.evaluate(at_end):
+            if page.evaluate(AT_END):
                 break
             before = page.evaluate(WHERE)
             page.keyboard.press("Space")
             page.wait_for_function(f"(before) => ({WHERE})() !== before", arg=before)
         _screenshot(page, "03-slides-last")
-        assert page.evaluate(at_end), "Space never reached the Summary"
+        assert page.evaluate(AT_END), "Space never reached the Summary"
         assert not errors, errors
         assert shown, "no figure on any slide"
         small, widths = [], []
