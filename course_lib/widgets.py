@@ -652,17 +652,24 @@ class Explorer(widgets.VBox):
             if np.isfinite(ys).any():
                 ymin, ymax = min(ymin, np.nanmin(ys)), max(ymax, np.nanmax(ys))
             nmax = max(nmax, len(ys) - 1)
-        self.ax_loss.set_xlim(0, max(nmax, self.steps.value))
+        # Limits rounded to round numbers: they stay put while a slider moves, so the loss
+        # panel's axes are not redrawn at every move (they were a third of a redraw) and
+        # their ticks do not jitter under the presenter's hand.
+        self.ax_loss.set_xlim(0, _round(max(nmax, self.steps.value), STEPS_LIMITS))
         if np.isfinite(ymin):
             if self.log_loss:
-                self.ax_loss.set_ylim(ymin / 2, ymax * 2)
-                few_decades = ymax / ymin < 1e3  # then label 2 and 5 times powers of ten too
+                low = _round(ymin / 1.5, LOSS_LIMITS, up=False)
+                high = _round(min(ymax * 1.5, 1e300), LOSS_LIMITS)
+                self.ax_loss.set_ylim(low, high)
+                few_decades = high / low < 1e3  # then label 2 and 5 times powers of ten too
                 self.ax_loss.yaxis.set_major_locator(
                     LogLocator(subs=(1.0, 2.0, 5.0) if few_decades else (1.0,), numticks=6)
                 )
             else:
                 pad = 0.05 * (ymax - ymin) + 1e-12
-                self.ax_loss.set_ylim(ymin - pad, ymax + pad)
+                tick = _round((ymax - ymin + 2 * pad) / 5, LOSS_LIMITS)
+                low, high = np.floor((ymin - pad) / tick), np.ceil((ymax + pad) / tick)
+                self.ax_loss.set_ylim(low * tick, high * tick)
 
     def _summary(self):
         parts = [
@@ -685,6 +692,19 @@ def _first_steps(r, steps):
     return dataclasses.replace(
         r, xs=r.xs[cut], losses=r.losses[cut], steps=r.steps[cut], diverged_at=None, reason=""
     )
+
+
+STEPS_LIMITS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)  # at most 1.33× the steps
+LOSS_LIMITS = (1.0, 2.0, 5.0, 10.0)  # the loss panel's limits: 1, 2 or 5 times a power of ten
+
+
+def _round(value, ladder, up=True):
+    """value > 0 rounded up (or down) to the nearest m × 10^e with m in ladder (1 … 10)."""
+    e = math.floor(math.log10(value))
+    m = value / 10.0**e
+    if up:
+        return next(k for k in ladder if k >= m * (1 - 1e-12)) * 10.0**e
+    return max(k for k in ladder if k <= m * (1 + 1e-12)) * 10.0**e
 
 
 def _power_of_ten(value, _):

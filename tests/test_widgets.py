@@ -198,7 +198,7 @@ def test_a_redraw_draws_only_what_changed(draws, monkeypatch):
     ran = []
     real_run = widgets.run
     monkeypatch.setattr(widgets, "run", lambda *a, **k: ran.append(k["label"]) or real_run(*a, **k))
-    before = dict(draws)
+    before, full_draws = dict(draws), c.picture.full_draws
     for k in range(8):
         c.update(**{"GD.lr": 10 ** (-4 + k / 8)})
     assert draws["figure"] == before["figure"] and draws["new figures"] == before["new figures"]
@@ -211,8 +211,25 @@ def test_a_redraw_draws_only_what_changed(draws, monkeypatch):
     c.update(problem="Beale")  # a new problem: its still parts are drawn once,
     c.update(problem="Rosenbrock")  # and kept: back to the first one without a full draw
     c.update(x1=-1.0)
-    assert draws["figure"] == before["figure"] + 1
+    assert c.picture.full_draws == full_draws + 1  # (Beale's contours: another figure's draw)
     assert draws["new figures"] <= before["new figures"] + 1  # Beale's contours, once a process
+
+
+def test_the_loss_panel_keeps_its_axes_while_a_slider_moves_a_little(draws):
+    # Its limits are round numbers (1, 2 or 5 × 10^k for the loss, a round number of steps):
+    # a presenter's small moves redraw no axis, and the limits still frame every curve.
+    c = compare({"GD": optimizers.gd, "Adam": optimizers.adam}, course_quadratic, steps=57)
+    ax = c.ax_loss
+    limits, axes_drawn = (ax.get_xlim(), ax.get_ylim()), draws["axis"]
+    for k in range(1, 4):
+        c.update(steps=57 + k, x1=c.x1.value + c.x1.step)
+    assert (ax.get_xlim(), ax.get_ylim()) == limits and draws["axis"] == axes_drawn
+    for steps in (5, 57, 140, 200):
+        c.update(steps=steps)
+        losses = np.concatenate([line.get_ydata() for line in c.curves])
+        low, high = ax.get_ylim()
+        assert steps <= ax.get_xlim()[1] <= 4 / 3 * steps
+        assert losses.min() / 4 < low < losses.min() and losses.max() < high < 4 * losses.max()
 
 
 def test_blitting_shows_the_same_picture_as_a_whole_draw():
