@@ -652,9 +652,8 @@ class Explorer(widgets.VBox):
             if np.isfinite(ys).any():
                 ymin, ymax = min(ymin, np.nanmin(ys)), max(ymax, np.nanmax(ys))
             nmax = max(nmax, len(ys) - 1)
-        # Limits rounded to round numbers: they stay put while a slider moves, so the loss
-        # panel's axes are not redrawn at every move (they were a third of a redraw) and
-        # their ticks do not jitter under the presenter's hand.
+        # Round-number limits stay put while a slider moves a little: the loss panel's axes
+        # are then not redrawn (up to a third of a redraw) and their ticks stand still.
         self.ax_loss.set_xlim(0, _round(max(nmax, self.steps.value), STEPS_LIMITS))
         if np.isfinite(ymin):
             if self.log_loss:
@@ -667,7 +666,7 @@ class Explorer(widgets.VBox):
                 )
             else:
                 pad = 0.05 * (ymax - ymin) + 1e-12
-                tick = _round((ymax - ymin + 2 * pad) / 5, LOSS_LIMITS)
+                tick = _round(min(ymax - ymin + 2 * pad, 1e300) / 5, LOSS_LIMITS)
                 low, high = np.floor((ymin - pad) / tick), np.ceil((ymax + pad) / tick)
                 self.ax_loss.set_ylim(low * tick, high * tick)
 
