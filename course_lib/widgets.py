@@ -67,6 +67,10 @@ DENSITY = 2  # pixels drawn per pixel shown: sharp on a projector, a zoomed page
 FIGSIZE = (9.5, 3.8)  # the explorer's figure, in inches
 PANEL_LEFT = (0.065, 0.13, 0.40, 0.78)  # axes positions, fixed: no layout engine per redraw
 PANEL_RIGHT = (0.575, 0.13, 0.40, 0.78)
+# The loss panel's limits, as m × 10^k for m in: the steps' (at most 4/3 of the steps), the
+# loss's (1, 2 or 5 times a power of ten); see _round_limit.
+STEPS_LIMITS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+LOSS_LIMITS = (1.0, 2.0, 5.0, 10.0)
 _CONTOURS = {}  # id(problem) → (problem, its contours as pixels), shared by all explorers
 
 
@@ -654,11 +658,11 @@ class Explorer(widgets.VBox):
             nmax = max(nmax, len(ys) - 1)
         # Round-number limits stay put while a slider moves a little: the loss panel's axes
         # are then not redrawn (up to a third of a redraw) and their ticks stand still.
-        self.ax_loss.set_xlim(0, _round(max(nmax, self.steps.value), STEPS_LIMITS))
+        self.ax_loss.set_xlim(0, _round_limit(max(nmax, self.steps.value), STEPS_LIMITS))
         if np.isfinite(ymin):
             if self.log_loss:
-                low = _round(ymin / 1.5, LOSS_LIMITS, up=False)
-                high = _round(min(ymax * 1.5, 1e300), LOSS_LIMITS)
+                low = _round_limit(ymin / 1.5, LOSS_LIMITS, up=False)
+                high = _round_limit(min(ymax * 1.5, 1e300), LOSS_LIMITS)
                 self.ax_loss.set_ylim(low, high)
                 few_decades = high / low < 1e3  # then label 2 and 5 times powers of ten too
                 self.ax_loss.yaxis.set_major_locator(
@@ -666,7 +670,7 @@ class Explorer(widgets.VBox):
                 )
             else:
                 pad = 0.05 * (ymax - ymin) + 1e-12
-                tick = _round(min(ymax - ymin + 2 * pad, 1e300) / 5, LOSS_LIMITS)
+                tick = _round_limit(min(ymax - ymin + 2 * pad, 1e300) / 5, LOSS_LIMITS)
                 low, high = np.floor((ymin - pad) / tick), np.ceil((ymax + pad) / tick)
                 self.ax_loss.set_ylim(low * tick, high * tick)
 
@@ -693,11 +697,7 @@ def _first_steps(r, steps):
     )
 
 
-STEPS_LIMITS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)  # at most 1.33× the steps
-LOSS_LIMITS = (1.0, 2.0, 5.0, 10.0)  # the loss panel's limits: 1, 2 or 5 times a power of ten
-
-
-def _round(value, ladder, up=True):
+def _round_limit(value, ladder, up=True):
     """value > 0 rounded up (or down) to the nearest m × 10^e with m in ladder (1 … 10)."""
     e = math.floor(math.log10(value))
     m = value / 10.0**e

@@ -10,7 +10,7 @@ below refines:
 - each lesson's run in the Colab-like environment and as an exercise notebook, and each
   packaging test (a wheel built, JupyterLab started) is a unit of its own, so the workers
   share them; any other test file is one unit, the browser tests' too: one worker starts
-  JupyterLab and Chromium once (about 10 s each time) while the other runs the Colab-like
+  JupyterLab and Chromium once (about 10 s) while the other runs the Colab-like
   lessons;
 - units are handed out longest first: the browser tests, the Colab-like runs, the
   solutions, the exercises, the packaging tests, then the other test files, so the run
